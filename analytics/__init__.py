@@ -1,0 +1,1 @@
+"""Ledger → Parquet → Dask analytics (not built yet; see the open issues)."""

@@ -1,0 +1,184 @@
+"""A lean chaincode runtime on Fabric's chaincode protocol, served as chaincode-as-a-service.
+
+The peer dials this server and opens one ``protos.Chaincode/Connect`` stream per chaincode
+connection; on it we REGISTER with our package id, the peer sends TRANSACTION messages, and
+each transaction asks the peer for state (GET_STATE, PUT_STATE, …) on the same stream before
+answering COMPLETED. Transactions run concurrently as asyncio tasks; replies from the peer
+are matched to the waiting transaction by (channel, txid). Errors from the peer raise in the
+chaincode instead of coming back as data, and the transaction's chaincode event is sent with
+COMPLETED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping
+
+import grpc
+from fabric_protos.common import common_pb2
+from fabric_protos.msp import identities_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    chaincode_pb2,
+    chaincode_shim_pb2 as shim,
+    chaincode_shim_pb2_grpc as shim_grpc,
+    proposal_pb2,
+    proposal_response_pb2,
+)
+
+log = logging.getLogger("ledgerlake.chaincode")
+
+Msg = shim.ChaincodeMessage
+
+
+class ChaincodeError(Exception):
+    """Raised by contract code to fail a transaction with a message the client sees."""
+
+
+@dataclass
+class Stub:
+    """What one transaction can see and do."""
+
+    session: "_Session"
+    channel_id: str
+    tx_id: str
+    function: str
+    args: list[bytes]
+    signed_proposal: proposal_pb2.SignedProposal
+    event: chaincode_event_pb2.ChaincodeEvent | None = field(default=None)
+
+    # -- identity and context --------------------------------------------------------------
+    def creator(self) -> identities_pb2.SerializedIdentity:
+        proposal = proposal_pb2.Proposal.FromString(self.signed_proposal.proposal_bytes)
+        header = common_pb2.Header.FromString(proposal.header)
+        sig = common_pb2.SignatureHeader.FromString(header.signature_header)
+        return identities_pb2.SerializedIdentity.FromString(sig.creator)
+
+    # -- state ------------------------------------------------------------------------------
+    async def get_state(self, key: str) -> bytes:
+        """The committed value of ``key`` (b"" when absent)."""
+        return await self._ask(Msg.GET_STATE, shim.GetState(key=key, collection=""))
+
+    async def put_state(self, key: str, value: bytes) -> None:
+        await self._ask(Msg.PUT_STATE, shim.PutState(key=key, value=value, collection=""))
+
+    async def delete_state(self, key: str) -> None:
+        await self._ask(Msg.DEL_STATE, shim.DelState(key=key, collection=""))
+
+    def set_event(self, name: str, payload: bytes = b"") -> None:
+        self.event = chaincode_event_pb2.ChaincodeEvent(event_name=name, payload=payload)
+
+    async def _ask(self, kind: int, request) -> bytes:
+        reply = await self.session.ask(Msg(type=kind, payload=request.SerializeToString(),
+                                           txid=self.tx_id, channel_id=self.channel_id))
+        if reply.type == Msg.ERROR:
+            raise ChaincodeError(f"peer refused {Msg.Type.Name(kind)}: "
+                                 f"{reply.payload.decode(errors='replace')}")
+        return reply.payload
+
+
+Handler = Callable[..., Awaitable[bytes | str | None]]
+
+
+class _Session:
+    """One Connect stream from a peer."""
+
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+        self.chaincode_id = chaincode_id
+        self.functions = functions
+        self.outbox: asyncio.Queue[Msg | None] = asyncio.Queue()
+        self.pending: dict[tuple[str, str], asyncio.Future] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    async def ask(self, msg: Msg) -> Msg:
+        future = asyncio.get_running_loop().create_future()
+        self.pending[(msg.channel_id, msg.txid)] = future
+        await self.outbox.put(msg)
+        return await future
+
+    def on_message(self, msg: Msg) -> None:
+        if msg.type in (Msg.RESPONSE, Msg.ERROR):
+            future = self.pending.pop((msg.channel_id, msg.txid), None)
+            if future is not None and not future.done():
+                future.set_result(msg)
+        elif msg.type in (Msg.TRANSACTION, Msg.INIT):
+            task = asyncio.create_task(self.run(msg))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        elif msg.type in (Msg.REGISTERED, Msg.READY, Msg.KEEPALIVE):
+            pass
+        else:
+            log.warning("ignoring %s from the peer", Msg.Type.Name(msg.type))
+
+    async def run(self, msg: Msg) -> None:
+        spec = chaincode_pb2.ChaincodeInput.FromString(msg.payload)
+        function = spec.args[0].decode() if spec.args else ""
+        stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]), msg.proposal)
+        handler = self.functions.get(function)
+        try:
+            if handler is None:
+                raise ChaincodeError(f"unknown function {function!r}; known: "
+                                     f"{', '.join(sorted(self.functions))}")
+            result = await handler(stub, *stub.args)
+            payload = result.encode() if isinstance(result, str) else (result or b"")
+            response = proposal_response_pb2.Response(status=200, payload=payload)
+        except ChaincodeError as exc:
+            response = proposal_response_pb2.Response(status=500, message=str(exc))
+        except Exception as exc:  # a bug in contract code: fail the transaction, keep serving
+            log.exception("transaction %s failed", msg.txid)
+            response = proposal_response_pb2.Response(
+                status=500, message=f"internal chaincode error: {type(exc).__name__}: {exc}")
+        done = Msg(type=Msg.COMPLETED, payload=response.SerializeToString(), txid=msg.txid,
+                   channel_id=msg.channel_id)
+        if stub.event is not None and response.status == 200:
+            done.chaincode_event.CopyFrom(stub.event)
+        await self.outbox.put(done)
+
+
+class _Servicer(shim_grpc.ChaincodeServicer):
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+        self.chaincode_id = chaincode_id
+        self.functions = functions
+
+    async def Connect(self, request_iterator, context):
+        session = _Session(self.chaincode_id, self.functions)
+        register = Msg(type=Msg.REGISTER,
+                       payload=chaincode_pb2.ChaincodeID(name=self.chaincode_id)
+                       .SerializeToString())
+        await session.outbox.put(register)
+
+        async def read() -> None:
+            try:
+                async for msg in request_iterator:
+                    session.on_message(msg)
+            finally:
+                await session.outbox.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (msg := await session.outbox.get()) is not None:
+                yield msg
+        finally:
+            reader.cancel()
+            for task in list(session.tasks):
+                task.cancel()
+
+
+async def serve(chaincode_id: str, address: str, functions: Mapping[str, Handler], *,
+                tls_cert: bytes | None = None, tls_key: bytes | None = None) -> None:
+    """Serve ``functions`` as chaincode ``chaincode_id`` on ``address`` until cancelled."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 100 * 2**20),
+                                      ("grpc.max_send_message_length", 100 * 2**20)])
+    shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions), server)
+    if tls_cert and tls_key:
+        server.add_secure_port(address, grpc.ssl_server_credentials([(tls_key, tls_cert)]))
+    else:
+        server.add_insecure_port(address)
+    await server.start()
+    log.info("chaincode %s listening on %s (tls=%s)", chaincode_id, address, bool(tls_cert))
+    try:
+        await server.wait_for_termination()
+    finally:
+        await server.stop(grace=2)

@@ -1,0 +1,106 @@
+"""Render ``configtx.yaml`` for the channel's genesis block from a layout.
+
+There is no system channel: configtxgen writes the application channel's genesis block,
+which the orderers join through the channel participation API. Anchor peers are part of
+each organisation's definition, so no anchor-peer update transaction is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout
+from ledgerlake.network.spec import OrgSpec
+
+PROFILE = "LedgerlakeChannel"
+
+
+def _sig(rule: str) -> dict:
+    return {"Type": "Signature", "Rule": rule}
+
+
+def _meta(rule: str) -> dict:
+    return {"Type": "ImplicitMeta", "Rule": rule}
+
+
+def _org(layout: Layout, org: OrgSpec) -> dict:
+    m = org.msp_id
+    entry = {
+        "Name": m, "ID": m, "MSPDir": str(layout.org_msp(org)),
+        "Policies": {
+            "Readers": _sig(f"OR('{m}.admin','{m}.peer','{m}.client','{m}.orderer')"),
+            "Writers": _sig(f"OR('{m}.admin','{m}.client','{m}.orderer')"),
+            "Admins": _sig(f"OR('{m}.admin')"),
+            "Endorsement": _sig(f"OR('{m}.peer')"),
+        },
+    }
+    if org is ORDERER_ORG:
+        entry["OrdererEndpoints"] = [n.address for n in layout.orderers]
+    else:
+        peers = layout.peers_of(org)
+        entry["AnchorPeers"] = [{"Host": HOST, "Port": peers[0].ports["grpc"]}]
+    return entry
+
+
+def render(layout: Layout) -> dict:
+    spec = layout.spec
+    tls = [layout.node_dir(n) / "tls" / "server.crt" for n in layout.orderers]
+    orderer: dict = {
+        "OrdererType": "etcdraft" if spec.consensus == "raft" else "BFT",
+        "BatchTimeout": spec.batch_timeout,
+        "BatchSize": {"MaxMessageCount": spec.max_message_count,
+                      "AbsoluteMaxBytes": "10 MB", "PreferredMaxBytes": "2 MB"},
+        "Organizations": [_org(layout, ORDERER_ORG)],
+        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                     "Admins": _meta("MAJORITY Admins"),
+                     "BlockValidation": _meta("ANY Writers")},
+        "Capabilities": {"V2_0": True},
+    }
+    if spec.consensus == "raft":
+        orderer["EtcdRaft"] = {
+            "Consenters": [
+                {"Host": HOST, "Port": n.ports["grpc"], "ClientTLSCert": str(c),
+                 "ServerTLSCert": str(c)} for n, c in zip(layout.orderers, tls)],
+            "Options": {"TickInterval": "500ms", "ElectionTick": 10, "HeartbeatTick": 1,
+                        "MaxInflightBlocks": 5, "SnapshotIntervalSize": "16 MB"},
+        }
+    else:
+        orderer["ConsenterMapping"] = [
+            {"ID": i + 1, "Host": HOST, "Port": n.ports["grpc"], "MSPID": ORDERER_ORG.msp_id,
+             "Identity": str(layout.node_dir(n) / "msp" / "signcerts" / "cert.pem"),
+             "ClientTLSCert": str(c), "ServerTLSCert": str(c)}
+            for i, (n, c) in enumerate(zip(layout.orderers, tls))]
+        orderer["SmartBFT"] = {
+            "RequestBatchMaxCount": spec.max_message_count,
+            "RequestBatchMaxInterval": spec.batch_timeout,
+            "RequestForwardTimeout": "2s", "RequestComplainTimeout": "20s",
+            "RequestAutoRemoveTimeout": "3m", "ViewChangeResendInterval": "5s",
+            "ViewChangeTimeout": "20s", "LeaderHeartbeatTimeout": "1m0s",
+            "LeaderHeartbeatCount": 10, "CollectTimeout": "1s",
+        }
+    application = {
+        "Organizations": [_org(layout, o) for o in layout.orgs],
+        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                     "Admins": _meta("MAJORITY Admins"),
+                     "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
+                     "Endorsement": _meta("MAJORITY Endorsement")},
+        "Capabilities": {"V2_5": True},
+    }
+    profile = {
+        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                     "Admins": _meta("MAJORITY Admins")},
+        "Capabilities": {"V3_0": True},
+        "Orderer": orderer,
+        "Application": application,
+    }
+    return {"Profiles": {PROFILE: profile}}
+
+
+def write(layout: Layout) -> Path:
+    """Write ``config/configtx.yaml`` and return its folder (configtxgen's -configPath)."""
+    layout.config_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.config_dir / "configtx.yaml"
+    path.write_text(yaml.safe_dump(render(layout), sort_keys=False))
+    return layout.config_dir

@@ -1,0 +1,357 @@
+"""A whole Fabric network of native processes on this machine: ``LocalNetwork``.
+
+``up`` is idempotent: the first call bootstraps (CAs, identities, genesis block, joins,
+chaincode); later calls start whatever is not running from the same state directory, and
+a call on a running network changes nothing. ``down`` stops processes and keeps ledgers.
+A first ``up`` that fails leaves no ``network.json``; the next ``up`` starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ledgerlake.errors import ConfigError, NetworkError, NodeFailedError, NotRunningError
+from ledgerlake.network import channel, lifecycle, nodes, pki, process, toolchain, versions
+from ledgerlake.network.layout import ORDERER_ORG, Layout, Node, default_state_dir
+from ledgerlake.network.peercli import peer_env, run_peer
+from ledgerlake.network.spec import NetworkSpec
+
+Progress = Callable[[str], None]
+STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "logs", "run", "channel", "config",
+                 "builders", "chaincode")
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    kind: str
+    org: str
+    pid: int | None
+    ports: dict
+    healthy: bool
+    height: int | None = None
+    rss: int = 0
+
+
+class LocalNetwork:
+    """A local network in one state directory.
+
+    Parameters
+    ----------
+    state_dir:
+        Where keys, ledgers, logs and pid files live (default: ``$LEDGERLAKE_STATE_DIR``
+        or ``./.ledgerlake``).
+    spec:
+        The topology for a new network. An existing state directory keeps the spec it was
+        created with; passing a different one raises ConfigError.
+    """
+
+    def __init__(self, state_dir: str | Path | None = None, spec: NetworkSpec | None = None,
+                 tools_dir: Path | None = None, progress: Progress | None = None):
+        self.state_dir = Path(state_dir).resolve() if state_dir else default_state_dir()
+        self._tools_dir = tools_dir
+        self.progress: Progress = progress or (lambda msg: None)
+        saved = self._saved_spec()
+        if saved and spec and saved != spec:
+            raise ConfigError(
+                f"{self.state_dir} holds a network with another spec; use that spec, or "
+                f"'ledgerlake network down --purge' first")
+        self.spec = saved or spec or NetworkSpec()
+        self.layout = Layout(self.spec, self.state_dir)
+        self._chain: toolchain.Toolchain | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def _saved_spec(self) -> NetworkSpec | None:
+        path = self.state_dir / "network.json"
+        if not path.exists():
+            return None
+        return NetworkSpec.from_mapping(json.loads(path.read_text())["spec"])
+
+    @property
+    def bootstrapped(self) -> bool:
+        return self.layout.spec_file.exists()
+
+    @property
+    def chain(self) -> toolchain.Toolchain:
+        if self._chain is None:
+            self._chain = toolchain.find(self._tools_dir)
+        return self._chain
+
+    @property
+    def deployed(self) -> dict | None:
+        path = self.layout.chaincode_dir / "deployed.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    # -- processes -------------------------------------------------------------------------
+    def pid(self, node: Node) -> int | None:
+        return process.running_pid(self.layout.pid_file(node))
+
+    def is_healthy(self, node: Node) -> bool:
+        url = nodes.health_url(node)
+        if url is None:
+            return process.port_open(node.ports["grpc"])
+        try:
+            status, _ = channel.https(url, channel.tls_context(nodes.tls_root(self.layout, node)),
+                                      timeout=2.0)
+        except OSError:
+            return False
+        return status == 200
+
+    def _start(self, node: Node, package_id: str = "") -> None:
+        if self.pid(node):
+            return
+        for port in node.ports.values():
+            process.check_port_free(port, node.name)
+        argv, env = nodes.launch(self.layout, self.chain, node, package_id)
+        process.start(argv, env=env, cwd=self.layout.node_dir(node),
+                      log=self.layout.log_file(node), pid_file=self.layout.pid_file(node))
+
+    def _wait_healthy(self, group: list[Node], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = list(group)
+        while waiting:
+            for node in list(waiting):
+                if not self.pid(node):
+                    raise NodeFailedError(node.name, "exited while starting",
+                                          process.log_tail(self.layout.log_file(node)))
+                if self.is_healthy(node):
+                    waiting.remove(node)
+            if waiting and time.monotonic() > deadline:
+                node = waiting[0]
+                raise NodeFailedError(node.name, f"not healthy after {timeout:.0f} s",
+                                      process.log_tail(self.layout.log_file(node)))
+            if waiting:
+                time.sleep(0.1)
+
+    def _start_group(self, group: list[Node], what: str, package_id: str = "") -> None:
+        self.progress(f"starting {what} …")
+        for node in group:
+            self._start(node, package_id)
+        self._wait_healthy(group)
+
+    def _wait_leader(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not channel.has_leader(self.layout):
+            for node in self.layout.orderers:
+                if not self.pid(node):
+                    raise NodeFailedError(node.name, "exited while electing a leader",
+                                          process.log_tail(self.layout.log_file(node)))
+            if time.monotonic() > deadline:
+                raise NetworkError(f"the orderers elected no leader within {timeout:.0f} s; "
+                                   f"see 'ledgerlake network logs orderer1'")
+            time.sleep(0.2)
+
+    def running(self) -> list[Node]:
+        return [n for n in self.layout.nodes if self.pid(n)]
+
+    # -- up / down ---------------------------------------------------------------------------
+    def up(self) -> bool:
+        """Bring the network up; return False when it was already fully running.
+
+        Raises NodeFailedError (with the node's log tail) when a node dies, PortInUseError
+        when a port is taken, NetworkError for other failures; on failure every node this
+        call started is stopped again.
+        """
+        layout = self.layout
+        if self.bootstrapped and len(self.running()) == len(layout.nodes):
+            return False
+        before = {n.name for n in self.running()}
+        try:
+            if self.bootstrapped:
+                self._restart()
+            else:
+                self._bootstrap()
+        except BaseException:
+            for node in reversed(layout.nodes):
+                if node.name not in before:
+                    process.stop(layout.pid_file(node))
+            raise
+        return True
+
+    def _restart(self) -> None:
+        layout = self.layout
+        self._start_group(layout.cas, "certificate authorities")
+        self._start_group(layout.orderers, f"{len(layout.orderers)} orderers")
+        self._start_group(layout.peers, f"{len(layout.peers)} peers")
+        self.progress("waiting for an orderer leader …")
+        self._wait_leader()
+        if self.deployed:
+            self._start_group(layout.chaincode_servers, "chaincode servers",
+                              self.deployed["package_id"])
+
+    def _bootstrap(self) -> None:
+        layout = self.layout
+        self._clear_partial_state()
+        for node in layout.nodes:
+            for port in node.ports.values():
+                process.check_port_free(port, node.name)
+        self.progress("creating a root CA per organisation …")
+        for org in (ORDERER_ORG, *layout.orgs):
+            pki.create_root_ca(layout, org)
+        self._start_group(layout.cas, "certificate authorities")
+
+        self.progress("enrolling nodes and users through the CAs …")
+        orderer_ca = pki.OrgCA(layout, ORDERER_ORG)
+        for node in layout.orderers:
+            orderer_ca.issue_node(layout.node_dir(node), node.name, "orderer")
+        signing, tls = orderer_ca.issue("admin", "admin")
+        pki.store_in_wallet(layout.wallet_dir(ORDERER_ORG, "admin"), ORDERER_ORG, "admin",
+                            "admin", signing, tls, orderer_ca.root_pem)
+        for org in layout.orgs:
+            ca = pki.OrgCA(layout, org)
+            for node in layout.peers_of(org):
+                ca.issue_node(layout.node_dir(node), node.name, "peer")
+            server = layout.chaincode_server_of(org)
+            ca.issue_node(layout.node_dir(server), server.name, "client")
+            for role in pki.ROLES:
+                ca.issue_user(role, role)
+        self._install_builder()
+
+        self.progress(f"creating channel {layout.spec.channel} ({layout.spec.consensus}) …")
+        channel.create_genesis_block(layout, self.chain)
+        self._start_group(layout.orderers, f"{len(layout.orderers)} orderers")
+        for node in layout.orderers:
+            channel.join_orderer(layout, node)
+        self._start_group(layout.peers, f"{len(layout.peers)} peers")
+        self.progress("waiting for an orderer leader …")
+        self._wait_leader()
+        for node in layout.peers:
+            channel.join_peer(layout, self.chain, node)
+        self.deploy()
+        layout.spec_file.write_text(json.dumps(
+            {"spec": self.spec.to_mapping(), "versions": versions.pins(),
+             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
+
+    def _clear_partial_state(self) -> None:
+        """Remove what an earlier, failed first ``up`` left (only folders this code makes)."""
+        for name in STATE_MARKERS:
+            target = self.state_dir / name
+            if name in ("logs",):
+                continue
+            if target.exists():
+                shutil.rmtree(target)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def _install_builder(self) -> None:
+        source = Path(__file__).with_name("ccaas_builder.py").read_text()
+        bin_dir = self.layout.builder_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for step in ("detect", "build", "release"):
+            path = bin_dir / step
+            path.write_text(source)
+            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every node (SIGTERM, then SIGKILL after 20 s); return the names stopped.
+
+        Ledgers are kept unless ``purge``, which removes the whole state directory.
+        """
+        stopped = [n.name for n in reversed(self.layout.nodes)
+                   if process.stop(self.layout.pid_file(n))]
+        if purge and self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        return stopped
+
+    # -- chaincode ------------------------------------------------------------------------
+    def deploy(self) -> dict:
+        """Install the current chaincode and commit it (next sequence) if it changed.
+
+        Returns the deployed definition ({package_id, version, sequence, changed}).
+        """
+        layout = self.layout
+        package = lifecycle.build_package(layout)
+        current = lifecycle.committed(layout, self.chain)
+        if current and current.get("version") == package.version and self.deployed:
+            self._start_group(layout.chaincode_servers, "chaincode servers", package.package_id)
+            return dict(self.deployed, changed=False)
+        self.progress(f"deploying chaincode {layout.spec.chaincode} ({package.version}) …")
+        for peer in layout.peers:
+            lifecycle.install(layout, self.chain, package, peer)
+        for server in layout.chaincode_servers:
+            process.stop(layout.pid_file(server))
+        self._start_group(layout.chaincode_servers, "chaincode servers", package.package_id)
+        sequence = (current["sequence"] + 1) if current else 1
+        lifecycle.approve_and_commit(layout, self.chain, package, sequence)
+        record = {"package_id": package.package_id, "version": package.version,
+                  "sequence": sequence}
+        (layout.chaincode_dir / "deployed.json").write_text(json.dumps(record, indent=2))
+        return dict(record, changed=True)
+
+    # -- Fabric's own client, for checks and the demo ---------------------------------------
+    def invoke(self, function: str, *args: str, org: str | None = None,
+               user: str = "producer") -> None:
+        """``peer chaincode invoke`` endorsed by one peer of every organisation; waits for commit."""
+        self._require_running()
+        layout = self.layout
+        org_spec = layout.org(org) if org else layout.orgs[0]
+        targets: list[str] = []
+        for o in layout.orgs:
+            targets += ["--peerAddresses", layout.peers_of(o)[0].address,
+                        "--tlsRootCertFiles", str(layout.ca_cert(o))]
+        orderer = layout.orderers[0]
+        ctor = json.dumps({"Args": [function, *args]})
+        run_peer(self.chain, ["chaincode", "invoke", "-o", orderer.address, "--tls", "--cafile",
+                              str(layout.ca_cert(ORDERER_ORG)), "-C", layout.spec.channel,
+                              "-n", layout.spec.chaincode, *targets, "-c", ctor,
+                              "--waitForEvent"],
+                 peer_env(layout, self.chain, layout.peers_of(org_spec)[0], user),
+                 what=f"invoking {function}")
+
+    def query(self, function: str, *args: str, org: str | None = None,
+              user: str = "analyst") -> str:
+        """``peer chaincode query`` on one peer; returns what the chaincode returned."""
+        self._require_running()
+        layout = self.layout
+        org_spec = layout.org(org) if org else layout.orgs[0]
+        ctor = json.dumps({"Args": [function, *args]})
+        out = run_peer(self.chain, ["chaincode", "query", "-C", layout.spec.channel, "-n",
+                                    layout.spec.chaincode, "-c", ctor],
+                       peer_env(layout, self.chain, layout.peers_of(org_spec)[0], user),
+                       what=f"querying {function}")
+        return out.rstrip("\n")
+
+    def _require_running(self) -> None:
+        if not self.bootstrapped or not self.running():
+            raise NotRunningError(f"no network is running in {self.state_dir}; run "
+                                  f"'ledgerlake network up' first")
+
+    # -- identities -----------------------------------------------------------------------
+    def register_identity(self, name: str, org: str, role: str) -> Path:
+        """Register and enroll a user with ``ledgerlake.role`` = role; returns its wallet folder."""
+        self._require_running()
+        org_spec = self.layout.org(org)
+        if org_spec is ORDERER_ORG:
+            raise ConfigError("users belong to a peer organisation, not the orderer org")
+        if not self.pid(self.layout.ca_of(org_spec)):
+            raise NotRunningError(f"the CA of {org_spec.name} is not running; run "
+                                  f"'ledgerlake network up'")
+        return pki.OrgCA(self.layout, org_spec).issue_user(name, role)
+
+    # -- inspection -----------------------------------------------------------------------
+    def status(self) -> list[NodeStatus]:
+        rows = []
+        for node in self.layout.nodes:
+            pid = self.pid(node)
+            healthy = bool(pid) and self.is_healthy(node)
+            height = channel.peer_height(self.layout, node) if (
+                node.kind == "peer" and healthy) else None
+            rows.append(NodeStatus(node.name, node.kind, node.org.name, pid, node.ports,
+                                   healthy, height, process.rss_bytes(pid) if pid else 0))
+        return rows
+
+    def height(self) -> int | None:
+        """The channel height on the first peer (None if it is not running)."""
+        return channel.peer_height(self.layout, self.layout.peers[0])
+
+    def logs(self, node_name: str, lines: int = 50) -> str:
+        node = self.layout.node(node_name)
+        path = self.layout.log_file(node)
+        if not path.exists():
+            raise ConfigError(f"{node_name} has no log yet in {self.state_dir}")
+        return process.log_tail(path, lines)

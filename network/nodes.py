@@ -1,0 +1,151 @@
+"""How each kind of node is launched: its command line and environment.
+
+Everything a node needs is passed as environment variables over Fabric's sample
+``core.yaml``/``orderer.yaml`` (kept unchanged in the toolchain folder), so the state
+directory holds data, keys and logs but no copied config to drift.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ledgerlake.network import pki
+from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout, Node
+from ledgerlake.network.toolchain import Toolchain
+
+CCAAS_CONFIG_ENV = "LEDGERLAKE_CCAAS_CONFIG"
+BUILDER_NAME = "ledgerlake-ccaas"
+
+
+def _base_env(chain: Toolchain) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["FABRIC_CFG_PATH"] = str(chain.config_dir)
+    env["FABRIC_LOGGING_SPEC"] = os.environ.get("LEDGERLAKE_FABRIC_LOGGING", "INFO")
+    return env
+
+
+def ccaas_config(layout: Layout, node: Node) -> dict:
+    """What the external builder writes into a peer's ``connection.json``."""
+    server = layout.chaincode_server_of(node.org)
+    return {"address": server.address, "dial_timeout": "10s", "tls_required": True,
+            "root_cert": layout.ca_cert(node.org).read_text()}
+
+
+def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -> tuple[list[str], dict]:
+    """The argv and environment that run ``node``."""
+    d = layout.node_dir(node)
+    env = _base_env(chain)
+    if node.kind == "ca":
+        home = pki.ca_home(layout, node.org)
+        env.update({
+            "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "FABRIC_CA_SERVER_OPERATIONS_TLS_ENABLED": "true",
+            "FABRIC_CA_SERVER_OPERATIONS_TLS_CERTFILE": str(home / "tls-cert.pem"),
+            "FABRIC_CA_SERVER_OPERATIONS_TLS_KEYFILE": str(home / "tls-key.pem"),
+            "FABRIC_CA_SERVER_METRICS_PROVIDER": "disabled",
+        })
+        argv = [chain.bin("fabric-ca-server"), "start", "--home", str(home),
+                "--address", HOST, "--port", str(node.ports["api"]),
+                "-b", f"registrar:{pki.registrar_secret(layout, node.org)}",
+                "--ca.certfile", str(home / "ca-cert.pem"),
+                "--ca.keyfile", str(home / "ca-key.pem"),
+                "--tls.enabled", "--tls.certfile", str(home / "tls-cert.pem"),
+                "--tls.keyfile", str(home / "tls-key.pem"),
+                "--csr.hosts", f"{HOST},localhost"]
+        return argv, env
+    tls = d / "tls"
+    if node.kind == "orderer":
+        env.update({
+            "ORDERER_GENERAL_LISTENADDRESS": HOST,
+            "ORDERER_GENERAL_LISTENPORT": str(node.ports["grpc"]),
+            "ORDERER_GENERAL_LOCALMSPID": ORDERER_ORG.msp_id,
+            "ORDERER_GENERAL_LOCALMSPDIR": str(d / "msp"),
+            "ORDERER_GENERAL_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),
+            "ORDERER_GENERAL_TLS_ENABLED": "true",
+            "ORDERER_GENERAL_TLS_PRIVATEKEY": str(tls / "server.key"),
+            "ORDERER_GENERAL_TLS_CERTIFICATE": str(tls / "server.crt"),
+            "ORDERER_GENERAL_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+            "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": str(tls / "server.crt"),
+            "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": str(tls / "server.key"),
+            "ORDERER_GENERAL_CLUSTER_ROOTCAS": f"[{tls / 'ca.crt'}]",
+            "ORDERER_GENERAL_BOOTSTRAPMETHOD": "none",
+            "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
+            "ORDERER_FILELEDGER_LOCATION": str(d / "data" / "ledger"),
+            "ORDERER_CONSENSUS_WALDIR": str(d / "data" / "etcdraft" / "wal"),
+            "ORDERER_CONSENSUS_SNAPDIR": str(d / "data" / "etcdraft" / "snap"),
+            "ORDERER_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "ORDERER_OPERATIONS_TLS_ENABLED": "true",
+            "ORDERER_OPERATIONS_TLS_CERTIFICATE": str(tls / "server.crt"),
+            "ORDERER_OPERATIONS_TLS_PRIVATEKEY": str(tls / "server.key"),
+            "ORDERER_METRICS_PROVIDER": "prometheus",
+            "ORDERER_ADMIN_LISTENADDRESS": f"{HOST}:{node.ports['admin']}",
+            "ORDERER_ADMIN_TLS_ENABLED": "true",
+            "ORDERER_ADMIN_TLS_CERTIFICATE": str(tls / "server.crt"),
+            "ORDERER_ADMIN_TLS_PRIVATEKEY": str(tls / "server.key"),
+            "ORDERER_ADMIN_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+            "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
+            "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{tls / 'ca.crt'}]",
+        })
+        return [chain.bin("orderer")], env
+    if node.kind == "peer":
+        same_org = layout.peers_of(node.org)
+        bootstrap = next((p for p in same_org if p.name != node.name), node)
+        env.update({
+            "CORE_PEER_ID": node.name,
+            "CORE_PEER_ADDRESS": node.address,
+            "CORE_PEER_LISTENADDRESS": node.address,
+            "CORE_PEER_CHAINCODEADDRESS": f"{HOST}:{node.ports['chaincode']}",
+            "CORE_PEER_CHAINCODELISTENADDRESS": f"{HOST}:{node.ports['chaincode']}",
+            "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap.address,
+            "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
+            "CORE_PEER_LOCALMSPID": node.org.msp_id,
+            "CORE_PEER_MSPCONFIGPATH": str(d / "msp"),
+            "CORE_PEER_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),
+            "CORE_PEER_TLS_ENABLED": "true",
+            "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
+            "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
+            "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
+            "CORE_PEER_FILESYSTEMPATH": str(d / "data"),
+            "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(d / "data" / "snapshots"),
+            "CORE_LEDGER_STATE_STATEDATABASE": "goleveldb",
+            "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "CORE_OPERATIONS_TLS_ENABLED": "true",
+            "CORE_OPERATIONS_TLS_CERT_FILE": str(tls / "server.crt"),
+            "CORE_OPERATIONS_TLS_KEY_FILE": str(tls / "server.key"),
+            "CORE_METRICS_PROVIDER": "prometheus",
+            "CORE_VM_ENDPOINT": "",
+            "CORE_CHAINCODE_EXTERNALBUILDERS": (
+                f"[{{name: {BUILDER_NAME}, path: {layout.builder_dir}, "
+                f"propagateEnvironment: [{CCAAS_CONFIG_ENV}]}}]"),
+            "CORE_CHAINCODE_STARTUPTIMEOUT": "30s",
+            "CORE_CHAINCODE_EXECUTETIMEOUT": "30s",
+            CCAAS_CONFIG_ENV: json.dumps(ccaas_config(layout, node)),
+        })
+        return [chain.bin("peer"), "node", "start"], env
+    if node.kind == "chaincode":
+        env.update({
+            "CHAINCODE_ID": package_id,
+            "CHAINCODE_SERVER_ADDRESS": node.address,
+            "LEDGERLAKE_CHAINCODE_TLS_CERT": str(tls / "server.crt"),
+            "LEDGERLAKE_CHAINCODE_TLS_KEY": str(tls / "server.key"),
+            "PYTHONUNBUFFERED": "1",
+        })
+        if "PYTHONPATH" in os.environ:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return [sys.executable, "-m", "ledgerlake.chaincode"], env
+    raise ValueError(f"unknown node kind {node.kind}")
+
+
+def health_url(node: Node) -> str | None:
+    """The operations /healthz URL (HTTPS), or None for nodes checked by their port."""
+    if "ops" in node.ports:
+        return f"https://{HOST}:{node.ports['ops']}/healthz"
+    return None
+
+
+def tls_root(layout: Layout, node: Node) -> Path:
+    return layout.ca_cert(node.org)

@@ -1,0 +1,159 @@
+"""Native processes of the network: start detached, find again by pid file, stop gently.
+
+A node outlives the command that started it (its own session, output appended to its log),
+so every later command finds it through ``run/<node>.pid`` and ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+from ledgerlake.errors import PortInUseError
+
+NOFILE_LIMIT = 65536
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(NOFILE_LIMIT, hard) if hard != resource.RLIM_INFINITY else NOFILE_LIMIT
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_file: Path) -> int:
+    """Start a detached process whose output goes to ``log``; record its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n"
+                  .encode())
+        out.flush()
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_raise_nofile)
+    pid_file.write_text(f"{proc.pid}\n")
+    _children[proc.pid] = proc
+    return proc.pid
+
+
+#: Processes started by this Python process, so they can be reaped (no zombies in tests).
+_children: dict[int, subprocess.Popen] = {}
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid recorded in ``pid_file`` if that process is still alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def stop(pid_file: Path, timeout: float = 20.0) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; True if a process was running."""
+    pid = running_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while _alive(pid):
+            time.sleep(0.05)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.wait()
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        with open(log, "rb") as fh:
+            return b"".join(deque(fh, maxlen=lines)).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# -- ports --------------------------------------------------------------------------------
+def port_owner(port: int) -> str | None:
+    """``pid N (name)`` of the process listening on a local TCP port, if it can be seen."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    if not inodes:
+        return None
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            for fd in (proc_dir / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    name = (proc_dir / "comm").read_text().strip()
+                    return f"pid {proc_dir.name} ({name})"
+        except OSError:
+            continue
+    return None
+
+
+def check_port_free(port: int, node: str, host: str = "127.0.0.1") -> None:
+    """Raise PortInUseError naming the owner when ``port`` cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise PortInUseError(port, port_owner(port), node) from None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
