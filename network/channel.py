@@ -16,6 +16,7 @@ from ledgerlake.errors import NetworkError
 from ledgerlake.network import configtx
 from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout, Node
 from ledgerlake.network.peercli import peer_env, run_peer
+from ledgerlake.network.spec import OrgSpec
 from ledgerlake.network.toolchain import Toolchain
 
 
@@ -55,9 +56,14 @@ def https(url: str, ctx: ssl.SSLContext, *, data: bytes | None = None,
         return exc.code, exc.read()
 
 
+def admin_tls_context(layout: Layout, org: OrgSpec) -> ssl.SSLContext:
+    """TLS as the organisation's admin: needed by the orderer admin API and /metrics."""
+    tls = layout.wallet_dir(org, "admin") / "tls"
+    return tls_context(layout.ca_cert(org), (tls / "client.crt", tls / "client.key"))
+
+
 def _orderer_admin_ctx(layout: Layout) -> ssl.SSLContext:
-    tls = layout.wallet_dir(ORDERER_ORG, "admin") / "tls"
-    return tls_context(layout.ca_cert(ORDERER_ORG), (tls / "client.crt", tls / "client.key"))
+    return admin_tls_context(layout, ORDERER_ORG)
 
 
 def orderer_channel_info(layout: Layout, orderer: Node) -> dict | None:
@@ -103,7 +109,7 @@ def metrics(layout: Layout, node: Node) -> dict[str, float]:
     """The node's Prometheus metrics as ``{"name{labels}": value}`` ({} if unreachable)."""
     url = f"https://{HOST}:{node.ports['ops']}/metrics"
     try:
-        status, body = https(url, tls_context(layout.ca_cert(node.org)), timeout=2.0)
+        status, body = https(url, admin_tls_context(layout, node.org), timeout=2.0)
     except (OSError, ssl.SSLError):
         return {}
     if status != 200:

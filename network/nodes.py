@@ -28,6 +28,23 @@ def _base_env(chain: Toolchain) -> dict[str, str]:
     return env
 
 
+def write_peer_config(layout: Layout, chain: Toolchain) -> Path:
+    """Fabric's sample core.yaml with the Docker endpoint removed (a Docker-free peer).
+
+    Fabric reads ``vm.endpoint`` from core.yaml, and this Fabric does not let an empty
+    ``CORE_VM_ENDPOINT`` override it; with no endpoint the peer has no Docker health check
+    and builds chaincode only through the external builder.
+    """
+    import yaml
+
+    core = yaml.safe_load((chain.config_dir / "core.yaml").read_text())
+    core["vm"]["endpoint"] = ""
+    target = layout.config_dir / "peer"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "core.yaml").write_text(yaml.safe_dump(core, sort_keys=False))
+    return target
+
+
 def ccaas_config(layout: Layout, node: Node) -> dict:
     """What the external builder writes into a peer's ``connection.json``."""
     server = layout.chaincode_server_of(node.org)
@@ -81,6 +98,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "ORDERER_OPERATIONS_TLS_ENABLED": "true",
             "ORDERER_OPERATIONS_TLS_CERTIFICATE": str(tls / "server.crt"),
             "ORDERER_OPERATIONS_TLS_PRIVATEKEY": str(tls / "server.key"),
+            "ORDERER_OPERATIONS_TLS_CLIENTROOTCAS": f"[{tls / 'ca.crt'}]",
             "ORDERER_METRICS_PROVIDER": "prometheus",
             "ORDERER_ADMIN_LISTENADDRESS": f"{HOST}:{node.ports['admin']}",
             "ORDERER_ADMIN_TLS_ENABLED": "true",
@@ -116,8 +134,8 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_OPERATIONS_TLS_ENABLED": "true",
             "CORE_OPERATIONS_TLS_CERT_FILE": str(tls / "server.crt"),
             "CORE_OPERATIONS_TLS_KEY_FILE": str(tls / "server.key"),
+            "CORE_OPERATIONS_TLS_CLIENTROOTCAS_FILES": str(tls / "ca.crt"),
             "CORE_METRICS_PROVIDER": "prometheus",
-            "CORE_VM_ENDPOINT": "",
             "CORE_CHAINCODE_EXTERNALBUILDERS": (
                 f"[{{name: {BUILDER_NAME}, path: {layout.builder_dir}, "
                 f"propagateEnvironment: [{CCAAS_CONFIG_ENV}]}}]"),
@@ -125,6 +143,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_CHAINCODE_EXECUTETIMEOUT": "30s",
             CCAAS_CONFIG_ENV: json.dumps(ccaas_config(layout, node)),
         })
+        env["FABRIC_CFG_PATH"] = str(write_peer_config(layout, chain))
         return [chain.bin("peer"), "node", "start"], env
     if node.kind == "chaincode":
         env.update({
