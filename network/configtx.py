@@ -74,11 +74,14 @@ def render(layout: Layout) -> dict:
             for i, (n, c) in enumerate(zip(layout.orderers, tls))]
         orderer["SmartBFT"] = {
             "RequestBatchMaxCount": spec.max_message_count,
+            "RequestBatchMaxBytes": 10 * 2**20,
             "RequestBatchMaxInterval": spec.batch_timeout,
+            "IncomingMessageBufferSize": 200, "RequestPoolSize": 400,
             "RequestForwardTimeout": "2s", "RequestComplainTimeout": "20s",
             "RequestAutoRemoveTimeout": "3m", "ViewChangeResendInterval": "5s",
             "ViewChangeTimeout": "20s", "LeaderHeartbeatTimeout": "1m0s",
             "LeaderHeartbeatCount": 10, "CollectTimeout": "1s",
+            "SyncOnStart": False, "SpeedUpViewChange": False,
         }
     application = {
         "Organizations": [_org(layout, o) for o in layout.orgs],

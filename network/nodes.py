@@ -45,6 +45,23 @@ def write_peer_config(layout: Layout, chain: Toolchain) -> Path:
     return target
 
 
+def write_orderer_config(layout: Layout, chain: Toolchain) -> Path:
+    """Fabric's sample orderer.yaml, with ``Consensus.Type: BFT`` for a SmartBFT network.
+
+    This Fabric picks an orderer's consenter from its local config rather than from the
+    channel, and only keys present in orderer.yaml can be overridden from the environment.
+    """
+    import yaml
+
+    conf = yaml.safe_load((chain.config_dir / "orderer.yaml").read_text())
+    if layout.spec.consensus == "bft":
+        conf.setdefault("Consensus", {})["Type"] = "BFT"
+    target = layout.config_dir / "orderer"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "orderer.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    return target
+
+
 def ccaas_config(layout: Layout, node: Node) -> dict:
     """What the external builder writes into a peer's ``connection.json``."""
     server = layout.chaincode_server_of(node.org)
@@ -108,6 +125,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
             "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{tls / 'ca.crt'}]",
         })
+        env["FABRIC_CFG_PATH"] = str(write_orderer_config(layout, chain))
         return [chain.bin("orderer")], env
     if node.kind == "peer":
         same_org = layout.peers_of(node.org)
