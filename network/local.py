@@ -259,13 +259,15 @@ class LocalNetwork:
         return stopped
 
     # -- chaincode ------------------------------------------------------------------------
-    def deploy(self) -> dict:
+    def deploy(self, source_digest: str | None = None) -> dict:
         """Install the current chaincode and commit it (next sequence) if it changed.
 
-        Returns the deployed definition ({package_id, version, sequence, changed}).
+        ``source_digest`` stands for the chaincode sources' digest (default: computed from
+        the installed ``ledgerlake.chaincode``). Returns the deployed definition
+        ({package_id, version, sequence, changed}).
         """
         layout = self.layout
-        package = lifecycle.build_package(layout)
+        package = lifecycle.build_package(layout, source_digest)
         current = lifecycle.committed(layout, self.chain)
         if current and current.get("version") == package.version and self.deployed:
             self._start_group(layout.chaincode_servers, "chaincode servers", package.package_id)

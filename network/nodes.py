@@ -28,6 +28,15 @@ def _base_env(chain: Toolchain) -> dict[str, str]:
     return env
 
 
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomically replace ``path`` (nodes already running may be reading it)."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_peer_config(layout: Layout, chain: Toolchain) -> Path:
     """Fabric's sample core.yaml with the Docker endpoint removed (a Docker-free peer).
 
@@ -41,7 +50,7 @@ def write_peer_config(layout: Layout, chain: Toolchain) -> Path:
     core["vm"]["endpoint"] = ""
     target = layout.config_dir / "peer"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "core.yaml").write_text(yaml.safe_dump(core, sort_keys=False))
+    _write_if_changed(target / "core.yaml", yaml.safe_dump(core, sort_keys=False))
     return target
 
 
@@ -58,7 +67,7 @@ def write_orderer_config(layout: Layout, chain: Toolchain) -> Path:
         conf.setdefault("Consensus", {})["Type"] = "BFT"
     target = layout.config_dir / "orderer"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "orderer.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    _write_if_changed(target / "orderer.yaml", yaml.safe_dump(conf, sort_keys=False))
     return target
 
 
