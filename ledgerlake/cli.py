@@ -17,8 +17,8 @@ from rich.table import Table
 
 from ledgerlake.errors import LedgerlakeError, NodeFailedError
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _state_dir_option(fn):
