@@ -5,6 +5,8 @@ A placeholder until the full contract (streams, batches, policies, audit) replac
 
 from __future__ import annotations
 
+import os
+
 from ledgerlake.chaincode.runtime import ChaincodeError, Stub
 
 KEY_PREFIX = "record:"
@@ -27,4 +29,21 @@ async def get(stub: Stub, key: bytes) -> bytes:
     return value
 
 
-FUNCTIONS = {"put": put, "get": get}
+async def append(stub: Stub, key: bytes, suffix: bytes) -> bytes:
+    """Read the record and write it back with ``suffix`` added (a read-modify-write, so two
+    concurrent appends to one key conflict as Fabric's MVCC check says they must)."""
+    full = KEY_PREFIX + key.decode()
+    value = await stub.get_state(full) + suffix
+    await stub.put_state(full, value)
+    return value
+
+
+async def stamp_org(stub: Stub, key: bytes) -> str:
+    """Diagnostic: write the endorsing organisation's MSP ID, so endorsements by different
+    organisations disagree and the endorsement fails."""
+    msp_id = os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", "")
+    await stub.put_state(KEY_PREFIX + key.decode(), msp_id.encode())
+    return msp_id
+
+
+FUNCTIONS = {"put": put, "get": get, "append": append, "stamp_org": stamp_org}

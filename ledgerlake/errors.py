@@ -7,6 +7,11 @@ Every error a user can cause or act on is a ``LedgerlakeError``; the CLI prints
     ├── ConfigError          bad spec, option, or environment value (names the field)
     ├── ToolchainError       Go / gcc missing or too old, module proxy unreachable
     ├── CAError              the Fabric CA refused or failed a request
+    ├── GatewayError         a Gateway call failed (transaction id, gRPC code, per-node details)
+    │   ├── EndorseError     endorsement (or evaluation) failed
+    │   ├── SubmitError      the orderer did not accept the transaction
+    │   └── CommitStatusError  the commit status could not be read
+    ├── CommitError          the transaction committed as invalid (validation code)
     └── NetworkError         the local Fabric network could not do what was asked
         ├── PortInUseError   a listener port is taken (names the port and the process)
         ├── NodeFailedError  a node process died or never became healthy (carries its log tail)
@@ -14,6 +19,8 @@ Every error a user can cause or act on is a ``LedgerlakeError``; the CLI prints
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class LedgerlakeError(Exception):
@@ -34,6 +41,58 @@ class CAError(LedgerlakeError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One node's part of a Gateway error: its address, MSP ID and message."""
+
+    address: str
+    msp_id: str
+    message: str
+
+
+class GatewayError(LedgerlakeError):
+    """A Gateway call failed. Carries the transaction id, the gRPC status code and one
+    ``ErrorDetail`` per peer or orderer that the Gateway reported."""
+
+    def __init__(self, message: str, *, transaction_id: str = "", code=None,
+                 details: tuple[ErrorDetail, ...] = ()):
+        text = message
+        if details:
+            text += " [" + "; ".join(f"{d.address} ({d.msp_id}): {d.message}"
+                                     for d in details) + "]"
+        super().__init__(text)
+        self.message = message
+        self.transaction_id = transaction_id
+        self.code = code
+        self.details = tuple(details)
+
+
+class EndorseError(GatewayError):
+    """Endorsing (or evaluating) the proposal failed."""
+
+
+class SubmitError(GatewayError):
+    """The ordering service did not accept the endorsed transaction."""
+
+
+class CommitStatusError(GatewayError):
+    """The transaction's commit status could not be obtained."""
+
+
+class CommitError(LedgerlakeError):
+    """The transaction was committed but marked invalid (e.g. MVCC_READ_CONFLICT)."""
+
+    def __init__(self, transaction_id: str, validation_code: int, block_number: int):
+        from fabric_protos.peer.transaction_pb2 import TxValidationCode
+
+        self.transaction_id = transaction_id
+        self.validation_code = validation_code
+        self.code_name = TxValidationCode.Name(validation_code)
+        self.block_number = block_number
+        super().__init__(f"transaction {transaction_id} committed as invalid in block "
+                         f"{block_number}: {self.code_name} ({validation_code})")
 
 
 class NetworkError(LedgerlakeError):

@@ -176,6 +176,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
         env.update({
             "CHAINCODE_ID": package_id,
             "CHAINCODE_SERVER_ADDRESS": node.address,
+            "LEDGERLAKE_CHAINCODE_MSPID": node.org.msp_id,
             "LEDGERLAKE_CHAINCODE_TLS_CERT": str(tls / "server.crt"),
             "LEDGERLAKE_CHAINCODE_TLS_KEY": str(tls / "server.key"),
             "PYTHONUNBUFFERED": "1",

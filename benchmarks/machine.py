@@ -1,0 +1,36 @@
+"""Who measured what, where: the machine description every benchmark result carries."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.md")
+
+
+def describe() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    go = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+            "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "go": go or "none"}
+
+
+def append(title: str, lines: list[str]) -> None:
+    """Append one result section to benchmarks/results.md."""
+    m = describe()
+    header = (f"\n## {title} — {m['date']}\n\nMachine: {m['cpu']}, {m['cores']} cores, "
+              f"{m['memory_gib']} GiB; Python {m['python']}, {m['go']}.\n\n")
+    with open(RESULTS, "a") as fh:
+        fh.write(header + "\n".join(lines) + "\n")
