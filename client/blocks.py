@@ -209,8 +209,8 @@ def decode_transaction(index: int, envelope_bytes: bytes, validation_code: int
     payload = common_pb2.Payload.FromString(envelope.payload)
     ch = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
     sh = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
-    ts = dt.datetime.fromtimestamp(ch.timestamp.seconds + ch.timestamp.nanos / 1e9,
-                                   tz=dt.timezone.utc)
+    ts = dt.datetime.fromtimestamp(ch.timestamp.seconds, tz=dt.timezone.utc) + \
+        dt.timedelta(microseconds=ch.timestamp.nanos // 1000)
     details = _endorser_details(payload.data) if ch.type == common_pb2.ENDORSER_TRANSACTION else {}
     return TransactionInfo(index, ch.tx_id, ch.channel_id, common_pb2.HeaderType.Name(ch.type),
                            _creator(sh.creator) if sh.creator else Creator("", b""), ts,
