@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ledgerlake.chaincode.contract import FUNCTIONS
+from ledgerlake.chaincode import contract, diagnostics
 from ledgerlake.chaincode.runtime import serve
 
 
@@ -29,7 +29,7 @@ def main() -> int:
 
     async def run() -> None:
         task = asyncio.ensure_future(serve(
-            cc_id, address, FUNCTIONS,
+            cc_id, address, {**contract.FUNCTIONS, **diagnostics.FUNCTIONS},
             tls_cert=Path(cert).read_bytes() if cert else None,
             tls_key=Path(key).read_bytes() if key else None))
         loop = asyncio.get_running_loop()

@@ -12,12 +12,15 @@ COMPLETED.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
 import grpc
 from fabric_protos.common import common_pb2
+from fabric_protos.ledger.queryresult import kv_query_result_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import (
     chaincode_event_pb2,
@@ -37,9 +40,108 @@ class ChaincodeError(Exception):
     """Raised by contract code to fail a transaction with a message the client sees."""
 
 
-@dataclass
-class Stub:
-    """What one transaction can see and do."""
+MAX_UNICODE_RUNE = "\U0010ffff"
+_NS = "\x00"
+
+
+def composite_key(object_type: str, *attributes: str) -> str:
+    """Fabric's composite key: U+0000 type U+0000 attr U+0000 … (as the Go shim builds it)."""
+    for part in (object_type, *attributes):
+        if _NS in part or MAX_UNICODE_RUNE in part:
+            raise ChaincodeError(f"composite key part {part!r} has a reserved character")
+    return _NS + object_type + _NS + "".join(a + _NS for a in attributes)
+
+
+def split_composite_key(key: str) -> tuple[str, list[str]]:
+    parts = key.split(_NS)
+    return parts[1], parts[2:-1]
+
+
+@dataclass(frozen=True)
+class Creator:
+    """Who submitted the transaction, read from the proposal's signed header."""
+
+    msp_id: str
+    certificate: bytes
+    attributes: dict
+    enrollment_id: str
+
+    @property
+    def role(self) -> str:
+        return self.attributes.get("ledgerlake.role", "")
+
+
+ATTRIBUTES_OID = "1.2.3.4.5.6.7.8.1"
+
+
+def parse_creator(serialized: bytes) -> Creator:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    sid = identities_pb2.SerializedIdentity.FromString(serialized)
+    attrs: dict = {}
+    enrollment_id = ""
+    try:
+        cert = x509.load_pem_x509_certificate(sid.id_bytes)
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        enrollment_id = cns[0].value if cns else ""
+        try:
+            ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(ATTRIBUTES_OID))
+            attrs = json.loads(ext.value.value).get("attrs", {})
+        except x509.ExtensionNotFound:
+            pass
+    except ValueError:
+        pass
+    return Creator(sid.mspid, sid.id_bytes, attrs, enrollment_id)
+
+
+class Ledger:
+    """What contract code may call; the peer-backed ``Stub`` and the unit tests' in-memory
+    ledger both implement it, with Fabric's semantics (a read never sees the same
+    transaction's writes; range reads see committed state)."""
+
+    tx_id: str
+    channel_id: str
+    timestamp_ns: int
+    transient: dict
+    own_msp_id: str
+    event: chaincode_event_pb2.ChaincodeEvent | None = None
+
+    def creator(self) -> Creator:
+        raise NotImplementedError
+
+    async def get_state(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    async def put_state(self, key: str, value: bytes) -> None:
+        raise NotImplementedError
+
+    async def delete_state(self, key: str) -> None:
+        raise NotImplementedError
+
+    async def get_state_by_range(self, start: str, end: str, page_size: int = 0,
+                                 bookmark: str = "") -> tuple[list[tuple[str, bytes]], str]:
+        """Committed ``(key, value)`` pairs with start <= key < end, and the bookmark to
+        continue from ("" when there is no more). ``page_size`` 0 means all."""
+        raise NotImplementedError
+
+    async def get_history_for_key(self, key: str) -> list[dict]:
+        raise NotImplementedError
+
+    async def get_state_by_partial_composite_key(self, object_type: str, attributes=(),
+                                                 page_size: int = 0, bookmark: str = ""):
+        start = composite_key(object_type, *attributes)
+        return await self.get_state_by_range(start, start + MAX_UNICODE_RUNE, page_size,
+                                             bookmark)
+
+    def set_event(self, name: str, payload: bytes = b"") -> None:
+        """The transaction's chaincode event (Fabric keeps one per transaction: the last)."""
+        self.event = chaincode_event_pb2.ChaincodeEvent(event_name=name, payload=payload)
+
+
+@dataclass(eq=False)
+class Stub(Ledger):
+    """The ledger as the peer serves it, for one transaction."""
 
     session: "_Session"
     channel_id: str
@@ -47,14 +149,24 @@ class Stub:
     function: str
     args: list[bytes]
     signed_proposal: proposal_pb2.SignedProposal
+    own_msp_id: str = ""
     event: chaincode_event_pb2.ChaincodeEvent | None = field(default=None)
 
-    # -- identity and context --------------------------------------------------------------
-    def creator(self) -> identities_pb2.SerializedIdentity:
+    def __post_init__(self) -> None:
         proposal = proposal_pb2.Proposal.FromString(self.signed_proposal.proposal_bytes)
         header = common_pb2.Header.FromString(proposal.header)
-        sig = common_pb2.SignatureHeader.FromString(header.signature_header)
-        return identities_pb2.SerializedIdentity.FromString(sig.creator)
+        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
+        self._signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
+        ts = channel_header.timestamp
+        self.timestamp_ns = ts.seconds * 1_000_000_000 + ts.nanos
+        payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
+        self.transient = dict(payload.TransientMap)
+        self._creator: Creator | None = None
+
+    def creator(self) -> Creator:
+        if self._creator is None:
+            self._creator = parse_creator(self._signature_header.creator)
+        return self._creator
 
     # -- state ------------------------------------------------------------------------------
     async def get_state(self, key: str) -> bytes:
@@ -67,8 +179,43 @@ class Stub:
     async def delete_state(self, key: str) -> None:
         await self._ask(Msg.DEL_STATE, shim.DelState(key=key, collection=""))
 
-    def set_event(self, name: str, payload: bytes = b"") -> None:
-        self.event = chaincode_event_pb2.ChaincodeEvent(event_name=name, payload=payload)
+    async def get_state_by_range(self, start: str, end: str, page_size: int = 0,
+                                 bookmark: str = "") -> tuple[list[tuple[str, bytes]], str]:
+        metadata = b""
+        if page_size:
+            metadata = shim.QueryMetadata(pageSize=page_size, bookmark=bookmark).SerializeToString()
+        raw = await self._ask(Msg.GET_STATE_BY_RANGE, shim.GetStateByRange(
+            startKey=start, endKey=end, collection="", metadata=metadata))
+        results: list[tuple[str, bytes]] = []
+        next_bookmark = ""
+        while True:
+            response = shim.QueryResponse.FromString(raw)
+            for item in response.results:
+                kv = kv_query_result_pb2.KV.FromString(item.resultBytes)
+                results.append((kv.key, kv.value))
+            if response.metadata:
+                next_bookmark = shim.QueryResponseMetadata.FromString(response.metadata).bookmark
+            if not response.has_more:
+                break
+            raw = await self._ask(Msg.QUERY_STATE_NEXT, shim.QueryStateNext(id=response.id))
+        if page_size and len(results) < page_size:
+            next_bookmark = ""
+        return results, next_bookmark
+
+    async def get_history_for_key(self, key: str) -> list[dict]:
+        raw = await self._ask(Msg.GET_HISTORY_FOR_KEY, shim.GetHistoryForKey(key=key))
+        history = []
+        while True:
+            response = shim.QueryResponse.FromString(raw)
+            for item in response.results:
+                km = kv_query_result_pb2.KeyModification.FromString(item.resultBytes)
+                history.append({"tx_id": km.tx_id, "value": km.value, "is_delete": km.is_delete,
+                                "timestamp_ns": km.timestamp.seconds * 1_000_000_000
+                                + km.timestamp.nanos})
+            if not response.has_more:
+                break
+            raw = await self._ask(Msg.QUERY_STATE_NEXT, shim.QueryStateNext(id=response.id))
+        return history
 
     async def _ask(self, kind: int, request) -> bytes:
         reply = await self.session.ask(Msg(type=kind, payload=request.SerializeToString(),
@@ -115,7 +262,8 @@ class _Session:
     async def run(self, msg: Msg) -> None:
         spec = chaincode_pb2.ChaincodeInput.FromString(msg.payload)
         function = spec.args[0].decode() if spec.args else ""
-        stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]), msg.proposal)
+        stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]), msg.proposal,
+                    own_msp_id=os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", ""))
         handler = self.functions.get(function)
         try:
             if handler is None:

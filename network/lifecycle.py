@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ledgerlake.chaincode
+import ledgerlake.records
 from ledgerlake.network.layout import ORDERER_ORG, Layout, Node
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.network.toolchain import Toolchain
@@ -31,13 +32,16 @@ class Package:
 
 
 def source_digest(folder: Path | None = None) -> str:
-    """SHA-256 over the chaincode package's Python sources (names and contents)."""
+    """SHA-256 over the chaincode's Python sources (names and contents), including the
+    shared record rules (``ledgerlake/records.py``) it enforces."""
     folder = folder or Path(ledgerlake.chaincode.__file__).parent
+    files = [(p.relative_to(folder).as_posix(), p) for p in folder.rglob("*.py")
+             if "__pycache__" not in p.parts]
+    if folder == Path(ledgerlake.chaincode.__file__).parent:
+        files.append(("records.py", Path(ledgerlake.records.__file__)))
     h = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+    for name, path in sorted(files):
+        h.update(name.encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 

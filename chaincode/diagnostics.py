@@ -1,0 +1,50 @@
+"""Self-test functions of the chaincode: write a value under a key and read it back.
+
+They let the network's own checks (``ledgerlake demo``, the network tests, Fabric's
+``peer chaincode invoke``) exercise endorsement, ordering and commit without the data
+model. They only touch keys under ``diag:`` and are kept apart from the contract.
+"""
+
+from __future__ import annotations
+
+
+from ledgerlake.chaincode.runtime import ChaincodeError, Ledger as Stub
+
+KEY_PREFIX = "diag:"
+
+
+async def put(stub: Stub, key: bytes, value: bytes) -> str:
+    """Store ``value`` under ``key``; emits a ``RecordWritten`` event."""
+    if not key:
+        raise ChaincodeError("put needs a non-empty key")
+    await stub.put_state(KEY_PREFIX + key.decode(), value)
+    stub.set_event("RecordWritten", key)
+    return stub.tx_id
+
+
+async def get(stub: Stub, key: bytes) -> bytes:
+    """The value stored under ``key``."""
+    value = await stub.get_state(KEY_PREFIX + key.decode())
+    if not value:
+        raise ChaincodeError(f"no record under key {key.decode()!r}")
+    return value
+
+
+async def append(stub: Stub, key: bytes, suffix: bytes) -> bytes:
+    """Read the record and write it back with ``suffix`` added (a read-modify-write, so two
+    concurrent appends to one key conflict as Fabric's MVCC check says they must)."""
+    full = KEY_PREFIX + key.decode()
+    value = await stub.get_state(full) + suffix
+    await stub.put_state(full, value)
+    return value
+
+
+async def stamp_org(stub: Stub, key: bytes) -> str:
+    """Diagnostic: write the endorsing organisation's MSP ID, so endorsements by different
+    organisations disagree and the endorsement fails."""
+    msp_id = stub.own_msp_id
+    await stub.put_state(KEY_PREFIX + key.decode(), msp_id.encode())
+    return msp_id
+
+
+FUNCTIONS = {"put": put, "get": get, "append": append, "stamp_org": stamp_org}

@@ -1,0 +1,169 @@
+"""The contract without a peer: an in-memory ledger with Fabric's transaction semantics.
+
+Endorsing runs a function against committed state only (a read never sees the same
+transaction's writes) and records what it read; committing applies transactions in block
+order and marks one invalid (MVCC_READ_CONFLICT / PHANTOM_READ_CONFLICT) when what it read
+has changed since, exactly as the peer's validator does. Used by the unit tests and handy
+for trying the contract in a REPL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ledgerlake.chaincode.runtime import ChaincodeError, Creator, Ledger
+
+_tx_counter = itertools.count(1)
+
+
+def member(msp_id: str, role: str, name: str | None = None) -> Creator:
+    """A creator as the CA would issue it: MSP ID, enrollment id and ``ledgerlake.role``."""
+    return Creator(msp_id, b"", {"ledgerlake.role": role} if role else {}, name or role)
+
+
+@dataclass(eq=False)
+class MemoryTx(Ledger):
+    ledger: "MemoryLedger"
+    _creator: Creator
+    tx_id: str
+    timestamp_ns: int
+    transient: dict
+    own_msp_id: str
+    channel_id: str = "ledgerlake"
+    reads: dict = field(default_factory=dict)
+    ranges: list = field(default_factory=list)
+    writes: dict = field(default_factory=dict)
+    event: object = None
+    result: bytes = b""
+    error: str = ""
+
+    def creator(self) -> Creator:
+        return self._creator
+
+    async def get_state(self, key: str) -> bytes:
+        value, version = self.ledger.state.get(key, (b"", None))
+        self.reads.setdefault(key, version)
+        return value
+
+    async def put_state(self, key: str, value: bytes) -> None:
+        if not value:
+            raise ChaincodeError("an empty value cannot be stored; delete the key instead")
+        self.writes[key] = bytes(value)
+
+    async def delete_state(self, key: str) -> None:
+        self.writes[key] = None
+
+    async def get_state_by_range(self, start, end, page_size=0, bookmark=""):
+        keys = self.ledger.sorted_keys
+        lo = bisect.bisect_left(keys, bookmark or start)
+        hi = bisect.bisect_left(keys, end) if end else len(keys)
+        chosen = keys[lo:hi]
+        mark = ""
+        if page_size and len(chosen) > page_size:
+            mark = chosen[page_size]
+            chosen = chosen[:page_size]
+        result = [(k, self.ledger.state[k][0]) for k in chosen]
+        self.ranges.append((bookmark or start, end, [(k, self.ledger.state[k][1]) for k in chosen],
+                            mark))
+        return result, mark
+
+    async def get_history_for_key(self, key: str) -> list[dict]:
+        return [dict(h) for h in self.ledger.history.get(key, [])]
+
+
+class MemoryLedger:
+    """World state, history and blocks in memory, driven through the contract's functions."""
+
+    def __init__(self, functions: Mapping, own_msp_id: str = "Org1MSP"):
+        self.functions = functions
+        self.own_msp_id = own_msp_id
+        self.state: dict[str, tuple[bytes, tuple[int, int]]] = {}
+        self.history: dict[str, list[dict]] = {}
+        self.sorted_keys: list[str] = []
+        self.block = 0
+        self.events: list[tuple[str, bytes]] = []
+        self.clock_ns = time.time_ns()
+        self._loop = asyncio.new_event_loop()
+
+    def endorse(self, creator: Creator, function: str, *args: str | bytes,
+                transient: Mapping[str, bytes] | None = None,
+                timestamp_ns: int | None = None) -> MemoryTx:
+        """Simulate the function; the returned transaction holds its result or error."""
+        self.clock_ns += 1000
+        tx = MemoryTx(self, creator, f"tx{next(_tx_counter)}",
+                      timestamp_ns if timestamp_ns is not None else self.clock_ns,
+                      dict(transient or {}), self.own_msp_id)
+        handler = self.functions.get(function)
+        raw = [a.encode() if isinstance(a, str) else a for a in args]
+        try:
+            if handler is None:
+                raise ChaincodeError(f"unknown function {function!r}")
+            out = self._loop.run_until_complete(handler(tx, *raw))
+            tx.result = out.encode() if isinstance(out, str) else (out or b"")
+        except ChaincodeError as exc:
+            tx.error = str(exc)
+        return tx
+
+    def commit(self, *txs: MemoryTx) -> list[str]:
+        """Commit a block of endorsed transactions; return each one's validation code."""
+        self.block += 1
+        codes = []
+        for number, tx in enumerate(txs):
+            if tx.error:
+                codes.append("ENDORSEMENT_FAILED")
+                continue
+            stale = any(self.state.get(k, (b"", None))[1] != v for k, v in tx.reads.items())
+            if stale:
+                codes.append("MVCC_READ_CONFLICT")
+                continue
+            if any(self._range_changed(r) for r in tx.ranges):
+                codes.append("PHANTOM_READ_CONFLICT")
+                continue
+            for key, value in tx.writes.items():
+                self._apply(key, value, (self.block, number), tx)
+            if tx.event is not None:
+                self.events.append((tx.event.event_name, tx.event.payload))
+            codes.append("VALID")
+        return codes
+
+    def _range_changed(self, rng) -> bool:
+        start, end, seen, mark = rng
+        keys = self.sorted_keys
+        lo, hi = bisect.bisect_left(keys, start), bisect.bisect_left(keys, end) if end else len(keys)
+        now = [(k, self.state[k][1]) for k in keys[lo:hi]]
+        return now[:len(seen)] != seen or (not mark and len(now) != len(seen))
+
+    def _apply(self, key, value, version, tx) -> None:
+        self.history.setdefault(key, []).append(
+            {"tx_id": tx.tx_id, "value": value or b"", "is_delete": value is None,
+             "timestamp_ns": tx.timestamp_ns})
+        if value is None:
+            if key in self.state:
+                del self.state[key]
+                self.sorted_keys.remove(key)
+            return
+        if key not in self.state:
+            bisect.insort(self.sorted_keys, key)
+        self.state[key] = (value, version)
+
+    # -- conveniences ----------------------------------------------------------------------
+    def invoke(self, creator: Creator, function: str, *args, **options) -> bytes:
+        """Endorse and commit alone in a block; raise ChaincodeError if it fails."""
+        tx = self.endorse(creator, function, *args, **options)
+        if tx.error:
+            raise ChaincodeError(tx.error)
+        code = self.commit(tx)[0]
+        if code != "VALID":
+            raise ChaincodeError(f"transaction {tx.tx_id} invalid: {code}")
+        return tx.result
+
+    def query(self, creator: Creator, function: str, *args, **options) -> bytes:
+        tx = self.endorse(creator, function, *args, **options)
+        if tx.error:
+            raise ChaincodeError(tx.error)
+        return tx.result

@@ -1,0 +1,73 @@
+"""Turning records into a batch the chaincode accepts: validated, canonicalised,
+committed (salted SHA-256 per record, Merkle root), encrypted, chained to the source's
+previous batch, with a content-derived id."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ledgerlake import records
+from ledgerlake.client import encryption
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    batch: dict  # what SubmitBatch receives (no plaintext)
+    transient: dict  # {"records": plaintext JSON} for reader-org endorsers only
+    salts: tuple[bytes, ...]
+    commitments: tuple[bytes, ...]
+
+    @property
+    def id(self) -> str:
+        return self.batch["id"]
+
+
+def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
+               schema: records.Schema | Mapping, rows: Sequence[Mapping[str, Any]],
+               data_key: bytes, key_epoch: int, time_start: int | None = None,
+               time_end: int | None = None) -> SealedBatch:
+    """Build batch ``seq`` of ``source`` from ``rows``; raises RecordError for a bad record."""
+    if not isinstance(schema, records.Schema):
+        schema = records.Schema.from_mapping(schema)
+    if not rows:
+        raise records.RecordError("a batch needs at least one record")
+    for i, row in enumerate(rows):
+        records.validate_record(schema, row, f"record {i}")
+    salts = tuple(os.urandom(16) for _ in rows)
+    leaves = tuple(records.commitment(s, r) for s, r in zip(salts, rows))
+    plaintext = records.canonical({"records": list(rows), "salts": [s.hex() for s in salts]})
+    nonce, ciphertext = encryption.encrypt(
+        data_key, plaintext, encryption.associated_data(stream, source, seq, key_epoch))
+    now = time.time_ns()
+    batch = {
+        "stream": stream, "source": source, "seq": seq, "prev_hash": prev_hash,
+        "schema_version": schema.version,
+        "time_start": now if time_start is None else time_start,
+        "time_end": now if time_end is None else time_end,
+        "record_count": len(rows), "merkle_root": records.merkle_root(leaves).hex(),
+        "public": [records.public_part(schema, r) for r in rows], "key_epoch": key_epoch,
+        "payload": {"ciphertext": base64.b64encode(ciphertext).decode(),
+                    "nonce": base64.b64encode(nonce).decode()},
+    }
+    batch["id"] = records.batch_id(batch)
+    return SealedBatch(batch, {"records": plaintext}, salts, leaves)
+
+
+def open_batch(batch: Mapping[str, Any], data_key: bytes) -> list[dict]:
+    """Decrypt a batch and check every record against its commitments."""
+    payload = batch["payload"]
+    plaintext = encryption.decrypt(
+        data_key, base64.b64decode(payload["nonce"]), base64.b64decode(payload["ciphertext"]),
+        encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
+                                   batch["key_epoch"]))
+    content = json.loads(plaintext)
+    leaves = [records.commitment(bytes.fromhex(s), r)
+              for s, r in zip(content["salts"], content["records"])]
+    if records.merkle_root(leaves).hex() != batch["merkle_root"]:
+        raise records.RecordError(f"batch {batch['id']}: records do not match its Merkle root")
+    return content["records"]

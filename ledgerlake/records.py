@@ -1,0 +1,256 @@
+"""The record format shared by the client, the chaincode and the analytics.
+
+One place defines the canonical encoding of a record, its commitment
+``SHA-256(salt ‖ canonical record)``, the Merkle tree over a batch's commitments, a
+stream's schema (typed fields with units, ranges and which are public), the rules a record
+and a batch must follow, and the content-derived batch id that chains batches per source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ledgerlake.errors import LedgerlakeError
+
+FIELD_TYPES = ("int", "float", "string", "bool", "timestamp")
+MAX_RECORDS = 100_000
+MAX_INLINE_PAYLOAD = 4 * 2**20  # base64 characters of ciphertext kept on-chain
+MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
+DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+class RecordError(LedgerlakeError, ValueError):
+    """A record, batch or schema breaks the format's rules (the message names the rule)."""
+
+
+# -- canonical encoding, commitments, Merkle tree ------------------------------------------
+def canonical(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN/Infinity."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
+    except ValueError as exc:
+        raise RecordError(f"value cannot be encoded canonically: {exc}") from None
+
+
+def commitment(salt: bytes, record: Mapping[str, Any]) -> bytes:
+    return hashlib.sha256(salt + canonical(record)).digest()
+
+
+def _parent(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """Root over commitments; an odd node is carried up unchanged (never duplicated)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    level = list(leaves)
+    while len(level) > 1:
+        nxt = [_parent(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def merkle_proof(leaves: Sequence[bytes], index: int) -> list[tuple[str, bytes]]:
+    """Sibling hashes from leaf ``index`` up to the root, each with the side it sits on."""
+    proof, level, i = [], list(leaves), index
+    while len(level) > 1:
+        sibling = i ^ 1
+        if sibling < len(level):
+            proof.append(("left" if sibling < i else "right", level[sibling]))
+        nxt = [_parent(level[j], level[j + 1]) for j in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, i = nxt, i // 2
+    return proof
+
+
+def verify_proof(leaf: bytes, proof: Sequence[tuple[str, bytes]], root: bytes) -> bool:
+    node = leaf
+    for side, sibling in proof:
+        node = _parent(sibling, node) if side == "left" else _parent(node, sibling)
+    return node == root
+
+
+# -- schema ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    public: bool = False
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Schema:
+    version: int
+    fields: tuple[Field, ...] = field(default_factory=tuple)
+
+    @property
+    def public_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.public)
+
+    def to_mapping(self) -> dict:
+        return {"version": self.version, "fields": [asdict(f) for f in self.fields]}
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> "Schema":
+        if not isinstance(data, Mapping):
+            raise RecordError("schema must be a mapping with 'version' and 'fields'")
+        version = data.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise RecordError("schema.version must be a positive integer")
+        raw = data.get("fields")
+        if not isinstance(raw, list) or not raw:
+            raise RecordError("schema.fields must be a non-empty list")
+        fields, seen = [], set()
+        for i, f in enumerate(raw):
+            where = f"schema.fields[{i}]"
+            if not isinstance(f, Mapping):
+                raise RecordError(f"{where} must be a mapping")
+            unknown = set(f) - set(Field.__dataclass_fields__)
+            if unknown:
+                raise RecordError(f"{where}.{sorted(unknown)[0]} is not a field property")
+            name = f.get("name")
+            if not isinstance(name, str) or not NAME.match(name):
+                raise RecordError(f"{where}.name must be a name like 'temperature_c'")
+            if name in seen:
+                raise RecordError(f"{where}.name {name!r} appears twice")
+            seen.add(name)
+            if f.get("type") not in FIELD_TYPES:
+                raise RecordError(f"{where}.type must be one of {', '.join(FIELD_TYPES)}")
+            for bound in ("min", "max"):
+                b = f.get(bound)
+                if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))):
+                    raise RecordError(f"{where}.{bound} must be a number")
+            if f.get("min") is not None and f.get("max") is not None and f["min"] > f["max"]:
+                raise RecordError(f"{where}: min is above max")
+            fields.append(Field(name, f["type"], str(f.get("unit", "")), f.get("min"),
+                                f.get("max"), bool(f.get("public", False)),
+                                bool(f.get("required", True))))
+        return cls(version, tuple(fields))
+
+
+def check_value(f: Field, value: Any, where: str) -> None:
+    """Raise RecordError unless ``value`` has field ``f``'s type and lies in its range."""
+    if value is None:
+        if f.required:
+            raise RecordError(f"{where}: field {f.name!r} is required")
+        return
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value),
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "timestamp": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+    }[f.type]
+    if not ok:
+        raise RecordError(f"{where}: field {f.name!r} must be of type {f.type}, "
+                          f"not {type(value).__name__}")
+    if f.type in ("int", "float", "timestamp"):
+        if f.min is not None and value < f.min:
+            raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
+        if f.max is not None and value > f.max:
+            raise RecordError(f"{where}: field {f.name!r} = {value} is above its maximum {f.max}")
+
+
+def validate_record(schema: Schema, record: Any, where: str = "record") -> None:
+    if not isinstance(record, Mapping):
+        raise RecordError(f"{where} must be a mapping of field names to values")
+    names = {f.name for f in schema.fields}
+    extra = sorted(set(record) - names)
+    if extra:
+        raise RecordError(f"{where}: field {extra[0]!r} is not in schema version {schema.version}")
+    for f in schema.fields:
+        check_value(f, record.get(f.name), where)
+
+
+def public_part(schema: Schema, record: Mapping[str, Any]) -> dict:
+    return {f.name: record.get(f.name) for f in schema.public_fields}
+
+
+def validate_public(schema: Schema, public: Any, where: str) -> None:
+    """A batch's clear-text public fields for one record: exactly the public fields."""
+    if not isinstance(public, Mapping):
+        raise RecordError(f"{where} must be a mapping of public fields")
+    wanted = {f.name for f in schema.public_fields}
+    if set(public) != wanted:
+        raise RecordError(f"{where} must hold exactly the public fields "
+                          f"{sorted(wanted)}, not {sorted(public)}")
+    for f in schema.public_fields:
+        check_value(f, public.get(f.name), where)
+
+
+# -- batches --------------------------------------------------------------------------------
+BATCH_FIELDS = ("stream", "source", "seq", "prev_hash", "schema_version", "time_start",
+                "time_end", "record_count", "merkle_root", "public", "key_epoch", "payload")
+
+
+def batch_id(batch: Mapping[str, Any]) -> str:
+    """The content-derived id: SHA-256 of the canonical batch without its id. It is also the
+    hash the next batch of the same source names as ``prev_hash``."""
+    return hashlib.sha256(canonical({k: batch.get(k) for k in BATCH_FIELDS})).hexdigest()
+
+
+def validate_batch_shape(batch: Any) -> None:
+    """Structure, sizes and formats of a batch, checked without any plaintext."""
+    if not isinstance(batch, Mapping):
+        raise RecordError("batch must be a JSON object")
+    missing = [k for k in (*BATCH_FIELDS, "id") if k not in batch]
+    if missing:
+        raise RecordError(f"batch lacks field {missing[0]!r}")
+    extra = sorted(set(batch) - {*BATCH_FIELDS, "id"})
+    if extra:
+        raise RecordError(f"batch field {extra[0]!r} is unknown")
+    for name in ("stream", "source"):
+        if not isinstance(batch[name], str) or not NAME.match(batch[name]):
+            raise RecordError(f"batch.{name} must be a name like 'sensor-7'")
+    for name in ("seq", "schema_version", "time_start", "time_end", "record_count", "key_epoch"):
+        v = batch[name]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise RecordError(f"batch.{name} must be a non-negative integer")
+    if batch["seq"] < 1:
+        raise RecordError("batch.seq starts at 1")
+    if not 1 <= batch["record_count"] <= MAX_RECORDS:
+        raise RecordError(f"batch.record_count must be from 1 to {MAX_RECORDS}")
+    if batch["time_end"] < batch["time_start"]:
+        raise RecordError("batch.time_end is before batch.time_start")
+    if not HEX64.match(str(batch["merkle_root"])):
+        raise RecordError("batch.merkle_root must be 64 lower-case hex digits")
+    prev = batch["prev_hash"]
+    if batch["seq"] == 1 and prev != "":
+        raise RecordError("batch.prev_hash must be empty for seq 1")
+    if batch["seq"] > 1 and not HEX64.match(str(prev)):
+        raise RecordError("batch.prev_hash must be the previous batch id (64 hex digits)")
+    if not isinstance(batch["public"], list) or len(batch["public"]) != batch["record_count"]:
+        raise RecordError("batch.public must list one entry per record")
+    payload = batch["payload"]
+    if not isinstance(payload, Mapping):
+        raise RecordError("batch.payload must be an object")
+    if "ciphertext" in payload:
+        if not isinstance(payload["ciphertext"], str) or not isinstance(payload.get("nonce"), str):
+            raise RecordError("batch.payload needs base64 'ciphertext' and 'nonce'")
+        if len(payload["ciphertext"]) > MAX_INLINE_PAYLOAD:
+            raise RecordError(f"batch.payload.ciphertext exceeds {MAX_INLINE_PAYLOAD} characters; "
+                              f"store it off-chain and send 'uri' + 'sha256'")
+    elif "uri" in payload:
+        if not isinstance(payload["uri"], str) or not HEX64.match(str(payload.get("sha256"))):
+            raise RecordError("batch.payload needs 'uri' and the payload's 'sha256'")
+    else:
+        raise RecordError("batch.payload needs either 'ciphertext' or 'uri'")
+    if batch["id"] != batch_id(batch):
+        raise RecordError("batch.id is not the hash of the batch's content")
