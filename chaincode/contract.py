@@ -429,8 +429,7 @@ async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
                              f"batch {head['batch_id'] or '(none)'}")
     checked = _check_plaintext(ctx, stream, schema, batch)
     stored = {**batch, "producer": {"msp_id": creator.msp_id, "id": creator.enrollment_id},
-              "tx_id": ctx.tx_id, "recorded": now, "plaintext_checked_by":
-              [ctx.own_msp_id] if checked else []}
+              "tx_id": ctx.tx_id, "recorded": now, "plaintext_checked": checked}
     await _put(ctx, composite_key("batch", stream_id, batch["id"]), stored)
     await _put(ctx, head_key, {"seq": batch["seq"], "batch_id": batch["id"],
                                "msp_id": creator.msp_id})
@@ -499,7 +498,7 @@ async def list_batches(ctx: Ledger, query_json: str) -> dict:
 
 @transaction("GetBatchHistory")
 async def get_batch_history(ctx: Ledger, stream_id: str, source: str) -> dict:
-    """Every change to a source's chain head: who advanced it, when, in which transaction."""
+    """Every change to a source's chain head, newest first: when, in which transaction."""
     stream = await load_stream(ctx, stream_id)
     await _require_batch_reader(ctx, stream)
     history = await ctx.get_history_for_key(composite_key("head", stream_id, source))

@@ -73,7 +73,8 @@ class MemoryTx(Ledger):
         return result, mark
 
     async def get_history_for_key(self, key: str) -> list[dict]:
-        return [dict(h) for h in self.ledger.history.get(key, [])]
+        # Fabric returns a key's history newest first
+        return [dict(h) for h in reversed(self.ledger.history.get(key, []))]
 
 
 class MemoryLedger:

@@ -147,6 +147,23 @@ class LocalNetwork:
                                    f"see 'ledgerlake network logs orderer1'")
             time.sleep(0.2)
 
+    def _wait_gossip(self, timeout: float = 60.0) -> None:
+        """Wait until every peer knows every other peer on the channel (anchor peers found):
+        before that, the Gateway cannot find endorsers in the other organisations."""
+        want = len(self.layout.peers) - 1
+        metric = f'gossip_membership_total_peers_known{{channel="{self.spec.channel}"}}'
+        deadline = time.monotonic() + timeout
+        for peer in self.layout.peers:
+            while channel.metrics(self.layout, peer).get(metric, 0) < want:
+                if not self.pid(peer):
+                    raise NodeFailedError(peer.name, "exited while joining the channel",
+                                          process.log_tail(self.layout.log_file(peer)))
+                if time.monotonic() > deadline:
+                    raise NetworkError(f"{peer.name} did not discover the other peers within "
+                                       f"{timeout:.0f} s; see 'ledgerlake network logs "
+                                       f"{peer.name}'")
+                time.sleep(0.2)
+
     def running(self) -> list[Node]:
         return [n for n in self.layout.nodes if self.pid(n)]
 
@@ -184,6 +201,8 @@ class LocalNetwork:
         if self.deployed:
             self._start_group(layout.chaincode_servers, "chaincode servers",
                               self.deployed["package_id"])
+        self.progress("waiting for the peers to find each other …")
+        self._wait_gossip()
 
     def _bootstrap(self) -> None:
         layout = self.layout
@@ -224,6 +243,8 @@ class LocalNetwork:
         for node in layout.peers:
             channel.join_peer(layout, self.chain, node)
         self.deploy()
+        self.progress("waiting for the peers to find each other …")
+        self._wait_gossip()
         layout.spec_file.write_text(json.dumps(
             {"spec": self.spec.to_mapping(), "versions": versions.pins(),
              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")

@@ -1,0 +1,229 @@
+"""The ledgerlake contract on a real network, through the ledgerlake client, with
+identities issued by each organisation's CA for every role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from ledgerlake.client import (
+    Identity,
+    connect,
+    connect_async,
+    from_state_dir,
+    signer_from_wallet,
+)
+from ledgerlake.client import encryption
+from ledgerlake.client.batches import open_batch, seal_batch
+from ledgerlake.errors import EndorseError
+
+pytestmark = pytest.mark.integration
+ORGS = ("Org1", "Org2")
+ROLES = ("admin", "producer", "analyst", "auditor")
+SCHEMA = {"version": 1, "fields": [
+    {"name": "sensor", "type": "string", "public": True},
+    {"name": "temperature_c", "type": "float", "unit": "°C", "min": -40, "max": 125},
+    {"name": "ts", "type": "timestamp"}]}
+
+
+class Member:
+    """One CA-issued identity of one org, with a contract bound to its org's peer."""
+
+    def __init__(self, net, org, role, channel):
+        self.msp_id = f"{org}MSP"
+        wallet = net.layout.wallet_dir(net.layout.org(org), role)
+        self.identity, self.signer = Identity.from_wallet(wallet), signer_from_wallet(wallet)
+        self.contract = connect(self.identity, self.signer, channel) \
+            .get_network("ledgerlake").get_contract("ledgerlake")
+
+    def submit(self, fn, *args, **kw):
+        return json.loads(self.contract.submit(fn, list(args), **kw))
+
+    def evaluate(self, fn, *args):
+        return json.loads(self.contract.evaluate(fn, list(args)))
+
+
+@pytest.fixture(scope="module")
+def members(raft_network):
+    channels = {org: from_state_dir(raft_network.state_dir, org).dial() for org in ORGS}
+    yield {(org, role): Member(raft_network, org, role, channels[org])
+           for org in ORGS for role in ROLES}
+    for channel in channels.values():
+        channel.close()
+
+
+@pytest.fixture(scope="module")
+def org_keys(members):
+    keys = {org: encryption.new_org_key() for org in ORGS}
+    for org in ORGS:
+        members[(org, "admin")].submit("RegisterOrgKey", encryption.public_pem(keys[org]))
+    return keys
+
+
+def new_stream(members, org_keys, readers=ORGS, writers=("Org1MSP",)):
+    data_key = encryption.new_data_key()
+    wrapped = {}
+    for org in readers:
+        pem = members[("Org1", "producer")].evaluate("GetOrgKey", f"{org}MSP")["public_key"]
+        wrapped[f"{org}MSP"] = encryption.wrap_key(data_key, pem)
+    stream_id = f"st-{uuid.uuid4().hex[:8]}"
+    members[("Org1", "admin")].submit("CreateStream", json.dumps({
+        "id": stream_id, "schema": SCHEMA, "writers": {"msp_ids": list(writers)},
+        "readers": [f"{o}MSP" for o in readers], "wrapped_keys": wrapped}))
+    return stream_id, data_key
+
+
+def rows(n=3, base=20.0):
+    return [{"sensor": f"s{i}", "temperature_c": base + i, "ts": i} for i in range(n)]
+
+
+def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys):
+    stream, key = new_stream(members, org_keys)
+    producer = members[("Org1", "producer")]
+    sealed = seal_batch(stream=stream, source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=rows(), data_key=key, key_epoch=1)
+    out = producer.submit("SubmitBatch", json.dumps(sealed.batch), transient=sealed.transient,
+                          endorsing_organizations=["Org1MSP", "Org2MSP"])
+    assert out["plaintext_checked"] is True
+    analyst = members[("Org2", "analyst")]
+    opened = analyst.submit("OpenStream", stream, json.dumps({"purpose": "integration test"}))
+    data_key = encryption.unwrap_key(opened["wrapped_keys"]["1"], org_keys["Org2"])
+    stored = analyst.evaluate("GetBatch", stream, sealed.id)
+    assert "temperature_c" not in json.dumps(stored["public"])
+    assert open_batch(stored, data_key) == rows()
+    trail = members[("Org1", "auditor")].evaluate(
+        "QueryAudit", json.dumps({"by": "stream", "value": stream}))["items"]
+    assert [e["action"] for e in trail] == ["StreamCreated", "BatchSubmitted", "StreamOpened"]
+    assert trail[-1]["actor"]["msp_id"] == "Org2MSP" and trail[-1]["purpose"] == "integration test"
+
+
+def test_replays_and_broken_chains_are_rejected(members, org_keys):
+    stream, key = new_stream(members, org_keys)
+    producer = members[("Org1", "producer")]
+    first = seal_batch(stream=stream, source="src", seq=1, prev_hash="", schema=SCHEMA,
+                       rows=rows(), data_key=key, key_epoch=1)
+    producer.submit("SubmitBatch", json.dumps(first.batch))
+    with pytest.raises(EndorseError, match="already recorded"):
+        producer.submit("SubmitBatch", json.dumps(first.batch))
+    gap = seal_batch(stream=stream, source="src", seq=3, prev_hash=first.id, schema=SCHEMA,
+                     rows=rows(), data_key=key, key_epoch=1)
+    with pytest.raises(EndorseError, match="a gap"):
+        producer.submit("SubmitBatch", json.dumps(gap.batch))
+    fork = seal_batch(stream=stream, source="src", seq=2, prev_hash="e" * 64, schema=SCHEMA,
+                      rows=rows(), data_key=key, key_epoch=1)
+    with pytest.raises(EndorseError, match="prev_hash does not name"):
+        producer.submit("SubmitBatch", json.dumps(fork.batch))
+    lying = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
+                       rows=rows(base=30.0), data_key=key, key_epoch=1)
+    honest = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
+                        rows=rows(), data_key=key, key_epoch=1)
+    with pytest.raises(EndorseError, match="do not match batch.merkle_root"):
+        producer.submit("SubmitBatch", json.dumps(honest.batch), transient=lying.transient,
+                        endorsing_organizations=["Org1MSP", "Org2MSP"])
+    producer.submit("SubmitBatch", json.dumps(honest.batch))
+    heads = producer.evaluate("GetBatchHistory", stream, "src")["items"]
+    assert [h["head"]["seq"] for h in heads] == [2, 1]  # newest first
+
+
+@pytest.mark.parametrize("org, role, fn, rule", [
+    ("Org1", "producer", "CreateStream", "stream.create"),
+    ("Org1", "analyst", "SubmitBatch", "batch.write"),
+    ("Org2", "producer", "SubmitBatch", "batch.write"),
+    ("Org1", "auditor", "OpenStream", "stream.open"),
+    ("Org2", "admin", "RotateKey", "stream.rotate"),
+    ("Org1", "analyst", "QueryAudit", "audit.read"),
+    ("Org1", "producer", "AnchorLineage", "lineage.anchor"),
+])
+def test_roles_are_denied_by_named_rules(members, org_keys, org, role, fn, rule):
+    stream, key = new_stream(members, org_keys)
+    sealed = seal_batch(stream=stream, source="s", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=rows(), data_key=key, key_epoch=1)
+    args = {"CreateStream": [json.dumps({"id": "x", "schema": SCHEMA})],
+            "SubmitBatch": [json.dumps(sealed.batch)],
+            "OpenStream": [stream, '{"purpose": "p"}'],
+            "RotateKey": [stream, "{}"], "QueryAudit": ["{}"],
+            "AnchorLineage": ['{"inputs": {}, "code_version": "x", "outputs": {}}']}[fn]
+    with pytest.raises(EndorseError, match=f"access denied by rule '{rule}'"):
+        members[(org, role)].submit(fn, *args)
+
+
+def test_key_rotation_grant_and_shred(members, org_keys):
+    stream, key = new_stream(members, org_keys, readers=("Org1",))
+    admin = members[("Org1", "admin")]
+    org2_pem = members[("Org1", "admin")].evaluate("GetOrgKey", "Org2MSP")["public_key"]
+    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(key, org2_pem))
+    new_key = encryption.new_data_key()
+    wrapped = {m: encryption.wrap_key(new_key, members[("Org1", "admin")].evaluate(
+        "GetOrgKey", m)["public_key"]) for m in ("Org1MSP", "Org2MSP")}
+    assert admin.submit("RotateKey", stream, json.dumps(wrapped))["epoch"] == 2
+    admin.submit("ShredEpoch", stream, "1")
+    opened = members[("Org2", "analyst")].submit("OpenStream", stream, '{"purpose": "p"}')
+    assert list(opened["wrapped_keys"]) == ["2"] and opened["shredded"] == [1]
+    assert encryption.unwrap_key(opened["wrapped_keys"]["2"], org_keys["Org2"]) == new_key
+
+
+def test_lineage_is_anchored_and_read_back(members, org_keys):
+    receipt = {"inputs": {"streams": ["plant"], "blocks": [0, 5]}, "code_version": "test",
+               "outputs": {"report": uuid.uuid4().hex}}
+    entry = members[("Org2", "analyst")].submit("AnchorLineage", json.dumps(receipt))
+    got = members[("Org1", "auditor")].evaluate("GetLineage", entry["id"])
+    assert got["receipt"] == receipt and got["by"]["msp_id"] == "Org2MSP"
+
+
+def test_every_state_change_emits_an_event(raft_network, members, org_keys):
+    admin = members[("Org1", "admin")]
+    network = admin.contract.network
+    commit = admin.contract.submit_async("RegisterOrgKey",
+                                         [encryption.public_pem(org_keys["Org1"])])
+    start = commit.status().block_number
+    stream, key = new_stream(members, org_keys)
+    sealed = seal_batch(stream=stream, source="ev", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=rows(), data_key=key, key_epoch=1)
+    members[("Org1", "producer")].submit("SubmitBatch", json.dumps(sealed.batch))
+    members[("Org1", "analyst")].submit("OpenStream", stream, '{"purpose": "events"}')
+    admin.submit("UpdateStream", stream, '{"description": "d"}')
+    expected = ["OrgKeyRegistered", "StreamCreated", "BatchSubmitted", "StreamOpened",
+                "StreamUpdated"]
+    seen = []
+    with network.chaincode_events("ledgerlake", start_block=start) as events:
+        for event in events:
+            if event.event_name in expected:
+                seen.append(event.event_name)
+            if event.event_name == "StreamUpdated":
+                break
+    assert seen == expected
+
+
+def test_parallel_producers_on_separate_sources_never_conflict(raft_network, members,
+                                                               org_keys):
+    stream, key = new_stream(members, org_keys, writers=("Org1MSP", "Org2MSP"))
+
+    async def produce(org: str, source: str, count: int) -> list[str]:
+        member = members[(org, "producer")]
+        channel = from_state_dir(raft_network.state_dir, org).dial_async()
+        contract = connect_async(member.identity, member.signer, channel) \
+            .get_network("ledgerlake").get_contract("ledgerlake")
+        prev, ids = "", []
+        try:
+            for seq in range(1, count + 1):
+                sealed = seal_batch(stream=stream, source=source, seq=seq, prev_hash=prev,
+                                    schema=SCHEMA, rows=rows(), data_key=key, key_epoch=1)
+                await contract.submit("SubmitBatch", [json.dumps(sealed.batch)])
+                prev = sealed.id
+                ids.append(prev)
+        finally:
+            await channel.close()
+        return ids
+
+    async def main():
+        return await asyncio.gather(produce("Org1", "a", 6), produce("Org2", "b", 6),
+                                    produce("Org1", "c", 6), produce("Org2", "d", 6))
+
+    results = asyncio.run(main())  # a CommitError (MVCC) would raise here
+    assert [len(r) for r in results] == [6, 6, 6, 6]
+    listed = members[("Org1", "auditor")].evaluate(
+        "ListBatches", json.dumps({"stream": stream, "page_size": 100}))
+    assert len(listed["items"]) == 24
