@@ -71,3 +71,39 @@ def open_batch(batch: Mapping[str, Any], data_key: bytes) -> list[dict]:
     if records.merkle_root(leaves).hex() != batch["merkle_root"]:
         raise records.RecordError(f"batch {batch['id']}: records do not match its Merkle root")
     return content["records"]
+
+
+#: How a batch submit waits for a lagging endorser: peers of other organisations may
+#: commit the source's previous batch a few milliseconds after the gateway peer did.
+LAG_RETRIES = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def submit_batch_flow(contract, sealed: SealedBatch, *, send_plaintext: bool = False,
+                      endorsing_organizations: Sequence[str] = ()):
+    """Endorse, order and commit one sealed batch; retried while an endorser lags behind.
+
+    A peer that has not yet committed the source's previous batch reports a gap in the
+    chain; such an endorsement is retried after a short pause, a few times, before the
+    EndorseError is raised. ``send_plaintext`` sends the records as transient data, which
+    only endorsers of reader organisations may receive (name them).
+    """
+    from ledgerlake.client.rpc import Pause
+    from ledgerlake.client.transaction import submit_flow
+    from ledgerlake.errors import EndorseError
+
+    transient = sealed.transient if send_plaintext else None
+    for pause in (*LAG_RETRIES, None):
+        proposal = contract.new_proposal(
+            "SubmitBatch", [records.canonical(sealed.batch)], transient=transient,
+            endorsing_organizations=endorsing_organizations)
+        try:
+            return json.loads((yield from submit_flow(proposal)))
+        except EndorseError as exc:
+            if pause is None or "(a gap)" not in str(exc):
+                raise
+        yield Pause(pause)
+
+
+def submit_batch(contract, sealed: SealedBatch, **options):
+    """``submit_batch_flow`` run by the contract's gateway (an awaitable when it is async)."""
+    return contract.network.gateway.run(submit_batch_flow(contract, sealed, **options))

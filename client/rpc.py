@@ -9,6 +9,9 @@ drivers run such a flow: ``run_sync`` on a blocking ``grpc.Channel`` and ``run_a
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from dataclasses import dataclass
 from typing import Any, Generator
 
@@ -30,7 +33,14 @@ class Call:
     transaction_id: str
 
 
-Flow = Generator[Call, Any, Any]
+@dataclass(frozen=True)
+class Pause:
+    """A flow step that only waits (a retry's back-off): sleeps in either driver."""
+
+    seconds: float
+
+
+Flow = Generator[Call | Pause, Any, Any]
 
 
 def error_details(metadata) -> tuple[ErrorDetail, ...]:
@@ -86,6 +96,10 @@ def run_sync(stubs: Stubs, flow: Flow):
     try:
         call = next(flow)
         while True:
+            if isinstance(call, Pause):
+                time.sleep(call.seconds)
+                call = flow.send(None)
+                continue
             try:
                 response = stubs.method(call.method)(call.request, timeout=call.timeout)
             except grpc.RpcError as exc:
@@ -101,6 +115,10 @@ async def run_async(stubs: Stubs, flow: Flow):
     try:
         call = next(flow)
         while True:
+            if isinstance(call, Pause):
+                await asyncio.sleep(call.seconds)
+                call = flow.send(None)
+                continue
             try:
                 response = await stubs.method(call.method)(call.request, timeout=call.timeout)
             except grpc.RpcError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -17,8 +18,9 @@ from ledgerlake.client import (
     signer_from_wallet,
 )
 from ledgerlake.client import encryption
-from ledgerlake.client.batches import open_batch, seal_batch
-from ledgerlake.errors import EndorseError
+from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
+from ledgerlake.errors import CommitError, EndorseError
+from ledgerlake.network import channel as node_metrics
 
 pytestmark = pytest.mark.integration
 ORGS = ("Org1", "Org2")
@@ -30,9 +32,13 @@ SCHEMA = {"version": 1, "fields": [
 
 
 class Member:
-    """One CA-issued identity of one org, with a contract bound to its org's peer."""
+    """One CA-issued identity of one org, with a contract bound to its org's peer.
+
+    ``submit`` returns once every peer has committed the transaction (not only the gateway
+    peer), so the next step of a test may be endorsed by any organisation."""
 
     def __init__(self, net, org, role, channel):
+        self.net = net
         self.msp_id = f"{org}MSP"
         wallet = net.layout.wallet_dir(net.layout.org(org), role)
         self.identity, self.signer = Identity.from_wallet(wallet), signer_from_wallet(wallet)
@@ -40,7 +46,16 @@ class Member:
             .get_network("ledgerlake").get_contract("ledgerlake")
 
     def submit(self, fn, *args, **kw):
-        return json.loads(self.contract.submit(fn, list(args), **kw))
+        commit = self.contract.submit_async(fn, list(args), **kw)
+        status = commit.status()
+        if not status.successful:
+            raise CommitError(status.transaction_id, status.code, status.block_number)
+        deadline = time.monotonic() + 10
+        while any((node_metrics.peer_height(self.net.layout, p) or 0) <= status.block_number
+                  for p in self.net.layout.peers):
+            assert time.monotonic() < deadline, "peers did not converge"
+            time.sleep(0.02)
+        return json.loads(commit.result)
 
     def evaluate(self, fn, *args):
         return json.loads(self.contract.evaluate(fn, list(args)))
@@ -211,7 +226,7 @@ def test_parallel_producers_on_separate_sources_never_conflict(raft_network, mem
             for seq in range(1, count + 1):
                 sealed = seal_batch(stream=stream, source=source, seq=seq, prev_hash=prev,
                                     schema=SCHEMA, rows=rows(), data_key=key, key_epoch=1)
-                await contract.submit("SubmitBatch", [json.dumps(sealed.batch)])
+                await submit_batch(contract, sealed)  # retries while an endorser lags
                 prev = sealed.id
                 ids.append(prev)
         finally:
