@@ -49,6 +49,31 @@ class _Stream:
         if self._call is not None:
             self._call.cancel()
 
+    # subclasses: _open() starts the call, _items(response) yields what a response holds
+    def _failed(self, exc: grpc.RpcError) -> GatewayError | None:
+        if exc.code() == grpc.StatusCode.CANCELLED:  # closed by us
+            return None
+        return translate(exc, Call(type(self).__name__, None, None, GatewayError, ""))
+
+    def __iter__(self):
+        try:
+            for response in self._open():
+                yield from self._items(response)
+        except grpc.RpcError as exc:
+            error = self._failed(exc)
+            if error is not None:
+                raise error from None
+
+    async def __aiter__(self):
+        try:
+            async for response in self._open():
+                for item in self._items(response):
+                    yield item
+        except grpc.RpcError as exc:
+            error = self._failed(exc)
+            if error is not None:
+                raise error from None
+
     def __enter__(self):
         return self
 
@@ -85,30 +110,10 @@ class ChaincodeEvents(_Stream):
         return self._call
 
     @staticmethod
-    def _events(response):
+    def _items(response):
         for ev in response.events:
             yield ChaincodeEventMessage(response.block_number, ev.tx_id, ev.chaincode_id,
                                         ev.event_name, ev.payload)
-
-    def _error(self, exc: grpc.RpcError) -> GatewayError:
-        return translate(exc, Call("ChaincodeEvents", None, None, GatewayError, ""))
-
-    def __iter__(self):
-        try:
-            for response in self._open():
-                yield from self._events(response)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                raise self._error(exc) from None
-
-    async def __aiter__(self):
-        try:
-            async for response in self._open():
-                for event in self._events(response):
-                    yield event
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                raise self._error(exc) from None
 
 
 class BlockEvents(_Stream):
@@ -132,36 +137,16 @@ class BlockEvents(_Stream):
         self._call = method(iter([self._envelope()]), timeout=self.timeout)
         return self._call
 
-    def _item(self, response):
+    @staticmethod
+    def _items(response):
         kind = response.WhichOneof("Type")
         if kind == "block":
-            return decode_block(response.block)
-        if kind == "filtered_block":
-            return response.filtered_block
-        if kind == "status" and response.status != common_pb2.SUCCESS:
+            yield decode_block(response.block)
+        elif kind == "filtered_block":
+            yield response.filtered_block
+        elif kind == "status" and response.status != common_pb2.SUCCESS:
             raise GatewayError(f"Deliver ended with status "
                                f"{common_pb2.Status.Name(response.status)}")
-        return None
-
-    def __iter__(self):
-        try:
-            for response in self._open():
-                item = self._item(response)
-                if item is not None:
-                    yield item
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                raise translate(exc, Call("Deliver", None, None, GatewayError, "")) from None
-
-    async def __aiter__(self):
-        try:
-            async for response in self._open():
-                item = self._item(response)
-                if item is not None:
-                    yield item
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                raise translate(exc, Call("Deliver", None, None, GatewayError, "")) from None
 
 
 __all__ = ["Block", "BlockEvents", "ChaincodeEventMessage", "ChaincodeEvents"]

@@ -188,28 +188,58 @@ def test_lineage_is_anchored_and_read_back(members, org_keys):
     assert got["receipt"] == receipt and got["by"]["msp_id"] == "Org2MSP"
 
 
-def test_every_state_change_emits_an_event(raft_network, members, org_keys):
-    admin = members[("Org1", "admin")]
-    network = admin.contract.network
+def test_every_function_on_the_network_with_an_event_and_audit_entry_per_change(
+        raft_network, members, org_keys):
+    admin, admin2 = members[("Org1", "admin")], members[("Org2", "admin")]
+    producer, analyst = members[("Org1", "producer")], members[("Org2", "analyst")]
+    auditor = members[("Org2", "auditor")]
     commit = admin.contract.submit_async("RegisterOrgKey",
                                          [encryption.public_pem(org_keys["Org1"])])
     start = commit.status().block_number
-    stream, key = new_stream(members, org_keys)
-    sealed = seal_batch(stream=stream, source="ev", seq=1, prev_hash="", schema=SCHEMA,
+    stream, key = new_stream(members, org_keys, readers=("Org1",))
+    assert analyst.evaluate("GetStream", stream)["readers"] == ["Org1MSP"]
+    listed = analyst.evaluate("ListStreams", "1000", "")
+    assert stream in [s["id"] for s in listed["items"]]
+    org2_pem = admin.evaluate("GetOrgKey", "Org2MSP")["public_key"]
+    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(key, org2_pem))
+    admin.submit("UpdateStream", stream, '{"description": "every function"}')
+    sealed = seal_batch(stream=stream, source="all", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
-    members[("Org1", "producer")].submit("SubmitBatch", json.dumps(sealed.batch))
-    members[("Org1", "analyst")].submit("OpenStream", stream, '{"purpose": "events"}')
-    admin.submit("UpdateStream", stream, '{"description": "d"}')
-    expected = ["OrgKeyRegistered", "StreamCreated", "BatchSubmitted", "StreamOpened",
-                "StreamUpdated"]
+    producer.submit("SubmitBatch", json.dumps(sealed.batch))
+    analyst.submit("OpenStream", stream, '{"purpose": "all functions", "block_from": 0}')
+    admin.submit("RevokeReader", stream, "Org2MSP")
+    admin.submit("RotateKey", stream, json.dumps(
+        {"Org1MSP": encryption.wrap_key(encryption.new_data_key(),
+                                        encryption.public_pem(org_keys["Org1"]))}))
+    admin.submit("ShredEpoch", stream, "1")
+    receipt = {"inputs": {"streams": [stream]}, "code_version": "t", "outputs": {"x": stream}}
+    lineage = members[("Org1", "analyst")].submit("AnchorLineage", json.dumps(receipt))
+    assert auditor.evaluate("GetLineage", lineage["id"])["receipt"] == receipt
+    with pytest.raises(EndorseError, match="rule 'stream.update'"):
+        admin2.submit("UpdateStream", stream, '{"description": "not mine"}')
+
+    actions = ["OrgKeyRegistered", "StreamCreated", "ReaderGranted", "StreamUpdated",
+               "BatchSubmitted", "StreamOpened", "ReaderRevoked", "KeyRotated",
+               "EpochShredded", "LineageAnchored"]
     seen = []
-    with network.chaincode_events("ledgerlake", start_block=start) as events:
+    with admin.contract.network.chaincode_events("ledgerlake", start_block=start) as events:
         for event in events:
-            if event.event_name in expected:
-                seen.append(event.event_name)
-            if event.event_name == "StreamUpdated":
+            seen.append(event.event_name)
+            if event.event_name == "LineageAnchored":
                 break
-    assert seen == expected
+    assert seen == actions
+    trail = auditor.evaluate("QueryAudit", json.dumps({"by": "stream", "value": stream}))
+    assert [e["action"] for e in trail["items"]] == actions[1:]
+    mine = auditor.evaluate("QueryAudit", json.dumps({"by": "actor",
+                                                      "value": "Org2MSP/analyst"}))
+    assert "StreamOpened" in [e["action"] for e in mine["items"]]
+    shreds = auditor.evaluate("QueryAudit", json.dumps({"by": "action",
+                                                        "value": "EpochShredded"}))
+    assert stream in [e["target"]["stream"] for e in shreds["items"]]
+    first = auditor.evaluate("QueryAudit", json.dumps({"by": "time", "page_size": 2}))
+    second = auditor.evaluate("QueryAudit", json.dumps({"by": "time", "page_size": 2,
+                                                        "bookmark": first["bookmark"]}))
+    assert len(first["items"]) == 2 and first["items"] != second["items"]
 
 
 def test_parallel_producers_on_separate_sources_never_conflict(raft_network, members,

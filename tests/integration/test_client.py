@@ -225,3 +225,30 @@ def test_ca_reenroll_and_revoke(raft_network):
         ca.client.reenroll(renewed)
     with pytest.raises(CAError, match="refused register"):
         ca.client.register(ca.registrar, name)
+
+
+def test_async_event_iterators(raft_network, wallet):
+    async def main():
+        channel = from_state_dir(raft_network.state_dir, "Org1").dial_async()
+        gw = connect_async(Identity.from_wallet(wallet), signer_from_wallet(wallet), channel)
+        network = gw.get_network(CHANNEL)
+        contract = network.get_contract(CHAINCODE)
+        key = _key()
+        commit = await contract.submit_async("put", [key, "async events"])
+        status = await commit.status()
+        async with network.chaincode_events(CHAINCODE, start_block=status.block_number) as ev:
+            async for event in ev:
+                if event.transaction_id == commit.transaction_id:
+                    got_event = event
+                    break
+        async with network.block_events(start_block=status.block_number) as blocks:
+            async for block in blocks:
+                got_block = block
+                break
+        await channel.close()
+        return commit, status, got_event, got_block
+
+    commit, status, event, block = asyncio.run(main())
+    assert event.event_name == "RecordWritten" and event.block_number == status.block_number
+    assert block.number == status.block_number
+    assert commit.transaction_id in [t.tx_id for t in block.transactions]

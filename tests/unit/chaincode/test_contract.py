@@ -397,3 +397,10 @@ def test_unknown_function_and_wrong_argument_count(ledger):
         ledger.invoke(admin1, "DropTables")
     with pytest.raises(ChaincodeError, match="wrong number of arguments"):
         ledger.invoke(admin1, "GetStream")
+
+
+def test_an_identity_without_a_role_reads_nothing(ledger):
+    for fn, args in (("GetStream", ("plant",)), ("ListStreams", ()), ("GetOrgKey", (ORG1,)),
+                     ("GetBatch", ("plant", "x")), ("ListBatches", ('{"stream": "plant"}',))):
+        with pytest.raises(ChaincodeError, match="access denied"):
+            ledger.query(nobody, fn, *args)
