@@ -147,6 +147,14 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_CHAINCODELISTENADDRESS": f"{HOST}:{node.ports['chaincode']}",
             "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap.address,
             "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
+            # Every peer is on this machine: learn the other organisations' peers on the
+            # channel in about a second (and report it in the membership metric `up` waits
+            # on), and retry a failed connection after 2 s rather than Fabric's WAN defaults
+            # (4 s state info, 5 s membership tracking, 25 s reconnect).
+            "CORE_PEER_GOSSIP_PUBLISHSTATEINFOINTERVAL": "1s",
+            "CORE_PEER_GOSSIP_REQUESTSTATEINFOINTERVAL": "1s",
+            "CORE_PEER_GOSSIP_MEMBERSHIPTRACKERINTERVAL": "1s",
+            "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
             "CORE_PEER_LOCALMSPID": node.org.msp_id,
             "CORE_PEER_MSPCONFIGPATH": str(d / "msp"),
             "CORE_PEER_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),
