@@ -12,6 +12,7 @@ import json
 import shutil
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -216,20 +217,10 @@ class LocalNetwork:
         self._start_group(layout.cas, "certificate authorities")
 
         self.progress("enrolling nodes and users through the CAs …")
-        orderer_ca = pki.OrgCA(layout, ORDERER_ORG)
-        for node in layout.orderers:
-            orderer_ca.issue_node(layout.node_dir(node), node.name, "orderer")
-        signing, tls = orderer_ca.issue("admin", "admin")
-        pki.store_in_wallet(layout.wallet_dir(ORDERER_ORG, "admin"), ORDERER_ORG, "admin",
-                            "admin", signing, tls, orderer_ca.root_pem)
-        for org in layout.orgs:
-            ca = pki.OrgCA(layout, org)
-            for node in layout.peers_of(org):
-                ca.issue_node(layout.node_dir(node), node.name, "peer")
-            server = layout.chaincode_server_of(org)
-            ca.issue_node(layout.node_dir(server), server.name, "client")
-            for role in pki.ROLES:
-                ca.issue_user(role, role)
+        # one CA per organisation, so the organisations are enrolled side by side
+        with ThreadPoolExecutor(max_workers=len(layout.cas)) as pool:
+            for done in [pool.submit(self._enroll_org, org) for org in (ORDERER_ORG, *layout.orgs)]:
+                done.result()
         self._install_builder()
 
         self.progress(f"creating channel {layout.spec.channel} ({layout.spec.consensus}) …")
@@ -248,6 +239,24 @@ class LocalNetwork:
         layout.spec_file.write_text(json.dumps(
             {"spec": self.spec.to_mapping(), "versions": versions.pins(),
              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
+
+    def _enroll_org(self, org) -> None:
+        """Issue every identity of one organisation through its CA."""
+        layout = self.layout
+        ca = pki.OrgCA(layout, org)
+        if org is ORDERER_ORG:
+            for node in layout.orderers:
+                ca.issue_node(layout.node_dir(node), node.name, "orderer")
+            signing, tls = ca.issue("admin", "admin")
+            pki.store_in_wallet(layout.wallet_dir(org, "admin"), org, "admin", "admin",
+                                signing, tls, ca.root_pem)
+            return
+        for node in layout.peers_of(org):
+            ca.issue_node(layout.node_dir(node), node.name, "peer")
+        server = layout.chaincode_server_of(org)
+        ca.issue_node(layout.node_dir(server), server.name, "client")
+        for role in pki.ROLES:
+            ca.issue_user(role, role)
 
     def _clear_partial_state(self) -> None:
         """Remove what an earlier, failed first ``up`` left (only folders this code makes)."""
@@ -300,6 +309,7 @@ class LocalNetwork:
             process.stop(layout.pid_file(server))
         self._start_group(layout.chaincode_servers, "chaincode servers", package.package_id)
         sequence = (current["sequence"] + 1) if current else 1
+        self.progress(f"approving and committing sequence {sequence} …")
         lifecycle.approve_and_commit(layout, self.chain, package, sequence)
         record = {"package_id": package.package_id, "version": package.version,
                   "sequence": sequence}
