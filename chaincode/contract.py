@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any, Awaitable, Callable
 
 from ledgerlake import records
@@ -47,8 +48,16 @@ def transaction(name: str):
 
     def register(fn):
         async def handler(ctx: Ledger, *args: bytes) -> bytes:
+            skew = abs(ctx.timestamp_ns - ctx.local_time_ns())
+            if skew > records.MAX_FUTURE_SKEW_NS:
+                raise ChaincodeError(
+                    f"the transaction time is {skew / 1e9:.0f} s away from the endorsing "
+                    f"peer's clock (at most {records.MAX_FUTURE_SKEW_NS // 10**9} s); check "
+                    f"the client's clock")
             try:
                 result = await fn(ctx, *(a.decode() for a in args))
+            except UnicodeDecodeError:
+                raise ChaincodeError(f"{name}: arguments must be UTF-8 text") from None
             except records.RecordError as exc:
                 raise ChaincodeError(f"invalid input: {exc}") from None
             except TypeError as exc:
@@ -108,6 +117,17 @@ def require_owner_admin(ctx: Ledger, stream: dict, rule: str) -> None:
     require_role(ctx, rule, "admin")
     if ctx.creator().msp_id != stream["owner"]:
         raise deny(rule, f"only admins of {stream['owner']} manage stream {stream['id']!r}")
+
+
+def _int(value: Any, what: str, low: int = 0, high: int = records.INT64[1]) -> int:
+    """An integer argument within [low, high], or a ChaincodeError naming it."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ChaincodeError(f"{what} must be an integer, not {value!r:.40}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ChaincodeError(f"{what} must be from {low} to {high}")
+    return number
 
 
 def _page(page_size: Any) -> int:
@@ -188,7 +208,7 @@ async def create_stream(ctx: Ledger, spec_json: str) -> dict:
     if unknown:
         raise ChaincodeError(f"stream spec field {sorted(unknown)[0]!r} is unknown")
     stream_id = spec.get("id")
-    if not isinstance(stream_id, str) or not records.NAME.match(stream_id):
+    if not isinstance(stream_id, str) or not records.NAME.fullmatch(stream_id):
         raise ChaincodeError("stream id must be a name like 'plant-sensors'")
     if await ctx.get_state(composite_key("stream", stream_id)):
         raise ChaincodeError(f"stream {stream_id!r} already exists")
@@ -312,10 +332,7 @@ async def shred_epoch(ctx: Ledger, stream_id: str, epoch: str) -> dict:
     """Destroy every wrapped key of a past epoch: its batches can no longer be decrypted."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.shred")
-    try:
-        number = int(epoch)
-    except ValueError:
-        raise ChaincodeError("epoch must be an integer") from None
+    number = _int(epoch, "epoch")
     if not 1 <= number < stream["epoch"]:
         raise ChaincodeError(f"only a past epoch (1..{stream['epoch'] - 1}) can be shredded; "
                              f"rotate the key first")
@@ -373,6 +390,8 @@ def _check_plaintext(ctx: Ledger, stream: dict, schema: records.Schema, batch: d
         raise ChaincodeError("transient records do not match batch.record_count")
     leaves = []
     for i, (row, salt) in enumerate(zip(rows, salts)):
+        if not isinstance(salt, str) or not re.fullmatch(r"[0-9a-f]{32}", salt):
+            raise ChaincodeError(f"record {i}: salt must be 16 bytes in hex")
         records.validate_record(schema, row, f"record {i}")
         if records.public_part(schema, row) != batch["public"][i]:
             raise ChaincodeError(f"record {i}: public fields differ from the record")
@@ -485,8 +504,9 @@ async def list_batches(ctx: Ledger, query_json: str) -> dict:
         rows, mark = await ctx.get_state_by_partial_composite_key(
             "bysource", (sid, str(q["source"])), size, mark)
     elif q.get("time_from") is not None or q.get("time_to") is not None:
-        start = composite_key("bytime", sid, _ts(int(q.get("time_from") or 0)))
-        end = composite_key("bytime", sid, _ts(int(q.get("time_to") or 10**19)))
+        start = composite_key("bytime", sid, _ts(_int(q.get("time_from") or 0, "time_from")))
+        end = composite_key("bytime", sid, _ts(_int(q.get("time_to") or records.INT64[1],
+                                                    "time_to")))
         rows, mark = await ctx.get_state_by_range(start, end, size, mark)
     else:
         rows, mark = await ctx.get_state_by_partial_composite_key("bytime", (sid,), size, mark)
@@ -508,9 +528,14 @@ async def get_batch_history(ctx: Ledger, stream_id: str, source: str) -> dict:
 
 
 # -- audited access -------------------------------------------------------------------------
+TICKET_TTL_NS = 15 * 60 * 10**9
+
+
 @transaction("OpenStream")
 async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
-    """An analyst of a reader org receives its org's wrapped keys; the access is audited.
+    """Step 1 of audited key access: an analyst of a reader org states a purpose (and
+    optionally a block or time range); the access is written to the audit trail and a
+    ticket is issued. Submit it: an evaluated call commits nothing and so opens nothing.
 
     Request: ``{purpose, epoch?, block_from?, block_to?, time_from?, time_to?}``."""
     stream = await load_stream(ctx, stream_id)
@@ -521,13 +546,44 @@ async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
     req = _json(request_json, "request")
     if not isinstance(req, dict) or not str(req.get("purpose", "")).strip():
         raise ChaincodeError("opening a stream needs a stated 'purpose'")
-    scope = {k: req[k] for k in ("block_from", "block_to", "time_from", "time_to") if k in req}
-    epochs = [int(req["epoch"])] if "epoch" in req else list(range(1, stream["epoch"] + 1))
+    scope = {k: _int(req[k], k) for k in ("block_from", "block_to", "time_from", "time_to")
+             if k in req}
+    epochs = [_int(req["epoch"], "epoch", 1)] if "epoch" in req else \
+        list(range(1, stream["epoch"] + 1))
+    if "epoch" in req and epochs[0] in stream["shredded"]:
+        raise ChaincodeError(f"epoch {epochs[0]} of {stream_id!r} was shredded")
+    epochs = [e for e in epochs if e not in stream["shredded"] and e <= stream["epoch"]]
+    if not epochs:
+        raise ChaincodeError(f"no key epoch of {stream_id!r} is left to open")
+    ticket = {"stream": stream_id, "msp_id": creator.msp_id, "id": creator.enrollment_id,
+              "epochs": epochs, "purpose": str(req["purpose"]), "scope": scope,
+              "issued": ctx.timestamp_ns, "expires": ctx.timestamp_ns + TICKET_TTL_NS}
+    await _put(ctx, composite_key("ticket", stream_id, ctx.tx_id), ticket)
+    await audit(ctx, "StreamOpened", {"stream": stream_id}, purpose=ticket["purpose"],
+                scope=scope, epochs=epochs)
+    return {"ticket": ctx.tx_id, **ticket}
+
+
+@transaction("GetStreamKeys")
+async def get_stream_keys(ctx: Ledger, stream_id: str, ticket_id: str) -> dict:
+    """Step 2: the org's wrapped keys, only against a committed, unexpired ticket of the
+    same identity (so every key release is on the audit trail)."""
+    stream = await load_stream(ctx, stream_id)
+    creator = ctx.creator()
+    require_role(ctx, "stream.open", "analyst")
+    ticket = await _get(ctx, composite_key("ticket", stream_id, ticket_id))
+    if ticket is None:
+        raise deny("stream.keys", f"no committed ticket {ticket_id!r} for {stream_id!r}; "
+                                  f"submit OpenStream first")
+    if (ticket["msp_id"], ticket["id"]) != (creator.msp_id, creator.enrollment_id):
+        raise deny("stream.keys", "the ticket was issued to another identity")
+    if creator.msp_id not in stream["readers"]:
+        raise deny("stream.keys", f"{creator.msp_id} is no longer a reader of {stream_id!r}")
+    if ctx.timestamp_ns > ticket["expires"]:
+        raise deny("stream.keys", "the ticket has expired; open the stream again")
     keys = {}
-    for epoch in epochs:
+    for epoch in ticket["epochs"]:
         if epoch in stream["shredded"]:
-            if "epoch" in req:
-                raise ChaincodeError(f"epoch {epoch} of {stream_id!r} was shredded")
             continue
         wrapped = await ctx.get_state(composite_key("grant", stream_id, str(epoch),
                                                     creator.msp_id))
@@ -535,10 +591,8 @@ async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
             keys[str(epoch)] = wrapped.decode()
     if not keys:
         raise ChaincodeError(f"no key of {stream_id!r} is granted to {creator.msp_id}")
-    await audit(ctx, "StreamOpened", {"stream": stream_id}, purpose=str(req["purpose"]),
-                scope=scope, epochs=sorted(int(e) for e in keys))
     return {"stream": stream_id, "msp_id": creator.msp_id, "wrapped_keys": keys,
-            "shredded": stream["shredded"], "tx_id": ctx.tx_id}
+            "shredded": stream["shredded"], "ticket": ticket_id}
 
 
 # -- audit trail ----------------------------------------------------------------------------
@@ -553,7 +607,8 @@ async def query_audit(ctx: Ledger, query_json: str) -> dict:
     if not isinstance(q, dict):
         raise ChaincodeError("query must be a JSON object")
     by = q.get("by", "time")
-    lo, hi = _ts(int(q.get("time_from") or 0)), _ts(int(q.get("time_to") or 10**19))
+    lo = _ts(_int(q.get("time_from") or 0, "time_from"))
+    hi = _ts(_int(q.get("time_to") or records.INT64[1], "time_to"))
     if by == "time":
         start, end = composite_key("audit~time", lo), composite_key("audit~time", hi)
     elif by in AUDIT_INDEXES:
@@ -589,10 +644,18 @@ async def anchor_lineage(ctx: Ledger, receipt_json: str) -> dict:
              "anchored": ctx.timestamp_ns,
              "by": {"msp_id": creator.msp_id, "id": creator.enrollment_id}}
     await _put(ctx, key, entry)
-    streams = receipt.get("inputs", {}).get("streams", []) if isinstance(
-        receipt.get("inputs"), dict) else []
+    inputs = receipt["inputs"]
+    streams = inputs.get("streams", []) if isinstance(inputs, dict) else None
+    if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
+        raise ChaincodeError("receipt.inputs.streams must be a list of stream ids")
+    for stream_id in streams:
+        stream = await load_stream(ctx, stream_id)
+        if creator.msp_id not in stream["readers"]:
+            raise deny("lineage.anchor", f"{creator.msp_id} does not read input stream "
+                                         f"{stream_id!r}")
     await audit(ctx, "LineageAnchored", {"lineage": receipt_id,
-                                         **({"stream": streams[0]} if streams else {})})
+                                         **({"stream": streams[0]} if streams else {})},
+                streams=streams)
     return entry
 
 

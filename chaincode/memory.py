@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ledgerlake.chaincode.runtime import ChaincodeError, Creator, Ledger
+from ledgerlake.chaincode.runtime import ChaincodeError, Creator, Ledger, check_bookmark
 
 _tx_counter = itertools.count(1)
 
@@ -45,20 +45,22 @@ class MemoryTx(Ledger):
     def creator(self) -> Creator:
         return self._creator
 
+    def local_time_ns(self) -> int:
+        return self.ledger.peer_clock_ns or self.timestamp_ns
+
     async def get_state(self, key: str) -> bytes:
         value, version = self.ledger.state.get(key, (b"", None))
         self.reads.setdefault(key, version)
         return value
 
     async def put_state(self, key: str, value: bytes) -> None:
-        if not value:
-            raise ChaincodeError("an empty value cannot be stored; delete the key instead")
-        self.writes[key] = bytes(value)
+        self.writes[key] = bytes(value) if value else None  # Fabric: empty value = delete
 
     async def delete_state(self, key: str) -> None:
         self.writes[key] = None
 
     async def get_state_by_range(self, start, end, page_size=0, bookmark=""):
+        check_bookmark(start, end, bookmark)
         keys = self.ledger.sorted_keys
         lo = bisect.bisect_left(keys, bookmark or start)
         hi = bisect.bisect_left(keys, end) if end else len(keys)
@@ -89,6 +91,7 @@ class MemoryLedger:
         self.block = 0
         self.events: list[tuple[str, bytes]] = []
         self.clock_ns = time.time_ns()
+        self.peer_clock_ns = 0  # 0: the endorsing peer's clock agrees with the tx time
         self._loop = asyncio.new_event_loop()
 
     def endorse(self, creator: Creator, function: str, *args: str | bytes,
@@ -108,6 +111,8 @@ class MemoryLedger:
             tx.result = out.encode() if isinstance(out, str) else (out or b"")
         except ChaincodeError as exc:
             tx.error = str(exc)
+        except Exception as exc:  # as the runtime does: a bug fails only this transaction
+            tx.error = f"internal chaincode error: {type(exc).__name__}: {exc}"
         return tx
 
     def commit(self, *txs: MemoryTx) -> list[str]:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
@@ -95,6 +96,13 @@ def parse_creator(serialized: bytes) -> Creator:
     return Creator(sid.mspid, sid.id_bytes, attrs, enrollment_id)
 
 
+def check_bookmark(start: str, end: str, bookmark: str) -> None:
+    """A bookmark continues a range query; the peer would start *any* range there, so one
+    from outside [start, end) would read keys the query was never meant to reach."""
+    if bookmark and not (start <= bookmark and (not end or bookmark < end)):
+        raise ChaincodeError("the bookmark does not belong to this query")
+
+
 class Ledger:
     """What contract code may call; the peer-backed ``Stub`` and the unit tests' in-memory
     ledger both implement it, with Fabric's semantics (a read never sees the same
@@ -109,6 +117,10 @@ class Ledger:
 
     def creator(self) -> Creator:
         raise NotImplementedError
+
+    def local_time_ns(self) -> int:
+        """The endorsing peer's clock (to bound the client-chosen transaction time)."""
+        return time.time_ns()
 
     async def get_state(self, key: str) -> bytes:
         raise NotImplementedError
@@ -181,6 +193,7 @@ class Stub(Ledger):
 
     async def get_state_by_range(self, start: str, end: str, page_size: int = 0,
                                  bookmark: str = "") -> tuple[list[tuple[str, bytes]], str]:
+        check_bookmark(start, end, bookmark)
         metadata = b""
         if page_size:
             metadata = shim.QueryMetadata(pageSize=page_size, bookmark=bookmark).SerializeToString()
@@ -260,12 +273,16 @@ class _Session:
             log.warning("ignoring %s from the peer", Msg.Type.Name(msg.type))
 
     async def run(self, msg: Msg) -> None:
-        spec = chaincode_pb2.ChaincodeInput.FromString(msg.payload)
-        function = spec.args[0].decode() if spec.args else ""
-        stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]), msg.proposal,
-                    own_msp_id=os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", ""))
-        handler = self.functions.get(function)
+        stub = None
         try:
+            spec = chaincode_pb2.ChaincodeInput.FromString(msg.payload)
+            try:
+                function = spec.args[0].decode() if spec.args else ""
+            except UnicodeDecodeError:
+                raise ChaincodeError("the function name is not UTF-8") from None
+            stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]),
+                        msg.proposal, own_msp_id=os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", ""))
+            handler = self.functions.get(function)
             if handler is None:
                 raise ChaincodeError(f"unknown function {function!r}; known: "
                                      f"{', '.join(sorted(self.functions))}")
@@ -280,7 +297,7 @@ class _Session:
                 status=500, message=f"internal chaincode error: {type(exc).__name__}: {exc}")
         done = Msg(type=Msg.COMPLETED, payload=response.SerializeToString(), txid=msg.txid,
                    channel_id=msg.channel_id)
-        if stub.event is not None and response.status == 200:
+        if stub is not None and stub.event is not None and response.status == 200:
             done.chaincode_event.CopyFrom(stub.event)
         await self.outbox.put(done)
 

@@ -22,8 +22,10 @@ MAX_RECORDS = 100_000
 MAX_INLINE_PAYLOAD = 4 * 2**20  # base64 characters of ciphertext kept on-chain
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+INT64 = (-(2**63), 2**63 - 1)
+MAX_FLOAT = 1.7976931348623157e308
 
 
 class RecordError(LedgerlakeError, ValueError):
@@ -125,7 +127,7 @@ class Schema:
             if unknown:
                 raise RecordError(f"{where}.{sorted(unknown)[0]} is not a field property")
             name = f.get("name")
-            if not isinstance(name, str) or not NAME.match(name):
+            if not isinstance(name, str) or not NAME.fullmatch(name):
                 raise RecordError(f"{where}.name must be a name like 'temperature_c'")
             if name in seen:
                 raise RecordError(f"{where}.name {name!r} appears twice")
@@ -138,9 +140,11 @@ class Schema:
                     raise RecordError(f"{where}.{bound} must be a number")
             if f.get("min") is not None and f.get("max") is not None and f["min"] > f["max"]:
                 raise RecordError(f"{where}: min is above max")
+            for flag in ("public", "required"):
+                if flag in f and not isinstance(f[flag], bool):
+                    raise RecordError(f"{where}.{flag} must be true or false")
             fields.append(Field(name, f["type"], str(f.get("unit", "")), f.get("min"),
-                                f.get("max"), bool(f.get("public", False)),
-                                bool(f.get("required", True))))
+                                f.get("max"), f.get("public", False), f.get("required", True)))
         return cls(version, tuple(fields))
 
 
@@ -150,17 +154,18 @@ def check_value(f: Field, value: Any, where: str) -> None:
         if f.required:
             raise RecordError(f"{where}: field {f.name!r} is required")
         return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
     ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
-        and math.isfinite(value),
+        "int": is_int and INT64[0] <= value <= INT64[1],
+        "float": (is_int and -MAX_FLOAT <= value <= MAX_FLOAT)
+        or (isinstance(value, float) and math.isfinite(value)),
         "string": isinstance(value, str),
         "bool": isinstance(value, bool),
-        "timestamp": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        "timestamp": is_int and 0 <= value <= INT64[1],
     }[f.type]
     if not ok:
-        raise RecordError(f"{where}: field {f.name!r} must be of type {f.type}, "
-                          f"not {type(value).__name__}")
+        raise RecordError(f"{where}: field {f.name!r} must be of type {f.type} "
+                          f"(64-bit for numbers), not {type(value).__name__} {value!r:.40}")
     if f.type in ("int", "float", "timestamp"):
         if f.min is not None and value < f.min:
             raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
@@ -217,24 +222,24 @@ def validate_batch_shape(batch: Any) -> None:
     if extra:
         raise RecordError(f"batch field {extra[0]!r} is unknown")
     for name in ("stream", "source"):
-        if not isinstance(batch[name], str) or not NAME.match(batch[name]):
+        if not isinstance(batch[name], str) or not NAME.fullmatch(batch[name]):
             raise RecordError(f"batch.{name} must be a name like 'sensor-7'")
     for name in ("seq", "schema_version", "time_start", "time_end", "record_count", "key_epoch"):
         v = batch[name]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise RecordError(f"batch.{name} must be a non-negative integer")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= INT64[1]:
+            raise RecordError(f"batch.{name} must be a non-negative 64-bit integer")
     if batch["seq"] < 1:
         raise RecordError("batch.seq starts at 1")
     if not 1 <= batch["record_count"] <= MAX_RECORDS:
         raise RecordError(f"batch.record_count must be from 1 to {MAX_RECORDS}")
     if batch["time_end"] < batch["time_start"]:
         raise RecordError("batch.time_end is before batch.time_start")
-    if not HEX64.match(str(batch["merkle_root"])):
+    if not HEX64.fullmatch(str(batch["merkle_root"])):
         raise RecordError("batch.merkle_root must be 64 lower-case hex digits")
     prev = batch["prev_hash"]
     if batch["seq"] == 1 and prev != "":
         raise RecordError("batch.prev_hash must be empty for seq 1")
-    if batch["seq"] > 1 and not HEX64.match(str(prev)):
+    if batch["seq"] > 1 and not HEX64.fullmatch(str(prev)):
         raise RecordError("batch.prev_hash must be the previous batch id (64 hex digits)")
     if not isinstance(batch["public"], list) or len(batch["public"]) != batch["record_count"]:
         raise RecordError("batch.public must list one entry per record")
@@ -248,7 +253,7 @@ def validate_batch_shape(batch: Any) -> None:
             raise RecordError(f"batch.payload.ciphertext exceeds {MAX_INLINE_PAYLOAD} characters; "
                               f"store it off-chain and send 'uri' + 'sha256'")
     elif "uri" in payload:
-        if not isinstance(payload["uri"], str) or not HEX64.match(str(payload.get("sha256"))):
+        if not isinstance(payload["uri"], str) or not HEX64.fullmatch(str(payload.get("sha256"))):
             raise RecordError("batch.payload needs 'uri' and the payload's 'sha256'")
     else:
         raise RecordError("batch.payload needs either 'ciphertext' or 'uri'")

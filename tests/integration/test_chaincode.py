@@ -18,6 +18,7 @@ from ledgerlake.client import (
     signer_from_wallet,
 )
 from ledgerlake.client import encryption
+from ledgerlake.client.access import open_stream
 from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
 from ledgerlake.errors import CommitError, EndorseError
 from ledgerlake.network import channel as node_metrics
@@ -104,7 +105,7 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
                           endorsing_organizations=["Org1MSP", "Org2MSP"])
     assert out["plaintext_checked"] is True
     analyst = members[("Org2", "analyst")]
-    opened = analyst.submit("OpenStream", stream, json.dumps({"purpose": "integration test"}))
+    opened = open_stream(analyst.contract, stream, "integration test")
     data_key = encryption.unwrap_key(opened["wrapped_keys"]["1"], org_keys["Org2"])
     stored = analyst.evaluate("GetBatch", stream, sealed.id)
     assert "temperature_c" not in json.dumps(stored["public"])
@@ -175,13 +176,14 @@ def test_key_rotation_grant_and_shred(members, org_keys):
         "GetOrgKey", m)["public_key"]) for m in ("Org1MSP", "Org2MSP")}
     assert admin.submit("RotateKey", stream, json.dumps(wrapped))["epoch"] == 2
     admin.submit("ShredEpoch", stream, "1")
-    opened = members[("Org2", "analyst")].submit("OpenStream", stream, '{"purpose": "p"}')
+    opened = open_stream(members[("Org2", "analyst")].contract, stream, "p")
     assert list(opened["wrapped_keys"]) == ["2"] and opened["shredded"] == [1]
     assert encryption.unwrap_key(opened["wrapped_keys"]["2"], org_keys["Org2"]) == new_key
 
 
 def test_lineage_is_anchored_and_read_back(members, org_keys):
-    receipt = {"inputs": {"streams": ["plant"], "blocks": [0, 5]}, "code_version": "test",
+    stream, _ = new_stream(members, org_keys)
+    receipt = {"inputs": {"streams": [stream], "blocks": [0, 5]}, "code_version": "test",
                "outputs": {"report": uuid.uuid4().hex}}
     entry = members[("Org2", "analyst")].submit("AnchorLineage", json.dumps(receipt))
     got = members[("Org1", "auditor")].evaluate("GetLineage", entry["id"])
@@ -206,7 +208,9 @@ def test_every_function_on_the_network_with_an_event_and_audit_entry_per_change(
     sealed = seal_batch(stream=stream, source="all", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
     producer.submit("SubmitBatch", json.dumps(sealed.batch))
-    analyst.submit("OpenStream", stream, '{"purpose": "all functions", "block_from": 0}')
+    ticket = analyst.submit("OpenStream", stream,
+                            '{"purpose": "all functions", "block_from": 0}')["ticket"]
+    assert list(analyst.evaluate("GetStreamKeys", stream, ticket)["wrapped_keys"]) == ["1"]
     admin.submit("RevokeReader", stream, "Org2MSP")
     admin.submit("RotateKey", stream, json.dumps(
         {"Org1MSP": encryption.wrap_key(encryption.new_data_key(),

@@ -60,6 +60,13 @@ def batch(ledger, seq=1, prev="", source="line-1", rows=None, **over):
     return seal_batch(**opts)
 
 
+def open_keys(ledger, who, stream="plant", **request):
+    """The two audited steps: submit OpenStream (ticket), then read the keys with it."""
+    request.setdefault("purpose", "test")
+    ticket = call(ledger, who, "OpenStream", stream, json.dumps(request))["ticket"]
+    return query(ledger, who, "GetStreamKeys", stream, ticket)
+
+
 def denied(rule):
     return pytest.raises(ChaincodeError, match=rf"access denied by rule '{rule}'")
 
@@ -116,8 +123,7 @@ def test_list_streams_paginates(ledger):
 
 def test_grant_revoke_rotate_and_shred(ledger):
     call(ledger, admin1, "GrantReader", "plant", ORG3, "Q0NDQw==")
-    assert query(ledger, analyst3, "OpenStream", "plant", '{"purpose": "qa"}')["wrapped_keys"] == {
-        "1": "Q0NDQw=="}
+    assert open_keys(ledger, analyst3)["wrapped_keys"] == {"1": "Q0NDQw=="}
     call(ledger, admin1, "RevokeReader", "plant", ORG3)
     with denied("stream.open"):
         ledger.invoke(analyst3, "OpenStream", "plant", '{"purpose": "qa"}')
@@ -125,15 +131,13 @@ def test_grant_revoke_rotate_and_shred(ledger):
         ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "RA=="}))
     s = call(ledger, admin1, "RotateKey", "plant", json.dumps({ORG1: "RA==", ORG2: "RQ=="}))
     assert s["epoch"] == 2
-    opened = call(ledger, analyst2, "OpenStream", "plant", '{"purpose": "report"}')
-    assert opened["wrapped_keys"] == {"1": "BBBB", "2": "RQ=="}
+    assert open_keys(ledger, analyst2)["wrapped_keys"] == {"1": "BBBB", "2": "RQ=="}
     with pytest.raises(ChaincodeError, match="only a past epoch"):
         ledger.invoke(admin1, "ShredEpoch", "plant", "2")
     s = call(ledger, admin1, "ShredEpoch", "plant", "1")
     assert s["shredded"] == [1]
     assert composite_key("grant", "plant", "1", ORG2) not in ledger.state
-    assert call(ledger, analyst2, "OpenStream", "plant", '{"purpose": "r"}')["wrapped_keys"] == {
-        "2": "RQ=="}
+    assert open_keys(ledger, analyst2)["wrapped_keys"] == {"2": "RQ=="}
     with pytest.raises(ChaincodeError, match="was shredded"):
         ledger.invoke(analyst2, "OpenStream", "plant", '{"purpose": "r", "epoch": 1}')
     with pytest.raises(ChaincodeError, match="already shredded"):
@@ -328,8 +332,7 @@ def test_open_stream_is_audited_and_needs_a_purpose(ledger):
                       (analyst3, "stream.open")):
         with denied(rule):
             ledger.invoke(who, "OpenStream", "plant", '{"purpose": "x"}')
-    out = call(ledger, analyst2, "OpenStream", "plant",
-               json.dumps({"purpose": "monthly report", "time_from": 1, "time_to": 2}))
+    out = open_keys(ledger, analyst2, purpose="monthly report", time_from=1, time_to=2)
     assert out["wrapped_keys"] == {"1": "BBBB"}
     entries = query(ledger, auditor2, "QueryAudit", json.dumps({"by": "action",
                                                                 "value": "StreamOpened"}))
@@ -404,3 +407,54 @@ def test_an_identity_without_a_role_reads_nothing(ledger):
                      ("GetBatch", ("plant", "x")), ("ListBatches", ('{"stream": "plant"}',))):
         with pytest.raises(ChaincodeError, match="access denied"):
             ledger.query(nobody, fn, *args)
+
+
+def test_keys_are_released_only_against_a_committed_ticket_of_the_same_identity(ledger):
+    # evaluating OpenStream commits nothing, so its "ticket" opens nothing
+    evaluated = query(ledger, analyst2, "OpenStream", "plant", '{"purpose": "peek"}')
+    with denied("stream.keys"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", evaluated["ticket"])
+    ticket = call(ledger, analyst2, "OpenStream", "plant", '{"purpose": "p"}')["ticket"]
+    other = member(ORG2, "analyst", "someone-else")
+    with pytest.raises(ChaincodeError, match="issued to another identity"):
+        ledger.query(other, "GetStreamKeys", "plant", ticket)
+    later = ledger.clock_ns + 16 * 60 * 10**9
+    ledger.peer_clock_ns = later
+    tx = ledger.endorse(analyst2, "GetStreamKeys", "plant", ticket, timestamp_ns=later)
+    assert "the ticket has expired" in tx.error
+
+
+def test_a_bookmark_outside_the_query_is_refused(ledger):
+    with pytest.raises(ChaincodeError, match="bookmark does not belong"):
+        ledger.query(producer1, "ListStreams", "3", "\x00audit\x00")
+    with pytest.raises(ChaincodeError, match="bookmark does not belong"):
+        ledger.query(analyst1, "ListBatches", json.dumps(
+            {"stream": "plant", "bookmark": "\x00lineage\x00"}))
+
+
+def test_a_transaction_time_far_from_the_peers_clock_is_refused(ledger):
+    ledger.peer_clock_ns = ledger.clock_ns
+    tx = ledger.endorse(admin1, "GetStream", "plant", timestamp_ns=ledger.clock_ns - 10**12)
+    assert "away from the endorsing peer's clock" in tx.error
+
+
+def test_bad_numbers_and_names_are_input_errors_not_crashes(ledger):
+    for fn, args in (("QueryAudit", ('{"time_from": "yesterday"}',)),
+                     ("ShredEpoch", ("plant", "one")),
+                     ("OpenStream", ("plant", '{"purpose": "p", "epoch": "x"}'))):
+        who = {"QueryAudit": auditor2, "ShredEpoch": admin1, "OpenStream": analyst2}[fn]
+        with pytest.raises(ChaincodeError, match="must be an integer"):
+            ledger.invoke(who, fn, *args)
+    with pytest.raises(ChaincodeError, match="stream id"):
+        ledger.invoke(admin1, "CreateStream", stream_spec(id="plant\n"))
+    with pytest.raises(ChaincodeError, match="public must be true or false"):
+        ledger.invoke(admin1, "CreateStream", stream_spec(id="x", schema={"version": 1, "fields": [
+            {"name": "a", "type": "int", "public": "false"}]}))
+
+
+def test_lineage_inputs_must_be_streams_the_caller_reads(ledger):
+    base = {"code_version": "c", "outputs": {}}
+    with pytest.raises(ChaincodeError, match="must be a list of stream ids"):
+        ledger.invoke(analyst2, "AnchorLineage", json.dumps({**base, "inputs": {"streams": "plant"}}))
+    with denied("lineage.anchor"):
+        ledger.invoke(analyst3, "AnchorLineage", json.dumps({**base, "inputs": {"streams": ["plant"]}}))

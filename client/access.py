@@ -1,0 +1,25 @@
+"""Audited access to a stream's data keys, as the design requires: a submitted (and so
+audited) ``OpenStream`` issues a ticket; only then are the organisation's wrapped keys
+released by ``GetStreamKeys`` and unwrapped locally."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ledgerlake.client.transaction import Proposal, submit_flow
+
+
+def open_stream_flow(contract, stream: str, purpose: str, **scope: Any):
+    request = json.dumps({"purpose": purpose, **scope})
+    opened = json.loads((yield from submit_flow(
+        contract.new_proposal("OpenStream", [stream, request]))))
+    proposal: Proposal = contract.new_proposal("GetStreamKeys", [stream, opened["ticket"]])
+    return json.loads((yield from proposal.evaluate_flow()))
+
+
+def open_stream(contract, stream: str, purpose: str, **scope: Any):
+    """Open ``stream`` for ``purpose`` (scope: epoch, block_from/to, time_from/to); returns
+    ``{"wrapped_keys": {epoch: base64}, "ticket": tx_id, …}`` (an awaitable with an asyncio
+    gateway). Raises EndorseError when the caller may not open the stream."""
+    return contract.network.gateway.run(open_stream_flow(contract, stream, purpose, **scope))
