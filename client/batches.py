@@ -66,11 +66,20 @@ def open_batch(batch: Mapping[str, Any], data_key: bytes) -> list[dict]:
         encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
                                    batch["key_epoch"]))
     content = json.loads(plaintext)
-    leaves = [records.commitment(bytes.fromhex(s), r)
-              for s, r in zip(content["salts"], content["records"])]
+    rows, salts = content["records"], content["salts"]
+    where = f"batch {batch['id']}"
+    if not len(rows) == len(salts) == batch["record_count"] == len(batch["public"]):
+        raise records.RecordError(f"{where}: record, salt and public counts differ from "
+                                  f"record_count")
+    if records.batch_id(batch) != batch["id"]:
+        raise records.RecordError(f"{where}: id is not the hash of the batch's content")
+    leaves = [records.commitment(bytes.fromhex(s), r) for s, r in zip(salts, rows)]
     if records.merkle_root(leaves).hex() != batch["merkle_root"]:
-        raise records.RecordError(f"batch {batch['id']}: records do not match its Merkle root")
-    return content["records"]
+        raise records.RecordError(f"{where}: records do not match its Merkle root")
+    for i, (row, public) in enumerate(zip(rows, batch["public"])):
+        if {k: row.get(k) for k in public} != public:
+            raise records.RecordError(f"{where}: record {i} differs from its public fields")
+    return rows
 
 
 #: How a batch submit waits for a lagging endorser: peers of other organisations may
@@ -91,6 +100,10 @@ def submit_batch_flow(contract, sealed: SealedBatch, *, send_plaintext: bool = F
     from ledgerlake.client.transaction import submit_flow
     from ledgerlake.errors import EndorseError
 
+    if send_plaintext and not endorsing_organizations:
+        from ledgerlake.errors import ConfigError
+        raise ConfigError("send_plaintext needs endorsing_organizations: name the stream's "
+                          "reader organisations, the only ones that may see the records")
     transient = sealed.transient if send_plaintext else None
     for pause in (*LAG_RETRIES, None):
         proposal = contract.new_proposal(

@@ -84,10 +84,14 @@ class TransactionInfo:
     args: tuple[bytes, ...] = ()
     rwsets: tuple[NamespaceRWSet, ...] = ()
     event: ChaincodeEvent | None = None
+    decode_error: str = ""  # set when the envelope could not be decoded (the block still is)
 
     @property
     def validation_code_name(self) -> str:
-        return transaction_pb2.TxValidationCode.Name(self.validation_code)
+        try:
+            return transaction_pb2.TxValidationCode.Name(self.validation_code)
+        except ValueError:
+            return str(self.validation_code)
 
     @property
     def valid(self) -> bool:
@@ -203,18 +207,48 @@ def _endorser_details(data: bytes) -> dict:
             "args": args[1:], "rwsets": _rwsets(action.results), "event": event}
 
 
+#: What a transaction without a validation flag is (e.g. a block straight from an orderer).
+NOT_VALIDATED = transaction_pb2.NOT_VALIDATED
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _timestamp(seconds: int, nanos: int) -> dt.datetime:
+    """The header time; a client may put any value there, so clamp to what datetime holds."""
+    try:
+        return _EPOCH + dt.timedelta(seconds=seconds, microseconds=nanos // 1000)
+    except OverflowError:
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc) if seconds > 0 else _EPOCH
+
+
+def _type_name(value: int) -> str:
+    try:
+        return common_pb2.HeaderType.Name(value)
+    except ValueError:
+        return str(value)
+
+
 def decode_transaction(index: int, envelope_bytes: bytes, validation_code: int
                        ) -> TransactionInfo:
-    envelope = common_pb2.Envelope.FromString(envelope_bytes)
-    payload = common_pb2.Payload.FromString(envelope.payload)
-    ch = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
-    sh = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
-    ts = dt.datetime.fromtimestamp(ch.timestamp.seconds, tz=dt.timezone.utc) + \
-        dt.timedelta(microseconds=ch.timestamp.nanos // 1000)
-    details = _endorser_details(payload.data) if ch.type == common_pb2.ENDORSER_TRANSACTION else {}
-    return TransactionInfo(index, ch.tx_id, ch.channel_id, common_pb2.HeaderType.Name(ch.type),
-                           _creator(sh.creator) if sh.creator else Creator("", b""), ts,
-                           validation_code, **details)
+    """Decode one envelope. Anything a client could have put in a block that does not parse
+    is reported in ``decode_error``, never raised: one bad transaction must not stop a
+    listener (the ordering service does not parse endorser payloads)."""
+    tx_id = channel_id = ""
+    type_name, creator, ts = "", Creator("", b""), _EPOCH
+    try:
+        envelope = common_pb2.Envelope.FromString(envelope_bytes)
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        ch = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        sh = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
+        tx_id, channel_id, type_name = ch.tx_id, ch.channel_id, _type_name(ch.type)
+        creator = _creator(sh.creator) if sh.creator else creator
+        ts = _timestamp(ch.timestamp.seconds, ch.timestamp.nanos)
+        details = _endorser_details(payload.data) if ch.type == common_pb2.ENDORSER_TRANSACTION \
+            else {}
+    except Exception as exc:  # protobuf DecodeError and friends, from untrusted bytes
+        return TransactionInfo(index, tx_id, channel_id, type_name, creator, ts,
+                               validation_code, decode_error=f"{type(exc).__name__}: {exc}")
+    return TransactionInfo(index, tx_id, channel_id, type_name, creator, ts, validation_code,
+                           **details)
 
 
 def _signatures(block: common_pb2.Block) -> tuple[tuple[OrdererSignature, ...], int]:
@@ -241,7 +275,7 @@ def decode_block(block: common_pb2.Block | bytes) -> Block:
         block = common_pb2.Block.FromString(block)
     entries = block.metadata.metadata
     flags = entries[common_pb2.TRANSACTIONS_FILTER] if len(entries) > 2 else b""
-    txs = tuple(decode_transaction(i, data, flags[i] if i < len(flags) else 0)
+    txs = tuple(decode_transaction(i, data, flags[i] if i < len(flags) else NOT_VALIDATED)
                 for i, data in enumerate(block.data.data))
     signatures, last_config = _signatures(block)
     return Block(block.header.number, block.header.previous_hash, block.header.data_hash, txs,

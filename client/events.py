@@ -7,6 +7,8 @@ from a checkpointer when given one (resuming after its last transaction), else f
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass
 
 import grpc
@@ -44,8 +46,10 @@ class _Stream:
             self.start_block = checkpointer.block_number
             self.after_transaction_id = checkpointer.transaction_id
         self._call = None
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
         if self._call is not None:
             self._call.cancel()
 
@@ -55,24 +59,36 @@ class _Stream:
             return None
         return translate(exc, Call(type(self).__name__, None, None, GatewayError, ""))
 
+    def _start(self):
+        if self._call is not None:
+            raise RuntimeError("an event stream can be iterated once; open a new one")
+        return self._open()
+
     def __iter__(self):
         try:
-            for response in self._open():
+            for response in self._start():
                 yield from self._items(response)
         except grpc.RpcError as exc:
             error = self._failed(exc)
             if error is not None:
                 raise error from None
+        finally:
+            self.close()
 
     async def __aiter__(self):
         try:
-            async for response in self._open():
+            async for response in self._start():
                 for item in self._items(response):
                     yield item
         except grpc.RpcError as exc:
             error = self._failed(exc)
             if error is not None:
                 raise error from None
+        except asyncio.CancelledError:
+            if not self._closed:  # cancelled from outside: propagate as asyncio expects
+                raise
+        finally:
+            self.close()
 
     def __enter__(self):
         return self

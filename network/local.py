@@ -284,9 +284,28 @@ class LocalNetwork:
         """
         stopped = [n.name for n in reversed(self.layout.nodes)
                    if process.stop(self.layout.pid_file(n))]
-        if purge and self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
+        if purge:
+            self._purge()
         return stopped
+
+    def _purge(self) -> None:
+        """Delete what ledgerlake wrote in the state directory, and the directory if that
+        leaves it empty; anything else in it (a mistyped --state-dir) is left alone."""
+        if not self.state_dir.exists():
+            return
+        ours = [self.state_dir / n for n in (*STATE_MARKERS, "network.json")]
+        if not any(p.exists() for p in ours):
+            raise ConfigError(f"{self.state_dir} is not a ledgerlake state directory; "
+                              f"nothing was deleted")
+        for path in ours:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        try:
+            self.state_dir.rmdir()
+        except OSError:
+            pass  # it holds files ledgerlake did not write
 
     # -- chaincode ------------------------------------------------------------------------
     def deploy(self, source_digest: str | None = None) -> dict:

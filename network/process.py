@@ -39,7 +39,7 @@ def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_fil
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=_raise_nofile)
-    pid_file.write_text(f"{proc.pid}\n")
+    pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
     _children[proc.pid] = proc
     return proc.pid
 
@@ -48,24 +48,38 @@ def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_fil
 _children: dict[int, subprocess.Popen] = {}
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/PID/stat after the command name (field 3, the state, comes first)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _start_time(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else "0"  # field 22: start time in clock ticks
+
+
+def _alive(pid: int, start_time: str | None = None) -> bool:
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
         return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+    fields = _stat(pid)
+    if not fields or fields[0] in ("Z", "X"):
         return False
-    return state not in ("Z", "X")
+    # a pid recorded before a crash or reboot may now belong to an unrelated process
+    return start_time is None or fields[19] == start_time
 
 
 def running_pid(pid_file: Path) -> int | None:
-    """The pid recorded in ``pid_file`` if that process is still alive."""
+    """The pid recorded in ``pid_file`` if that same process (same start time) still runs."""
     try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
+        parts = pid_file.read_text().split()
+        pid, start_time = int(parts[0]), (parts[1] if len(parts) > 1 else None)
+    except (OSError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _alive(pid, start_time) else None
 
 
 def stop(pid_file: Path, timeout: float = 20.0) -> bool:
@@ -76,15 +90,16 @@ def stop(pid_file: Path, timeout: float = 20.0) -> bool:
         return False
     try:
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    except (ProcessLookupError, PermissionError):
+        pid_file.unlink(missing_ok=True)
+        return False
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _alive(pid):
         try:
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
         while _alive(pid):
             time.sleep(0.05)

@@ -35,3 +35,11 @@ def test_every_command_has_help():
                               capture_output=True, text=True)
         assert proc.returncode == 0, args
         assert "Usage:" in proc.stdout
+
+
+def test_purge_leaves_a_directory_that_is_not_a_state_directory(tmp_path, capsys):
+    keep = tmp_path / "precious.txt"
+    keep.write_text("mine")
+    assert main(["network", "down", "--purge", "--state-dir", str(tmp_path)]) == 1
+    assert "not a ledgerlake state directory" in capsys.readouterr().err
+    assert keep.read_text() == "mine"

@@ -39,3 +39,11 @@ def test_log_tail_returns_the_last_lines(tmp_path):
     log = tmp_path / "x.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert process.log_tail(log, 3) == "line 97\nline 98\nline 99\n"
+
+
+def test_a_recycled_pid_is_not_taken_for_the_node(tmp_path):
+    pid_file = tmp_path / "run/x.pid"
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text(f"{os.getpid()} 1\n")  # this pid, but a different start time
+    assert process.running_pid(pid_file) is None
+    assert process.stop(pid_file) is False  # and nothing is signalled

@@ -55,3 +55,19 @@ def test_a_tampered_block_breaks_the_chain():
 def test_block_hash_der_handles_long_lengths_and_big_numbers():
     # 2^63 needs a leading zero byte to stay a positive INTEGER in DER
     assert block_hash(2**63, b"a" * 200, b"b" * 32) != block_hash(2**63 - 1, b"a" * 200, b"b" * 32)
+
+
+def test_an_undecodable_transaction_is_reported_not_raised():
+    raw = common_pb2.Block()
+    raw.CopyFrom(common_pb2.Block.FromString((DATA / "9.block").read_bytes()))
+    raw.data.data.append(b"\xff\xfe not a protobuf envelope")
+    block = decode_block(raw)
+    assert block.transactions[-1].decode_error
+    assert block.transactions[-1].validation_code_name == "NOT_VALIDATED"  # no flag for it
+    assert all(not t.decode_error for t in block.transactions[:-1])
+
+
+def test_a_timestamp_beyond_datetime_is_clamped():
+    from ledgerlake.client.blocks import _timestamp
+    assert _timestamp(10**12, 0).year == 9999
+    assert _timestamp(0, 500_000).microsecond == 500

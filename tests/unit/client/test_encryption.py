@@ -29,3 +29,22 @@ def test_sealed_batch_round_trips_and_binds_its_context():
     with pytest.raises(RecordError, match="must be of type float"):
         seal_batch(stream="s", source="src", seq=1, prev_hash="", schema=SCHEMA,
                    rows=[{"v": "hot"}], data_key=key, key_epoch=1)
+
+
+def test_open_batch_refuses_records_that_do_not_match_the_batch():
+    key = encryption.new_data_key()
+    sealed = seal_batch(stream="s", source="src", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=[{"v": 1.5}], data_key=key, key_epoch=1)
+    lying = dict(sealed.batch, public=[{"v": 9.0}])
+    with pytest.raises(RecordError, match="id is not the hash"):
+        open_batch(lying, key)
+
+
+def test_plaintext_needs_named_reader_endorsers():
+    from ledgerlake.client.batches import submit_batch_flow
+    from ledgerlake.errors import ConfigError
+    key = encryption.new_data_key()
+    sealed = seal_batch(stream="s", source="src", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=[{"v": 1.5}], data_key=key, key_epoch=1)
+    with pytest.raises(ConfigError, match="endorsing_organizations"):
+        next(submit_batch_flow(None, sealed, send_plaintext=True))
