@@ -2,7 +2,10 @@
 trail and lineage anchors.
 
 Access is decided from the certificate alone (MSP ID + the ``ledgerlake.role`` attribute
-the CA put in it), never from arguments; a denial names the rule that failed. Every
+the CA put in it), never from arguments; a denial names the rule that failed. The rules
+govern what the chaincode answers and writes: every channel member can still read blocks
+(ciphertexts, public fields, wrapped keys) through the peers' Deliver service, which is why
+payloads are encrypted and keys wrapped per reader organisation. Every
 state-changing function writes one audit entry and emits one chaincode event. Keys are laid
 out so that producers on different sources never write the same key.
 
@@ -329,7 +332,10 @@ async def rotate_key(ctx: Ledger, stream_id: str, wrapped_keys_json: str) -> dic
 
 @transaction("ShredEpoch")
 async def shred_epoch(ctx: Ledger, stream_id: str, epoch: str) -> dict:
-    """Destroy every wrapped key of a past epoch: its batches can no longer be decrypted."""
+    """Delete every wrapped key of a past epoch from world state: the chaincode no longer
+    releases them. The blocks that granted them still hold those (wrapped) keys, so an org
+    that kept its key or its block copies can still decrypt; shredding that survives the
+    ledger's history needs keys kept off the ledger (private data with a block-to-live)."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.shred")
     number = _int(epoch, "epoch")
