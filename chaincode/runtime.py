@@ -332,17 +332,24 @@ class _Servicer(shim_grpc.ChaincodeServicer):
 
 
 async def serve(chaincode_id: str, address: str, functions: Mapping[str, Handler], *,
-                tls_cert: bytes | None = None, tls_key: bytes | None = None) -> None:
-    """Serve ``functions`` as chaincode ``chaincode_id`` on ``address`` until cancelled."""
+                tls_cert: bytes | None = None, tls_key: bytes | None = None,
+                client_root: bytes | None = None) -> None:
+    """Serve ``functions`` as chaincode ``chaincode_id`` on ``address`` until cancelled.
+
+    With ``client_root``, only peers whose TLS client certificate that root signed may
+    connect (mutual TLS)."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 100 * 2**20),
                                       ("grpc.max_send_message_length", 100 * 2**20)])
     shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions), server)
     if tls_cert and tls_key:
-        server.add_secure_port(address, grpc.ssl_server_credentials([(tls_key, tls_cert)]))
+        server.add_secure_port(address, grpc.ssl_server_credentials(
+            [(tls_key, tls_cert)], root_certificates=client_root,
+            require_client_auth=client_root is not None))
     else:
         server.add_insecure_port(address)
     await server.start()
-    log.info("chaincode %s listening on %s (tls=%s)", chaincode_id, address, bool(tls_cert))
+    log.info("chaincode %s listening on %s (tls=%s, client certificates required=%s)",
+             chaincode_id, address, bool(tls_cert), client_root is not None)
     try:
         await server.wait_for_termination()
     finally:

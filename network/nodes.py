@@ -74,8 +74,13 @@ def write_orderer_config(layout: Layout, chain: Toolchain) -> Path:
 def ccaas_config(layout: Layout, node: Node) -> dict:
     """What the external builder writes into a peer's ``connection.json``."""
     server = layout.chaincode_server_of(node.org)
+    tls = layout.node_dir(node) / "tls"
     return {"address": server.address, "dial_timeout": "10s", "tls_required": True,
-            "root_cert": layout.ca_cert(node.org).read_text()}
+            "root_cert": layout.ca_cert(node.org).read_text(),
+            # mutual TLS: the peer shows its own TLS certificate to its org's chaincode server
+            "client_auth_required": True,
+            "client_cert": (tls / "server.crt").read_text(),
+            "client_key": (tls / "server.key").read_text()}
 
 
 def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -> tuple[list[str], dict]:
@@ -187,6 +192,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "LEDGERLAKE_CHAINCODE_MSPID": node.org.msp_id,
             "LEDGERLAKE_CHAINCODE_TLS_CERT": str(tls / "server.crt"),
             "LEDGERLAKE_CHAINCODE_TLS_KEY": str(tls / "server.key"),
+            "LEDGERLAKE_CHAINCODE_TLS_CLIENT_ROOT": str(layout.ca_cert(node.org)),
             "PYTHONUNBUFFERED": "1",
         })
         if "PYTHONPATH" in os.environ:

@@ -120,3 +120,20 @@ def test_bft_network_orders_transactions(tmp_path):
         net.down()  # logs stay in tmp_path for a failed run
     net.down(purge=True)
     assert not (tmp_path / "state").exists()
+
+
+def test_chaincode_servers_require_a_client_certificate(raft_network):
+    import grpc
+    from fabric_protos.peer import chaincode_shim_pb2 as shim
+    from fabric_protos.peer import chaincode_shim_pb2_grpc as shim_grpc
+
+    layout = raft_network.layout
+    org = layout.org("Org1")
+    server = layout.chaincode_server_of(org)
+    creds = grpc.ssl_channel_credentials(layout.ca_cert(org).read_bytes())
+    with grpc.secure_channel(server.address, creds) as channel:
+        stream = shim_grpc.ChaincodeStub(channel).Connect(iter([shim.ChaincodeMessage()]),
+                                                          timeout=5)
+        with pytest.raises(grpc.RpcError) as err:
+            next(stream)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -16,6 +16,11 @@ def _layout(tmp_path, **spec):
         cert = layout.ca_cert(org)
         cert.parent.mkdir(parents=True, exist_ok=True)
         cert.write_text(f"ROOT OF {org.name}\n")
+    for peer in layout.peers:
+        tls = layout.node_dir(peer) / "tls"
+        tls.mkdir(parents=True)
+        (tls / "server.crt").write_text(f"TLS CERT OF {peer.name}\n")
+        (tls / "server.key").write_text(f"TLS KEY OF {peer.name}\n")
     return layout
 
 
@@ -76,6 +81,8 @@ def test_peer_is_docker_free_and_points_its_builder_at_its_org_chaincode_server(
     ccaas = json.loads(env[nodes.CCAAS_CONFIG_ENV])
     assert ccaas["address"] == "127.0.0.1:7310" and ccaas["tls_required"] is True
     assert ccaas["root_cert"] == "ROOT OF Org2\n"
+    assert ccaas["client_auth_required"] is True
+    assert ccaas["client_cert"] == "TLS CERT OF peer0.org2\n"
     assert all(v.startswith("127.0.0.1:") for k, v in env.items()
                if k.endswith("ADDRESS") and "CHAINCODE" not in k.split("_")[0])
 
