@@ -39,6 +39,18 @@ def bench_install(cold_modules: bool) -> float:
         return elapsed
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pids: list[int], seconds: float = 30.0) -> float:
+    """CPU used by the idle network, as a share of one core."""
+    before = sum(_cpu_seconds(p) for p in pids)
+    time.sleep(seconds)
+    return (sum(_cpu_seconds(p) for p in pids) - before) / seconds
+
+
 def bench_up(runs: int) -> tuple[list[float], list[float], list[float], dict]:
     first_commit, restart, invoke = [], [], []
     memory: dict = {}
@@ -56,6 +68,7 @@ def bench_up(runs: int) -> tuple[list[float], list[float], list[float], dict]:
                     time.sleep(15)  # let start-up work settle before reading memory
                     for row in net.status():
                         memory.setdefault(row.kind, []).append(row.rss)
+                    memory["cpu_at_rest"] = idle_cpu([r.pid for r in net.status()])
                 net.down()
                 t0 = time.monotonic()
                 net.up()
@@ -86,10 +99,12 @@ def main() -> None:
                  f"{statistics.median(inv):.2f} s")
     lines.append(f"- `up` after `down` (same ledger) → first query answered: median "
                  f"{statistics.median(rs):.1f} s")
+    cpu = mem.pop("cpu_at_rest")
     total = sum(sum(v) for v in mem.values())
     parts = ", ".join(f"{k} {sum(v) / 2**20:.0f} MiB ({len(v)})" for k, v in mem.items())
     lines.append(f"- memory at rest (RSS, default topology, 15 s after first commit): "
                  f"**{total / 2**20:.0f} MiB** total — {parts}")
+    lines.append(f"- CPU at rest (whole network, 30 s): {cpu * 100:.1f}% of one core")
     machine.append("Local network (issue 2)", lines)
     print("\n".join(lines))
 
