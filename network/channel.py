@@ -7,6 +7,7 @@ import json
 import re
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -77,9 +78,22 @@ def orderer_channel_info(layout: Layout, orderer: Node) -> dict | None:
     return json.loads(body)
 
 
-def join_orderer(layout: Layout, orderer: Node) -> None:
-    """POST the genesis block to the orderer's channel participation API (idempotent)."""
-    if orderer_channel_info(layout, orderer) is not None:
+def join_orderer(layout: Layout, orderer: Node, timeout: float = 15.0) -> None:
+    """POST the genesis block to the orderer's channel participation API (idempotent).
+
+    The admin listener may open a moment after the operations endpoint reports healthy,
+    so a refused connection is retried for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            joined = orderer_channel_info(layout, orderer) is not None
+            break
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise NetworkError(f"{orderer.name}'s admin API at port "
+                                   f"{orderer.ports['admin']} is unreachable: {exc}") from None
+            time.sleep(0.1)
+    if joined:
         return
     boundary = uuid.uuid4().hex
     block = layout.channel_block.read_bytes()

@@ -231,8 +231,12 @@ class LocalNetwork:
         self._start_group(layout.peers, f"{len(layout.peers)} peers")
         self.progress("waiting for an orderer leader …")
         self._wait_leader()
-        for node in layout.peers:
-            channel.join_peer(layout, self.chain, node)
+        # join every peer at once, so no peer looks for the others' anchor peers before
+        # they are on the channel (a failed look-up is retried only seconds later)
+        with ThreadPoolExecutor(max_workers=len(layout.peers)) as pool:
+            for done in [pool.submit(channel.join_peer, layout, self.chain, node)
+                         for node in layout.peers]:
+                done.result()
         self.deploy()
         self.progress("waiting for the peers to find each other …")
         self._wait_gossip()

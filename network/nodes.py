@@ -37,6 +37,14 @@ def _write_if_changed(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_tls_roots(layout: Layout) -> Path:
+    """One PEM file with the TLS root of every organisation of the network."""
+    path = layout.state_dir / "orgs" / "tls-roots.pem"
+    _write_if_changed(path, "".join(layout.ca_cert(o).read_text()
+                                    for o in (ORDERER_ORG, *layout.orgs)))
+    return path
+
+
 def write_peer_config(layout: Layout, chain: Toolchain) -> Path:
     """Fabric's sample core.yaml with the Docker endpoint removed (a Docker-free peer).
 
@@ -166,7 +174,9 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_TLS_ENABLED": "true",
             "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
             "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
-            "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
+            # every organisation's TLS root, so gossip between organisations trusts the
+            # other side from the first handshake, not only once the channel config is read
+            "CORE_PEER_TLS_ROOTCERT_FILE": str(write_tls_roots(layout)),
             "CORE_PEER_FILESYSTEMPATH": str(d / "data"),
             "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(d / "data" / "snapshots"),
             "CORE_LEDGER_STATE_STATEDATABASE": "goleveldb",

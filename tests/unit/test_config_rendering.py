@@ -5,14 +5,14 @@ import json
 import yaml
 
 from ledgerlake.network import configtx, nodes
-from ledgerlake.network.layout import Layout
+from ledgerlake.network.layout import ORDERER_ORG, Layout
 from ledgerlake.network.spec import NetworkSpec
 from ledgerlake.network.toolchain import Toolchain
 
 
 def _layout(tmp_path, **spec):
     layout = Layout(NetworkSpec.from_mapping(spec), tmp_path / "state")
-    for org in layout.orgs:
+    for org in (ORDERER_ORG, *layout.orgs):
         cert = layout.ca_cert(org)
         cert.parent.mkdir(parents=True, exist_ok=True)
         cert.write_text(f"ROOT OF {org.name}\n")
@@ -82,6 +82,8 @@ def test_peer_is_docker_free_and_points_its_builder_at_its_org_chaincode_server(
     assert ccaas["address"] == "127.0.0.1:7310" and ccaas["tls_required"] is True
     assert ccaas["root_cert"] == "ROOT OF Org2\n"
     assert ccaas["client_auth_required"] is True
+    roots = open(env["CORE_PEER_TLS_ROOTCERT_FILE"]).read()
+    assert roots == "ROOT OF Orderer\nROOT OF Org1\nROOT OF Org2\n"
     assert ccaas["client_cert"] == "TLS CERT OF peer0.org2\n"
     assert all(v.startswith("127.0.0.1:") for k, v in env.items()
                if k.endswith("ADDRESS") and "CHAINCODE" not in k.split("_")[0])
