@@ -6,7 +6,7 @@ commit (and for every Fabric commit after 2022 we tried), so the installer pins 
 Fabric commit the proxy does serve: a v3.0.0 development snapshot of ``main`` from
 2023-04-05 that already has the Gateway, the channel participation API, external
 builders (chaincode-as-a-service), Raft and SmartBFT. Switching to v3.1.5 is a change of
-``FABRIC_MODULE_VERSION`` and ``FABRIC_VERSION`` here once the proxy serves it.
+``FABRIC_MODULE_VERSION``, ``FABRIC_COMMIT`` and ``FABRIC_VERSION`` here once the proxy serves it.
 """
 
 from __future__ import annotations
