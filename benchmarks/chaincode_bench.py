@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402
 
-from fabric_protos.common import common_pb2  # noqa: E402
 from fabric_protos.peer import chaincode_pb2, proposal_pb2  # noqa: E402
 from fabric_protos.peer import chaincode_shim_pb2 as shim  # noqa: E402
 

@@ -36,7 +36,6 @@ from ledgerlake.chaincode.runtime import (
     ChaincodeError,
     Ledger,
     composite_key,
-    split_composite_key,
 )
 
 ROLES = ("admin", "producer", "analyst", "auditor")
@@ -674,4 +673,4 @@ async def get_lineage(ctx: Ledger, receipt_id: str) -> dict:
     return entry
 
 
-__all__ = ["FUNCTIONS", "split_composite_key"]
+__all__ = ["FUNCTIONS"]

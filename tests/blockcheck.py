@@ -8,7 +8,6 @@ Both sides are reduced to the same plain form: the decoder's typed ``Block`` by
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import subprocess
 

@@ -11,7 +11,6 @@ import pytest
 
 from blockcheck import from_configtxlator, normalize
 from ledgerlake.client import (
-    CAClient,
     FileCheckpointer,
     Identity,
     connect,

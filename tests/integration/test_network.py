@@ -14,7 +14,7 @@ from cryptography import x509
 
 from ledgerlake.client.ca import certificate_attributes
 from ledgerlake.errors import NetworkError, NodeFailedError, PortInUseError
-from ledgerlake.network import LocalNetwork, NetworkSpec, process
+from ledgerlake.network import LocalNetwork, NetworkSpec
 
 pytestmark = pytest.mark.integration
 
