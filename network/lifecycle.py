@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ledgerlake.chaincode
 import ledgerlake.records
+from ledgerlake.errors import NetworkError
 from ledgerlake.network.layout import ORDERER_ORG, Layout, Node
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.network.toolchain import Toolchain
@@ -90,7 +91,7 @@ def committed(layout: Layout, chain: Toolchain) -> dict | None:
                                layout.spec.channel, "--name", layout.spec.chaincode,
                                "--output", "json"], peer_env(layout, chain, peer),
                        what="querying the committed chaincode")
-    except Exception as exc:  # "404 - namespace … is not defined" means not committed yet
+    except NetworkError as exc:  # "404 - namespace … is not defined": not committed yet
         if "not defined" in str(exc) or "404" in str(exc):
             return None
         raise

@@ -263,12 +263,11 @@ class LocalNetwork:
             ca.issue_user(role, role)
 
     def _clear_partial_state(self) -> None:
-        """Remove what an earlier, failed first ``up`` left (only folders this code makes)."""
+        """Remove what an earlier, failed first ``up`` left (only folders this code makes;
+        its logs are kept for the post-mortem)."""
         for name in STATE_MARKERS:
             target = self.state_dir / name
-            if name in ("logs",):
-                continue
-            if target.exists():
+            if name != "logs" and target.exists():
                 shutil.rmtree(target)
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
