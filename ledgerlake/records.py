@@ -259,3 +259,36 @@ def validate_batch_shape(batch: Any) -> None:
         raise RecordError("batch.payload needs either 'ciphertext' or 'uri'")
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
+
+
+# -- the one rule for records against their batch -------------------------------------------
+SALT_HEX = re.compile(r"[0-9a-f]{32}")
+
+
+def verify_batch_records(schema: Schema, batch: Mapping[str, Any], rows: Any, salts: Any,
+                         where: str = "batch") -> list[bytes]:
+    """Decide whether decrypted ``rows`` (with their hex ``salts``) are exactly the records
+    ``batch`` commits to: one per ``record_count``, each valid under ``schema``, each equal
+    to its clear-text public fields, and together hashing to ``batch.merkle_root``.
+
+    The chaincode (plaintext sent to reader endorsers), the client (``open_batch``) and the
+    sync all decide with this function. Returns the records' commitments; raises
+    ``RecordError`` naming the first record and rule broken."""
+    if not isinstance(rows, list) or not isinstance(salts, list):
+        raise RecordError(f"{where}: records and salts must be lists")
+    public = batch.get("public")
+    if not isinstance(public, list) or not (
+            len(rows) == len(salts) == len(public) == batch.get("record_count")):
+        raise RecordError(f"{where}: record, salt and public counts differ from record_count")
+    leaves = []
+    for i, (row, salt, clear) in enumerate(zip(rows, salts, public)):
+        if not isinstance(salt, str) or not SALT_HEX.fullmatch(salt):
+            raise RecordError(f"{where}: record {i}: salt must be 16 bytes in lower-case hex")
+        validate_record(schema, row, f"{where}: record {i}")
+        if public_part(schema, row) != clear:
+            raise RecordError(f"{where}: record {i} differs from its public fields")
+        leaves.append(commitment(bytes.fromhex(salt), row))
+    if merkle_root(leaves).hex() != batch.get("merkle_root"):
+        raise RecordError(f"{where}: the records' commitments do not match its merkle_root")
+    return leaves
+

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from ledgerlake.network import LocalNetwork, NetworkSpec
+from ports import base_port
 
 
 @pytest.fixture(scope="session")
 def raft_network(tmp_path_factory):
     """A default network (3 Raft orderers, Org1 + Org2), up for the whole session."""
     net = LocalNetwork(tmp_path_factory.mktemp("raft") / "state",
-                       spec=NetworkSpec(base_port=21000))
+                       spec=NetworkSpec(base_port=base_port(21000)))
     try:
         net.up()
         yield net

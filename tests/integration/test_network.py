@@ -15,6 +15,7 @@ from cryptography import x509
 from ledgerlake.client.ca import certificate_attributes
 from ledgerlake.errors import NetworkError, NodeFailedError, PortInUseError
 from ledgerlake.network import LocalNetwork, NetworkSpec
+from ports import base_port
 
 pytestmark = pytest.mark.integration
 
@@ -88,19 +89,20 @@ def test_down_and_up_keep_the_ledger(raft_network):
 
 
 def test_a_taken_port_is_named_with_its_owner(tmp_path):
-    spec = NetworkSpec(base_port=23000)
+    spec = NetworkSpec(base_port=base_port(23000))
+    taken = spec.base_port + 110  # orderer2's gRPC port
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 23110))  # orderer2's gRPC port
+        sock.bind(("127.0.0.1", taken))
         sock.listen()
         net = LocalNetwork(tmp_path / "state", spec=spec)
-        with pytest.raises(PortInUseError, match=r"port 23110 needed by orderer2 is taken by pid"):
+        with pytest.raises(PortInUseError, match=rf"port {taken} needed by orderer2 is taken by pid"):
             net.up()
     assert net.running() == []
 
 
 def test_a_node_dying_during_up_stops_the_others_and_shows_its_log(tmp_path, monkeypatch):
     monkeypatch.setenv("LEDGERLAKE_FABRIC_LOGGING", "not a logging spec:::")
-    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(base_port=24000))
+    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(base_port=base_port(24000)))
     with pytest.raises(NodeFailedError) as err:
         net.up()
     assert err.value.node == "ca.orderer"  # the first node started; every Fabric node panics
@@ -110,7 +112,8 @@ def test_a_node_dying_during_up_stops_the_others_and_shows_its_log(tmp_path, mon
 
 
 def test_bft_network_orders_transactions(tmp_path):
-    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(consensus="bft", base_port=25000))
+    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(consensus="bft",
+                                                            base_port=base_port(25000)))
     try:
         net.up()
         assert len(net.layout.orderers) == 4
