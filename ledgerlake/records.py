@@ -32,6 +32,73 @@ class RecordError(LedgerlakeError, ValueError):
     """A record, batch or schema breaks the format's rules (the message names the rule)."""
 
 
+# -- strict JSON input and identifiers ------------------------------------------------------
+MAX_JSON_DEPTH = 32
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise RecordError(f"key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _refuse_constant(name: str) -> Any:
+    raise RecordError(f"{name} is not a JSON number; send finite numbers only")
+
+
+def _depth(value: Any, limit: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                raise RecordError(f"nesting deeper than {limit} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((c, depth + 1) for c in children)
+
+
+def parse_json(text: str | bytes, what: str = "argument") -> Any:
+    """Strict JSON as every ledgerlake input is read: UTF-8, no duplicate keys (the block
+    keeps the raw text, and a reader that keeps the first of two keys would see something
+    else), no NaN or Infinity, at most ``MAX_JSON_DEPTH`` levels. Raises RecordError
+    naming ``what``."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError(f"{what} must be UTF-8 text") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates,
+                           parse_constant=_refuse_constant)
+    except RecordError as exc:
+        raise RecordError(f"{what}: {exc}") from None
+    except RecursionError:
+        raise RecordError(f"{what}: nesting deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise RecordError(f"{what} must be JSON ({exc})") from None
+    try:
+        _depth(value, MAX_JSON_DEPTH)
+    except RecordError as exc:
+        raise RecordError(f"{what}: {exc}") from None
+    return value
+
+
+#: The one rule for identifiers: MSP IDs, stream ids, source ids and field names.
+IDENTIFIER = NAME
+
+
+def check_identifier(value: Any, what: str) -> str:
+    """``value`` if it is an identifier (a letter, then up to 63 letters, digits, '_', '.'
+    or '-'), else RecordError naming ``what``."""
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
+        raise RecordError(f"{what} must be an identifier like 'Org1MSP' or 'plant-sensors' "
+                          f"(a letter, then up to 63 letters, digits, '_', '.' or '-')")
+    return value
+
+
 # -- canonical encoding, commitments, Merkle tree ------------------------------------------
 def canonical(value: Any) -> bytes:
     """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN/Infinity."""
