@@ -23,9 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from ledgerlake.client.signing import new_private_key, signer_from_key
 from ledgerlake.errors import CAError
-
-#: OID of the extension where Fabric CA puts certificate attributes (raw JSON).
-ATTRIBUTES_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+from ledgerlake.protocol import certificate_attributes  # noqa: F401  (re-exported)
 
 
 def _b64(data: bytes) -> str:
@@ -43,16 +41,6 @@ class Enrollment:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.cert_pem)
-
-
-def certificate_attributes(cert_pem: bytes) -> dict[str, str]:
-    """The Fabric CA attributes carried in a certificate (empty when it has none)."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    try:
-        ext = cert.extensions.get_extension_for_oid(ATTRIBUTES_OID)
-    except x509.ExtensionNotFound:
-        return {}
-    return json.loads(ext.value.value).get("attrs", {})
 
 
 class CAClient:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerlake.errors import LedgerlakeError, NodeFailedError
+from ledgerlake.protocol import ROLES
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -173,7 +174,7 @@ def identity() -> None:
 @click.argument("name")
 @click.option("--org", required=True, help="Organisation, e.g. Org1.")
 @click.option("--role", required=True,
-              type=click.Choice(["admin", "producer", "analyst", "auditor"]),
+              type=click.Choice(ROLES),
               help="The ledgerlake.role attribute put in the certificate.")
 def identity_register(state_dir, name: str, org: str, role: str) -> None:
     """Register NAME with the org's CA, enroll it and store it in the wallet."""

@@ -59,7 +59,7 @@ def https(url: str, ctx: ssl.SSLContext, *, data: bytes | None = None,
 
 def admin_tls_context(layout: Layout, org: OrgSpec) -> ssl.SSLContext:
     """TLS as the organisation's admin: needed by the orderer admin API and /metrics."""
-    tls = layout.wallet_dir(org, "admin") / "tls"
+    tls = layout.user_dir(org, "admin") / "tls"
     return tls_context(layout.ca_cert(org), (tls / "client.crt", tls / "client.key"))
 
 

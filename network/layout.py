@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledgerlake.client.connection import PROFILES_DIR, local_profile_path
 from ledgerlake.errors import ConfigError
 from ledgerlake.network.spec import NetworkSpec, OrgSpec
 
@@ -126,8 +127,22 @@ class Layout:
         return self.org_msp(org) / "cacerts" / "ca.pem"
 
     def wallet_dir(self, org: OrgSpec, user: str | None = None) -> Path:
+        """The client wallet (format: ``ledgerlake.client.identity``): one entry per user."""
         base = self.state_dir / "wallet" / org.name
         return base / user if user else base
+
+    def user_dir(self, org: OrgSpec, user: str) -> Path:
+        """The network's own copy of a user: its MSP folder (for the peer CLI) and its TLS
+        client pair (for admin APIs); the wallet entry is written from it."""
+        return self.org_dir(org) / "users" / user
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.state_dir / PROFILES_DIR
+
+    def profile_file(self, org: OrgSpec) -> Path:
+        """The organisation's connection profile, where the client looks for it."""
+        return local_profile_path(self.state_dir, org.name)
 
     @property
     def config_dir(self) -> Path:

@@ -4,6 +4,10 @@
 chaincode); later calls start whatever is not running from the same state directory, and
 a call on a running network changes nothing. ``down`` stops processes and keeps ledgers.
 A first ``up`` that fails leaves no ``network.json``; the next ``up`` starts afresh.
+
+Every ``up`` (re)writes what clients read, and only that: a Fabric connection profile per
+organisation (``profiles/<Org>.json``) and the wallet (``wallet/<Org>/<user>/``, in the
+client's format).
 """
 
 from __future__ import annotations
@@ -18,14 +22,24 @@ from pathlib import Path
 from typing import Callable
 
 from ledgerlake.errors import ConfigError, NetworkError, NodeFailedError, NotRunningError
-from ledgerlake.network import channel, lifecycle, nodes, pki, process, toolchain, versions
+from ledgerlake.network import (
+    channel,
+    lifecycle,
+    nodes,
+    pki,
+    process,
+    profiles,
+    toolchain,
+    versions,
+)
 from ledgerlake.network.layout import ORDERER_ORG, Layout, Node, default_state_dir
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.network.spec import NetworkSpec
+from ledgerlake.protocol import ROLES
 
 Progress = Callable[[str], None]
-STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "logs", "run", "channel", "config",
-                 "builders", "chaincode")
+STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "profiles", "logs", "run", "channel",
+                 "config", "builders", "chaincode")
 
 
 @dataclass
@@ -178,6 +192,7 @@ class LocalNetwork:
         """
         layout = self.layout
         if self.bootstrapped and len(self.running()) == len(layout.nodes):
+            self._write_client_files()
             return False
         before = {n.name for n in self.running()}
         try:
@@ -194,6 +209,7 @@ class LocalNetwork:
 
     def _restart(self) -> None:
         layout = self.layout
+        pki.migrate_legacy_wallet(layout)
         self._start_group(layout.cas, "certificate authorities")
         self._start_group(layout.orderers, f"{len(layout.orderers)} orderers")
         self._start_group(layout.peers, f"{len(layout.peers)} peers")
@@ -204,6 +220,15 @@ class LocalNetwork:
                               self.deployed["package_id"])
         self.progress("waiting for the peers to find each other …")
         self._wait_gossip()
+        self._write_client_files()
+
+    def _write_client_files(self) -> None:
+        """The wallet and the connection profiles: all a client needs, in formats it reads."""
+        layout = self.layout
+        pki.write_wallets(layout)
+        ca_names = {layout.ca_of(org).name: pki.OrgCA(layout, org).client.cainfo().get(
+            "CAName", "") for org in layout.orgs}
+        profiles.write_profiles(layout, ca_names)
 
     def _bootstrap(self) -> None:
         layout = self.layout
@@ -240,6 +265,7 @@ class LocalNetwork:
         self.deploy()
         self.progress("waiting for the peers to find each other …")
         self._wait_gossip()
+        self._write_client_files()
         layout.spec_file.write_text(json.dumps(
             {"spec": self.spec.to_mapping(), "versions": versions.pins(),
              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
@@ -252,14 +278,13 @@ class LocalNetwork:
             for node in layout.orderers:
                 ca.issue_node(layout.node_dir(node), node.name, "orderer")
             signing, tls = ca.issue("admin", "admin")
-            pki.store_in_wallet(layout.wallet_dir(org, "admin"), org, "admin", "admin",
-                                signing, tls, ca.root_pem)
+            pki.store_user(layout, org, "admin", signing, tls, ca.root_pem)
             return
         for node in layout.peers_of(org):
             ca.issue_node(layout.node_dir(node), node.name, "peer")
         server = layout.chaincode_server_of(org)
         ca.issue_node(layout.node_dir(server), server.name, "client")
-        for role in pki.ROLES:
+        for role in ROLES:
             ca.issue_user(role, role)
 
     def _clear_partial_state(self) -> None:

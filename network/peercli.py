@@ -21,7 +21,7 @@ def peer_env(layout: Layout, chain: Toolchain, peer: Node, user: str = "admin") 
         "CORE_PEER_TLS_ROOTCERT_FILE": str(layout.ca_cert(peer.org)),
         "CORE_PEER_ADDRESS": peer.address,
         "CORE_PEER_LOCALMSPID": peer.org.msp_id,
-        "CORE_PEER_MSPCONFIGPATH": str(layout.wallet_dir(peer.org, user) / "msp"),
+        "CORE_PEER_MSPCONFIGPATH": str(layout.user_dir(peer.org, user) / "msp"),
     })
     return env
 

@@ -3,8 +3,9 @@
 The root key and certificate are made here (so the CA's TLS certificate can be signed by
 the same root before the server starts); every node, admin and user identity is then
 registered and enrolled through the CA's REST API (``ledgerlake.client.ca``), never with
-cryptogen. This module also writes the MSP folders Fabric reads and the wallet entries
-users sign with.
+cryptogen. This module also writes the MSP folders Fabric reads and, through the client's
+own writer (``ledgerlake.client.identity.write_wallet``), the wallet entries users sign
+with.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ledgerlake.client.ca import CAClient, Enrollment, certificate_attributes
+from ledgerlake.client.ca import CAClient, Enrollment
+from ledgerlake.client.identity import Identity, wallet_entries, write_wallet
 from ledgerlake.client.signing import new_private_key, private_key_pem
 from ledgerlake.errors import ConfigError
-from ledgerlake.network.layout import HOST, Layout
+from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout
 from ledgerlake.network.spec import OrgSpec
+from ledgerlake.protocol import ROLE_ATTRIBUTE, ROLES, certificate_attributes
 
-ROLE_ATTRIBUTE = "ledgerlake.role"
-ROLES = ("admin", "producer", "analyst", "auditor")
 TLS_HOSTS = (HOST, "localhost")
 
 NODE_OUS = """NodeOUs:
@@ -167,33 +168,62 @@ class OrgCA:
         """Register a user with ``ledgerlake.role`` in its certificate; store it in the wallet."""
         if role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if (self.layout.wallet_dir(self.org, name) / "cert.pem").exists():
-            raise ConfigError(f"identity {name!r} already exists in {self.org.name}'s wallet")
+        if (self.layout.user_dir(self.org, name) / "msp").exists():
+            raise ConfigError(f"identity {name!r} already exists in {self.org.name}")
         signing, tls = self.issue(name, "admin" if role == "admin" else "client",
                                   {ROLE_ATTRIBUTE: role})
-        return store_in_wallet(self.layout.wallet_dir(self.org, name), self.org, name, role,
-                               signing, tls, self.root_pem)
+        return store_user(self.layout, self.org, name, signing, tls, self.root_pem)
 
 
-def store_in_wallet(folder: Path, org: OrgSpec, name: str, role: str, signing: Enrollment,
-                    tls: Enrollment, root_pem: bytes) -> Path:
-    """A wallet entry: cert.pem + key.pem (0600), the CA root, TLS client pair, an MSP folder."""
-    _write(folder / "cert.pem", signing.cert_pem)
-    write_private(folder / "key.pem", private_key_pem(signing.key))
-    _write(folder / "ca.pem", root_pem)
+def store_user(layout: Layout, org: OrgSpec, name: str, signing: Enrollment, tls: Enrollment,
+               root_pem: bytes) -> Path:
+    """Keep a user's MSP folder and TLS client pair for the network's own tools, and write
+    its wallet entry; returns the wallet entry."""
+    folder = layout.user_dir(org, name)
+    write_msp(folder / "msp", signing, root_pem)
     _write(folder / "tls" / "client.crt", tls.cert_pem)
     write_private(folder / "tls" / "client.key", private_key_pem(tls.key))
-    write_msp(folder / "msp", signing, root_pem)
-    _write(folder / "identity.json", json.dumps(
-        {"name": name, "mspid": org.msp_id, "role": role,
-         "attributes": certificate_attributes(signing.cert_pem)}, indent=2) + "\n")
-    return folder
+    return write_user_wallet(layout, org, name)
+
+
+def write_user_wallet(layout: Layout, org: OrgSpec, name: str) -> Path:
+    """(Re)write a user's wallet entry from the network's copy of its MSP folder."""
+    msp = layout.user_dir(org, name) / "msp"
+    return write_wallet(layout.wallet_dir(org, name), org.msp_id,
+                        (msp / "signcerts" / "cert.pem").read_bytes(),
+                        (msp / "keystore" / "priv_sk").read_bytes())
+
+
+def write_wallets(layout: Layout) -> list[Path]:
+    """Every user's wallet entry, rewritten so the wallet is always current."""
+    written = []
+    for org in (ORDERER_ORG, *layout.orgs):
+        users = layout.org_dir(org) / "users"
+        for folder in sorted(users.glob("*/msp")) if users.exists() else ():
+            written.append(write_user_wallet(layout, org, folder.parent.name))
+    return written
+
+
+def migrate_legacy_wallet(layout: Layout) -> None:
+    """Move what the old wallet entries held for the network (msp/, tls/) to the users'
+    folders, and drop the old files (cert.pem, key.pem, ca.pem, identity.json)."""
+    for org in (ORDERER_ORG, *layout.orgs):
+        base = layout.wallet_dir(org)
+        for old in sorted(base.glob("*/identity.json")) if base.exists() else ():
+            entry, target = old.parent, layout.user_dir(org, old.parent.name)
+            target.mkdir(parents=True, exist_ok=True)
+            for sub in ("msp", "tls"):
+                if (entry / sub).exists() and not (target / sub).exists():
+                    (entry / sub).rename(target / sub)
+            for name in ("cert.pem", "key.pem", "ca.pem", "identity.json"):
+                (entry / name).unlink(missing_ok=True)
 
 
 def wallet_identities(layout: Layout) -> list[dict]:
-    """Every identity in the wallet, as recorded in its ``identity.json``."""
+    """Every identity in the wallet: name, MSP ID and role (from its certificate)."""
     found = []
-    for entry in sorted((layout.state_dir / "wallet").glob("*/*/identity.json")):
-        found.append(json.loads(entry.read_text()))
+    for entry in wallet_entries(layout.state_dir / "wallet"):
+        identity = Identity.from_wallet(entry)
+        role = certificate_attributes(identity.credentials).get(ROLE_ATTRIBUTE, "")
+        found.append({"name": entry.name, "mspid": identity.msp_id, "role": role})
     return found
-
