@@ -120,7 +120,8 @@ def test_submit_async_returns_before_commit_then_status(contract):
 
 def test_offline_signing(raft_network, wallet):
     identity = Identity.from_wallet(wallet)
-    offline_signer = signer_from_key(load_private_key(wallet / "key.pem"))
+    offline_signer = signer_from_key(load_private_key(
+        json.loads((wallet / "id.json").read_text())["credentials"]["privateKey"].encode()))
     channel = from_state_dir(raft_network.state_dir, "Org1").dial()
     try:
         gw = connect(identity, None, channel)  # this gateway cannot sign by itself

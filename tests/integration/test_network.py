@@ -12,6 +12,7 @@ import uuid
 import pytest
 from cryptography import x509
 
+from ledgerlake.client import Identity
 from ledgerlake.client.ca import certificate_attributes
 from ledgerlake.errors import NetworkError, NodeFailedError, PortInUseError
 from ledgerlake.network import LocalNetwork, NetworkSpec
@@ -52,17 +53,18 @@ def test_users_carry_their_role_in_the_certificate(raft_network):
     for org in ("Org1", "Org2"):
         for role in ("admin", "producer", "analyst", "auditor"):
             folder = raft_network.layout.wallet_dir(raft_network.layout.org(org), role)
-            assert certificate_attributes((folder / "cert.pem").read_bytes())[
+            assert certificate_attributes(Identity.from_wallet(folder).credentials)[
                 "ledgerlake.role"] == role
-            assert (folder / "key.pem").stat().st_mode & 0o777 == 0o600
+            assert (folder / "id.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_registered_identity_can_transact(raft_network):
     name = f"analyst-{uuid.uuid4().hex[:6]}"
     folder = raft_network.register_identity(name, "Org2", "analyst")
-    cert = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate(Identity.from_wallet(folder).credentials)
     assert cert.subject.rfc4514_string().startswith(f"CN={name}")
-    assert certificate_attributes((folder / "cert.pem").read_bytes())["ledgerlake.role"] == "analyst"
+    assert certificate_attributes(Identity.from_wallet(folder).credentials)[
+        "ledgerlake.role"] == "analyst"
     raft_network.invoke("put", name, "by a new identity", org="Org2", user=name)
     assert raft_network.query("get", name, org="Org2", user=name) == "by a new identity"
 
