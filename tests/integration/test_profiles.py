@@ -123,3 +123,21 @@ def test_up_rewrites_missing_profiles_and_wallet_entries(raft_network):
     assert layout.profile_file(org1).read_text() == before
     assert entry.read_text() == identity_before
     assert entry.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_restart_writes_them_again_and_they_still_serve(raft_network):
+    layout = raft_network.layout
+    org1 = layout.org("Org1")
+    profile_before = layout.profile_file(org1).read_text()
+    raft_network.down()
+    shutil.rmtree(layout.profiles_dir)
+    shutil.rmtree(layout.wallet_dir(org1, "producer"))
+    assert raft_network.up() is True
+    assert layout.profile_file(org1).read_text() == profile_before
+    wallet = layout.wallet_dir(org1, "producer")
+    endpoint = load_local_profile(raft_network.state_dir, "Org1").endpoint()
+    key = f"p-{uuid.uuid4().hex[:8]}"
+    with endpoint.dial() as channel:
+        contract = _contract(endpoint, wallet, channel)
+        contract.submit("put", [key, "after a restart"])
+        assert contract.evaluate("get", [key]) == b"after a restart"
