@@ -113,7 +113,7 @@ class ConnectionProfile:
         doc = self._mapping(document, "the profile")
         self.name = str(doc.get("name", ""))
         self.version = str(doc.get("version", ""))
-        client = self._mapping(doc.get("client", {}), "client")
+        client = self._mapping(doc.get("client") or {}, "client")
         self.client_organization: str | None = client.get("organization") or None
         if self.client_organization is not None and not isinstance(self.client_organization,
                                                                     str):
@@ -121,8 +121,8 @@ class ConnectionProfile:
         if not doc.get("organizations"):
             raise self._error("organizations is missing")
         orgs = self._mapping(doc["organizations"], "organizations")
-        peer_docs = self._mapping(doc.get("peers", {}), "peers")
-        ca_docs = self._mapping(doc.get("certificateAuthorities", {}), "certificateAuthorities")
+        peer_docs = self._mapping(doc.get("peers") or {}, "peers")
+        ca_docs = self._mapping(doc.get("certificateAuthorities") or {}, "certificateAuthorities")
         self.organizations: dict[str, Organization] = {}
         self._peers: dict[str, Endpoint] = {}
         self._cas: dict[str, CertificateAuthority] = {}
@@ -130,8 +130,8 @@ class ConnectionProfile:
             where = f"organizations.{key}"
             entry = self._mapping(entry, where)
             msp_id = self._need(entry, "mspid", where)
-            peers = self._names(entry.get("peers", []), f"{where}.peers")
-            cas = self._names(entry.get("certificateAuthorities", []),
+            peers = self._names(entry.get("peers") or [], f"{where}.peers")
+            cas = self._names(entry.get("certificateAuthorities") or [],
                               f"{where}.certificateAuthorities")
             for peer in peers:
                 if peer not in self._peers:
