@@ -138,7 +138,7 @@ def _broken(mutate):
     (lambda d: d["certificateAuthorities"].pop("ca.org2"),
      "organizations.Org2.certificateAuthorities names 'ca.org2'"),
     (lambda d: d["client"].update(organization="Org9"), "has no organisation 'Org9'"),
-    (lambda d: d.update(peers=[]), "peers must be a mapping, not list"),
+    (lambda d: d.update(peers=["peer0.org1"]), "peers must be a mapping, not list"),
 ])
 def test_a_broken_profile_is_refused_in_one_line_naming_the_field(folder, mutate, field):
     path = _write(folder, _broken(mutate))
