@@ -94,12 +94,14 @@ class MemoryGateway:
         self.pending = {}
         self.statuses = {}
         self.calls: list[tuple[str, str]] = []  # (gateway method, contract function)
+        self.wrote: list[bool] = []  # whether each endorsement wrote to world state
 
     def _endorse(self, signed, method: str):
         creator, function, args, transient, ts = _decode(signed)
         self.calls.append((method, function))
         tx = self.ledger.endorse(creator, function, *args, transient=transient,
                                  timestamp_ns=ts)
+        self.wrote.append(bool(tx.writes))
         if tx.error:
             text = f"chaincode response 500, {tx.error}"
             if method == "Evaluate":
