@@ -25,6 +25,7 @@ from ledgerlake.errors import (
     EndorseError,
     GatewayError,
     LedgerlakeError,
+    NetworkError,
     NodeFailedError,
     NotRunningError,
 )
@@ -430,6 +431,22 @@ def _absent(exc: EndorseError) -> bool:
     return exc.error_code in (ErrorCode.NOT_FOUND, None)
 
 
+def _settle(net, timeout: float = 10.0) -> None:
+    """Wait until every peer has committed what the gateway peer has: the Gateway waits for
+    its own peer only, and the next step may be endorsed by another organisation's peer."""
+    from ledgerlake.network.channel import peer_height
+
+    deadline = time.monotonic() + timeout
+    while True:
+        heights = [peer_height(net.layout, p) or 0 for p in net.layout.peers]
+        if len(set(heights)) == 1:
+            return
+        if time.monotonic() > deadline:
+            raise NetworkError(f"the peers did not reach the same height in {timeout:.0f} s "
+                               f"(heights {heights})")
+        time.sleep(0.02)
+
+
 def _demo_keys(net, state_dir) -> dict:
     """Each organisation's published key is the demo's (registered when absent or other)."""
     from ledgerlake.client import encryption
@@ -449,6 +466,7 @@ def _demo_keys(net, state_dir) -> dict:
                 admin.register_org_key(pem)
                 _progress(f"registered {org.msp_id}'s encryption key")
         keys[org.msp_id] = key
+    _settle(net)
     return keys
 
 
@@ -472,7 +490,8 @@ def _demo_stream(net, state_dir, name: str, keys: dict):
                           for msp, k in keys.items()},
             description="ledgerlake demo: temperatures of a production line")
         _progress(f"created stream {name!r}")
-        return created
+    _settle(net)
+    return created
 
 
 @cli.command()
