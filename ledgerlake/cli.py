@@ -534,7 +534,7 @@ def demo(state_dir, stream_name: str, count: int) -> None:
                    key=lambda b: b.seq, default=None)
     now = time.time_ns()
     rows = [{"sensor": f"t{i + 1}", "temperature_c": round(random.uniform(18, 26), 2),
-             "ts": now + i} for i in range(count)]
+             "ts": now - (count - 1 - i) * 10**9} for i in range(count)]  # one a second
     sealed = seal_batch(stream=stream_name, source=DEMO_SOURCE,
                         seq=last.seq + 1 if last else 1, prev_hash=last.id if last else "",
                         schema=stream_def.schema, rows=rows, data_key=data_key,
