@@ -361,6 +361,10 @@ def stream_batches(state_dir, name: str, source: str | None, who: str, as_json: 
     out.print(table)
 
 
+AUDIT_EXAMPLES = {"actor": "Org1MSP/admin", "stream": "plant-sensors",
+                  "action": "StreamOpened"}
+
+
 @cli.command()
 @_state_dir_option
 @click.option("--by", type=click.Choice(["actor", "stream", "action", "time"]), default="time",
@@ -377,8 +381,7 @@ def audit(state_dir, by: str, value: str | None, since, until, who: str, as_json
           limit: int) -> None:
     """The audit trail: who did what to which stream, when (auditors only)."""
     if by != "time" and not value:
-        raise click.UsageError(f"--by {by} needs --value (e.g. "
-                               f"{dict(actor='Org1MSP/admin', stream='plant-sensors', action='StreamOpened')[by]})")
+        raise click.UsageError(f"--by {by} needs --value (e.g. {AUDIT_EXAMPLES[by]})")
     if by == "time" and value:
         raise click.UsageError("--by time takes no --value; use --since/--until")
     time_from, time_to = _nanos_option(since, "--since"), _nanos_option(until, "--until")
