@@ -155,6 +155,20 @@ def _wrapped(keys: Mapping[str, str], what: str) -> dict:
             for msp, k in keys.items()}
 
 
+def _x25519_pem(pem: Any) -> str:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(_text(pem, "public_key_pem").encode())
+    except ValueError:
+        key = None
+    if not isinstance(key, X25519PublicKey):
+        raise ConfigError("public_key_pem must be an X25519 public key in PEM "
+                          "(see client.encryption.public_pem)")
+    return pem
+
+
 class _Flows:
     """``api.flows.get_stream("s")``: a method's bare flow, to compose with others."""
 
@@ -196,9 +210,13 @@ class LedgerlakeContract:
                       max_age_seconds: int | None = None) -> Stream:
         """Create a stream owned by the caller's organisation (its admins). ``wrapped_keys``
         holds the first data key wrapped for each reader organisation."""
+        reader_ids = [_ident(m, "reader MSP ID") for m in readers]
+        keys = _wrapped(wrapped_keys, "wrapped_keys")
+        if set(keys) != set(reader_ids):
+            raise ConfigError(f"wrapped_keys must hold one key per reader {sorted(reader_ids)}, "
+                              f"not for {sorted(keys)}")
         spec = {"id": _ident(stream_id, "stream id"), "schema": _schema(schema),
-                "readers": [_ident(m, "reader MSP ID") for m in readers],
-                "wrapped_keys": _wrapped(wrapped_keys, "wrapped_keys"),
+                "readers": reader_ids, "wrapped_keys": keys,
                 "writers": _writers(writers),
                 "description": _text(description, "description", empty=True)}
         if max_age_seconds is not None:
@@ -266,7 +284,7 @@ class LedgerlakeContract:
     @_call(Function.REGISTER_ORG_KEY, submit=True, answer=OrgKey.from_json)
     def register_org_key(self, public_key_pem: str) -> OrgKey:
         """Publish the caller's organisation's X25519 public key (its admins)."""
-        return _Request((_text(public_key_pem, "public_key_pem"),))
+        return _Request((_x25519_pem(public_key_pem),))
 
     @_call(Function.GET_ORG_KEY, submit=False, answer=OrgKey.from_json)
     def get_org_key(self, msp_id: str) -> OrgKey:

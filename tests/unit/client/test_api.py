@@ -291,15 +291,31 @@ def test_flows_compose_into_one_run(world):
     (lambda a: a.update_stream("plant"), "at least one change"),
     (lambda a: a.update_stream("plant", status="open"), "status"),
     (lambda a: a.submit_batch({"id": "x"}), "SealedBatch"),
-    (lambda a: a.create_stream("plant", {"version": 1, "fields": []}, readers=[],
-                               wrapped_keys={}, writers=Writers(("Org1MSP",))), "schema"),
+    (lambda a: a.create_stream("plant", {"version": 1, "fields": []}, readers=["Org1MSP"],
+                               wrapped_keys={"Org1MSP": "a2V5"}, writers=Writers(("Org1MSP",))),
+     "schema"),
+    (lambda a: a.create_stream("plant", SCHEMA, readers=[], wrapped_keys={},
+                               writers=Writers(("Org1MSP",))), "wrapped_keys"),
     (lambda a: a.list_batches("plant", time_from=-1), "time_from"),
+    (lambda a: a.create_stream("plant", SCHEMA, readers=["Org1MSP", "Org2MSP"],
+                               wrapped_keys={"Org1MSP": "a2V5"}, writers=Writers(("Org1MSP",))),
+     "one key per reader"),
+    (lambda a: a.register_org_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+     "X25519"),
+    (lambda a: a.register_org_key(_p256_pem()), "X25519"),
 ])
 def test_bad_arguments_are_refused_before_any_io(world, call, what):
     with pytest.raises(LedgerlakeError, match=what) as caught:
         call(world["Org1", "admin"])
     assert isinstance(caught.value, ValueError)
     assert world.gateway.calls == []
+
+
+def _p256_pem():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _ledger_answering(function, handler):
