@@ -22,7 +22,6 @@ argument is refused before any I/O with a ``ConfigError`` or ``RecordError`` nam
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -63,23 +62,17 @@ class _Request:
 
 def _call(function: Function, *, submit: bool, answer: Callable[[Any], Any]):
     """Make a method from ``build``, which checks and encodes the method's arguments into a
-    ``_Request`` (or is itself a flow answering the contract's JSON, for the few functions
-    with their own protocol). The method runs the flow with the contract's gateway; the
-    flow alone is the method's ``flow`` attribute."""
+    ``_Request`` (or returns a flow answering the contract's JSON, for the few functions with
+    their own protocol). The checks run at once, before any I/O, with a sync or an async
+    gateway alike. The method runs the flow with the contract's gateway; the flow alone is
+    the method's ``flow`` attribute."""
 
     def decorate(build):
-        custom = inspect.isgeneratorfunction(build)
-
         def flow(self: "LedgerlakeContract", *args, **kwargs) -> Flow:
-            if custom:
-                raw = yield from build(self, *args, **kwargs)
-            else:
-                request = build(self, *args, **kwargs)
-                proposal = self.contract.new_proposal(function, request.args,
-                                                      transient=request.transient)
-                raw = yield from (submit_flow(proposal) if submit else
-                                  proposal.evaluate_flow())
-            return _answer(function, answer, raw)
+            request = build(self, *args, **kwargs)
+            if isinstance(request, _Request):
+                request = _exchange(self.contract, function, submit, request)
+            return _parsed(function, answer, request)
 
         @functools.wraps(build)
         def method(self: "LedgerlakeContract", *args, **kwargs):
@@ -91,6 +84,17 @@ def _call(function: Function, *, submit: bool, answer: Callable[[Any], Any]):
         return method
 
     return decorate
+
+
+def _exchange(contract, function: Function, submit: bool, request: _Request) -> Flow:
+    """Evaluate, or submit and wait for the commit; the proposal (and its timestamp) is
+    made when the flow runs."""
+    proposal = contract.new_proposal(function, request.args, transient=request.transient)
+    return (yield from (submit_flow(proposal) if submit else proposal.evaluate_flow()))
+
+
+def _parsed(function: Function, parse: Callable[[Any], Any], flow: Flow) -> Flow:
+    return _answer(function, parse, (yield from flow))
 
 
 def _answer(function: Function, parse: Callable[[Any], Any], raw: Any):
@@ -301,9 +305,8 @@ class LedgerlakeContract:
         from ledgerlake.client.batches import SealedBatch, submit_batch_flow
         if not isinstance(sealed, SealedBatch):
             raise ConfigError("submit_batch needs a SealedBatch (see client.batches.seal_batch)")
-        return (yield from submit_batch_flow(
-            self.contract, sealed, send_plaintext=send_plaintext,
-            endorsing_organizations=list(endorsing_organizations)))
+        return submit_batch_flow(self.contract, sealed, send_plaintext=send_plaintext,
+                                 endorsing_organizations=list(endorsing_organizations))
 
     @_call(Function.GET_BATCH, submit=False, answer=Batch.from_json)
     def get_batch(self, stream_id: str, batch_id: str) -> Batch:

@@ -311,6 +311,15 @@ def test_bad_arguments_are_refused_before_any_io(world, call, what):
     assert world.gateway.calls == []
 
 
+def test_bad_arguments_are_refused_at_the_call_with_an_async_gateway_too():
+    world = World(asynchronous=True)
+    with pytest.raises(LedgerlakeError, match="stream id"):
+        world["Org1", "analyst"].get_stream("bad name")  # raises before any await
+    with pytest.raises(ConfigError, match="SealedBatch"):
+        world["Org1", "producer"].submit_batch({"id": "x"})
+    assert world.gateway.calls == []
+
+
 def _p256_pem():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
