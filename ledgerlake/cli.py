@@ -401,6 +401,27 @@ def audit(state_dir, by: str, value: str | None, since, until, who: str, as_json
     out.print(table)
 
 
+@cli.group()
+def lineage() -> None:
+    """Read anchored lineage receipts (analysts and auditors)."""
+
+
+@lineage.command("show")
+@_state_dir_option
+@click.argument("receipt_id")
+@_as_option("Org1/auditor")
+@_json_option
+def lineage_show(state_dir, receipt_id: str, who: str, as_json: bool) -> None:
+    """An anchored receipt: its inputs, code version and outputs, who anchored it, when."""
+    with _contract(state_dir, who) as api:
+        entry = api.get_lineage(receipt_id)
+    if as_json:
+        return _print_json(entry.raw)
+    out.print(f"[bold]{entry.id}[/bold] anchored by {entry.by} at {_when(entry.anchored)} "
+              f"(tx {entry.tx_id})")
+    out.print_json(json.dumps(entry.receipt))
+
+
 # -- the main job, for now ----------------------------------------------------------------
 DEMO_SCHEMA = {"version": 1, "fields": [
     {"name": "sensor", "type": "string", "public": True},

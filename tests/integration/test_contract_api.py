@@ -63,7 +63,7 @@ def _pem(keys, org):
     return encryption.public_pem(keys[org])
 
 
-def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys):
+def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, capsys):
     net = raft_network
     done: set[Function] = {Function.REGISTER_ORG_KEY}
     admin = apis["Org1", "admin"]
@@ -122,6 +122,8 @@ def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys):
     entry = did(Function.ANCHOR_LINEAGE, analyst.anchor_lineage(
         {"inputs": {"streams": [name]}, "code_version": uuid.uuid4().hex, "outputs": []}))
     assert did(Function.GET_LINEAGE, apis["Org1", "auditor"].get_lineage(entry.id)) == entry
+    shown = _cli_json(capsys, "lineage", "show", entry.id, "--state-dir", str(net.state_dir))
+    assert shown["id"] == entry.id and shown["by"]["msp_id"] == "Org2MSP"
 
     new_key = encryption.new_data_key()
     stream = did(Function.ROTATE_KEY, admin.rotate_key(name, {

@@ -11,7 +11,7 @@ from ledgerlake.cli import _nanos_option, _one_line, _when, cli, main
 from ledgerlake.errors import EndorseError, ErrorDetail
 
 COMMANDS = (["stream"], ["stream", "list"], ["stream", "show"], ["stream", "batches"],
-            ["audit"], ["demo"])
+            ["audit"], ["lineage"], ["lineage", "show"], ["demo"])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -19,7 +19,7 @@ def test_every_contract_command_has_help(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
-    if command[0] != "stream" or len(command) > 1:
+    if command[0] not in ("stream", "lineage") or len(command) > 1:
         assert "--state-dir" in result.output
 
 
