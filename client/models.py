@@ -9,6 +9,7 @@ JavaScript clients cannot otherwise read exactly.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
@@ -28,6 +29,14 @@ def nanos(value: Any, what: str = "time") -> int:
 
 def _opt_nanos(value: Any, what: str) -> int | None:
     return None if value is None else nanos(value, what)
+
+
+def _with_context(fn: Callable, *args, **context):
+    """Call a key-wrap function with the context it binds a wrapped key to (stream, epoch,
+    organisation) when it takes one. Transitional, and the one place to drop once every
+    branch has the bound key wrap: older encryption modules take only the keys."""
+    accepted = inspect.signature(fn).parameters
+    return fn(*args, **{k: v for k, v in context.items() if k in accepted})
 
 
 def _raw() -> Any:
@@ -106,6 +115,12 @@ class OrgKey:
     updated: int
     raw: dict = _raw()
 
+    def wrap(self, data_key: bytes, *, stream: str, epoch: int) -> str:
+        """``data_key`` (of ``stream``'s key ``epoch``) wrapped for this organisation."""
+        from ledgerlake.client.encryption import wrap_key
+        return _with_context(wrap_key, data_key, self.public_key, stream=stream, epoch=epoch,
+                             msp_id=self.msp_id)
+
     @classmethod
     def from_json(cls, data: Mapping) -> "OrgKey":
         return cls(data["msp_id"], data["public_key"], nanos(data["updated"], "updated"),
@@ -151,9 +166,12 @@ class Batch:
     plaintext_checked: bool
     raw: dict = _raw()
 
-    def open(self, data_key: bytes) -> list[dict]:
-        """The batch's records, decrypted and checked against its commitments."""
+    def open(self, data_key: bytes, schema: Schema) -> list[dict]:
+        """The batch's records, decrypted and checked against its commitments and the
+        stream's ``schema`` (``Stream.schema``)."""
         from ledgerlake.client.batches import open_batch
+        if "schema" in inspect.signature(open_batch).parameters:  # see _with_context
+            return open_batch(schema, self.raw, data_key)
         return open_batch(self.raw, data_key)
 
     @classmethod
@@ -234,8 +252,9 @@ class StreamKeys:
     def unwrap(self, org_key) -> dict[int, bytes]:
         """The data keys, unwrapped with the organisation's X25519 private key."""
         from ledgerlake.client.encryption import unwrap_key
-        return {epoch: unwrap_key(wrapped, org_key) for epoch, wrapped in
-                self.wrapped_keys.items()}
+        return {epoch: _with_context(unwrap_key, wrapped, org_key, stream=self.stream,
+                                     epoch=epoch, msp_id=self.msp_id)
+                for epoch, wrapped in self.wrapped_keys.items()}
 
     @classmethod
     def from_json(cls, data: Mapping) -> "StreamKeys":

@@ -472,7 +472,8 @@ def _settle(net, timeout: float = 10.0) -> None:
 
 
 def _demo_keys(net, state_dir) -> dict:
-    """Each organisation's published key is the demo's (registered when absent or other)."""
+    """Each organisation's published key is the demo's (registered when absent or other):
+    ``{msp_id: (private key, published OrgKey)}``."""
     from ledgerlake.client import encryption
 
     keys = {}
@@ -481,15 +482,15 @@ def _demo_keys(net, state_dir) -> dict:
         pem = encryption.public_pem(key)
         with _contract(state_dir, f"{org.name}/admin") as admin:
             try:
-                published = admin.get_org_key(org.msp_id).public_key
+                published = admin.get_org_key(org.msp_id)
             except EndorseError as exc:
                 if not _absent(exc):
                     raise
                 published = None
-            if published != pem:
-                admin.register_org_key(pem)
+            if published is None or published.public_key != pem:
+                published = admin.register_org_key(pem)
                 _progress(f"registered {org.msp_id}'s encryption key")
-        keys[org.msp_id] = key
+        keys[org.msp_id] = (key, published)
     _settle(net)
     return keys
 
@@ -510,8 +511,8 @@ def _demo_stream(net, state_dir, name: str, keys: dict):
         data_key = encryption.new_data_key()
         created = admin.create_stream(
             name, DEMO_SCHEMA, readers=sorted(keys), writers=Writers((first.msp_id,)),
-            wrapped_keys={msp: encryption.wrap_key(data_key, encryption.public_pem(k))
-                          for msp, k in keys.items()},
+            wrapped_keys={msp: published.wrap(data_key, stream=name, epoch=1)
+                          for msp, (_, published) in keys.items()},
             description="ledgerlake demo: temperatures of a production line")
         _progress(f"created stream {name!r}")
     _settle(net)
@@ -548,7 +549,7 @@ def demo(state_dir, stream_name: str, count: int) -> None:
     with _contract(state_dir, f"{first.name}/analyst") as analyst:
         try:
             data_keys = analyst.open_keys(stream_name, "ledgerlake demo: write and read back",
-                                          keys[first.msp_id])
+                                          keys[first.msp_id][0])
         except InvalidTag:
             raise LedgerlakeError(f"stream {stream_name!r} was created for another "
                                   f"{first.msp_id} key than the demo's; use --stream NEW") \
@@ -570,7 +571,7 @@ def demo(state_dir, stream_name: str, count: int) -> None:
     committed = time.monotonic() - t0
     with _contract(state_dir, f"{first.name}/analyst") as analyst:
         stored = analyst.get_batch(stream_name, receipt.id)
-    read = stored.open(data_key)
+    read = stored.open(data_key, stream_def.schema)
     if read != rows:
         raise LedgerlakeError(f"batch {receipt.id} read back differs from what was written")
     out.print(f"wrote batch {receipt.id[:16]}… of {stream_name!r} (source {DEMO_SOURCE}, "

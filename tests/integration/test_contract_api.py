@@ -21,7 +21,7 @@ from ledgerlake.client import (
 )
 from ledgerlake.client.api import LedgerlakeContract, contract_methods
 from ledgerlake.client.batches import seal_batch
-from ledgerlake.client.models import Batch, Page, Stream, Writers
+from ledgerlake.client.models import Batch, OrgKey, Page, Stream, Writers
 from ledgerlake.errors import EndorseError
 from ledgerlake.protocol import ErrorCode, Function
 
@@ -63,6 +63,10 @@ def _pem(keys, org):
     return encryption.public_pem(keys[org])
 
 
+def _wrap(keys, data_key, org, stream, epoch=1):
+    return OrgKey(f"{org}MSP", _pem(keys, org), 0).wrap(data_key, stream=stream, epoch=epoch)
+
+
 def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, capsys):
     net = raft_network
     done: set[Function] = {Function.REGISTER_ORG_KEY}
@@ -81,12 +85,12 @@ def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, c
     data_key = encryption.new_data_key()
     stream = did(Function.CREATE_STREAM, admin.create_stream(
         name, SCHEMA, readers=["Org1MSP"], writers=Writers(("Org1MSP",)),
-        wrapped_keys={"Org1MSP": encryption.wrap_key(data_key, _pem(org_keys, "Org1"))}))
+        wrapped_keys={"Org1MSP": _wrap(org_keys, data_key, "Org1", name)}))
     assert isinstance(stream, Stream) and stream.owner == "Org1MSP" and stream.epoch == 1
     stream = did(Function.UPDATE_STREAM, admin.update_stream(name, description="typed"))
     assert stream.description == "typed"
     stream = did(Function.GRANT_READER, admin.grant_reader(
-        name, "Org2MSP", encryption.wrap_key(data_key, _pem(org_keys, "Org2"))))
+        name, "Org2MSP", _wrap(org_keys, data_key, "Org2", name)))
     assert stream.readers == ("Org1MSP", "Org2MSP")
     assert did(Function.GET_STREAM, apis["Org2", "analyst"].get_stream(name)) == stream
     listed = [s.id for s in apis["Org2", "auditor"].items(apis["Org2", "auditor"].list_streams,
@@ -117,7 +121,7 @@ def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, c
     assert ticket.epochs == (1,) and ticket.msp_id == "Org2MSP"
     keys = did(Function.GET_STREAM_KEYS, analyst.get_stream_keys(name, ticket))
     assert keys.unwrap(org_keys["Org2"]) == {1: data_key}
-    assert analyst.get_batch(name, first.id).open(data_key) == ROWS
+    assert analyst.get_batch(name, first.id).open(data_key, stream.schema) == ROWS
 
     entry = did(Function.ANCHOR_LINEAGE, analyst.anchor_lineage(
         {"inputs": {"streams": [name]}, "code_version": uuid.uuid4().hex, "outputs": []}))
@@ -127,7 +131,7 @@ def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, c
 
     new_key = encryption.new_data_key()
     stream = did(Function.ROTATE_KEY, admin.rotate_key(name, {
-        f"{o}MSP": encryption.wrap_key(new_key, _pem(org_keys, o)) for o in ORGS}))
+        f"{o}MSP": _wrap(org_keys, new_key, o, name, 2) for o in ORGS}))
     assert stream.epoch == 2
     assert did(Function.SHRED_EPOCH, admin.shred_epoch(name, 1)).shredded == (1,)
     assert did(Function.REVOKE_READER, admin.revoke_reader(name, "Org2MSP")).readers == \
@@ -159,7 +163,7 @@ def test_the_asyncio_api_on_a_real_network(raft_network, apis, org_keys):
     data_key = encryption.new_data_key()
     apis["Org1", "admin"].create_stream(
         name, SCHEMA, readers=["Org2MSP"], writers=Writers(("Org1MSP",)),
-        wrapped_keys={"Org2MSP": encryption.wrap_key(data_key, _pem(org_keys, "Org2"))})
+        wrapped_keys={"Org2MSP": _wrap(org_keys, data_key, "Org2", name)})
     _settle(raft_network)
 
     async def scenario():
