@@ -22,6 +22,7 @@ argument is refused before any I/O with a ``ConfigError`` or ``RecordError`` nam
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -81,6 +82,7 @@ def _call(function: Function, *, submit: bool, answer: Callable[[Any], Any]):
         method.flow = flow
         method.function = function
         method.submits = submit
+        method.paginated = "bookmark" in inspect.signature(build).parameters
         return method
 
     return decorate
@@ -412,9 +414,8 @@ class LedgerlakeContract:
         """Every page of a paginated method (``list_streams``, ``list_batches``,
         ``query_audit``, ``get_batch_history``), following bookmarks: an iterator, or an
         async iterator with an async gateway. Stops after the page with no bookmark."""
-        flow = getattr(method, "flow", None) or getattr(getattr(method, "__func__", None),
-                                                         "flow", None)
-        if flow is None or getattr(method, "__self__", self) is not self:
+        flow = getattr(method, "flow", None)
+        if flow is None or not method.paginated or getattr(method, "__self__", None) is not self:
             raise ConfigError("pages() takes a paginated method of this contract, e.g. "
                               "api.list_streams")
         start = kwargs.pop("bookmark", "")

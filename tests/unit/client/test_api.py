@@ -241,6 +241,11 @@ def test_pages_refuses_what_is_not_a_method_of_this_contract(world):
         api.pages(other.list_streams)
     with pytest.raises(ConfigError):
         api.pages(len)
+    with pytest.raises(ConfigError):
+        api.pages(api.get_stream, "plant")
+    assert {f for f, m in contract_methods().items() if m.paginated} == {
+        Function.LIST_STREAMS, Function.LIST_BATCHES, Function.GET_BATCH_HISTORY,
+        Function.QUERY_AUDIT}
 
 
 def test_the_asyncio_api_runs_the_same_flows():
