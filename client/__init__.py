@@ -14,6 +14,7 @@ The client reads only connection profiles and wallets; it never imports the loca
 network's package, so the same code serves any Fabric network.
 """
 
+from ledgerlake.client.api import AsyncLedgerlakeContract, LedgerlakeContract
 from ledgerlake.client.blocks import Block, TransactionInfo, block_hash, decode_block, verify_chain
 from ledgerlake.client.ca import CAClient, Enrollment, certificate_attributes
 from ledgerlake.client.checkpoint import FileCheckpointer, InMemoryCheckpointer
@@ -47,12 +48,13 @@ from ledgerlake.client.signing import Signer, signer_from_key, to_low_s
 from ledgerlake.client.transaction import Commit, Proposal, Status, Transaction
 
 __all__ = [
-    "AsyncGateway", "Block", "BlockEvents", "CAClient", "CertificateAuthority",
-    "ChaincodeEventMessage", "ChaincodeEvents", "Commit", "ConnectionProfile", "Contract",
-    "Endpoint", "Enrollment", "FileCheckpointer", "Gateway", "Identity", "InMemoryCheckpointer",
-    "Network", "Organization", "Proposal", "Signer", "Status", "Transaction", "TransactionInfo",
-    "block_hash", "certificate_attributes", "connect", "connect_async", "decode_block",
-    "from_profile", "from_state_dir", "load_local_profile", "load_profile", "load_wallet",
-    "signer_from_key", "signer_from_wallet", "to_low_s", "verify_chain", "wallet_entries",
+    "AsyncGateway", "AsyncLedgerlakeContract", "Block", "block_hash", "BlockEvents",
+    "CAClient", "certificate_attributes", "CertificateAuthority", "ChaincodeEventMessage",
+    "ChaincodeEvents", "Commit", "connect", "connect_async", "ConnectionProfile",
+    "Contract", "decode_block", "Endpoint", "Enrollment", "FileCheckpointer",
+    "from_profile", "from_state_dir", "Gateway", "Identity", "InMemoryCheckpointer",
+    "LedgerlakeContract", "load_local_profile", "load_profile", "load_wallet", "Network",
+    "Organization", "Proposal", "Signer", "signer_from_key", "signer_from_wallet", "Status",
+    "to_low_s", "Transaction", "TransactionInfo", "verify_chain", "wallet_entries",
     "write_wallet",
 ]

@@ -68,6 +68,17 @@ class GatewayError(LedgerlakeError):
         self.code = code
         self.details = tuple(details)
 
+    @property
+    def error_code(self):
+        """The contract's stable ``ErrorCode`` in the peers' details or the message, or None
+        (e.g. for a gRPC failure that never reached the chaincode)."""
+        from ledgerlake.protocol import error_code
+        for text in (*(d.message for d in self.details), self.message):
+            code = error_code(text)
+            if code is not None:
+                return code
+        return None
+
 
 class EndorseError(GatewayError):
     """Endorsing (or evaluating) the proposal failed."""
