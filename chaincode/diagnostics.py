@@ -8,7 +8,7 @@ model. They only touch keys under ``diag:`` and are kept apart from the contract
 from __future__ import annotations
 
 
-from ledgerlake.chaincode.runtime import ChaincodeError, Ledger as Stub
+from ledgerlake.chaincode.ledger import ChaincodeError, Ledger as Stub
 
 KEY_PREFIX = "diag:"
 

@@ -16,14 +16,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ledgerlake.chaincode.runtime import ChaincodeError, Creator, Ledger, check_bookmark
+from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, check_bookmark
+from ledgerlake.protocol import ROLE_ATTRIBUTE, Creator
 
 _tx_counter = itertools.count(1)
 
 
 def member(msp_id: str, role: str, name: str | None = None) -> Creator:
     """A creator as the CA would issue it: MSP ID, enrollment id and ``ledgerlake.role``."""
-    return Creator(msp_id, b"", {"ledgerlake.role": role} if role else {}, name or role)
+    return Creator(msp_id, b"", {ROLE_ATTRIBUTE: role} if role else {}, name or role)
 
 
 @dataclass(eq=False)

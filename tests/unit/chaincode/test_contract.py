@@ -9,7 +9,7 @@ import pytest
 
 from ledgerlake.chaincode import contract
 from ledgerlake.chaincode.memory import MemoryLedger, member
-from ledgerlake.chaincode.runtime import ChaincodeError, composite_key
+from ledgerlake.chaincode.ledger import ChaincodeError, composite_key
 from ledgerlake.client.batches import seal_batch
 from ledgerlake.client.encryption import new_data_key
 
