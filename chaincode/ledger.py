@@ -8,10 +8,25 @@ import time
 
 from fabric_protos.peer import chaincode_event_pb2
 
-from ledgerlake.protocol import Creator
+from ledgerlake.protocol import Creator, ErrorCode, error_code
 
 class ChaincodeError(Exception):
-    """Raised by contract code to fail a transaction with a message the client sees."""
+    """Fails a transaction; the client sees ``"CODE: message"`` and matches on the code
+    (``ledgerlake.protocol.error_code``), never on the wording."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        self.code = ErrorCode(code)
+        self.message = message
+        super().__init__(f"{self.code.value}: {message}")
+
+    @classmethod
+    def from_text(cls, text: str) -> "ChaincodeError":
+        """The error a ``"CODE: message"`` text stands for (INTERNAL when it has no code)."""
+        code = error_code(text)
+        if code is None:
+            return cls(ErrorCode.INTERNAL, text)
+        prefix = f"{code.value}: "
+        return cls(code, text[text.index(prefix) + len(prefix):])
 
 
 MAX_UNICODE_RUNE = "\U0010ffff"
@@ -22,7 +37,8 @@ def composite_key(object_type: str, *attributes: str) -> str:
     """Fabric's composite key: U+0000 type U+0000 attr U+0000 … (as the Go shim builds it)."""
     for part in (object_type, *attributes):
         if _NS in part or MAX_UNICODE_RUNE in part:
-            raise ChaincodeError(f"composite key part {part!r} has a reserved character")
+            raise ChaincodeError(ErrorCode.INVALID_INPUT,
+                                 f"composite key part {part[:40]!r} has a reserved character")
     return _NS + object_type + _NS + "".join(a + _NS for a in attributes)
 
 
@@ -35,7 +51,7 @@ def check_bookmark(start: str, end: str, bookmark: str) -> None:
     """A bookmark continues a range query; the peer would start *any* range there, so one
     from outside [start, end) would read keys the query was never meant to reach."""
     if bookmark and not (start <= bookmark and (not end or bookmark < end)):
-        raise ChaincodeError("the bookmark does not belong to this query")
+        raise ChaincodeError(ErrorCode.INVALID_INPUT, "the bookmark does not belong to this query")
 
 
 class Ledger:
@@ -72,7 +88,8 @@ class Ledger:
         continue from ("" when there is no more). ``page_size`` 0 means all."""
         raise NotImplementedError
 
-    async def get_history_for_key(self, key: str) -> list[dict]:
+    async def get_history_for_key(self, key: str, limit: int = 0) -> list[dict]:
+        """The key's committed changes, newest first (at most ``limit``; 0 means all)."""
         raise NotImplementedError
 
     async def get_state_by_partial_composite_key(self, object_type: str, attributes=(),

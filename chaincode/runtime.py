@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
@@ -32,7 +31,7 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, check_bookmark
-from ledgerlake.protocol import Creator
+from ledgerlake.protocol import Creator, ErrorCode
 
 log = logging.getLogger("ledgerlake.chaincode")
 
@@ -109,9 +108,9 @@ class Stub(Ledger):
             next_bookmark = ""
         return results, next_bookmark
 
-    async def get_history_for_key(self, key: str) -> list[dict]:
+    async def get_history_for_key(self, key: str, limit: int = 0) -> list[dict]:
         raw = await self._ask(Msg.GET_HISTORY_FOR_KEY, shim.GetHistoryForKey(key=key))
-        history = []
+        history: list[dict] = []
         while True:
             response = shim.QueryResponse.FromString(raw)
             for item in response.results:
@@ -121,14 +120,18 @@ class Stub(Ledger):
                                 + km.timestamp.nanos})
             if not response.has_more:
                 break
+            if limit and len(history) >= limit:  # enough: let the peer drop the iterator
+                await self._ask(Msg.QUERY_STATE_CLOSE, shim.QueryStateClose(id=response.id))
+                break
             raw = await self._ask(Msg.QUERY_STATE_NEXT, shim.QueryStateNext(id=response.id))
-        return history
+        return history[:limit] if limit else history
 
     async def _ask(self, kind: int, request) -> bytes:
         reply = await self.session.ask(Msg(type=kind, payload=request.SerializeToString(),
                                            txid=self.tx_id, channel_id=self.channel_id))
         if reply.type == Msg.ERROR:
-            raise ChaincodeError(f"peer refused {Msg.Type.Name(kind)}: "
+            # the contract asked for something the peer does not allow: a bug, not the caller's
+            raise ChaincodeError(ErrorCode.INTERNAL, f"peer refused {Msg.Type.Name(kind)}: "
                                  f"{reply.payload.decode(errors='replace')}")
         return reply.payload
 
@@ -139,9 +142,11 @@ Handler = Callable[..., Awaitable[bytes | str | None]]
 class _Session:
     """One Connect stream from a peer."""
 
-    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler],
+                 own_msp_id: str = ""):
         self.chaincode_id = chaincode_id
         self.functions = functions
+        self.own_msp_id = own_msp_id
         self.outbox: asyncio.Queue[Msg | None] = asyncio.Queue()
         self.pending: dict[tuple[str, str], asyncio.Future] = {}
         self.tasks: set[asyncio.Task] = set()
@@ -173,12 +178,14 @@ class _Session:
             try:
                 function = spec.args[0].decode() if spec.args else ""
             except UnicodeDecodeError:
-                raise ChaincodeError("the function name is not UTF-8") from None
+                raise ChaincodeError(ErrorCode.UNKNOWN_FUNCTION,
+                                     "the function name is not UTF-8") from None
             stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]),
-                        msg.proposal, own_msp_id=os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", ""))
+                        msg.proposal, own_msp_id=self.own_msp_id)
             handler = self.functions.get(function)
             if handler is None:
-                raise ChaincodeError(f"unknown function {function!r}; known: "
+                raise ChaincodeError(ErrorCode.UNKNOWN_FUNCTION,
+                                     f"unknown function {function[:64]!r}; known: "
                                      f"{', '.join(sorted(self.functions))}")
             result = await handler(stub, *stub.args)
             payload = result.encode() if isinstance(result, str) else (result or b"")
@@ -188,7 +195,8 @@ class _Session:
         except Exception as exc:  # a bug in contract code: fail the transaction, keep serving
             log.exception("transaction %s failed", msg.txid)
             response = proposal_response_pb2.Response(
-                status=500, message=f"internal chaincode error: {type(exc).__name__}: {exc}")
+                status=500, message=f"{ErrorCode.INTERNAL.value}: internal chaincode error: "
+                                    f"{type(exc).__name__}: {exc}"[:1000])
         done = Msg(type=Msg.COMPLETED, payload=response.SerializeToString(), txid=msg.txid,
                    channel_id=msg.channel_id)
         if stub is not None and stub.event is not None and response.status == 200:
@@ -197,12 +205,13 @@ class _Session:
 
 
 class _Servicer(shim_grpc.ChaincodeServicer):
-    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler], own_msp_id: str):
         self.chaincode_id = chaincode_id
         self.functions = functions
+        self.own_msp_id = own_msp_id
 
     async def Connect(self, request_iterator, context):
-        session = _Session(self.chaincode_id, self.functions)
+        session = _Session(self.chaincode_id, self.functions, self.own_msp_id)
         register = Msg(type=Msg.REGISTER,
                        payload=chaincode_pb2.ChaincodeID(name=self.chaincode_id)
                        .SerializeToString())
@@ -226,15 +235,19 @@ class _Servicer(shim_grpc.ChaincodeServicer):
 
 
 async def serve(chaincode_id: str, address: str, functions: Mapping[str, Handler], *,
-                tls_cert: bytes | None = None, tls_key: bytes | None = None,
+                own_msp_id: str, tls_cert: bytes | None = None, tls_key: bytes | None = None,
                 client_root: bytes | None = None) -> None:
     """Serve ``functions`` as chaincode ``chaincode_id`` on ``address`` until cancelled.
+
+    ``own_msp_id`` is the organisation this server endorses for (the contract sends
+    plaintext checks only to reader organisations, so it must know which one it is).
 
     With ``client_root``, only peers whose TLS client certificate that root signed may
     connect (mutual TLS)."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 100 * 2**20),
                                       ("grpc.max_send_message_length", 100 * 2**20)])
-    shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions), server)
+    shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions, own_msp_id),
+                                              server)
     if tls_cert and tls_key:
         server.add_secure_port(address, grpc.ssl_server_credentials(
             [(tls_key, tls_cert)], root_certificates=client_root,

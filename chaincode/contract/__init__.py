@@ -20,11 +20,14 @@ State (composite keys; ``ts`` is a 20-digit nanosecond timestamp):
     bytime      (stream, ts start, batch id) batch id, in time order
     audit       (tx id)                      the audit entry of a transaction
     audit~actor / audit~stream / audit~action (value, ts, tx id), audit~time (ts, tx id)
+    ticket      (stream, tx id)              an OpenStream ticket (epochs, expiry, generation)
     lineage     (receipt id)                 an anchored lineage receipt
+
+Every refusal is a ``ChaincodeError`` whose message starts with a stable code
+(``ledgerlake.protocol.ErrorCode``): ``"CHAIN_GAP: chain of source …"``.
 """
 
 from __future__ import annotations
-
 
 from ledgerlake.chaincode.contract.common import FUNCTIONS
 from ledgerlake.chaincode.contract import (  # noqa: F401  (each registers its functions)

@@ -1,86 +1,106 @@
-"""Streams: create, change, read, list; reader grants, key rotation, shredding."""
+"""Streams: create, change, read, list; reader grants, key rotation, shredding.
+
+A stream keeps ``generation`` (bumped by every grant and revocation) and, per reader,
+``reader_since`` (the generation its current grant began at): a ticket records the
+generation it was issued at, so a ticket from before a revocation opens nothing after a
+re-grant.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import re
-
 from ledgerlake import records
-from ledgerlake.chaincode.contract.common import *  # noqa: F401,F403
 from ledgerlake.chaincode.contract.common import (
-    _check_msps, _check_wrapped, _get, _int, _json, _page, _put, _store_grants, _ts, _writers,
+    MAX_TEXT,
+    audit,
+    bookmark,
+    ident,
+    integer,
+    invalid,
+    load_stream,
+    max_age,
+    msp_ids,
+    page_of_json,
+    page_size,
+    parse,
+    parse_object,
+    put,
+    require_owner_admin,
+    require_role,
+    schema,
+    store_grants,
+    text,
+    transaction,
+    wrapped_key,
+    wrapped_keys,
+    writers,
 )
 from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, composite_key
+from ledgerlake.protocol import ROLES, ErrorCode, Function
+
+SPEC_FIELDS = ("id", "description", "schema", "writers", "readers", "wrapped_keys",
+               "max_age_seconds")
+CHANGEABLE = ("description", "writers", "max_age_seconds", "schema", "status")
 
 
-# -- streams --------------------------------------------------------------------------------
+def _touch(ctx: Ledger, stream: dict) -> None:
+    stream["updated"] = ctx.timestamp_ns
+
+
 @transaction(Function.CREATE_STREAM)
 async def create_stream(ctx: Ledger, spec_json: str) -> dict:
     """Create a stream owned by the caller's organisation (admin only)."""
     require_role(ctx, "stream.create", "admin")
-    spec = _json(spec_json, "stream spec")
-    if not isinstance(spec, dict):
-        raise ChaincodeError("stream spec must be a JSON object")
-    unknown = set(spec) - {"id", "description", "schema", "writers", "readers", "wrapped_keys",
-                           "max_age_seconds"}
-    if unknown:
-        raise ChaincodeError(f"stream spec field {sorted(unknown)[0]!r} is unknown")
-    stream_id = spec.get("id")
-    if not isinstance(stream_id, str) or not records.NAME.fullmatch(stream_id):
-        raise ChaincodeError("stream id must be a name like 'plant-sensors'")
+    spec = parse_object(spec_json, "stream spec", SPEC_FIELDS, ("id", "schema", "writers",
+                                                                "readers", "wrapped_keys"))
+    stream_id = ident(spec["id"], "stream id")
     if await ctx.get_state(composite_key("stream", stream_id)):
-        raise ChaincodeError(f"stream {stream_id!r} already exists")
-    schema = records.Schema.from_mapping(spec.get("schema"))
-    readers = _check_msps(spec.get("readers"), "readers")
-    keys = _check_wrapped(spec.get("wrapped_keys"), readers, "wrapped_keys")
-    max_age = spec.get("max_age_seconds", records.DEFAULT_MAX_AGE_NS // 10**9)
-    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1:
-        raise ChaincodeError("max_age_seconds must be a positive integer")
+        raise ChaincodeError(ErrorCode.ALREADY_EXISTS, f"stream {stream_id!r} already exists")
+    parsed = schema(spec["schema"])
+    readers = msp_ids(spec["readers"], "readers")
+    keys = wrapped_keys(spec["wrapped_keys"], readers, "wrapped_keys")
+    age = max_age(spec.get("max_age_seconds", records.DEFAULT_MAX_AGE_NS // 10**9))
     stream = {"id": stream_id, "owner": ctx.creator().msp_id,
-              "description": str(spec.get("description", "")), "schema": schema.to_mapping(),
-              "writers": _writers(spec.get("writers")), "readers": readers, "epoch": 1,
-              "shredded": [], "status": "active", "max_age_seconds": max_age,
+              "description": text(spec.get("description", ""), "description", MAX_TEXT),
+              "schema": parsed.to_mapping(), "writers": writers(spec["writers"]),
+              "readers": readers, "epoch": 1, "shredded": [], "status": "active",
+              "max_age_seconds": age, "generation": 1,
+              "reader_since": {m: 1 for m in readers},
               "created": ctx.timestamp_ns, "updated": ctx.timestamp_ns}
-    await _put(ctx, composite_key("stream", stream_id), stream)
-    await _store_grants(ctx, stream_id, 1, keys)
+    await put(ctx, composite_key("stream", stream_id), stream)
+    await store_grants(ctx, stream_id, 1, keys)
     await audit(ctx, "StreamCreated", {"stream": stream_id})
     return stream
 
 
 @transaction(Function.UPDATE_STREAM)
 async def update_stream(ctx: Ledger, stream_id: str, changes_json: str) -> dict:
-    """Change a stream's description, writers, max age, status or schema (a new version)."""
+    """Change a stream's description, writers, max age, status or schema (the next
+    version). The audit entry records each change as ``{from, to}``."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.update")
-    changes = _json(changes_json, "changes")
-    allowed = {"description", "writers", "max_age_seconds", "schema", "status"}
-    if not isinstance(changes, dict) or not changes or set(changes) - allowed:
-        raise ChaincodeError(f"changes must be an object with some of {sorted(allowed)}")
+    changes = parse_object(changes_json, "changes", CHANGEABLE)
+    if not changes:
+        raise invalid(f"changes must name some of {', '.join(CHANGEABLE)}")
+    new = dict(stream)
     if "writers" in changes:
-        stream["writers"] = _writers(changes["writers"])
+        new["writers"] = writers(changes["writers"])
     if "description" in changes:
-        stream["description"] = str(changes["description"])
+        new["description"] = text(changes["description"], "description", MAX_TEXT)
     if "max_age_seconds" in changes:
-        age = changes["max_age_seconds"]
-        if isinstance(age, bool) or not isinstance(age, int) or age < 1:
-            raise ChaincodeError("max_age_seconds must be a positive integer")
-        stream["max_age_seconds"] = age
+        new["max_age_seconds"] = max_age(changes["max_age_seconds"])
     if "status" in changes:
         if changes["status"] not in ("active", "closed"):
-            raise ChaincodeError("status must be 'active' or 'closed'")
-        stream["status"] = changes["status"]
+            raise invalid("status must be 'active' or 'closed'")
+        new["status"] = changes["status"]
     if "schema" in changes:
-        schema = records.Schema.from_mapping(changes["schema"])
-        if schema.version <= stream["schema"]["version"]:
-            raise ChaincodeError(f"a new schema needs a version above "
-                                 f"{stream['schema']['version']}")
-        stream["schema"] = schema.to_mapping()
-    stream["updated"] = ctx.timestamp_ns
-    await _put(ctx, composite_key("stream", stream_id), stream)
-    await audit(ctx, "StreamUpdated", {"stream": stream_id}, changed=sorted(changes))
-    return stream
+        new["schema"] = schema(changes["schema"],
+                               version_from=stream["schema"]["version"]).to_mapping()
+    changed = {k: {"from": stream[k], "to": new[k]} for k in sorted(changes)
+               if stream[k] != new[k]}
+    _touch(ctx, new)
+    await put(ctx, composite_key("stream", stream["id"]), new)
+    await audit(ctx, "StreamUpdated", {"stream": stream["id"]}, changed=changed)
+    return new
 
 
 @transaction(Function.GET_STREAM)
@@ -91,44 +111,58 @@ async def get_stream(ctx: Ledger, stream_id: str) -> dict:
 
 
 @transaction(Function.LIST_STREAMS)
-async def list_streams(ctx: Ledger, page_size: str = "", bookmark: str = "") -> dict:
+async def list_streams(ctx: Ledger, size: str = "", mark: str = "") -> dict:
     """Streams in id order, paginated (any member)."""
     require_role(ctx, "stream.read", *ROLES)
-    items, mark = await ctx.get_state_by_partial_composite_key("stream", (), _page(page_size),
-                                                               bookmark)
-    return {"items": [json.loads(v) for _, v in items], "bookmark": mark}
+    rows, mark = await ctx.get_state_by_partial_composite_key("stream", (), page_size(size),
+                                                              bookmark(mark))
+    return page_of_json(rows, mark)
 
 
 @transaction(Function.GRANT_READER)
-async def grant_reader(ctx: Ledger, stream_id: str, msp_id: str, wrapped_key: str) -> dict:
+async def grant_reader(ctx: Ledger, stream_id: str, msp_id: str, wrapped: str) -> dict:
     """Make ``msp_id`` a reader, with the current epoch's key wrapped for it."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.grant")
+    ident(msp_id, "msp_id")
     if msp_id in stream["readers"]:
-        raise ChaincodeError(f"{msp_id} already reads stream {stream_id!r}")
-    _check_wrapped({msp_id: wrapped_key}, [msp_id], "wrapped_key")
+        raise ChaincodeError(ErrorCode.ALREADY_EXISTS,
+                             f"{msp_id} already reads stream {stream_id!r}")
+    wrapped_key(wrapped, "wrapped_key")
+    if len(stream["readers"]) >= 64:
+        raise ChaincodeError(ErrorCode.CONFLICT, f"stream {stream_id!r} has 64 readers")
+    generation = stream.get("generation", 0) + 1
     stream["readers"] = sorted({*stream["readers"], msp_id})
-    stream["updated"] = ctx.timestamp_ns
-    await _put(ctx, composite_key("stream", stream_id), stream)
-    await _store_grants(ctx, stream_id, stream["epoch"], {msp_id: wrapped_key})
+    stream["generation"] = generation
+    stream["reader_since"] = {**stream.get("reader_since", {}), msp_id: generation}
+    _touch(ctx, stream)
+    await put(ctx, composite_key("stream", stream_id), stream)
+    await store_grants(ctx, stream_id, stream["epoch"], {msp_id: wrapped})
     await audit(ctx, "ReaderGranted", {"stream": stream_id, "msp_id": msp_id,
-                                       "epoch": stream["epoch"]})
+                                       "epoch": stream["epoch"]}, generation=generation)
     return stream
 
 
 @transaction(Function.REVOKE_READER)
 async def revoke_reader(ctx: Ledger, stream_id: str, msp_id: str) -> dict:
-    """Remove a reader org: it can no longer open the stream (rotate the key next)."""
+    """Remove a reader org: it can no longer open the stream, and its open tickets stop
+    working (rotate the key next)."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.revoke")
+    ident(msp_id, "msp_id")
     if msp_id not in stream["readers"]:
-        raise ChaincodeError(f"{msp_id} does not read stream {stream_id!r}")
+        raise ChaincodeError(ErrorCode.NOT_FOUND, f"{msp_id} does not read stream {stream_id!r}")
     stream["readers"] = [m for m in stream["readers"] if m != msp_id]
-    stream["updated"] = ctx.timestamp_ns
-    await _put(ctx, composite_key("stream", stream_id), stream)
+    stream["generation"] = stream.get("generation", 0) + 1
+    stream["reader_since"] = {m: g for m, g in stream.get("reader_since", {}).items()
+                              if m != msp_id}
+    _touch(ctx, stream)
+    await put(ctx, composite_key("stream", stream_id), stream)
     for epoch in range(1, stream["epoch"] + 1):
-        await ctx.delete_state(composite_key("grant", stream_id, str(epoch), msp_id))
-    await audit(ctx, "ReaderRevoked", {"stream": stream_id, "msp_id": msp_id})
+        if epoch not in stream["shredded"]:
+            await ctx.delete_state(composite_key("grant", stream_id, str(epoch), msp_id))
+    await audit(ctx, "ReaderRevoked", {"stream": stream_id, "msp_id": msp_id},
+                generation=stream["generation"])
     return stream
 
 
@@ -137,12 +171,14 @@ async def rotate_key(ctx: Ledger, stream_id: str, wrapped_keys_json: str) -> dic
     """Open the next key epoch with a new data key wrapped for every current reader."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.rotate")
-    keys = _check_wrapped(_json(wrapped_keys_json, "wrapped keys"), stream["readers"],
-                          "wrapped_keys")
+    keys = wrapped_keys(parse(wrapped_keys_json, "wrapped keys"), stream["readers"],
+                        "wrapped_keys")
+    if stream["epoch"] >= 1_000_000:
+        raise ChaincodeError(ErrorCode.CONFLICT, "the stream has used every key epoch")
     stream["epoch"] += 1
-    stream["updated"] = ctx.timestamp_ns
-    await _put(ctx, composite_key("stream", stream_id), stream)
-    await _store_grants(ctx, stream_id, stream["epoch"], keys)
+    _touch(ctx, stream)
+    await put(ctx, composite_key("stream", stream_id), stream)
+    await store_grants(ctx, stream_id, stream["epoch"], keys)
     await audit(ctx, "KeyRotated", {"stream": stream_id, "epoch": stream["epoch"]})
     return stream
 
@@ -155,18 +191,23 @@ async def shred_epoch(ctx: Ledger, stream_id: str, epoch: str) -> dict:
     ledger's history needs keys kept off the ledger (private data with a block-to-live)."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.shred")
-    number = _int(epoch, "epoch")
-    if not 1 <= number < stream["epoch"]:
-        raise ChaincodeError(f"only a past epoch (1..{stream['epoch'] - 1}) can be shredded; "
+    number = integer(epoch, "epoch", 1, 1_000_000)
+    if not number < stream["epoch"]:
+        raise ChaincodeError(ErrorCode.CONFLICT,
+                             f"only a past epoch (1..{stream['epoch'] - 1}) can be shredded; "
                              f"rotate the key first")
     if number in stream["shredded"]:
-        raise ChaincodeError(f"epoch {number} of {stream_id!r} is already shredded")
+        raise ChaincodeError(ErrorCode.CONFLICT,
+                             f"epoch {number} of {stream_id!r} is already shredded")
     grants, _ = await ctx.get_state_by_partial_composite_key("grant", (stream_id, str(number)))
     for key, _ in grants:
         await ctx.delete_state(key)
     stream["shredded"] = sorted({*stream["shredded"], number})
-    stream["updated"] = ctx.timestamp_ns
-    await _put(ctx, composite_key("stream", stream_id), stream)
+    _touch(ctx, stream)
+    await put(ctx, composite_key("stream", stream_id), stream)
     await audit(ctx, "EpochShredded", {"stream": stream_id, "epoch": number},
                 keys_destroyed=len(grants))
     return stream
+
+
+
