@@ -15,7 +15,7 @@ from ledgerlake.chaincode.contract.common import (
     get,
     hex64,
     ident,
-    integer,
+    integer_arg,
     invalid,
     load_stream,
     page_size,
@@ -203,7 +203,7 @@ async def get_batch_history(ctx: Ledger, stream_id: str, source: str, size: str 
     stream = await load_stream(ctx, stream_id)
     _require_batch_reader(ctx, stream)
     count = page_size(size)
-    offset = integer(mark, "bookmark", 0, MAX_HISTORY_OFFSET) if mark else 0
+    offset = integer_arg(mark, "bookmark", 0, MAX_HISTORY_OFFSET) if mark else 0
     history = await ctx.get_history_for_key(
         composite_key("head", stream_id, ident(source, "source")), offset + count + 1)
     page = history[offset:offset + count]

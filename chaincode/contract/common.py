@@ -24,6 +24,7 @@ from ledgerlake.protocol import ROLES, ErrorCode, Function
 # -- bounds -----------------------------------------------------------------------------------
 MAX_ARG_BYTES = 64 * 2**10          # any argument but a batch
 MAX_BATCH_BYTES = 8 * 2**20         # a whole SubmitBatch argument (4 MiB ciphertext + public)
+MAX_RECEIPT_BYTES = 256 * 2**10     # a lineage receipt (up to MAX_LINEAGE_BATCHES batches)
 MAX_TRANSIENT_BYTES = 16 * 2**20    # plaintext records sent to a reader endorser
 MAX_TEXT = 1024                     # description, purpose, a query value
 MAX_LIST = 64                       # readers, writers, lineage input streams
@@ -97,7 +98,11 @@ def parse(text: str, what: str) -> Any:
     """Strict JSON (the record format's one reader): no duplicate keys, no NaN/Infinity,
     bounded depth; and nothing canonical JSON could not write back (lone surrogates)."""
     value = records.parse_json(text, what)
-    records.canonical(value)  # RecordError for text that cannot be stored as UTF-8
+    try:
+        records.canonical(value)
+    except records.RecordError:
+        raise invalid(f"{what} holds a string that is not valid Unicode (a lone surrogate "
+                      f"escape)") from None
     return value
 
 
@@ -140,11 +145,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 def integer(value: Any, what: str, low: int = 0, high: int = records.INT64[1]) -> int:
-    """An integer within [low, high]: a JSON integer, or decimal digits in a text argument."""
-    if isinstance(value, str):
-        if not _INTEGER.fullmatch(value):
-            raise invalid(f"{what} must be an integer, not {value!r:.40}")
-        value = int(value)
+    """A JSON integer within [low, high] (not a bool, a float or a string)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(f"{what} must be an integer, not {type(value).__name__}")
     if not low <= value <= high:
@@ -152,9 +153,19 @@ def integer(value: Any, what: str, low: int = 0, high: int = records.INT64[1]) -
     return value
 
 
+def integer_arg(value: str, what: str, low: int = 0, high: int = records.INT64[1]) -> int:
+    """A text argument holding a decimal integer within [low, high]."""
+    if not isinstance(value, str) or not _INTEGER.fullmatch(value):
+        raise invalid(f"{what} must be an integer, not {str(value)!r:.40}")
+    return integer(int(value), what, low, high)
+
+
 def page_size(value: Any) -> int:
+    """A JSON page size, or the text argument of one ("" and None: the default)."""
     if value in (None, ""):
         return 100
+    if isinstance(value, str):
+        return integer_arg(value, "page_size", 1, MAX_PAGE)
     return integer(value, "page_size", 1, MAX_PAGE)
 
 
@@ -166,8 +177,8 @@ def bookmark(value: Any) -> str:
 
 def time_range(q: dict, what: str = "query") -> tuple[int, int]:
     """``time_from``/``time_to`` nanoseconds (defaults: everything), in order."""
-    lo = integer(q.get("time_from") or 0, "time_from")
-    hi = integer(q["time_to"] if q.get("time_to") is not None else records.INT64[1], "time_to")
+    lo = integer(q["time_from"], "time_from") if q.get("time_from") is not None else 0
+    hi = integer(q["time_to"], "time_to") if q.get("time_to") is not None else records.INT64[1]
     if lo > hi:
         raise invalid(f"{what}: time_from is after time_to")
     return lo, hi

@@ -14,6 +14,7 @@ from ledgerlake import records
 from ledgerlake.chaincode.contract.common import (
     MAX_LINEAGE_BATCHES,
     MAX_LIST,
+    MAX_RECEIPT_BYTES,
     audit,
     deny,
     get,
@@ -24,6 +25,7 @@ from ledgerlake.chaincode.contract.common import (
     parse_object,
     put,
     require_role,
+    text,
     transaction,
 )
 from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, composite_key
@@ -59,12 +61,15 @@ def _inputs(inputs: object) -> tuple[list[str], list[tuple[str, str]]]:
     return streams, pairs
 
 
-@transaction(Function.ANCHOR_LINEAGE)
+@transaction(Function.ANCHOR_LINEAGE, max_bytes=MAX_RECEIPT_BYTES)
 async def anchor_lineage(ctx: Ledger, receipt_json: str) -> dict:
     """Anchor an analytics run's lineage receipt; its id is the hash of its content."""
     require_role(ctx, "lineage.anchor", "analyst")
     receipt = parse_object(receipt_json, "receipt", RECEIPT_FIELDS,
                            ("inputs", "code_version", "outputs"))
+    text(receipt["code_version"], "receipt.code_version", 256)
+    if not isinstance(receipt["outputs"], dict):
+        raise invalid("receipt.outputs must be an object")
     streams, batches = _inputs(receipt["inputs"])
     creator = ctx.creator()
     for stream_id in streams:

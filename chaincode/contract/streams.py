@@ -14,7 +14,7 @@ from ledgerlake.chaincode.contract.common import (
     audit,
     bookmark,
     ident,
-    integer,
+    integer_arg,
     invalid,
     load_stream,
     max_age,
@@ -191,7 +191,7 @@ async def shred_epoch(ctx: Ledger, stream_id: str, epoch: str) -> dict:
     ledger's history needs keys kept off the ledger (private data with a block-to-live)."""
     stream = await load_stream(ctx, stream_id)
     require_owner_admin(ctx, stream, "stream.shred")
-    number = integer(epoch, "epoch", 1, 1_000_000)
+    number = integer_arg(epoch, "epoch", 1, 1_000_000)
     if not number < stream["epoch"]:
         raise ChaincodeError(ErrorCode.CONFLICT,
                              f"only a past epoch (1..{stream['epoch'] - 1}) can be shredded; "
