@@ -22,8 +22,8 @@ MAX_RECORDS = 100_000
 MAX_INLINE_PAYLOAD = 4 * 2**20  # base64 characters of ciphertext kept on-chain
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
-HEX64 = re.compile(r"[0-9a-f]{64}")
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")  # used with fullmatch: no trailing newline slips by
+HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 INT64 = (-(2**63), 2**63 - 1)
 MAX_FLOAT = 1.7976931348623157e308
