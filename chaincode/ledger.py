@@ -10,6 +10,7 @@ from fabric_protos.peer import chaincode_event_pb2
 
 from ledgerlake.protocol import Creator, ErrorCode, error_code
 
+
 class ChaincodeError(Exception):
     """Fails a transaction; the client sees ``"CODE: message"`` and matches on the code
     (``ledgerlake.protocol.error_code``), never on the wording."""
