@@ -87,7 +87,8 @@ def main() -> None:
     lines.append(f"- proposals built + signed on one core: **{rate:,.0f}/s** (target ≥ 5,000/s)")
     with tempfile.TemporaryDirectory() as tmp:
         net = LocalNetwork(Path(tmp) / "state", spec=NetworkSpec(
-            base_port=BASE_PORT, max_message_count=args.max_message_count))
+            base_port=BASE_PORT, max_message_count=args.max_message_count,
+            selftest=True))
         try:
             net.up()
             lines.append(f"- end-to-end `put` submits, {args.total} per row, default network "

@@ -2,13 +2,16 @@
 
 They let the network's own checks (``ledgerlake demo``, the network tests, Fabric's
 ``peer chaincode invoke``) exercise endorsement, ordering and commit without the data
-model. They only touch keys under ``diag:`` and are kept apart from the contract.
+model. They only touch keys under ``diag:``, are kept apart from the contract, and are
+served only by a network started for self-tests (``NetworkSpec(selftest=True)``): they
+write without a role check or an audit entry.
 """
 
 from __future__ import annotations
 
 
-from ledgerlake.chaincode.runtime import ChaincodeError, Ledger as Stub
+from ledgerlake.chaincode.ledger import ChaincodeError, Ledger as Stub
+from ledgerlake.protocol import ErrorCode
 
 KEY_PREFIX = "diag:"
 
@@ -16,7 +19,7 @@ KEY_PREFIX = "diag:"
 async def put(stub: Stub, key: bytes, value: bytes) -> str:
     """Store ``value`` under ``key``; emits a ``RecordWritten`` event."""
     if not key:
-        raise ChaincodeError("put needs a non-empty key")
+        raise ChaincodeError(ErrorCode.INVALID_INPUT, "put needs a non-empty key")
     await stub.put_state(KEY_PREFIX + key.decode(), value)
     stub.set_event("RecordWritten", key)
     return stub.tx_id
@@ -26,7 +29,7 @@ async def get(stub: Stub, key: bytes) -> bytes:
     """The value stored under ``key``."""
     value = await stub.get_state(KEY_PREFIX + key.decode())
     if not value:
-        raise ChaincodeError(f"no record under key {key.decode()!r}")
+        raise ChaincodeError(ErrorCode.NOT_FOUND, f"no record under key {key.decode()!r}")
     return value
 
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ledgerlake.chaincode.runtime import ChaincodeError, Creator, Ledger, check_bookmark
+from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, check_bookmark
+from ledgerlake.protocol import ROLE_ATTRIBUTE, Creator, ErrorCode
 
 _tx_counter = itertools.count(1)
 
 
 def member(msp_id: str, role: str, name: str | None = None) -> Creator:
     """A creator as the CA would issue it: MSP ID, enrollment id and ``ledgerlake.role``."""
-    return Creator(msp_id, b"", {"ledgerlake.role": role} if role else {}, name or role)
+    return Creator(msp_id, b"", {ROLE_ATTRIBUTE: role} if role else {}, name or role)
 
 
 @dataclass(eq=False)
@@ -41,26 +43,57 @@ class MemoryTx(Ledger):
     event: object = None
     result: bytes = b""
     error: str = ""
+    paginated: bool = False
 
     def creator(self) -> Creator:
         return self._creator
 
     def local_time_ns(self) -> int:
-        return self.ledger.peer_clock_ns or self.timestamp_ns
+        return self.ledger.peer_clock_ns or time.time_ns()
+
+    @staticmethod
+    def _refuse(what: str) -> ChaincodeError:
+        # what the peer answers the runtime with an ERROR message (a contract bug)
+        return ChaincodeError(ErrorCode.INTERNAL, f"peer refused {what}")
+
+    def _check_key(self, key: str, op: str) -> None:
+        if not isinstance(key, str) or not key:
+            raise self._refuse(f"{op}: the key is empty")
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._refuse(f"{op}: the key is not UTF-8") from None
+
+    def _check_write(self, key: str, op: str) -> None:
+        self._check_key(key, op)
+        if self.paginated:
+            raise self._refuse(f"{op}: transaction has already performed a paginated query. "
+                               f"Writes are not allowed")
 
     async def get_state(self, key: str) -> bytes:
+        self._check_key(key, "GET_STATE")
         value, version = self.ledger.state.get(key, (b"", None))
         self.reads.setdefault(key, version)
         return value
 
     async def put_state(self, key: str, value: bytes) -> None:
+        self._check_write(key, "PUT_STATE")
         self.writes[key] = bytes(value) if value else None  # Fabric: empty value = delete
 
     async def delete_state(self, key: str) -> None:
+        self._check_write(key, "DEL_STATE")
         self.writes[key] = None
 
     async def get_state_by_range(self, start, end, page_size=0, bookmark=""):
         check_bookmark(start, end, bookmark)
+        for key in (start, end, bookmark):
+            if key:
+                self._check_key(key, "GET_STATE_BY_RANGE")
+        if page_size:
+            if self.writes:
+                raise self._refuse("GET_STATE_BY_RANGE: paginated queries are supported only "
+                                   "in a read-only transaction")
+            self.paginated = True
         keys = self.ledger.sorted_keys
         lo = bisect.bisect_left(keys, bookmark or start)
         hi = bisect.bisect_left(keys, end) if end else len(keys)
@@ -74,9 +107,11 @@ class MemoryTx(Ledger):
                             mark))
         return result, mark
 
-    async def get_history_for_key(self, key: str) -> list[dict]:
+    async def get_history_for_key(self, key: str, limit: int = 0) -> list[dict]:
+        self._check_key(key, "GET_HISTORY_FOR_KEY")
         # Fabric returns a key's history newest first
-        return [dict(h) for h in reversed(self.ledger.history.get(key, []))]
+        history = [dict(h) for h in reversed(self.ledger.history.get(key, []))]
+        return history[:limit] if limit else history
 
 
 class MemoryLedger:
@@ -91,7 +126,7 @@ class MemoryLedger:
         self.block = 0
         self.events: list[tuple[str, bytes]] = []
         self.clock_ns = time.time_ns()
-        self.peer_clock_ns = 0  # 0: the endorsing peer's clock agrees with the tx time
+        self.peer_clock_ns = 0  # 0: the endorsing peer's clock is this machine's
         self._loop = asyncio.new_event_loop()
 
     def endorse(self, creator: Creator, function: str, *args: str | bytes,
@@ -99,20 +134,23 @@ class MemoryLedger:
                 timestamp_ns: int | None = None) -> MemoryTx:
         """Simulate the function; the returned transaction holds its result or error."""
         self.clock_ns += 1000
-        tx = MemoryTx(self, creator, f"tx{next(_tx_counter)}",
+        tx_id = hashlib.sha256(f"memory-tx-{next(_tx_counter)}".encode()).hexdigest()
+        tx = MemoryTx(self, creator, tx_id,  # as Fabric's: 64 hex digits
                       timestamp_ns if timestamp_ns is not None else self.clock_ns,
                       dict(transient or {}), self.own_msp_id)
         handler = self.functions.get(function)
         raw = [a.encode() if isinstance(a, str) else a for a in args]
         try:
             if handler is None:
-                raise ChaincodeError(f"unknown function {function!r}")
+                raise ChaincodeError(ErrorCode.UNKNOWN_FUNCTION,
+                                     f"unknown function {function!r}")
             out = self._loop.run_until_complete(handler(tx, *raw))
             tx.result = out.encode() if isinstance(out, str) else (out or b"")
         except ChaincodeError as exc:
             tx.error = str(exc)
         except Exception as exc:  # as the runtime does: a bug fails only this transaction
-            tx.error = f"internal chaincode error: {type(exc).__name__}: {exc}"
+            tx.error = (f"{ErrorCode.INTERNAL.value}: internal chaincode error: "
+                        f"{type(exc).__name__}: {exc}")
         return tx
 
     def commit(self, *txs: MemoryTx) -> list[str]:
@@ -162,14 +200,14 @@ class MemoryLedger:
         """Endorse and commit alone in a block; raise ChaincodeError if it fails."""
         tx = self.endorse(creator, function, *args, **options)
         if tx.error:
-            raise ChaincodeError(tx.error)
+            raise ChaincodeError.from_text(tx.error)
         code = self.commit(tx)[0]
         if code != "VALID":
-            raise ChaincodeError(f"transaction {tx.tx_id} invalid: {code}")
+            raise ChaincodeError(ErrorCode.CONFLICT, f"transaction {tx.tx_id} invalid: {code}")
         return tx.result
 
     def query(self, creator: Creator, function: str, *args, **options) -> bytes:
         tx = self.endorse(creator, function, *args, **options)
         if tx.error:
-            raise ChaincodeError(tx.error)
+            raise ChaincodeError.from_text(tx.error)
         return tx.result

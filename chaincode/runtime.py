@@ -1,5 +1,6 @@
 """A lean chaincode runtime on Fabric's chaincode protocol, served as chaincode-as-a-service.
 
+The ledger API contract code calls is ``ledger.py``; this module is the peer protocol.
 The peer dials this server and opens one ``protos.Chaincode/Connect`` stream per chaincode
 connection; on it we REGISTER with our package id, the peer sends TRANSACTION messages, and
 each transaction asks the peer for state (GET_STATE, PUT_STATE, …) on the same stream before
@@ -12,10 +13,7 @@ COMPLETED.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
@@ -32,123 +30,18 @@ from fabric_protos.peer import (
     proposal_response_pb2,
 )
 
+from ledgerlake.chaincode.ledger import ChaincodeError, Ledger, check_bookmark
+from ledgerlake.protocol import Creator, ErrorCode
+
 log = logging.getLogger("ledgerlake.chaincode")
 
 Msg = shim.ChaincodeMessage
 
 
-class ChaincodeError(Exception):
-    """Raised by contract code to fail a transaction with a message the client sees."""
-
-
-MAX_UNICODE_RUNE = "\U0010ffff"
-_NS = "\x00"
-
-
-def composite_key(object_type: str, *attributes: str) -> str:
-    """Fabric's composite key: U+0000 type U+0000 attr U+0000 … (as the Go shim builds it)."""
-    for part in (object_type, *attributes):
-        if _NS in part or MAX_UNICODE_RUNE in part:
-            raise ChaincodeError(f"composite key part {part!r} has a reserved character")
-    return _NS + object_type + _NS + "".join(a + _NS for a in attributes)
-
-
-def split_composite_key(key: str) -> tuple[str, list[str]]:
-    parts = key.split(_NS)
-    return parts[1], parts[2:-1]
-
-
-@dataclass(frozen=True)
-class Creator:
-    """Who submitted the transaction, read from the proposal's signed header."""
-
-    msp_id: str
-    certificate: bytes
-    attributes: dict
-    enrollment_id: str
-
-    @property
-    def role(self) -> str:
-        return self.attributes.get("ledgerlake.role", "")
-
-
-ATTRIBUTES_OID = "1.2.3.4.5.6.7.8.1"
-
-
 def parse_creator(serialized: bytes) -> Creator:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
+    """The creator in a proposal's signature header (MSP ID + certificate)."""
     sid = identities_pb2.SerializedIdentity.FromString(serialized)
-    attrs: dict = {}
-    enrollment_id = ""
-    try:
-        cert = x509.load_pem_x509_certificate(sid.id_bytes)
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        enrollment_id = cns[0].value if cns else ""
-        try:
-            ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(ATTRIBUTES_OID))
-            attrs = json.loads(ext.value.value).get("attrs", {})
-        except x509.ExtensionNotFound:
-            pass
-    except ValueError:
-        pass
-    return Creator(sid.mspid, sid.id_bytes, attrs, enrollment_id)
-
-
-def check_bookmark(start: str, end: str, bookmark: str) -> None:
-    """A bookmark continues a range query; the peer would start *any* range there, so one
-    from outside [start, end) would read keys the query was never meant to reach."""
-    if bookmark and not (start <= bookmark and (not end or bookmark < end)):
-        raise ChaincodeError("the bookmark does not belong to this query")
-
-
-class Ledger:
-    """What contract code may call; the peer-backed ``Stub`` and the unit tests' in-memory
-    ledger both implement it, with Fabric's semantics (a read never sees the same
-    transaction's writes; range reads see committed state)."""
-
-    tx_id: str
-    channel_id: str
-    timestamp_ns: int
-    transient: dict
-    own_msp_id: str
-    event: chaincode_event_pb2.ChaincodeEvent | None = None
-
-    def creator(self) -> Creator:
-        raise NotImplementedError
-
-    def local_time_ns(self) -> int:
-        """The endorsing peer's clock (to bound the client-chosen transaction time)."""
-        return time.time_ns()
-
-    async def get_state(self, key: str) -> bytes:
-        raise NotImplementedError
-
-    async def put_state(self, key: str, value: bytes) -> None:
-        raise NotImplementedError
-
-    async def delete_state(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def get_state_by_range(self, start: str, end: str, page_size: int = 0,
-                                 bookmark: str = "") -> tuple[list[tuple[str, bytes]], str]:
-        """Committed ``(key, value)`` pairs with start <= key < end, and the bookmark to
-        continue from ("" when there is no more). ``page_size`` 0 means all."""
-        raise NotImplementedError
-
-    async def get_history_for_key(self, key: str) -> list[dict]:
-        raise NotImplementedError
-
-    async def get_state_by_partial_composite_key(self, object_type: str, attributes=(),
-                                                 page_size: int = 0, bookmark: str = ""):
-        start = composite_key(object_type, *attributes)
-        return await self.get_state_by_range(start, start + MAX_UNICODE_RUNE, page_size,
-                                             bookmark)
-
-    def set_event(self, name: str, payload: bytes = b"") -> None:
-        """The transaction's chaincode event (Fabric keeps one per transaction: the last)."""
-        self.event = chaincode_event_pb2.ChaincodeEvent(event_name=name, payload=payload)
+    return Creator.from_certificate(sid.mspid, sid.id_bytes)
 
 
 @dataclass(eq=False)
@@ -215,9 +108,9 @@ class Stub(Ledger):
             next_bookmark = ""
         return results, next_bookmark
 
-    async def get_history_for_key(self, key: str) -> list[dict]:
+    async def get_history_for_key(self, key: str, limit: int = 0) -> list[dict]:
         raw = await self._ask(Msg.GET_HISTORY_FOR_KEY, shim.GetHistoryForKey(key=key))
-        history = []
+        history: list[dict] = []
         while True:
             response = shim.QueryResponse.FromString(raw)
             for item in response.results:
@@ -227,14 +120,18 @@ class Stub(Ledger):
                                 + km.timestamp.nanos})
             if not response.has_more:
                 break
+            if limit and len(history) >= limit:  # enough: let the peer drop the iterator
+                await self._ask(Msg.QUERY_STATE_CLOSE, shim.QueryStateClose(id=response.id))
+                break
             raw = await self._ask(Msg.QUERY_STATE_NEXT, shim.QueryStateNext(id=response.id))
-        return history
+        return history[:limit] if limit else history
 
     async def _ask(self, kind: int, request) -> bytes:
         reply = await self.session.ask(Msg(type=kind, payload=request.SerializeToString(),
                                            txid=self.tx_id, channel_id=self.channel_id))
         if reply.type == Msg.ERROR:
-            raise ChaincodeError(f"peer refused {Msg.Type.Name(kind)}: "
+            # the contract asked for something the peer does not allow: a bug, not the caller's
+            raise ChaincodeError(ErrorCode.INTERNAL, f"peer refused {Msg.Type.Name(kind)}: "
                                  f"{reply.payload.decode(errors='replace')}")
         return reply.payload
 
@@ -245,9 +142,11 @@ Handler = Callable[..., Awaitable[bytes | str | None]]
 class _Session:
     """One Connect stream from a peer."""
 
-    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler],
+                 own_msp_id: str = ""):
         self.chaincode_id = chaincode_id
         self.functions = functions
+        self.own_msp_id = own_msp_id
         self.outbox: asyncio.Queue[Msg | None] = asyncio.Queue()
         self.pending: dict[tuple[str, str], asyncio.Future] = {}
         self.tasks: set[asyncio.Task] = set()
@@ -279,12 +178,14 @@ class _Session:
             try:
                 function = spec.args[0].decode() if spec.args else ""
             except UnicodeDecodeError:
-                raise ChaincodeError("the function name is not UTF-8") from None
+                raise ChaincodeError(ErrorCode.UNKNOWN_FUNCTION,
+                                     "the function name is not UTF-8") from None
             stub = Stub(self, msg.channel_id, msg.txid, function, list(spec.args[1:]),
-                        msg.proposal, own_msp_id=os.environ.get("LEDGERLAKE_CHAINCODE_MSPID", ""))
+                        msg.proposal, own_msp_id=self.own_msp_id)
             handler = self.functions.get(function)
             if handler is None:
-                raise ChaincodeError(f"unknown function {function!r}; known: "
+                raise ChaincodeError(ErrorCode.UNKNOWN_FUNCTION,
+                                     f"unknown function {function[:64]!r}; known: "
                                      f"{', '.join(sorted(self.functions))}")
             result = await handler(stub, *stub.args)
             payload = result.encode() if isinstance(result, str) else (result or b"")
@@ -294,7 +195,8 @@ class _Session:
         except Exception as exc:  # a bug in contract code: fail the transaction, keep serving
             log.exception("transaction %s failed", msg.txid)
             response = proposal_response_pb2.Response(
-                status=500, message=f"internal chaincode error: {type(exc).__name__}: {exc}")
+                status=500, message=f"{ErrorCode.INTERNAL.value}: internal chaincode error: "
+                                    f"{type(exc).__name__}: {exc}"[:1000])
         done = Msg(type=Msg.COMPLETED, payload=response.SerializeToString(), txid=msg.txid,
                    channel_id=msg.channel_id)
         if stub is not None and stub.event is not None and response.status == 200:
@@ -303,12 +205,13 @@ class _Session:
 
 
 class _Servicer(shim_grpc.ChaincodeServicer):
-    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler]):
+    def __init__(self, chaincode_id: str, functions: Mapping[str, Handler], own_msp_id: str):
         self.chaincode_id = chaincode_id
         self.functions = functions
+        self.own_msp_id = own_msp_id
 
     async def Connect(self, request_iterator, context):
-        session = _Session(self.chaincode_id, self.functions)
+        session = _Session(self.chaincode_id, self.functions, self.own_msp_id)
         register = Msg(type=Msg.REGISTER,
                        payload=chaincode_pb2.ChaincodeID(name=self.chaincode_id)
                        .SerializeToString())
@@ -332,15 +235,19 @@ class _Servicer(shim_grpc.ChaincodeServicer):
 
 
 async def serve(chaincode_id: str, address: str, functions: Mapping[str, Handler], *,
-                tls_cert: bytes | None = None, tls_key: bytes | None = None,
+                own_msp_id: str, tls_cert: bytes | None = None, tls_key: bytes | None = None,
                 client_root: bytes | None = None) -> None:
     """Serve ``functions`` as chaincode ``chaincode_id`` on ``address`` until cancelled.
+
+    ``own_msp_id`` is the organisation this server endorses for (the contract sends
+    plaintext checks only to reader organisations, so it must know which one it is).
 
     With ``client_root``, only peers whose TLS client certificate that root signed may
     connect (mutual TLS)."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 100 * 2**20),
                                       ("grpc.max_send_message_length", 100 * 2**20)])
-    shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions), server)
+    shim_grpc.add_ChaincodeServicer_to_server(_Servicer(chaincode_id, functions, own_msp_id),
+                                              server)
     if tls_cert and tls_key:
         server.add_secure_port(address, grpc.ssl_server_credentials(
             [(tls_key, tls_cert)], root_certificates=client_root,

@@ -23,6 +23,7 @@ MAX_INLINE_PAYLOAD = 4 * 2**20  # base64 characters of ciphertext kept on-chain
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
 HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 INT64 = (-(2**63), 2**63 - 1)
 MAX_FLOAT = 1.7976931348623157e308
@@ -313,17 +314,21 @@ def validate_batch_shape(batch: Any) -> None:
     payload = batch["payload"]
     if not isinstance(payload, Mapping):
         raise RecordError("batch.payload must be an object")
-    if "ciphertext" in payload:
-        if not isinstance(payload["ciphertext"], str) or not isinstance(payload.get("nonce"), str):
-            raise RecordError("batch.payload needs base64 'ciphertext' and 'nonce'")
+    if set(payload) == {"ciphertext", "nonce"}:
+        for name in ("ciphertext", "nonce"):
+            if not isinstance(payload[name], str) or not payload[name] or \
+                    not _BASE64.fullmatch(payload[name]):
+                raise RecordError(f"batch.payload.{name} must be non-empty base64")
         if len(payload["ciphertext"]) > MAX_INLINE_PAYLOAD:
             raise RecordError(f"batch.payload.ciphertext exceeds {MAX_INLINE_PAYLOAD} characters; "
                               f"store it off-chain and send 'uri' + 'sha256'")
-    elif "uri" in payload:
-        if not isinstance(payload["uri"], str) or not HEX64.fullmatch(str(payload.get("sha256"))):
-            raise RecordError("batch.payload needs 'uri' and the payload's 'sha256'")
+    elif set(payload) == {"uri", "sha256"}:
+        if not isinstance(payload["uri"], str) or not 1 <= len(payload["uri"]) <= 2048 or \
+                not HEX64.fullmatch(str(payload["sha256"])):
+            raise RecordError("batch.payload needs 'uri' (up to 2048 characters) and the "
+                              "payload's 'sha256'")
     else:
-        raise RecordError("batch.payload needs either 'ciphertext' or 'uri'")
+        raise RecordError("batch.payload must be exactly {ciphertext, nonce} or {uri, sha256}")
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
 

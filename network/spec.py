@@ -53,6 +53,7 @@ class NetworkSpec:
     max_message_count: int = 100
     chaincode: str = "ledgerlake"
     endorsement_policy: str = ""  # "" means every organisation must endorse
+    selftest: bool = False  # serve the chaincode's self-test functions (tests only)
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -129,6 +130,10 @@ class NetworkSpec:
                     "as \"AND('Org1MSP.peer','Org2MSP.peer')\""
                 )
             kwargs["endorsement_policy"] = value
+        if "selftest" in data:
+            if not isinstance(data["selftest"], bool):
+                raise ConfigError("spec field 'selftest' must be true or false")
+            kwargs["selftest"] = data["selftest"]
         spec = cls(**kwargs)
         if spec.consensus == "raft" and spec.orderer_count not in (1, 3, 5, 7, 9):
             raise ConfigError("spec field 'orderers' must be odd (1, 3, 5, …) for raft")

@@ -21,6 +21,7 @@ from ledgerlake.client import encryption
 from ledgerlake.client.access import open_stream
 from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
 from ledgerlake.errors import CommitError, EndorseError
+from ledgerlake.protocol import ErrorCode, error_code
 from ledgerlake.network import channel as node_metrics
 
 pytestmark = pytest.mark.integration
@@ -122,21 +123,24 @@ def test_replays_and_broken_chains_are_rejected(members, org_keys):
     first = seal_batch(stream=stream, source="src", seq=1, prev_hash="", schema=SCHEMA,
                        rows=rows(), data_key=key, key_epoch=1)
     producer.submit("SubmitBatch", json.dumps(first.batch))
-    with pytest.raises(EndorseError, match="already recorded"):
+    with pytest.raises(EndorseError, match="already recorded") as replay:
         producer.submit("SubmitBatch", json.dumps(first.batch))
+    assert error_code(str(replay.value)) == ErrorCode.ALREADY_EXISTS
     gap = seal_batch(stream=stream, source="src", seq=3, prev_hash=first.id, schema=SCHEMA,
                      rows=rows(), data_key=key, key_epoch=1)
-    with pytest.raises(EndorseError, match="a gap"):
+    with pytest.raises(EndorseError, match="expected seq 2, got 3") as broken:
         producer.submit("SubmitBatch", json.dumps(gap.batch))
+    assert error_code(str(broken.value)) == ErrorCode.CHAIN_GAP  # the code reaches the client
     fork = seal_batch(stream=stream, source="src", seq=2, prev_hash="e" * 64, schema=SCHEMA,
                       rows=rows(), data_key=key, key_epoch=1)
-    with pytest.raises(EndorseError, match="prev_hash does not name"):
+    with pytest.raises(EndorseError, match="prev_hash does not name") as forked:
         producer.submit("SubmitBatch", json.dumps(fork.batch))
+    assert error_code(str(forked.value)) == ErrorCode.CHAIN_FORK
     lying = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
                        rows=rows(base=30.0), data_key=key, key_epoch=1)
     honest = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
-    with pytest.raises(EndorseError, match="do not match batch.merkle_root"):
+    with pytest.raises(EndorseError, match="do not match its merkle_root"):
         producer.submit("SubmitBatch", json.dumps(honest.batch), transient=lying.transient,
                         endorsing_organizations=["Org1MSP", "Org2MSP"])
     producer.submit("SubmitBatch", json.dumps(honest.batch))
@@ -162,8 +166,9 @@ def test_roles_are_denied_by_named_rules(members, org_keys, org, role, fn, rule)
             "OpenStream": [stream, '{"purpose": "p"}'],
             "RotateKey": [stream, "{}"], "QueryAudit": ["{}"],
             "AnchorLineage": ['{"inputs": {}, "code_version": "x", "outputs": {}}']}[fn]
-    with pytest.raises(EndorseError, match=f"access denied by rule '{rule}'"):
+    with pytest.raises(EndorseError, match=f"access denied by rule '{rule}'") as denied:
         members[(org, role)].submit(fn, *args)
+    assert error_code(str(denied.value)) == ErrorCode.ACCESS_DENIED
 
 
 def test_key_rotation_grant_and_shred(members, org_keys):
@@ -276,3 +281,22 @@ def test_parallel_producers_on_separate_sources_never_conflict(raft_network, mem
     listed = members[("Org1", "auditor")].evaluate(
         "ListBatches", json.dumps({"stream": stream, "page_size": 100}))
     assert len(listed["items"]) == 24
+
+
+def test_an_unknown_function_is_answered_with_its_code(members):
+    with pytest.raises(EndorseError) as err:
+        members[("Org1", "producer")].submit("DropTables")
+    assert error_code(str(err.value)) == ErrorCode.UNKNOWN_FUNCTION
+
+
+def test_hostile_input_is_refused_with_a_code_on_the_network(members, org_keys):
+    stream, _ = new_stream(members, org_keys)
+    admin = members[("Org1", "admin")]
+    for args in (["[" * 5000 + "]" * 5000], ['{"id": "x", "id": "y"}'],
+                 ['{"id": "x", "max_age_seconds": Infinity}']):
+        with pytest.raises(EndorseError) as err:
+            admin.submit("CreateStream", *args)
+        assert error_code(str(err.value)) == ErrorCode.INVALID_INPUT
+    with pytest.raises(EndorseError) as err:
+        admin.submit("UpdateStream", stream, json.dumps({"schema": {**SCHEMA, "version": 9}}))
+    assert error_code(str(err.value)) == ErrorCode.CONFLICT

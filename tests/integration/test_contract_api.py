@@ -124,7 +124,7 @@ def test_every_contract_method_on_a_real_network(raft_network, apis, org_keys, c
     assert analyst.get_batch(name, first.id).open(data_key, stream.schema) == ROWS
 
     entry = did(Function.ANCHOR_LINEAGE, analyst.anchor_lineage(
-        {"inputs": {"streams": [name]}, "code_version": uuid.uuid4().hex, "outputs": []}))
+        {"inputs": {"streams": [name]}, "code_version": uuid.uuid4().hex, "outputs": {}}))
     assert did(Function.GET_LINEAGE, apis["Org1", "auditor"].get_lineage(entry.id)) == entry
     shown = _cli_json(capsys, "lineage", "show", entry.id, "--state-dir", str(net.state_dir))
     assert shown["id"] == entry.id and shown["by"]["msp_id"] == "Org2MSP"

@@ -114,7 +114,7 @@ def test_a_node_dying_during_up_stops_the_others_and_shows_its_log(tmp_path, mon
 
 
 def test_bft_network_orders_transactions(tmp_path):
-    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(consensus="bft",
+    net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(consensus="bft", selftest=True,
                                                             base_port=base_port(25000)))
     try:
         net.up()

@@ -158,7 +158,7 @@ def test_every_function_through_the_typed_api(world):
     assert analyst.get_batch("plant", sealed.id).open(unwrapped[1], stream.schema) == ROWS
 
     entry = check(Function.ANCHOR_LINEAGE, analyst.anchor_lineage(
-        {"inputs": {"streams": ["plant"]}, "code_version": "abc", "outputs": ["o"]}),
+        {"inputs": {"streams": ["plant"]}, "code_version": "abc", "outputs": {"model": "o"}}),
         LineageEntry)
     assert entry.by.msp_id == "Org2MSP" and entry.receipt["code_version"] == "abc"
     again = check(Function.GET_LINEAGE, world["Org1", "auditor"].get_lineage(entry.id),
