@@ -584,7 +584,7 @@ async def get_stream_keys(ctx: Ledger, stream_id: str, ticket_id: str) -> dict:
         raise deny("stream.keys", "the ticket was issued to another identity")
     if creator.msp_id not in stream["readers"]:
         raise deny("stream.keys", f"{creator.msp_id} is no longer a reader of {stream_id!r}")
-    if ctx.timestamp_ns > ticket["expires"]:
+    if ctx.timestamp_ns > records.int64(ticket["expires"], "ticket.expires"):
         raise deny("stream.keys", "the ticket has expired; open the stream again")
     keys = {}
     for epoch in ticket["epochs"]:
