@@ -68,12 +68,13 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
     decrypt with ``data_key`` in the batch's context."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
+    if batch.get("schema_version") != schema.version:
+        raise records.RecordError(f"batch {batch.get('id')} has schema version "
+                                  f"{batch.get('schema_version')}, not the given schema's "
+                                  f"{schema.version}")
     batch = records.validate_batch_shape(
-        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch})
+        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}, schema)
     where = f"batch {batch['id']}"
-    if batch["schema_version"] != schema.version:
-        raise records.RecordError(f"{where} has schema version {batch['schema_version']}, "
-                                  f"not the given schema's {schema.version}")
     payload = batch["payload"]
     if "ciphertext" not in payload:
         raise records.RecordError(f"{where}: its payload is off-chain ({payload.get('uri')}); "

@@ -400,10 +400,15 @@ BATCH_INTEGERS = ("seq", "schema_version", "time_start", "time_end", "record_cou
                   "key_epoch")
 
 
-def validate_batch_shape(batch: Any) -> Any:
+def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     """Structure, sizes and formats of a batch, checked without any plaintext; returns
     ``batch`` with its integer fields normalised in place to ints (they may arrive as
-    decimal strings, see the module's integer rule) before its id is checked."""
+    decimal strings, see the module's integer rule) before its id is checked.
+
+    With the stream's ``schema``, the public fields are checked and normalised too. Pass it
+    whenever the batch may not be in the canonical form: without it, an integer token
+    beyond ±(2^53−1) in a public field is read as the double it denotes in the canonical
+    form, which is not what a writer of exact JSON numbers meant by a timestamp."""
     if not isinstance(batch, Mapping):
         raise RecordError("batch must be a JSON object")
     missing = [k for k in (*BATCH_FIELDS, "id") if k not in batch]
@@ -438,6 +443,9 @@ def validate_batch_shape(batch: Any) -> Any:
         raise RecordError("batch.prev_hash must be the previous batch id (64 hex digits)")
     if not isinstance(batch["public"], list) or len(batch["public"]) != batch["record_count"]:
         raise RecordError("batch.public must list one entry per record")
+    if schema is not None:
+        batch["public"] = [validate_public(schema, p, f"batch.public[{i}]")
+                           for i, p in enumerate(batch["public"])]
     payload = batch["payload"]
     if not isinstance(payload, Mapping):
         raise RecordError("batch.payload must be an object")
