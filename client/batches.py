@@ -38,8 +38,7 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         raise records.RecordError("a batch needs at least one record")
     rows = [records.validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
     salts = tuple(os.urandom(16) for _ in rows)
-    leaves = tuple(records.commitment(s, r) for s, r in zip(salts, rows))
-    plaintext = records.canonical({"records": rows, "salts": [s.hex() for s in salts]})
+    leaves, plaintext = records.seal_records(rows, salts)
     nonce, ciphertext = encryption.encrypt(
         data_key, plaintext, encryption.associated_data(stream, source, seq, key_epoch))
     now = time.time_ns()
@@ -54,7 +53,7 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
                     "nonce": encryption.b64encode(nonce)},
     }
     batch["id"] = records.batch_id(batch)
-    return SealedBatch(batch, {"records": plaintext}, salts, leaves)
+    return SealedBatch(batch, {"records": plaintext}, salts, tuple(leaves))
 
 
 def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
@@ -89,9 +88,8 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
     if not isinstance(content, dict) or set(content) != {"records", "salts"}:
         raise records.RecordError(f"the plaintext of {where} must be "
                                   f"{{\"records\": [...], \"salts\": [...]}}")
-    rows = content["records"]
-    records.verify_batch_records(schema, batch, rows, content["salts"], where)
-    return [records.validate_record(schema, row) for row in rows]
+    return records.verified_records(schema, batch, content["records"], content["salts"],
+                                    where)[0]
 
 
 def is_chain_gap(error: Exception) -> bool:

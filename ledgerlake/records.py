@@ -31,8 +31,10 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, MutableMapping, Sequence
+from functools import cached_property
+from typing import Any
 
 import rfc8785
 
@@ -52,8 +54,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 __all__ = ["BigNumber", "RecordError", "Schema", "Field", "batch_id", "canonical", "check_identifier",
            "check_value", "commitment", "int64", "merkle_proof", "merkle_root", "parse_json",
-           "public_part", "validate_batch_shape", "validate_public", "validate_record",
-           "verify_batch_records", "verify_proof"]
+           "public_part", "seal_records", "validate_batch_shape", "validate_public", "validate_record",
+           "verified_records", "verify_batch_records", "verify_proof"]
 
 
 # -- strict JSON input and identifiers ------------------------------------------------------
@@ -159,7 +161,16 @@ def check_identifier(value: Any, what: str) -> str:
 def _jcs_value(value: Any) -> Any:
     """``value`` as rfc8785 takes it, with the integer rule applied: integers outside
     ±(2^53−1) become decimal strings; a BigNumber is the double it denotes."""
-    if value is None or isinstance(value, (str, bool)):
+    kind = type(value)
+    if kind is str or kind is float or value is None or kind is bool:
+        return value
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
+    if kind is dict:
+        return {key: _jcs_value(item) for key, item in value.items()}
+    if kind is list:
+        return [_jcs_value(item) for item in value]
+    if isinstance(value, (str, bool)):
         return value
     if isinstance(value, int):
         value = int(value)
@@ -211,7 +222,23 @@ def int64(value: Any, what: str, low: int = INT64[0], high: int = INT64[1]) -> i
 
 
 def commitment(salt: bytes, record: Mapping[str, Any]) -> bytes:
+    """``SHA-256(salt ‖ canonical record)``; commit to the normalised record
+    (``validate_record``) so every writer of the same value commits to the same bytes."""
     return hashlib.sha256(salt + canonical(record)).digest()
+
+
+def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes]
+                 ) -> tuple[list[bytes], bytes]:
+    """The commitments of normalised ``rows`` and the batch's plaintext, the canonical form
+    of ``{"records": rows, "salts": [hex salts]}``, built from each record's canonical
+    bytes (an RFC 8785 array is its elements' canonical forms, comma-separated) so each
+    record is encoded once."""
+    encoded = [canonical(row) for row in rows]
+    leaves = [hashlib.sha256(salt + body).digest() for salt, body in zip(salts, encoded)]
+    plaintext = b"".join((b'{"records":[', b",".join(encoded), b'],"salts":[',
+                          b",".join(b'"' + salt.hex().encode() + b'"' for salt in salts),
+                          b"]}"))
+    return leaves, plaintext
 
 
 def _parent(left: bytes, right: bytes) -> bytes:
@@ -269,9 +296,13 @@ class Schema:
     version: int
     fields: tuple[Field, ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def public_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.public)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
 
     def to_mapping(self) -> dict:
         return {"version": self.version, "fields": [asdict(f) for f in self.fields]}
@@ -316,6 +347,11 @@ class Schema:
         return cls(version, tuple(fields))
 
 
+def _wrong_type(f: Field, value: Any, where: str) -> RecordError:
+    return RecordError(f"{where}: field {f.name!r} must be of type {f.type} (64-bit for "
+                       f"numbers), not {type(value).__name__} {value!r:.40}")
+
+
 def check_value(f: Field, value: Any, where: str) -> Any:
     """``value`` normalised for field ``f`` (an ``int``/``timestamp`` as int, a ``float`` as
     float); raise RecordError unless it has the field's type and lies in its range."""
@@ -323,32 +359,35 @@ def check_value(f: Field, value: Any, where: str) -> Any:
         if f.required:
             raise RecordError(f"{where}: field {f.name!r} is required")
         return None
-    wrong = RecordError(f"{where}: field {f.name!r} must be of type {f.type} (64-bit for "
-                        f"numbers), not {type(value).__name__} {value!r:.40}")
-    if f.type in ("int", "timestamp"):
-        if isinstance(value, float) and not isinstance(value, BigNumber):
-            raise wrong
-        try:
-            value = int64(value, f"{where}: field {f.name!r}",
-                          0 if f.type == "timestamp" else INT64[0], INT64[1])
-        except RecordError:
-            raise wrong from None
-    elif f.type == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong
-        try:
-            value = float(value)
-        except OverflowError:
-            raise wrong from None
+    kind = f.type
+    if kind == "int" or kind == "timestamp":
+        if type(value) is not int:  # the common case skips int64's checks
+            if isinstance(value, float) and not isinstance(value, BigNumber):
+                raise _wrong_type(f, value, where)
+            try:
+                value = int64(value, f.name)
+            except RecordError:
+                raise _wrong_type(f, value, where) from None
+        if not (0 if kind == "timestamp" else INT64[0]) <= value <= INT64[1]:
+            raise _wrong_type(f, value, where)
+    elif kind == "float":
+        if type(value) is not float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _wrong_type(f, value, where)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise _wrong_type(f, value, where) from None
         if not math.isfinite(value):
-            raise wrong
-    elif not isinstance(value, {"string": str, "bool": bool}[f.type]):
-        raise wrong
-    if f.type in ("int", "float", "timestamp"):
-        if f.min is not None and value < f.min:
-            raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
-        if f.max is not None and value > f.max:
-            raise RecordError(f"{where}: field {f.name!r} = {value} is above its maximum {f.max}")
+            raise _wrong_type(f, value, where)
+    else:
+        if not isinstance(value, str if kind == "string" else bool):
+            raise _wrong_type(f, value, where)
+        return value
+    if f.min is not None and value < f.min:
+        raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
+    if f.max is not None and value > f.max:
+        raise RecordError(f"{where}: field {f.name!r} = {value} is above its maximum {f.max}")
     return value
 
 
@@ -357,8 +396,7 @@ def validate_record(schema: Schema, record: Any, where: str = "record") -> dict:
     RecordError unless it follows ``schema``. Commitments are over the normalised record."""
     if not isinstance(record, Mapping):
         raise RecordError(f"{where} must be a mapping of field names to values")
-    names = {f.name for f in schema.fields}
-    extra = sorted(set(record) - names, key=str)
+    extra = sorted(set(record) - schema.names, key=str)
     if extra:
         raise RecordError(f"{where}: field {extra[0]!r} is not in schema version {schema.version}")
     normal = {}
@@ -477,15 +515,23 @@ def verify_batch_records(schema: Schema, batch: Mapping[str, Any], rows: Any, sa
     Records are compared and committed in their normalised form (``validate_record``).
 
     The chaincode (plaintext sent to reader endorsers), the client (``open_batch``) and the
-    sync all decide with this function. Returns the records' commitments; raises
+    sync all decide with this function (or ``verified_records``, the same decision that
+    also returns the normalised records). Returns the records' commitments; raises
     ``RecordError`` naming the first record and rule broken."""
+    return verified_records(schema, batch, rows, salts, where)[1]
+
+
+def verified_records(schema: Schema, batch: Mapping[str, Any], rows: Any, salts: Any,
+                     where: str = "batch") -> tuple[list[dict], list[bytes]]:
+    """``verify_batch_records``'s decision; returns the normalised records and their
+    commitments."""
     if not isinstance(rows, list) or not isinstance(salts, list):
         raise RecordError(f"{where}: records and salts must be lists")
     public = batch.get("public")
     if not isinstance(public, list) or not (
             len(rows) == len(salts) == len(public) == batch.get("record_count")):
         raise RecordError(f"{where}: record, salt and public counts differ from record_count")
-    leaves = []
+    normal, leaves = [], []
     for i, (row, salt, clear) in enumerate(zip(rows, salts, public)):
         if not isinstance(salt, str) or not SALT_HEX.fullmatch(salt):
             raise RecordError(f"{where}: record {i}: salt must be 16 bytes in lower-case hex")
@@ -493,8 +539,8 @@ def verify_batch_records(schema: Schema, batch: Mapping[str, Any], rows: Any, sa
         if public_part(schema, row) != validate_public(schema, clear,
                                                        f"{where}: public fields of record {i}"):
             raise RecordError(f"{where}: record {i} differs from its public fields")
+        normal.append(row)
         leaves.append(commitment(bytes.fromhex(salt), row))
     if merkle_root(leaves).hex() != batch.get("merkle_root"):
         raise RecordError(f"{where}: the records' commitments do not match its merkle_root")
-    return leaves
-
+    return normal, leaves

@@ -185,6 +185,8 @@ def test_sealed_records_open_to_the_same_commitments_and_id(case):
     received = records.parse_json(records.canonical(sealed.batch))
     opened = open_batch(schema, received, key)
     assert opened == [records.validate_record(schema, r) for r in rows]
+    assert sealed.transient["records"] == records.canonical(
+        {"records": opened, "salts": [s.hex() for s in sealed.salts]})
     assert [records.commitment(s, r) for s, r in zip(sealed.salts, opened)] == \
         list(sealed.commitments)
     assert records.batch_id(records.validate_batch_shape(received)) == sealed.id
