@@ -23,6 +23,10 @@ nanosecond timestamps and other 64-bit integers. Hence the one rule for integers
 
 Everything ledgerlake hands out (chaincode answers, world state, batch plaintext) is written
 with ``canonical``, so a JavaScript client never receives an integer it would round.
+Reading needs the schema where types differ by field: ``validate_record`` and
+``validate_public`` normalise record values, and ``validate_batch_shape(batch, schema)``
+the batch's public fields (without the schema, a number beyond ±(2^53−1) there is taken as
+the double it denotes in the canonical form).
 """
 
 from __future__ import annotations
@@ -367,7 +371,9 @@ def check_value(f: Field, value: Any, where: str) -> Any:
             try:
                 value = int64(value, f.name)
             except RecordError:
-                raise _wrong_type(f, value, where) from None
+                hint = ("; decimal strings are only for integers beyond ±(2^53-1)"
+                        if isinstance(value, str) else "")
+                raise RecordError(f"{_wrong_type(f, value, where)}{hint}") from None
         if not (0 if kind == "timestamp" else INT64[0]) <= value <= INT64[1]:
             raise _wrong_type(f, value, where)
     elif kind == "float":

@@ -139,7 +139,7 @@ JSON = st.recursive(SCALARS, lambda children: st.lists(children, max_size=5)
 
 
 @given(JSON)
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_canonical_form_survives_parsing(value):
     once = records.canonical(value)
     assert records.canonical(records.parse_json(once)) == once
