@@ -56,10 +56,11 @@ MAX_FLOAT = 1.7976931348623157e308
 #: The largest integer a double (a JavaScript number, an RFC 8785 number) holds exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-__all__ = ["BigNumber", "RecordError", "Schema", "Field", "batch_id", "canonical", "check_identifier",
-           "check_value", "commitment", "int64", "merkle_proof", "merkle_root", "parse_json",
-           "public_part", "seal_records", "validate_batch_shape", "validate_public", "validate_record",
-           "verified_records", "verify_batch_records", "verify_proof"]
+__all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
+           "check_identifier", "check_value", "commitment", "int64", "merkle_proof",
+           "merkle_root", "parse_json", "public_part", "seal_records", "validate_batch_shape",
+           "validate_public", "validate_record", "verified_records", "verify_batch_records",
+           "verify_proof"]
 
 
 # -- strict JSON input and identifiers ------------------------------------------------------
@@ -446,8 +447,9 @@ BATCH_INTEGERS = ("seq", "schema_version", "time_start", "time_end", "record_cou
 
 def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     """Structure, sizes and formats of a batch, checked without any plaintext; returns
-    ``batch`` with its integer fields normalised in place to ints (they may arrive as
-    decimal strings, see the module's integer rule) before its id is checked.
+    ``batch`` with its integer fields normalised in place to ints (a copy when ``batch`` is
+    read-only; they may arrive as decimal strings, see the module's integer rule) before
+    its id is checked.
 
     With the stream's ``schema``, the public fields are checked and normalised too. Pass it
     whenever the batch may not be in the canonical form: without it, an integer token
