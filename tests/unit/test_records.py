@@ -228,3 +228,17 @@ def test_record_error_is_the_one_trees():
     from ledgerlake import errors
     assert records.RecordError is errors.RecordError
     assert issubclass(errors.RecordError, (errors.LedgerlakeError, ValueError))
+
+
+def test_verify_batch_records_needs_one_record_and_salt_per_counted_record():
+    sealed = sealed_batch()
+    content = records.parse_json(sealed.transient["records"])
+    rows, salts = content["records"], content["salts"]
+    for batch, r, s in (({**sealed.batch, "record_count": 4}, rows, salts),
+                        (sealed.batch, rows[:2], salts),
+                        (sealed.batch, rows, salts[:2]),
+                        ({**sealed.batch, "public": sealed.batch["public"][:2]}, rows, salts)):
+        with pytest.raises(RecordError, match="counts differ from record_count"):
+            records.verify_batch_records(TYPED, batch, r, s)
+    with pytest.raises(RecordError, match="salt must be 16 bytes"):
+        records.verify_batch_records(TYPED, sealed.batch, rows, [salts[0].upper(), *salts[1:]])
