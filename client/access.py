@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from ledgerlake.client.encryption import unwrap_key
 from ledgerlake.client.transaction import Proposal, submit_flow
 
 
@@ -23,3 +26,12 @@ def open_stream(contract, stream: str, purpose: str, **scope: Any):
     ``{"wrapped_keys": {epoch: base64}, "ticket": tx_id, …}`` (an awaitable with an asyncio
     gateway). Raises EndorseError when the caller may not open the stream."""
     return contract.network.gateway.run(open_stream_flow(contract, stream, purpose, **scope))
+
+
+def unwrap_keys(opened: dict, org_key: X25519PrivateKey) -> dict[int, bytes]:
+    """The data keys, by epoch, from ``open_stream``'s answer, unwrapped with the
+    organisation's private key; each is bound to the answer's stream, its epoch and the
+    organisation. Raises DecryptionError naming the first key that does not unwrap."""
+    return {int(epoch): unwrap_key(wrapped, org_key, stream=opened["stream"],
+                                   epoch=int(epoch), msp_id=opened["msp_id"])
+            for epoch, wrapped in opened["wrapped_keys"].items()}

@@ -1,11 +1,10 @@
 """Turning records into a batch the chaincode accepts: validated, canonicalised,
 committed (salted SHA-256 per record, Merkle root), encrypted, chained to the source's
-previous batch, with a content-derived id."""
+previous batch, with a content-derived id; and opening a batch again, decided by the one
+record rule (``records.verify_batch_records``)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from ledgerlake import records
 from ledgerlake.client import encryption
+from ledgerlake.protocol import ErrorCode, error_code
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,9 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         schema = records.Schema.from_mapping(schema)
     if not rows:
         raise records.RecordError("a batch needs at least one record")
-    for i, row in enumerate(rows):
-        records.validate_record(schema, row, f"record {i}")
+    rows = [records.validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
     salts = tuple(os.urandom(16) for _ in rows)
-    leaves = tuple(records.commitment(s, r) for s, r in zip(salts, rows))
-    plaintext = records.canonical({"records": list(rows), "salts": [s.hex() for s in salts]})
+    leaves, plaintext = records.seal_records(rows, salts)
     nonce, ciphertext = encryption.encrypt(
         data_key, plaintext, encryption.associated_data(stream, source, seq, key_epoch))
     now = time.time_ns()
@@ -51,35 +49,54 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         "time_end": now if time_end is None else time_end,
         "record_count": len(rows), "merkle_root": records.merkle_root(leaves).hex(),
         "public": [records.public_part(schema, r) for r in rows], "key_epoch": key_epoch,
-        "payload": {"ciphertext": base64.b64encode(ciphertext).decode(),
-                    "nonce": base64.b64encode(nonce).decode()},
+        "payload": {"ciphertext": encryption.b64encode(ciphertext),
+                    "nonce": encryption.b64encode(nonce)},
     }
     batch["id"] = records.batch_id(batch)
-    return SealedBatch(batch, {"records": plaintext}, salts, leaves)
+    return SealedBatch(batch, {"records": plaintext}, salts, tuple(leaves))
 
 
-def open_batch(batch: Mapping[str, Any], data_key: bytes) -> list[dict]:
-    """Decrypt a batch and check every record against its commitments."""
-    payload = batch["payload"]
-    plaintext = encryption.decrypt(
-        data_key, base64.b64decode(payload["nonce"]), base64.b64decode(payload["ciphertext"]),
-        encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
-                                   batch["key_epoch"]))
-    content = json.loads(plaintext)
-    rows, salts = content["records"], content["salts"]
+def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
+               data_key: bytes) -> list[dict]:
+    """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) and return its
+    records, normalised, once ``records.verify_batch_records`` has decided that they are
+    exactly the records the batch commits to.
+
+    Raises RecordError when the batch or its records break a rule (id, shape, counts,
+    schema, public fields, Merkle root) and DecryptionError when the payload does not
+    decrypt with ``data_key`` in the batch's context."""
+    if not isinstance(schema, records.Schema):
+        schema = records.Schema.from_mapping(schema)
+    if batch.get("schema_version") != schema.version:
+        raise records.RecordError(f"batch {batch.get('id')} has schema version "
+                                  f"{batch.get('schema_version')}, not the given schema's "
+                                  f"{schema.version}")
+    batch = records.validate_batch_shape(
+        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}, schema)
     where = f"batch {batch['id']}"
-    if not len(rows) == len(salts) == batch["record_count"] == len(batch["public"]):
-        raise records.RecordError(f"{where}: record, salt and public counts differ from "
-                                  f"record_count")
-    if records.batch_id(batch) != batch["id"]:
-        raise records.RecordError(f"{where}: id is not the hash of the batch's content")
-    leaves = [records.commitment(bytes.fromhex(s), r) for s, r in zip(salts, rows)]
-    if records.merkle_root(leaves).hex() != batch["merkle_root"]:
-        raise records.RecordError(f"{where}: records do not match its Merkle root")
-    for i, (row, public) in enumerate(zip(rows, batch["public"])):
-        if {k: row.get(k) for k in public} != public:
-            raise records.RecordError(f"{where}: record {i} differs from its public fields")
-    return rows
+    payload = batch["payload"]
+    if "ciphertext" not in payload:
+        raise records.RecordError(f"{where}: its payload is off-chain ({payload.get('uri')}); "
+                                  f"fetch it and check its sha256 first")
+    what = f"the payload of {where}"
+    plaintext = encryption.decrypt(
+        data_key, encryption.b64decode(payload["nonce"], f"{what} (nonce)"),
+        encryption.b64decode(payload["ciphertext"], what),
+        encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
+                                   batch["key_epoch"]), what=what)
+    content = records.parse_json(plaintext, f"the plaintext of {where}")
+    if not isinstance(content, dict) or set(content) != {"records", "salts"}:
+        raise records.RecordError(f"the plaintext of {where} must be "
+                                  f"{{\"records\": [...], \"salts\": [...]}}")
+    return records.verified_records(schema, batch, content["records"], content["salts"],
+                                    where)[0]
+
+
+def is_chain_gap(error: Exception) -> bool:
+    """Whether an endorsement failed only because a peer has not yet committed the
+    source's previous batch: some peer reported the contract's ``CHAIN_GAP`` code."""
+    details = getattr(error, "details", ())
+    return any(error_code(d.message) == ErrorCode.CHAIN_GAP for d in details)
 
 
 #: How a batch submit waits for a lagging endorser: peers of other organisations may
@@ -91,8 +108,8 @@ def submit_batch_flow(contract, sealed: SealedBatch, *, send_plaintext: bool = F
                       endorsing_organizations: Sequence[str] = ()):
     """Endorse, order and commit one sealed batch; retried while an endorser lags behind.
 
-    A peer that has not yet committed the source's previous batch reports a gap in the
-    chain; such an endorsement is retried after a short pause, a few times, before the
+    A peer that has not yet committed the source's previous batch reports ``CHAIN_GAP``
+    (``is_chain_gap``); such an endorsement is retried after a short pause, a few times, before the
     EndorseError is raised. ``send_plaintext`` sends the records as transient data, which
     only endorsers of reader organisations may receive (name them).
     """
@@ -110,9 +127,9 @@ def submit_batch_flow(contract, sealed: SealedBatch, *, send_plaintext: bool = F
             "SubmitBatch", [records.canonical(sealed.batch)], transient=transient,
             endorsing_organizations=endorsing_organizations)
         try:
-            return json.loads((yield from submit_flow(proposal)))
+            return records.parse_json((yield from submit_flow(proposal)), "SubmitBatch's answer")
         except EndorseError as exc:
-            if pause is None or "(a gap)" not in str(exc):
+            if pause is None or not is_chain_gap(exc):
                 raise
         yield Pause(pause)
 

@@ -28,6 +28,8 @@ from fabric_protos.peer import (
     transaction_pb2,
 )
 
+from ledgerlake.errors import IntegrityError
+
 
 @dataclass(frozen=True)
 class Read:
@@ -155,17 +157,21 @@ def data_hash(block: common_pb2.Block) -> bytes:
 
 
 def verify_chain(blocks: Iterable[Block]) -> None:
-    """Raise ValueError at the first block whose previous_hash or data_hash does not match."""
+    """Raise IntegrityError at the first block whose data hash, numbering or previous hash
+    does not match; the error names the block (``block_number``) and the ``check``."""
     previous: Block | None = None
     for block in blocks:
         if block.raw is not None and data_hash(block.raw) != block.data_hash:
-            raise ValueError(f"block {block.number}: data hash does not match its data")
+            raise IntegrityError(f"block {block.number}: data hash does not match its data",
+                                 block_number=block.number, check="data_hash")
         if previous is not None:
             if block.number != previous.number + 1:
-                raise ValueError(f"block {block.number} follows block {previous.number}")
+                raise IntegrityError(f"block {block.number} follows block {previous.number}",
+                                     block_number=block.number, check="number")
             if block.previous_hash != previous.hash:
-                raise ValueError(f"block {block.number}: previous hash does not match the "
-                                 f"hash of block {previous.number}")
+                raise IntegrityError(f"block {block.number}: previous hash does not match the "
+                                     f"hash of block {previous.number}",
+                                     block_number=block.number, check="previous_hash")
         previous = block
 
 

@@ -9,7 +9,6 @@ JavaScript clients cannot otherwise read exactly.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
@@ -29,14 +28,6 @@ def nanos(value: Any, what: str = "time") -> int:
 
 def _opt_nanos(value: Any, what: str) -> int | None:
     return None if value is None else nanos(value, what)
-
-
-def _with_context(fn: Callable, *args, **context):
-    """Call a key-wrap function with the context it binds a wrapped key to (stream, epoch,
-    organisation) when it takes one. Transitional, and the one place to drop once every
-    branch has the bound key wrap: older encryption modules take only the keys."""
-    accepted = inspect.signature(fn).parameters
-    return fn(*args, **{k: v for k, v in context.items() if k in accepted})
 
 
 def _raw() -> Any:
@@ -118,8 +109,8 @@ class OrgKey:
     def wrap(self, data_key: bytes, *, stream: str, epoch: int) -> str:
         """``data_key`` (of ``stream``'s key ``epoch``) wrapped for this organisation."""
         from ledgerlake.client.encryption import wrap_key
-        return _with_context(wrap_key, data_key, self.public_key, stream=stream, epoch=epoch,
-                             msp_id=self.msp_id)
+        return wrap_key(data_key, self.public_key, stream=stream, epoch=epoch,
+                        msp_id=self.msp_id)
 
     @classmethod
     def from_json(cls, data: Mapping) -> "OrgKey":
@@ -170,9 +161,7 @@ class Batch:
         """The batch's records, decrypted and checked against its commitments and the
         stream's ``schema`` (``Stream.schema``)."""
         from ledgerlake.client.batches import open_batch
-        if "schema" in inspect.signature(open_batch).parameters:  # see _with_context
-            return open_batch(schema, self.raw, data_key)
-        return open_batch(self.raw, data_key)
+        return open_batch(schema, self.raw, data_key)
 
     @classmethod
     def from_json(cls, data: Mapping) -> "Batch":
@@ -252,8 +241,8 @@ class StreamKeys:
     def unwrap(self, org_key) -> dict[int, bytes]:
         """The data keys, unwrapped with the organisation's X25519 private key."""
         from ledgerlake.client.encryption import unwrap_key
-        return {epoch: _with_context(unwrap_key, wrapped, org_key, stream=self.stream,
-                                     epoch=epoch, msp_id=self.msp_id)
+        return {epoch: unwrap_key(wrapped, org_key, stream=self.stream, epoch=epoch,
+                                  msp_id=self.msp_id)
                 for epoch, wrapped in self.wrapped_keys.items()}
 
     @classmethod

@@ -5,6 +5,12 @@ Every error a user can cause or act on is a ``LedgerlakeError``; the CLI prints
 
     LedgerlakeError
     ├── ConfigError          bad spec, option, or environment value (names the field)
+    ├── RecordError          a record, batch, schema or JSON input breaks the record format's
+    │                        rules (names the rule; also a ValueError)
+    ├── IntegrityError       data does not match the hash that commits to it (names the block
+    │                        and the check: data hash, previous hash, numbering)
+    ├── DecryptionError      a ciphertext or wrapped key did not decrypt (names what; never the
+    │                        crypto library's own exception)
     ├── ToolchainError       Go / gcc missing or too old, module proxy unreachable
     ├── CAError              the Fabric CA refused or failed a request
     ├── GatewayError         a Gateway call failed (transaction id, gRPC code, per-node details)
@@ -29,6 +35,34 @@ class LedgerlakeError(Exception):
 
 class ConfigError(LedgerlakeError, ValueError):
     """A configuration value (spec field, option, environment variable) is invalid."""
+
+
+class RecordError(LedgerlakeError, ValueError):
+    """A record, batch, schema or JSON input breaks the format's rules (the message names
+    the rule). ``ledgerlake.records.RecordError`` is this class."""
+
+
+class IntegrityError(LedgerlakeError):
+    """Data does not match the hash that commits to it. For the block chain, ``block_number``
+    names the block and ``check`` what failed: ``"data_hash"`` (the header's data hash is not
+    the hash of the block's data), ``"previous_hash"`` (the header does not name the hash of
+    the block before) or ``"number"`` (blocks are not consecutive)."""
+
+    def __init__(self, message: str, *, block_number: int | None = None, check: str = ""):
+        super().__init__(message)
+        self.block_number = block_number
+        self.check = check
+
+
+class DecryptionError(LedgerlakeError):
+    """A ciphertext or a wrapped key did not decrypt: wrong key, tampered data, data moved to
+    another context (stream, source, seq, epoch, organisation), bad base64 or a wrong length.
+    ``what`` names the thing that did not decrypt."""
+
+    def __init__(self, what: str, reason: str):
+        super().__init__(f"{what} did not decrypt: {reason}")
+        self.what = what
+        self.reason = reason
 
 
 class ToolchainError(LedgerlakeError):

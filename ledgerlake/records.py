@@ -4,6 +4,29 @@ One place defines the canonical encoding of a record, its commitment
 ``SHA-256(salt ‖ canonical record)``, the Merkle tree over a batch's commitments, a
 stream's schema (typed fields with units, ranges and which are public), the rules a record
 and a batch must follow, and the content-derived batch id that chains batches per source.
+
+The canonical form is RFC 8785, the JSON Canonicalization Scheme (JCS), so a client in any
+language with a JCS implementation (Go, JavaScript's ``canonicalize``, Java, …) reproduces
+commitments, Merkle roots and batch ids byte for byte. JCS numbers are IEEE-754 doubles
+(``1.0`` → ``1``, ``1e16`` → ``10000000000000000``, ``1e21`` → ``1e+21``), which would round
+nanosecond timestamps and other 64-bit integers. Hence the one rule for integers:
+
+    In the canonical form, an integer outside ±(2^53−1) is written as its decimal string
+    (``"1700000000000000001"``); every other integer, and every float, is a JSON number.
+    Where a 64-bit integer is expected (batch ``seq``, ``time_start``, ``time_end``,
+    ``record_count``, ``schema_version``, ``key_epoch``; record fields of type ``int`` and
+    ``timestamp``) readers accept that decimal string or the exact JSON number, and
+    normalise both to the integer before anything is hashed, so a batch has one id however
+    its integers arrived. Decimal strings are only for integers outside ±(2^53−1): inside
+    it, an integer is a JSON number. Where a float is expected, any JSON number is read as
+    the nearest double.
+
+Everything ledgerlake hands out (chaincode answers, world state, batch plaintext) is written
+with ``canonical``, so a JavaScript client never receives an integer it would round.
+Reading needs the schema where types differ by field: ``validate_record`` and
+``validate_public`` normalise record values, and ``validate_batch_shape(batch, schema)``
+the batch's public fields (without the schema, a number beyond ±(2^53−1) there is taken as
+the double it denotes in the canonical form).
 """
 
 from __future__ import annotations
@@ -12,10 +35,14 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from functools import cached_property
+from typing import Any
 
-from ledgerlake.errors import LedgerlakeError
+import rfc8785
+
+from ledgerlake.errors import RecordError
 
 FIELD_TYPES = ("int", "float", "string", "bool", "timestamp")
 MAX_RECORDS = 100_000
@@ -27,10 +54,14 @@ _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 INT64 = (-(2**63), 2**63 - 1)
 MAX_FLOAT = 1.7976931348623157e308
+#: The largest integer a double (a JavaScript number, an RFC 8785 number) holds exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
 
-
-class RecordError(LedgerlakeError, ValueError):
-    """A record, batch or schema breaks the format's rules (the message names the rule)."""
+__all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
+           "check_identifier", "check_value", "commitment", "int64", "merkle_proof",
+           "merkle_root", "parse_json", "public_part", "seal_records", "validate_batch_shape",
+           "validate_public", "validate_record", "verified_records", "verify_batch_records",
+           "verify_proof"]
 
 
 # -- strict JSON input and identifiers ------------------------------------------------------
@@ -50,6 +81,36 @@ def _refuse_constant(name: str) -> Any:
     raise RecordError(f"{name} is not a JSON number; send finite numbers only")
 
 
+class BigNumber(float):
+    """A JSON number token that is an integer outside ±(2^53−1). In the data model it is
+    the double it denotes (RFC 8785 numbers are doubles: ``canonical`` writes it back as
+    that double); ``exact`` keeps its digits for where a 64-bit integer is expected."""
+
+    exact: int
+
+    def __new__(cls, exact: int) -> "BigNumber":
+        number = super().__new__(cls, float(exact))
+        number.exact = exact
+        return number
+
+
+def _parse_int(text: str) -> int | float:
+    number = int(text)
+    if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        return number
+    try:
+        return BigNumber(number)
+    except OverflowError:
+        raise RecordError(f"number {text:.40} is beyond the range of a 64-bit float") from None
+
+
+def _parse_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise RecordError(f"number {text:.40} is beyond the range of a 64-bit float")
+    return number
+
+
 def _depth(value: Any, limit: int) -> None:
     stack = [(value, 1)]
     while stack:
@@ -64,8 +125,9 @@ def _depth(value: Any, limit: int) -> None:
 def parse_json(text: str | bytes, what: str = "argument") -> Any:
     """Strict JSON as every ledgerlake input is read: UTF-8, no duplicate keys (the block
     keeps the raw text, and a reader that keeps the first of two keys would see something
-    else), no NaN or Infinity, at most ``MAX_JSON_DEPTH`` levels. Raises RecordError
-    naming ``what``."""
+    else), no NaN or Infinity (nor numbers beyond a double's range), at most
+    ``MAX_JSON_DEPTH`` levels. An integer token outside ±(2^53−1) becomes a ``BigNumber``
+    (see the module's integer rule). Raises RecordError naming ``what``."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -73,7 +135,8 @@ def parse_json(text: str | bytes, what: str = "argument") -> Any:
             raise RecordError(f"{what} must be UTF-8 text") from None
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates,
-                           parse_constant=_refuse_constant)
+                           parse_constant=_refuse_constant, parse_int=_parse_int,
+                           parse_float=_parse_float)
     except RecordError as exc:
         raise RecordError(f"{what}: {exc}") from None
     except RecursionError:
@@ -101,17 +164,87 @@ def check_identifier(value: Any, what: str) -> str:
 
 
 # -- canonical encoding, commitments, Merkle tree ------------------------------------------
+def _jcs_value(value: Any) -> Any:
+    """``value`` as rfc8785 takes it, with the integer rule applied: integers outside
+    ±(2^53−1) become decimal strings; a BigNumber is the double it denotes."""
+    kind = type(value)
+    if kind is str or kind is float or value is None or kind is bool:
+        return value
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
+    if kind is dict:
+        return {key: _jcs_value(item) for key, item in value.items()}
+    if kind is list:
+        return [_jcs_value(item) for item in value]
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        value = int(value)
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {key: _jcs_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jcs_value(item) for item in value]
+    raise RecordError(f"a {type(value).__name__} has no canonical JSON form")
+
+
 def canonical(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN/Infinity."""
+    """The canonical form: RFC 8785 (JCS) UTF-8 bytes, integers outside ±(2^53−1) written
+    as decimal strings (the module's integer rule). Raises RecordError for NaN, Infinity,
+    lone surrogates, non-string keys and types JSON does not have."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
-    except ValueError as exc:
+        return rfc8785.dumps(_jcs_value(value))
+    except rfc8785.CanonicalizationError as exc:
         raise RecordError(f"value cannot be encoded canonically: {exc}") from None
+    except RecursionError:
+        raise RecordError("value is nested too deeply to be encoded canonically") from None
+
+
+#: A decimal string as the integer rule writes one (no sign but '-', no leading zeros).
+DECIMAL = re.compile(r"-?[1-9][0-9]{0,18}")
+
+
+def int64(value: Any, what: str, low: int = INT64[0], high: int = INT64[1]) -> int:
+    """The integer ``value`` stands for where a 64-bit integer is expected: a JSON integer
+    (exact, however large) or, outside ±(2^53−1), its decimal string. Raises RecordError
+    naming ``what`` otherwise, or when it lies outside [low, high]."""
+    if isinstance(value, BigNumber):
+        number = value.exact
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, str) and DECIMAL.fullmatch(value):
+        number = int(value)
+        if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+            raise RecordError(f"{what} = {value!r}: an integer within ±(2^53-1) is written as "
+                              f"a JSON number, not a string")
+    else:
+        raise RecordError(f"{what} must be a 64-bit integer (a JSON integer, or a decimal "
+                          f"string beyond ±(2^53-1)), not {type(value).__name__} {value!r:.40}")
+    if not low <= number <= high:
+        raise RecordError(f"{what} must be from {low} to {high}, not {number}")
+    return number
 
 
 def commitment(salt: bytes, record: Mapping[str, Any]) -> bytes:
+    """``SHA-256(salt ‖ canonical record)``; commit to the normalised record
+    (``validate_record``) so every writer of the same value commits to the same bytes."""
     return hashlib.sha256(salt + canonical(record)).digest()
+
+
+def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes]
+                 ) -> tuple[list[bytes], bytes]:
+    """The commitments of normalised ``rows`` and the batch's plaintext, the canonical form
+    of ``{"records": rows, "salts": [hex salts]}``, built from each record's canonical
+    bytes (an RFC 8785 array is its elements' canonical forms, comma-separated) so each
+    record is encoded once."""
+    encoded = [canonical(row) for row in rows]
+    leaves = [hashlib.sha256(salt + body).digest() for salt, body in zip(salts, encoded)]
+    plaintext = b"".join((b'{"records":[', b",".join(encoded), b'],"salts":[',
+                          b",".join(b'"' + salt.hex().encode() + b'"' for salt in salts),
+                          b"]}"))
+    return leaves, plaintext
 
 
 def _parent(left: bytes, right: bytes) -> bytes:
@@ -169,9 +302,13 @@ class Schema:
     version: int
     fields: tuple[Field, ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def public_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.public)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
 
     def to_mapping(self) -> dict:
         return {"version": self.version, "fields": [asdict(f) for f in self.fields]}
@@ -180,9 +317,7 @@ class Schema:
     def from_mapping(cls, data: Any) -> "Schema":
         if not isinstance(data, Mapping):
             raise RecordError("schema must be a mapping with 'version' and 'fields'")
-        version = data.get("version", 1)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise RecordError("schema.version must be a positive integer")
+        version = int64(data.get("version", 1), "schema.version", 1, INT64[1])
         raw = data.get("fields")
         if not isinstance(raw, list) or not raw:
             raise RecordError("schema.fields must be a non-empty list")
@@ -216,56 +351,82 @@ class Schema:
         return cls(version, tuple(fields))
 
 
-def check_value(f: Field, value: Any, where: str) -> None:
-    """Raise RecordError unless ``value`` has field ``f``'s type and lies in its range."""
+def _wrong_type(f: Field, value: Any, where: str) -> RecordError:
+    return RecordError(f"{where}: field {f.name!r} must be of type {f.type} (64-bit for "
+                       f"numbers), not {type(value).__name__} {value!r:.40}")
+
+
+def check_value(f: Field, value: Any, where: str) -> Any:
+    """``value`` normalised for field ``f`` (an ``int``/``timestamp`` as int, a ``float`` as
+    float); raise RecordError unless it has the field's type and lies in its range."""
     if value is None:
         if f.required:
             raise RecordError(f"{where}: field {f.name!r} is required")
-        return
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    ok = {
-        "int": is_int and INT64[0] <= value <= INT64[1],
-        "float": (is_int and -MAX_FLOAT <= value <= MAX_FLOAT)
-        or (isinstance(value, float) and math.isfinite(value)),
-        "string": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "timestamp": is_int and 0 <= value <= INT64[1],
-    }[f.type]
-    if not ok:
-        raise RecordError(f"{where}: field {f.name!r} must be of type {f.type} "
-                          f"(64-bit for numbers), not {type(value).__name__} {value!r:.40}")
-    if f.type in ("int", "float", "timestamp"):
-        if f.min is not None and value < f.min:
-            raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
-        if f.max is not None and value > f.max:
-            raise RecordError(f"{where}: field {f.name!r} = {value} is above its maximum {f.max}")
+        return None
+    kind = f.type
+    if kind == "int" or kind == "timestamp":
+        if type(value) is not int:  # the common case skips int64's checks
+            if isinstance(value, float) and not isinstance(value, BigNumber):
+                raise _wrong_type(f, value, where)
+            try:
+                value = int64(value, f.name)
+            except RecordError:
+                hint = ("; decimal strings are only for integers beyond ±(2^53-1)"
+                        if isinstance(value, str) else "")
+                raise RecordError(f"{_wrong_type(f, value, where)}{hint}") from None
+        if not (0 if kind == "timestamp" else INT64[0]) <= value <= INT64[1]:
+            raise _wrong_type(f, value, where)
+    elif kind == "float":
+        if type(value) is not float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _wrong_type(f, value, where)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise _wrong_type(f, value, where) from None
+        if not math.isfinite(value):
+            raise _wrong_type(f, value, where)
+    else:
+        if not isinstance(value, str if kind == "string" else bool):
+            raise _wrong_type(f, value, where)
+        return value
+    if f.min is not None and value < f.min:
+        raise RecordError(f"{where}: field {f.name!r} = {value} is below its minimum {f.min}")
+    if f.max is not None and value > f.max:
+        raise RecordError(f"{where}: field {f.name!r} = {value} is above its maximum {f.max}")
+    return value
 
 
-def validate_record(schema: Schema, record: Any, where: str = "record") -> None:
+def validate_record(schema: Schema, record: Any, where: str = "record") -> dict:
+    """The record normalised (see ``check_value``), keeping exactly the fields it has; raise
+    RecordError unless it follows ``schema``. Commitments are over the normalised record."""
     if not isinstance(record, Mapping):
         raise RecordError(f"{where} must be a mapping of field names to values")
-    names = {f.name for f in schema.fields}
-    extra = sorted(set(record) - names)
+    extra = sorted(set(record) - schema.names, key=str)
     if extra:
         raise RecordError(f"{where}: field {extra[0]!r} is not in schema version {schema.version}")
+    normal = {}
     for f in schema.fields:
-        check_value(f, record.get(f.name), where)
+        value = check_value(f, record.get(f.name), where)
+        if f.name in record:
+            normal[f.name] = value
+    return normal
 
 
 def public_part(schema: Schema, record: Mapping[str, Any]) -> dict:
     return {f.name: record.get(f.name) for f in schema.public_fields}
 
 
-def validate_public(schema: Schema, public: Any, where: str) -> None:
-    """A batch's clear-text public fields for one record: exactly the public fields."""
+def validate_public(schema: Schema, public: Any, where: str) -> dict:
+    """A batch's clear-text public fields for one record, exactly the public fields;
+    returned normalised (see ``check_value``)."""
     if not isinstance(public, Mapping):
         raise RecordError(f"{where} must be a mapping of public fields")
     wanted = {f.name for f in schema.public_fields}
     if set(public) != wanted:
         raise RecordError(f"{where} must hold exactly the public fields "
-                          f"{sorted(wanted)}, not {sorted(public)}")
-    for f in schema.public_fields:
-        check_value(f, public.get(f.name), where)
+                          f"{sorted(wanted)}, not {sorted(public, key=str)}")
+    return {f.name: check_value(f, public.get(f.name), where) for f in schema.public_fields}
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -279,8 +440,20 @@ def batch_id(batch: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: batch.get(k) for k in BATCH_FIELDS})).hexdigest()
 
 
-def validate_batch_shape(batch: Any) -> None:
-    """Structure, sizes and formats of a batch, checked without any plaintext."""
+BATCH_INTEGERS = ("seq", "schema_version", "time_start", "time_end", "record_count",
+                  "key_epoch")
+
+
+def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
+    """Structure, sizes and formats of a batch, checked without any plaintext; returns
+    ``batch`` with its integer fields normalised in place to ints (a copy when ``batch`` is
+    read-only; they may arrive as decimal strings, see the module's integer rule) before
+    its id is checked.
+
+    With the stream's ``schema``, the public fields are checked and normalised too. Pass it
+    whenever the batch may not be in the canonical form: without it, an integer token
+    beyond ±(2^53−1) in a public field is read as the double it denotes in the canonical
+    form, which is not what a writer of exact JSON numbers meant by a timestamp."""
     if not isinstance(batch, Mapping):
         raise RecordError("batch must be a JSON object")
     missing = [k for k in (*BATCH_FIELDS, "id") if k not in batch]
@@ -292,10 +465,14 @@ def validate_batch_shape(batch: Any) -> None:
     for name in ("stream", "source"):
         if not isinstance(batch[name], str) or not NAME.fullmatch(batch[name]):
             raise RecordError(f"batch.{name} must be a name like 'sensor-7'")
-    for name in ("seq", "schema_version", "time_start", "time_end", "record_count", "key_epoch"):
-        v = batch[name]
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= INT64[1]:
-            raise RecordError(f"batch.{name} must be a non-negative 64-bit integer")
+    if not isinstance(batch, MutableMapping):
+        batch = dict(batch)
+    for name in BATCH_INTEGERS:
+        try:
+            batch[name] = int64(batch[name], f"batch.{name}", 0, INT64[1])
+        except RecordError as exc:
+            raise RecordError(f"batch.{name} must be a non-negative 64-bit integer ({exc})") \
+                from None
     if batch["seq"] < 1:
         raise RecordError("batch.seq starts at 1")
     if not 1 <= batch["record_count"] <= MAX_RECORDS:
@@ -311,6 +488,9 @@ def validate_batch_shape(batch: Any) -> None:
         raise RecordError("batch.prev_hash must be the previous batch id (64 hex digits)")
     if not isinstance(batch["public"], list) or len(batch["public"]) != batch["record_count"]:
         raise RecordError("batch.public must list one entry per record")
+    if schema is not None:
+        batch["public"] = [validate_public(schema, p, f"batch.public[{i}]")
+                           for i, p in enumerate(batch["public"])]
     payload = batch["payload"]
     if not isinstance(payload, Mapping):
         raise RecordError("batch.payload must be an object")
@@ -331,6 +511,7 @@ def validate_batch_shape(batch: Any) -> None:
         raise RecordError("batch.payload must be exactly {ciphertext, nonce} or {uri, sha256}")
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
+    return batch
 
 
 # -- the one rule for records against their batch -------------------------------------------
@@ -342,25 +523,35 @@ def verify_batch_records(schema: Schema, batch: Mapping[str, Any], rows: Any, sa
     """Decide whether decrypted ``rows`` (with their hex ``salts``) are exactly the records
     ``batch`` commits to: one per ``record_count``, each valid under ``schema``, each equal
     to its clear-text public fields, and together hashing to ``batch.merkle_root``.
+    Records are compared and committed in their normalised form (``validate_record``).
 
     The chaincode (plaintext sent to reader endorsers), the client (``open_batch``) and the
-    sync all decide with this function. Returns the records' commitments; raises
+    sync all decide with this function (or ``verified_records``, the same decision that
+    also returns the normalised records). Returns the records' commitments; raises
     ``RecordError`` naming the first record and rule broken."""
+    return verified_records(schema, batch, rows, salts, where)[1]
+
+
+def verified_records(schema: Schema, batch: Mapping[str, Any], rows: Any, salts: Any,
+                     where: str = "batch") -> tuple[list[dict], list[bytes]]:
+    """``verify_batch_records``'s decision; returns the normalised records and their
+    commitments."""
     if not isinstance(rows, list) or not isinstance(salts, list):
         raise RecordError(f"{where}: records and salts must be lists")
     public = batch.get("public")
     if not isinstance(public, list) or not (
             len(rows) == len(salts) == len(public) == batch.get("record_count")):
         raise RecordError(f"{where}: record, salt and public counts differ from record_count")
-    leaves = []
+    normal, leaves = [], []
     for i, (row, salt, clear) in enumerate(zip(rows, salts, public)):
         if not isinstance(salt, str) or not SALT_HEX.fullmatch(salt):
             raise RecordError(f"{where}: record {i}: salt must be 16 bytes in lower-case hex")
-        validate_record(schema, row, f"{where}: record {i}")
-        if public_part(schema, row) != clear:
+        row = validate_record(schema, row, f"{where}: record {i}")
+        if public_part(schema, row) != validate_public(schema, clear,
+                                                       f"{where}: public fields of record {i}"):
             raise RecordError(f"{where}: record {i} differs from its public fields")
+        normal.append(row)
         leaves.append(commitment(bytes.fromhex(salt), row))
     if merkle_root(leaves).hex() != batch.get("merkle_root"):
         raise RecordError(f"{where}: the records' commitments do not match its merkle_root")
-    return leaves
-
+    return normal, leaves

@@ -8,6 +8,7 @@ revive it.
 
 from __future__ import annotations
 
+from ledgerlake import records
 from ledgerlake.chaincode.contract.common import (
     MAX_EPOCH,
     MAX_TEXT,
@@ -99,7 +100,8 @@ async def get_stream_keys(ctx: Ledger, stream_id: str, ticket_id: str) -> dict:
     if ticket.get("generation", 0) < since:
         raise deny("stream.keys", f"the ticket predates {creator.msp_id}'s current grant "
                                   f"(it was revoked since); open the stream again")
-    if max(ctx.timestamp_ns, ctx.local_time_ns()) > ticket["expires"]:
+    if max(ctx.timestamp_ns, ctx.local_time_ns()) > records.int64(ticket["expires"],
+                                                                "ticket.expires"):
         raise ChaincodeError(ErrorCode.EXPIRED, "the ticket has expired (by the transaction "
                                                 "time or the peer's clock); open the stream again")
     keys = {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import inspect
-import json
 import re
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -145,12 +144,17 @@ _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 def integer(value: Any, what: str, low: int = 0, high: int = records.INT64[1]) -> int:
-    """A JSON integer within [low, high] (not a bool, a float or a string)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"{what} must be an integer, not {type(value).__name__}")
-    if not low <= value <= high:
+    """A 64-bit integer within [low, high] by the record format's integer rule: a JSON
+    integer, or beyond ±(2^53−1) its decimal string (never a bool, a float or a small
+    integer in a string)."""
+    try:
+        number = records.int64(value, what, -(2**256), 2**256)
+    except records.RecordError:
+        raise invalid(f"{what} must be an integer (a JSON integer; beyond ±(2^53-1) also its "
+                      f"decimal string), not {type(value).__name__} {value!r:.40}") from None
+    if not low <= number <= high:
         raise invalid(f"{what} must be from {low} to {high}")
-    return value
+    return number
 
 
 def integer_arg(value: str, what: str, low: int = 0, high: int = records.INT64[1]) -> int:
@@ -269,9 +273,15 @@ def ts(ns: int) -> str:
     return f"{ns:020d}"
 
 
+def stored(raw: bytes) -> Any:
+    """A value this contract wrote (canonical JSON), read back by the record format's
+    reader, so a number keeps the form it was written in (see the integer rule)."""
+    return records.parse_json(raw, "stored state")
+
+
 async def get(ctx: Ledger, key: str) -> Any:
     raw = await ctx.get_state(key)
-    return json.loads(raw) if raw else None
+    return stored(raw) if raw else None
 
 
 async def put(ctx: Ledger, key: str, value: Any) -> None:
@@ -308,7 +318,7 @@ def bounded_page(rows: list[tuple[str, Any]], mark: str, size_of: Callable[[Any]
 def page_of_json(rows: list[tuple[str, bytes]], mark: str) -> dict:
     """A page of stored JSON values, bounded in bytes as well as items."""
     items, mark = bounded_page([(k, v) for k, v in rows], mark, len)
-    return {"items": [json.loads(v) for v in items], "bookmark": mark}
+    return {"items": [stored(v) for v in items], "bookmark": mark}
 
 
 # -- audit ------------------------------------------------------------------------------------

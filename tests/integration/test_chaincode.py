@@ -82,11 +82,12 @@ def org_keys(members):
 
 def new_stream(members, org_keys, readers=ORGS, writers=("Org1MSP",)):
     data_key = encryption.new_data_key()
+    stream_id = f"st-{uuid.uuid4().hex[:8]}"
     wrapped = {}
     for org in readers:
         pem = members[("Org1", "producer")].evaluate("GetOrgKey", f"{org}MSP")["public_key"]
-        wrapped[f"{org}MSP"] = encryption.wrap_key(data_key, pem)
-    stream_id = f"st-{uuid.uuid4().hex[:8]}"
+        wrapped[f"{org}MSP"] = encryption.wrap_key(data_key, pem, stream=stream_id, epoch=1,
+                                                   msp_id=f"{org}MSP")
     members[("Org1", "admin")].submit("CreateStream", json.dumps({
         "id": stream_id, "schema": SCHEMA, "writers": {"msp_ids": list(writers)},
         "readers": [f"{o}MSP" for o in readers], "wrapped_keys": wrapped}))
@@ -107,10 +108,11 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
     assert out["plaintext_checked"] is True
     analyst = members[("Org2", "analyst")]
     opened = open_stream(analyst.contract, stream, "integration test")
-    data_key = encryption.unwrap_key(opened["wrapped_keys"]["1"], org_keys["Org2"])
+    data_key = encryption.unwrap_key(opened["wrapped_keys"]["1"], org_keys["Org2"],
+                                     stream=stream, epoch=1, msp_id="Org2MSP")
     stored = analyst.evaluate("GetBatch", stream, sealed.id)
     assert "temperature_c" not in json.dumps(stored["public"])
-    assert open_batch(stored, data_key) == rows()
+    assert open_batch(SCHEMA, stored, data_key) == rows()
     trail = members[("Org1", "auditor")].evaluate(
         "QueryAudit", json.dumps({"by": "stream", "value": stream}))["items"]
     assert [e["action"] for e in trail] == ["StreamCreated", "BatchSubmitted", "StreamOpened"]
@@ -175,15 +177,18 @@ def test_key_rotation_grant_and_shred(members, org_keys):
     stream, key = new_stream(members, org_keys, readers=("Org1",))
     admin = members[("Org1", "admin")]
     org2_pem = members[("Org1", "admin")].evaluate("GetOrgKey", "Org2MSP")["public_key"]
-    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(key, org2_pem))
+    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(
+        key, org2_pem, stream=stream, epoch=1, msp_id="Org2MSP"))
     new_key = encryption.new_data_key()
     wrapped = {m: encryption.wrap_key(new_key, members[("Org1", "admin")].evaluate(
-        "GetOrgKey", m)["public_key"]) for m in ("Org1MSP", "Org2MSP")}
+        "GetOrgKey", m)["public_key"], stream=stream, epoch=2, msp_id=m)
+        for m in ("Org1MSP", "Org2MSP")}
     assert admin.submit("RotateKey", stream, json.dumps(wrapped))["epoch"] == 2
     admin.submit("ShredEpoch", stream, "1")
     opened = open_stream(members[("Org2", "analyst")].contract, stream, "p")
     assert list(opened["wrapped_keys"]) == ["2"] and opened["shredded"] == [1]
-    assert encryption.unwrap_key(opened["wrapped_keys"]["2"], org_keys["Org2"]) == new_key
+    assert encryption.unwrap_key(opened["wrapped_keys"]["2"], org_keys["Org2"], stream=stream,
+                                 epoch=2, msp_id="Org2MSP") == new_key
 
 
 def test_lineage_is_anchored_and_read_back(members, org_keys):
@@ -208,7 +213,8 @@ def test_every_function_on_the_network_with_an_event_and_audit_entry_per_change(
     listed = analyst.evaluate("ListStreams", "1000", "")
     assert stream in [s["id"] for s in listed["items"]]
     org2_pem = admin.evaluate("GetOrgKey", "Org2MSP")["public_key"]
-    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(key, org2_pem))
+    admin.submit("GrantReader", stream, "Org2MSP", encryption.wrap_key(
+        key, org2_pem, stream=stream, epoch=1, msp_id="Org2MSP"))
     admin.submit("UpdateStream", stream, '{"description": "every function"}')
     sealed = seal_batch(stream=stream, source="all", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
@@ -219,7 +225,8 @@ def test_every_function_on_the_network_with_an_event_and_audit_entry_per_change(
     admin.submit("RevokeReader", stream, "Org2MSP")
     admin.submit("RotateKey", stream, json.dumps(
         {"Org1MSP": encryption.wrap_key(encryption.new_data_key(),
-                                        encryption.public_pem(org_keys["Org1"]))}))
+                                        encryption.public_pem(org_keys["Org1"]),
+                                        stream=stream, epoch=2, msp_id="Org1MSP")}))
     admin.submit("ShredEpoch", stream, "1")
     receipt = {"inputs": {"streams": [stream]}, "code_version": "t", "outputs": {"x": stream}}
     lineage = members[("Org1", "analyst")].submit("AnchorLineage", json.dumps(receipt))

@@ -47,7 +47,8 @@ class World:
     def valid_calls(self) -> dict:
         """One valid call of every contract function: name -> (caller, args, options)."""
         m = MEMBERS
-        org3_wrapped = wrap_key(self.key, public_pem(self.org_keys[ORG3]))
+        org3_wrapped = wrap_key(self.key, public_pem(self.org_keys[ORG3]), stream="plant",
+                                epoch=1, msp_id=ORG3)
         nxt = self.sealed()
         receipt = {"inputs": {"streams": ["plant"],
                               "batches": [{"stream": "plant", "id": self.first_batch}]},
@@ -90,7 +91,8 @@ def build_world() -> World:
     ledger = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
     org_keys = {msp: new_org_key() for msp in (ORG1, ORG2, ORG3)}
     world = World(ledger, new_data_key(), org_keys)
-    world.wrapped = {msp: wrap_key(world.key, public_pem(org_keys[msp])) for msp in (ORG1, ORG2)}
+    world.wrapped = {msp: wrap_key(world.key, public_pem(org_keys[msp]), stream="plant", epoch=1,
+                                   msp_id=msp) for msp in (ORG1, ORG2)}
     for msp in (ORG1, ORG2):
         n = msp[3]
         ledger.invoke(MEMBERS[f"admin{n}"], "RegisterOrgKey", public_pem(org_keys[msp]))

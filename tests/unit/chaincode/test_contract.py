@@ -292,7 +292,7 @@ def test_list_batches_by_stream_source_and_time(ledger):
     rest = query(ledger, analyst1, "ListBatches", json.dumps(
         {"stream": "plant", "page_size": 2, "bookmark": page["bookmark"]}))
     assert len(page["items"] + rest["items"]) == 4
-    t2 = query(ledger, analyst1, "GetBatch", "plant", ids[1])["time_start"]
+    t2 = int(query(ledger, analyst1, "GetBatch", "plant", ids[1])["time_start"])
     window = query(ledger, auditor2, "ListBatches", json.dumps(
         {"stream": "plant", "time_from": t2, "time_to": t2 + 1}))
     assert [b["id"] for b in window["items"]] == [ids[1]]
@@ -354,7 +354,7 @@ def test_audit_trail_by_actor_stream_action_and_time(ledger):
     assert [e["action"] for e in by_stream["items"]] == ["StreamCreated", "BatchSubmitted",
                                                          "StreamOpened"]
     everything = query(ledger, auditor2, "QueryAudit", json.dumps({"by": "time"}))
-    t = everything["items"][1]["time"]
+    t = int(everything["items"][1]["time"])
     window = query(ledger, auditor2, "QueryAudit", json.dumps({"by": "time", "time_from": t,
                                                                "time_to": t + 1}))
     assert [e["action"] for e in window["items"]] == ["BatchSubmitted"]

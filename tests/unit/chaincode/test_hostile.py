@@ -516,7 +516,8 @@ def test_a_lineage_anchor_is_checked_against_every_stream_and_batch_it_names(wor
     led = world.ledger
     led.invoke(m["admin2"], "CreateStream", json.dumps({
         "id": "org2only", "schema": SCHEMA, "writers": {"msp_ids": [ORG2]}, "readers": [ORG2],
-        "wrapped_keys": {ORG2: wrap_key(world.key, public_pem(world.org_keys[ORG2]))}}))
+        "wrapped_keys": {ORG2: wrap_key(world.key, public_pem(world.org_keys[ORG2]),
+                                         stream="org2only", epoch=1, msp_id=ORG2)}}))
     base = {"code_version": "c", "outputs": {}}
     both = {**base, "inputs": {"streams": ["plant", "org2only"]}}
     expect(led, m["analyst1"], "AnchorLineage", [json.dumps(both)], ErrorCode.ACCESS_DENIED,
@@ -574,8 +575,8 @@ def test_an_endorser_that_does_not_know_its_organisation_refuses_plaintext(world
 
 def test_a_ticket_expires_by_the_peers_clock_too(world):
     led = world.ledger
-    issued = json.loads(led.query(m["auditor1"], "QueryAudit", json.dumps(
-        {"by": "action", "value": "StreamOpened"})))["items"][-1]["time"]
+    issued = int(json.loads(led.query(m["auditor1"], "QueryAudit", json.dumps(
+        {"by": "action", "value": "StreamOpened"})))["items"][-1]["time"])
     # the peer's clock is past the expiry; the client picks a transaction time 4 min
     # earlier, within the allowed skew, which alone would still pass
     peer = issued + 15 * 60 * 10**9 + 10**9

@@ -8,6 +8,7 @@ from fabric_protos.common import common_pb2
 
 from blockcheck import normalize
 from ledgerlake.client.blocks import block_hash, data_hash, decode_block, verify_chain
+from ledgerlake.errors import IntegrityError
 
 DATA = Path(__file__).parents[2] / "data" / "blocks"
 NUMBERS = (0, 3, 8, 9)
@@ -44,12 +45,17 @@ def test_a_tampered_block_breaks_the_chain():
     raw = common_pb2.Block()
     raw.CopyFrom(eight.raw)
     raw.data.data.append(raw.data.data[0])  # an envelope smuggled in after ordering
-    with pytest.raises(ValueError, match="data hash"):
+    with pytest.raises(IntegrityError, match="block 8: data hash") as info:
         verify_chain([decode_block(raw), nine])
+    assert (info.value.block_number, info.value.check) == (8, "data_hash")
     forged = decode_block(eight.raw)
     object.__setattr__(forged, "previous_hash", b"\0" * 32)
-    with pytest.raises(ValueError, match="previous hash"):
+    with pytest.raises(IntegrityError, match="block 9: previous hash") as info:
         verify_chain([forged, nine])
+    assert (info.value.block_number, info.value.check) == (9, "previous_hash")
+    with pytest.raises(IntegrityError, match="block 9 follows block 9") as info:
+        verify_chain([nine, nine])
+    assert (info.value.block_number, info.value.check) == (9, "number")
 
 
 def test_block_hash_der_handles_long_lengths_and_big_numbers():
