@@ -449,9 +449,8 @@ def _demo_org_key(net, msp_id: str):
 
 
 def _absent(exc: EndorseError) -> bool:
-    """A read refused because the thing does not exist (contracts before error codes send
-    none; the demo's reads are allowed to its identities, so that is what they mean)."""
-    return exc.error_code in (ErrorCode.NOT_FOUND, None)
+    """A read refused because the thing does not exist."""
+    return exc.error_code is ErrorCode.NOT_FOUND
 
 
 def _settle(net, timeout: float = 10.0) -> None:
