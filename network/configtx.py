@@ -16,6 +16,14 @@ from ledgerlake.network.spec import OrgSpec
 
 PROFILE = "LedgerlakeChannel"
 
+#: The channel capability per consensus. In Fabric v3 the channel's V3_0 capability is the
+#: switch ``ConsensusTypeBFT()``: the peer's Gateway then broadcasts every envelope to all
+#: orderers (a Raft channel would order each transaction once per orderer, the copies marked
+#: DUPLICATE_TXID), and blocks are verified against the consenter set. Nothing else the
+#: network uses needs V3_0 (orderer capability V2_0, application V2_5, channel
+#: participation), so Raft channels take V2_0 and SmartBFT keeps V3_0.
+CHANNEL_CAPABILITY = {"raft": "V2_0", "bft": "V3_0"}
+
 
 def _sig(rule: str) -> dict:
     return {"Type": "Signature", "Rule": rule}
@@ -94,7 +102,7 @@ def render(layout: Layout) -> dict:
     profile = {
         "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
                      "Admins": _meta("MAJORITY Admins")},
-        "Capabilities": {"V3_0": True},
+        "Capabilities": {CHANNEL_CAPABILITY[spec.consensus]: True},
         "Orderer": orderer,
         "Application": application,
     }
