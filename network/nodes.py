@@ -21,7 +21,8 @@ BUILDER_NAME = "ledgerlake-ccaas"
 
 
 def _base_env(chain: Toolchain) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH")
+    # GOGC / GOMAXPROCS: Go runtime tuning of the Fabric nodes, when the caller sets it
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH", "GOGC", "GOMAXPROCS")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["FABRIC_CFG_PATH"] = str(chain.config_dir)
     env["FABRIC_LOGGING_SPEC"] = os.environ.get("LEDGERLAKE_FABRIC_LOGGING", "INFO")
