@@ -1,6 +1,6 @@
 """Client benchmarks: proposal build+sign rate on one core, and end-to-end submits.
 
-    python benchmarks/client_bench.py [--total N] [--concurrency C ...]
+    python benchmarks/client_bench.py [--total N] [--concurrency C ...] [--batch-timeout D]
 
 End-to-end: a fresh default network in a temporary state directory; N ``put`` submits
 (endorse by both orgs → order → commit) kept C in flight with the asyncio client. Reports
@@ -118,8 +118,8 @@ async def submit_load(net: LocalNetwork, total: int, concurrency: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--total", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 128])
+    ap.add_argument("--total", type=int, default=4000)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[64, 128, 256, 512])
     ap.add_argument("--max-message-count", type=int, default=NetworkSpec.max_message_count)
     ap.add_argument("--batch-timeout", default=NetworkSpec.batch_timeout)
     ap.add_argument("--title", default="Gateway client (issue 3)")

@@ -194,6 +194,9 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_CHAINCODE_EXECUTETIMEOUT": "30s",
             CCAAS_CONFIG_ENV: json.dumps(ccaas_config(layout, node)),
         })
+        if os.environ.get("LEDGERLAKE_PEER_PROFILE"):  # Go pprof for performance work
+            env["CORE_PEER_PROFILE_ENABLED"] = "true"
+            env["CORE_PEER_PROFILE_LISTENADDRESS"] = f"{HOST}:{node.ports['grpc'] + 5}"
         env["FABRIC_CFG_PATH"] = str(write_peer_config(layout, chain))
         return [chain.bin("peer"), "node", "start"], env
     if node.kind == "chaincode":

@@ -96,3 +96,12 @@ def test_bft_blocks_hold_each_transaction_valid_exactly_once(tmp_path):
     print(f"BFT: {len(run['per_block'])} blocks, {len(run['submitted'])} tx, "
           f"{copies} DUPLICATE_TXID copies")
     assert copies == 0
+
+
+def test_more_in_flight_than_the_gateway_admits_never_fails(raft_network):
+    """512 submits in flight against a Gateway that admits 500 calls: the client keeps its
+    own calls below that and retries busy refusals, so nothing reaches the caller."""
+    run = asyncio.run(_loaded_run(raft_network, total=1500, in_flight=512))
+    assert [str(f) for f in run["failures"]] == []
+    assert len(run["submitted"]) == 1500
+    assert all(run["codes"][t] == [transaction_pb2.VALID] for t in run["submitted"])
