@@ -122,3 +122,15 @@ def test_raft_channels_avoid_the_gateways_bft_path_and_bft_channels_keep_it(tmp_
     assert raft["Capabilities"] == {"V2_0": True}  # V3_0 would send each tx to every orderer
     assert bft["Capabilities"] == {"V3_0": True}
     assert raft["Orderer"]["Capabilities"] == bft["Orderer"]["Capabilities"] == {"V2_0": True}
+
+
+def test_raft_snapshots_before_its_wal_replay_outgrows_one_raft_message(tmp_path):
+    orderer = configtx.render(_layout(tmp_path))["Profiles"][configtx.PROFILE]["Orderer"]
+
+    def mb(size: str) -> float:
+        number, unit = size.split()
+        assert unit == "MB"
+        return float(number)
+
+    snapshot = mb(orderer["EtcdRaft"]["Options"]["SnapshotIntervalSize"])
+    assert snapshot < mb(orderer["BatchSize"]["PreferredMaxBytes"])  # Raft's MaxSizePerMsg
