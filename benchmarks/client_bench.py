@@ -153,7 +153,8 @@ def main() -> None:
                              f"{r['cpu_per_tx'] * 1000:.1f} ms | "
                              f"{r['machine_busy'] * 100:.0f}% | "
                              f"{r['envelopes'] / blocks:.1f} | "
-                             f"{r['duplicates'] / blocks:.1f} (max {r['worst_block_duplicates']}) |")
+                             f"{r['duplicates'] / blocks:.1f} "
+                             f"(max {r['worst_block_duplicates']}) |")
                 print(lines[-1], flush=True)
         finally:
             net.down()
