@@ -64,7 +64,8 @@ def node_cpu(net: LocalNetwork) -> Counter:
 async def block_contents(network, first: int, last: int) -> dict:
     """Envelopes per block and DUPLICATE_TXID copies in blocks ``first..last``."""
     envelopes, duplicates, blocks, worst = 0, 0, 0, 0
-    async for block in network.block_events(filtered=True, start_block=first):
+    stream = network.block_events(filtered=True, start_block=first, timeout=120)
+    async for block in stream:
         n = len(block.filtered_transactions)
         d = sum(1 for t in block.filtered_transactions
                 if t.tx_validation_code == transaction_pb2.DUPLICATE_TXID)
@@ -72,6 +73,7 @@ async def block_contents(network, first: int, last: int) -> dict:
         worst = max(worst, d)
         if block.number >= last:
             break
+    stream.close()  # cancel the Deliver call before the event loop closes
     return {"blocks": blocks, "envelopes": envelopes, "duplicates": duplicates,
             "worst_block_duplicates": worst}
 
