@@ -31,7 +31,7 @@ from ledgerlake.client import proposal as build  # noqa: E402
 from ledgerlake.client.batches import seal_batch, submit_batch  # noqa: E402
 from ledgerlake.network import LocalNetwork, NetworkSpec  # noqa: E402
 
-BASE_PORT = 26000
+BASE_PORT = machine.base_port(26000)
 SCHEMA = {"version": 1, "fields": [
     {"name": "sensor", "type": "string", "public": True},
     {"name": "value", "type": "float", "min": -1e6, "max": 1e6},

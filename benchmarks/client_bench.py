@@ -1,10 +1,12 @@
 """Client benchmarks: proposal build+sign rate on one core, and end-to-end submits.
 
-    python benchmarks/client_bench.py [--total N] [--concurrency C ...]
+    python benchmarks/client_bench.py [--total N] [--concurrency C ...] [--batch-timeout D]
 
 End-to-end: a fresh default network in a temporary state directory; N ``put`` submits
 (endorse by both orgs → order → commit) kept C in flight with the asyncio client. Reports
-committed tx/s, p50/p95/p99 latency, and the client's CPU time as a share of one core.
+committed tx/s, p50/p95/p99 latency, the client's CPU time as a share of one core, the CPU
+share of each kind of node (and of the whole machine, which other work may share), and what the
+row's blocks hold: envelopes per block and how many of them are DUPLICATE_TXID copies.
 Results are appended to benchmarks/results.md.
 """
 
@@ -17,17 +19,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402
+
+from fabric_protos.peer import transaction_pb2  # noqa: E402
 
 from ledgerlake.client import Identity, connect_async, from_state_dir, signer_from_wallet  # noqa: E402
 from ledgerlake.client import proposal as build  # noqa: E402
 from ledgerlake.client.signing import new_private_key, signer_from_key  # noqa: E402
 from ledgerlake.network import LocalNetwork, NetworkSpec  # noqa: E402
 
-BASE_PORT = 26000
+BASE_PORT = machine.base_port(26000)
 
 
 def cpu_seconds() -> float:
@@ -46,7 +51,35 @@ def bench_proposals(seconds: float = 3.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def submit_load(state_dir: Path, total: int, concurrency: int) -> dict:
+def node_cpu(net: LocalNetwork) -> Counter:
+    """CPU seconds used so far per kind of node (orderer, peer, chaincode, ca)."""
+    used: Counter = Counter()
+    for node in net.layout.nodes:
+        pid = net.pid(node)
+        if pid:
+            used[node.kind] += machine.cpu_seconds_of(pid)
+    return used
+
+
+async def block_contents(network, first: int, last: int) -> dict:
+    """Envelopes per block and DUPLICATE_TXID copies in blocks ``first..last``."""
+    envelopes, duplicates, blocks, worst = 0, 0, 0, 0
+    stream = network.block_events(filtered=True, start_block=first, timeout=120)
+    async for block in stream:
+        n = len(block.filtered_transactions)
+        d = sum(1 for t in block.filtered_transactions
+                if t.tx_validation_code == transaction_pb2.DUPLICATE_TXID)
+        envelopes, duplicates, blocks = envelopes + n, duplicates + d, blocks + 1
+        worst = max(worst, d)
+        if block.number >= last:
+            break
+    stream.close()  # cancel the Deliver call before the event loop closes
+    return {"blocks": blocks, "envelopes": envelopes, "duplicates": duplicates,
+            "worst_block_duplicates": worst}
+
+
+async def submit_load(net: LocalNetwork, total: int, concurrency: int) -> dict:
+    state_dir = net.state_dir
     wallet = state_dir / "wallet" / "Org1" / "producer"
     channel = from_state_dir(state_dir, "Org1").dial_async()
     gateway = connect_async(Identity.from_wallet(wallet), signer_from_wallet(wallet), channel)
@@ -66,45 +99,69 @@ async def submit_load(state_dir: Path, total: int, concurrency: int) -> dict:
             except Exception:
                 failures += 1
 
+    first = net.height()
+    nodes0, busy0 = node_cpu(net), machine.machine_busy_seconds()
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    nodes = node_cpu(net) - nodes0
+    busy = machine.machine_busy_seconds() - busy0
+    last = net.height() - 1
+    contents = await block_contents(gateway.get_network("ledgerlake"), first, last)
     await channel.close()
     q = statistics.quantiles(latencies, n=100)
+    shares = {kind: used / wall for kind, used in sorted(nodes.items())}
     return {"concurrency": concurrency, "committed": len(latencies), "failed": failures,
             "tps": len(latencies) / wall, "p50": q[49], "p95": q[94], "p99": q[98],
-            "client_cpu": cpu / wall}
+            "client_cpu": cpu / wall, "node_cpu": shares, "machine_busy": busy / wall,
+            "cpu_per_tx": (sum(nodes.values()) + cpu) / max(len(latencies), 1),
+            **contents}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--total", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 128])
-    ap.add_argument("--max-message-count", type=int, default=100)
+    ap.add_argument("--total", type=int, default=4000)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[64, 128, 256, 512])
+    ap.add_argument("--max-message-count", type=int, default=NetworkSpec.max_message_count)
+    ap.add_argument("--batch-timeout", default=NetworkSpec.batch_timeout)
+    ap.add_argument("--title", default="Gateway client (issue 3)")
+    ap.add_argument("--note", default="", help="a line saying under what load this ran")
+    ap.add_argument("--no-append", action="store_true", help="print only (tuning runs)")
     args = ap.parse_args()
-    lines = []
+    lines = [f"- {args.note}"] if args.note else []
     rate = bench_proposals()
     lines.append(f"- proposals built + signed on one core: **{rate:,.0f}/s** (target ≥ 5,000/s)")
     with tempfile.TemporaryDirectory() as tmp:
         net = LocalNetwork(Path(tmp) / "state", spec=NetworkSpec(
             base_port=BASE_PORT, max_message_count=args.max_message_count,
-            selftest=True))
+            batch_timeout=args.batch_timeout, selftest=True))
         try:
             net.up()
             lines.append(f"- end-to-end `put` submits, {args.total} per row, default network "
                          f"(BatchTimeout {net.spec.batch_timeout}, MaxMessageCount "
                          f"{net.spec.max_message_count}), asyncio client:\n")
-            lines.append("  | in flight | committed tx/s | p50 | p95 | p99 | failed | client CPU (share of one core) |")
-            lines.append("  |---|---|---|---|---|---|---|")
+            lines.append("  | in flight | committed tx/s | p50 | p95 | p99 | failed | client CPU "
+                         "| node CPU (share of one core) | CPU per tx (network + client) "
+                         "| machine busy (of 2 cores' 200%) "
+                         "| envelopes/block | DUPLICATE_TXID/block |")
+            lines.append("  |---|---|---|---|---|---|---|---|---|---|---|---|")
             for c in args.concurrency:
-                r = asyncio.run(submit_load(net.state_dir, args.total, c))
+                r = asyncio.run(submit_load(net, args.total, c))
+                nodes = ", ".join(f"{k} {v * 100:.0f}%" for k, v in r["node_cpu"].items())
+                blocks = max(r["blocks"], 1)
                 lines.append(f"  | {c} | **{r['tps']:.0f}** | {r['p50'] * 1000:.0f} ms | "
                              f"{r['p95'] * 1000:.0f} ms | {r['p99'] * 1000:.0f} ms | "
-                             f"{r['failed']} | {r['client_cpu'] * 100:.0f}% |")
+                             f"{r['failed']} | {r['client_cpu'] * 100:.0f}% | {nodes} | "
+                             f"{r['cpu_per_tx'] * 1000:.1f} ms | "
+                             f"{r['machine_busy'] * 100:.0f}% | "
+                             f"{r['envelopes'] / blocks:.1f} | "
+                             f"{r['duplicates'] / blocks:.1f} "
+                             f"(max {r['worst_block_duplicates']}) |")
                 print(lines[-1], flush=True)
         finally:
             net.down()
-    machine.append("Gateway client (issue 3)", lines)
+    if not args.no_append:
+        machine.append(args.title, lines)
     print("\n".join(lines))
 
 

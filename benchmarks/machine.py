@@ -9,6 +9,28 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.md")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def base_port(default: int = 26000) -> int:
+    """The benchmarks' base port, moved by ``LEDGERLAKE_TEST_PORT_SHIFT`` like the tests'."""
+    return default + int(os.environ.get("LEDGERLAKE_TEST_PORT_SHIFT", "0"))
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every process, every core), from /proc/stat."""
+    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in parts]
+    return (sum(values[:8]) - values[3] - values[4]) / _TICK  # minus idle, iowait
 
 
 def describe() -> dict:

@@ -23,7 +23,7 @@ import machine  # noqa: E402
 
 from ledgerlake.network import LocalNetwork, NetworkSpec  # noqa: E402
 
-BASE_PORT = 26000
+BASE_PORT = machine.base_port(26000)
 
 
 def bench_install(cold_modules: bool) -> float:

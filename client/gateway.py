@@ -19,7 +19,14 @@ import grpc
 
 from ledgerlake.client import proposal as build
 from ledgerlake.client.identity import Identity
-from ledgerlake.client.rpc import Flow, Stubs, run_async, run_sync
+from ledgerlake.client.rpc import (
+    DEFAULT_MAX_IN_FLIGHT,
+    Backoff,
+    Flow,
+    Stubs,
+    run_async,
+    run_sync,
+)
 from ledgerlake.client.signing import Signer
 from ledgerlake.client.transaction import Proposal, submit_async_flow, submit_flow
 from ledgerlake.errors import ConfigError
@@ -40,12 +47,20 @@ class Gateway:
         A ``grpc.Channel`` to the gateway peer, owned by the caller.
     timeouts:
         Per-step defaults in seconds: evaluate, endorse, submit, commit_status.
+    max_in_flight:
+        Gateway RPCs this object keeps open at most (default 256); more wait their turn, so a
+        busy caller does not run into the peer's own limit (500 over all its clients).
+        None: no bound.
+    backoff:
+        How a step the peer refuses as busy (RESOURCE_EXHAUSTED) is repeated; None: never.
     """
 
     _asynchronous = False
 
     def __init__(self, identity: Identity, signer: Signer | None, channel,
-                 timeouts: Mapping[str, float] | None = None):
+                 timeouts: Mapping[str, float] | None = None,
+                 max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+                 backoff: Backoff | None = Backoff()):
         unknown = set(timeouts or {}) - set(DEFAULT_TIMEOUTS)
         if unknown:
             raise ConfigError(f"unknown timeout {sorted(unknown)[0]!r}; known: "
@@ -54,7 +69,11 @@ class Gateway:
         self.signer = signer
         self.channel = channel
         self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
-        self.stubs = Stubs(channel)
+        self.backoff = backoff
+        try:
+            self.stubs = Stubs(channel, max_in_flight, asynchronous=self._asynchronous)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def sign(self, message: bytes) -> bytes:
         if self.signer is None:

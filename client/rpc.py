@@ -5,15 +5,22 @@ which request, which timeout, which error to raise) and receives the responses. 
 drivers run such a flow: ``run_sync`` on a blocking ``grpc.Channel`` and ``run_async`` on a
 ``grpc.aio.Channel``. Composite operations (submit = endorse → submit → commit status) are
 ``yield from`` of the single steps.
+
+Back-pressure lives here too, once for both drivers. ``Stubs`` keep at most
+``max_in_flight`` RPCs open per gateway (below the peer Gateway's own concurrency limit,
+500 by default, beyond which it refuses requests), and ``retrying`` repeats a step the
+Gateway refused as busy (RESOURCE_EXHAUSTED) after an exponential back-off with jitter,
+yielded as a ``Pause``; the steps that are safe to repeat use it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
 import time
-
-from dataclasses import dataclass
-from typing import Any, Generator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator
 
 import grpc
 from fabric_protos.gateway import gateway_pb2
@@ -42,6 +49,56 @@ class Pause:
 
 Flow = Generator[Call | Pause, Any, Any]
 
+#: RPCs one gateway object keeps open at most (the peer refuses beyond 500 by default,
+#: counted over all its clients, including streams and commit-status waits).
+DEFAULT_MAX_IN_FLIGHT = 256
+
+#: The peer's concurrency limiter (internal/peer/node/grpc_limiters.go) refuses with a plain
+#: Go error, which reaches the client as UNKNOWN carrying only this text; ``translate``
+#: gives it the status code it means, so nothing else matches on wording.
+_LIMITER_TEXT = "too many requests for "
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off with jitter for a busy Gateway: after refusal ``n`` (from 0) the
+    step waits between half and all of ``min(maximum, initial * multiplier ** n)`` seconds,
+    at most ``attempts`` times before the refusal reaches the caller."""
+
+    attempts: int = 12
+    initial: float = 0.05
+    multiplier: float = 2.0
+    maximum: float = 2.0
+    jitter: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.attempts < 0 or self.initial <= 0 or self.multiplier < 1 or self.maximum <= 0:
+            raise ValueError(f"invalid back-off {self!r}: attempts >= 0, initial > 0, "
+                             f"multiplier >= 1 and maximum > 0 are required")
+
+    def delay(self, refusal: int) -> float:
+        ceiling = min(self.maximum, self.initial * self.multiplier ** refusal)
+        return ceiling * (0.5 + 0.5 * self.jitter())
+
+
+#: The statuses that mean "busy, nothing was done": safe to repeat for the steps that retry.
+RETRYABLE = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+def retrying(call: Call, backoff: Backoff | None) -> Flow:
+    """``call``'s response, repeating ``call`` after a back-off while the Gateway refuses it
+    as busy. Only for steps that a refused attempt leaves undone (evaluate, endorse, the
+    submit of a signed envelope, commit status); ``backoff=None`` never repeats."""
+    refusals = 0
+    while True:
+        try:
+            return (yield call)
+        except GatewayError as exc:
+            if backoff is None or exc.code not in RETRYABLE or refusals >= backoff.attempts:
+                raise
+        yield Pause(backoff.delay(refusals))
+        refusals += 1
+
 
 def error_details(metadata) -> tuple[ErrorDetail, ...]:
     """The Gateway's per-node ``ErrorDetail``s from an error's trailing metadata."""
@@ -60,17 +117,35 @@ def error_details(metadata) -> tuple[ErrorDetail, ...]:
 def translate(exc: grpc.RpcError, call: Call) -> GatewayError:
     code = exc.code() if hasattr(exc, "code") else None
     message = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNKNOWN and (message or "").startswith(_LIMITER_TEXT):
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED
     metadata = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     return call.error(f"{call.method} failed: {message}", transaction_id=call.transaction_id,
                       code=code, details=error_details(metadata))
 
 
 class Stubs:
-    """Gateway method callables on one channel (sync or aio: same construction)."""
+    """Gateway method callables on one channel (sync or aio: same construction), keeping at
+    most ``max_in_flight`` calls open at once (None: no bound). A call waiting for a slot
+    has not started; its timeout runs from when it does."""
 
-    def __init__(self, channel):
+    def __init__(self, channel, max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+                 asynchronous: bool = False):
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1 (or None), not {max_in_flight}")
         self._channel = channel
         self._methods = {}
+        self.max_in_flight = max_in_flight
+        self._asynchronous = asynchronous
+        self._threads = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
+        self._loop_slots: tuple[Any, asyncio.Semaphore] | None = None
+
+    def _slots(self) -> asyncio.Semaphore:
+        """The asyncio semaphore of the running loop (a gateway may outlive one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._loop_slots is None or self._loop_slots[0] is not loop:
+            self._loop_slots = (loop, asyncio.Semaphore(self.max_in_flight))
+        return self._loop_slots[1]
 
     def method(self, name: str):
         found = self._methods.get(name)
@@ -79,8 +154,24 @@ class Stubs:
             found = self._channel.unary_unary(
                 f"/gateway.Gateway/{name}", request_serializer=request.SerializeToString,
                 response_deserializer=response.FromString)
+            if self.max_in_flight and self._asynchronous:
+                found = self._bounded_async(found)
+            elif self.max_in_flight:
+                found = self._bounded_sync(found)
             self._methods[name] = found
         return found
+
+    def _bounded_sync(self, rpc):
+        def call(request, timeout=None):
+            with self._threads:
+                return rpc(request, timeout=timeout)
+        return call
+
+    def _bounded_async(self, rpc):
+        async def call(request, timeout=None):
+            async with self._slots():
+                return await rpc(request, timeout=timeout)
+        return call
 
 
 _TYPES = {

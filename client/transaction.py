@@ -19,7 +19,7 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.client import proposal as build
-from ledgerlake.client.rpc import Call, Flow
+from ledgerlake.client.rpc import Call, Flow, retrying
 from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, SubmitError
 
 if TYPE_CHECKING:
@@ -87,8 +87,9 @@ class Proposal(_Signable):
         request = gateway_pb2.EvaluateRequest(
             transaction_id=self.transaction_id, channel_id=self.channel,
             proposed_transaction=self._signed(), target_organizations=target_organizations)
-        response = yield Call("Evaluate", request, timeout or self.gateway.timeouts["evaluate"],
-                              EndorseError, self.transaction_id)
+        response = yield from retrying(
+            Call("Evaluate", request, timeout or self.gateway.timeouts["evaluate"],
+                 EndorseError, self.transaction_id), self.gateway.backoff)
         return response.result.payload
 
     def endorse_flow(self, timeout: float | None = None) -> Flow:
@@ -96,8 +97,9 @@ class Proposal(_Signable):
             transaction_id=self.transaction_id, channel_id=self.channel,
             proposed_transaction=self._signed(),
             endorsing_organizations=self.endorsing_organizations)
-        response = yield Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
-                              EndorseError, self.transaction_id)
+        response = yield from retrying(
+            Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
+                 EndorseError, self.transaction_id), self.gateway.backoff)
         envelope = response.prepared_transaction
         return Transaction(self.gateway, self.channel, self.transaction_id, envelope.payload,
                            transaction_result(envelope.payload))
@@ -130,8 +132,10 @@ class Transaction(_Signable):
         request = gateway_pb2.SubmitRequest(transaction_id=self.transaction_id,
                                             channel_id=self.channel,
                                             prepared_transaction=envelope)
-        yield Call("Submit", request, timeout or self.gateway.timeouts["submit"], SubmitError,
-                   self.transaction_id)
+        # a refused attempt was never broadcast; and were it ordered twice, the ledger keeps
+        # the first copy of a transaction id and marks the other DUPLICATE_TXID
+        yield from retrying(Call("Submit", request, timeout or self.gateway.timeouts["submit"],
+                                 SubmitError, self.transaction_id), self.gateway.backoff)
         return Commit(self.gateway, self.channel, self.transaction_id,
                       build.commit_status_request(self.transaction_id, self.channel,
                                                   self.gateway.identity.creator), self.result)
@@ -158,9 +162,9 @@ class Commit(_Signable):
     def status_flow(self, timeout: float | None = None) -> Flow:
         request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
                                                         signature=self._sign())
-        response = yield Call("CommitStatus", request,
-                              timeout or self.gateway.timeouts["commit_status"],
-                              CommitStatusError, self.transaction_id)
+        response = yield from retrying(
+            Call("CommitStatus", request, timeout or self.gateway.timeouts["commit_status"],
+                 CommitStatusError, self.transaction_id), self.gateway.backoff)
         return Status(self.transaction_id, response.result, response.block_number)
 
     def status(self, timeout: float | None = None):

@@ -16,6 +16,25 @@ from ledgerlake.network.spec import OrgSpec
 
 PROFILE = "LedgerlakeChannel"
 
+#: The channel capability per consensus. In Fabric v3 the channel's V3_0 capability is the
+#: switch ``ConsensusTypeBFT()``: the peer's Gateway then broadcasts every envelope to all
+#: orderers (a Raft channel would order each transaction once per orderer, the copies marked
+#: DUPLICATE_TXID), and blocks are verified against the consenter set. Nothing else the
+#: network uses needs V3_0 (orderer capability V2_0, application V2_5, channel
+#: participation), so Raft channels take V2_0 and SmartBFT keeps V3_0.
+CHANNEL_CAPABILITY = {"raft": "V2_0", "bft": "V3_0"}
+
+#: Raft snapshot interval, kept below PreferredMaxBytes (this Fabric's Raft MaxSizePerMsg).
+#: Until its first snapshot a Raft orderer replays its WAL from the channel's first entries,
+#: the ConfChanges adding each consenter; when that replay spans more than one Raft Ready
+#: (> MaxSizePerMsg of blocks), applying the second ConfChange waits on a WAL sync that the
+#: node loop, itself waiting to hand over the next Ready, never serves (chain.go apply /
+#: node.go run), and a restarted network never elects a leader. Measured: with 16 MB, `down`
+#: + `up` after 500 transactions (V3_0) or 1,500 (V2_0) hung; a snapshot every 1 MB keeps the
+#: replay before the first snapshot within one Ready.
+RAFT_SNAPSHOT_INTERVAL = "1 MB"
+PREFERRED_MAX_BYTES = "2 MB"
+
 
 def _sig(rule: str) -> dict:
     return {"Type": "Signature", "Rule": rule}
@@ -51,7 +70,8 @@ def render(layout: Layout) -> dict:
         "OrdererType": "etcdraft" if spec.consensus == "raft" else "BFT",
         "BatchTimeout": spec.batch_timeout,
         "BatchSize": {"MaxMessageCount": spec.max_message_count,
-                      "AbsoluteMaxBytes": "10 MB", "PreferredMaxBytes": "2 MB"},
+                      "AbsoluteMaxBytes": "10 MB",
+                      "PreferredMaxBytes": PREFERRED_MAX_BYTES},
         "Organizations": [_org(layout, ORDERER_ORG)],
         "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
                      "Admins": _meta("MAJORITY Admins"),
@@ -64,7 +84,7 @@ def render(layout: Layout) -> dict:
                 {"Host": HOST, "Port": n.ports["grpc"], "ClientTLSCert": str(c),
                  "ServerTLSCert": str(c)} for n, c in zip(layout.orderers, tls)],
             "Options": {"TickInterval": "500ms", "ElectionTick": 10, "HeartbeatTick": 1,
-                        "MaxInflightBlocks": 5, "SnapshotIntervalSize": "16 MB"},
+                        "MaxInflightBlocks": 5, "SnapshotIntervalSize": RAFT_SNAPSHOT_INTERVAL},
         }
     else:
         orderer["ConsenterMapping"] = [
@@ -94,7 +114,7 @@ def render(layout: Layout) -> dict:
     profile = {
         "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
                      "Admins": _meta("MAJORITY Admins")},
-        "Capabilities": {"V3_0": True},
+        "Capabilities": {CHANNEL_CAPABILITY[spec.consensus]: True},
         "Orderer": orderer,
         "Application": application,
     }

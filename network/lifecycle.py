@@ -84,18 +84,25 @@ def _orderer_args(layout: Layout) -> list[str]:
 
 
 def committed(layout: Layout, chain: Toolchain) -> dict | None:
-    """The committed definition (sequence, version, …) or None if there is none."""
+    """The committed definition (sequence, version, …) or None if there is none.
+
+    Lists every definition on the channel (an empty list before the first commit) and picks
+    ours by name, so "not committed yet" is an answer, not an error text to recognise."""
     peer = layout.peers[0]
+    out = run_peer(chain, ["lifecycle", "chaincode", "querycommitted", "--channelID",
+                           layout.spec.channel, "--output", "json"],
+                   peer_env(layout, chain, peer), what="querying the committed chaincode")
+    return pick_definition(out, layout.spec.chaincode)
+
+
+def pick_definition(listing: str, name: str) -> dict | None:
+    """The definition named ``name`` in querycommitted's JSON listing, or None."""
     try:
-        out = run_peer(chain, ["lifecycle", "chaincode", "querycommitted", "--channelID",
-                               layout.spec.channel, "--name", layout.spec.chaincode,
-                               "--output", "json"], peer_env(layout, chain, peer),
-                       what="querying the committed chaincode")
-    except NetworkError as exc:  # "404 - namespace … is not defined": not committed yet
-        if "not defined" in str(exc) or "404" in str(exc):
-            return None
-        raise
-    return json.loads(out)
+        definitions = json.loads(listing or "{}").get("chaincode_definitions") or []
+    except (ValueError, AttributeError):
+        raise NetworkError(f"querycommitted answered something that is not its JSON listing: "
+                           f"{listing[:200]!r}") from None
+    return next((d for d in definitions if d.get("name") == name), None)
 
 
 def install(layout: Layout, chain: Toolchain, package: Package, peer: Node) -> None:

@@ -116,7 +116,9 @@ class LocalNetwork:
                                       timeout=2.0)
         except OSError:
             return False
-        return status == 200
+        # /healthz answers before a peer's gRPC listener opens: wait for both
+        listening = "grpc" not in node.ports or process.port_open(node.ports["grpc"])
+        return status == 200 and listening
 
     def _start(self, node: Node, package_id: str = "") -> None:
         if self.pid(node):

@@ -21,7 +21,8 @@ BUILDER_NAME = "ledgerlake-ccaas"
 
 
 def _base_env(chain: Toolchain) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH")
+    # GOGC / GOMAXPROCS: Go runtime tuning of the Fabric nodes, when the caller sets it
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH", "GOGC", "GOMAXPROCS")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["FABRIC_CFG_PATH"] = str(chain.config_dir)
     env["FABRIC_LOGGING_SPEC"] = os.environ.get("LEDGERLAKE_FABRIC_LOGGING", "INFO")
@@ -193,6 +194,9 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_CHAINCODE_EXECUTETIMEOUT": "30s",
             CCAAS_CONFIG_ENV: json.dumps(ccaas_config(layout, node)),
         })
+        if os.environ.get("LEDGERLAKE_PEER_PROFILE"):  # Go pprof for performance work
+            env["CORE_PEER_PROFILE_ENABLED"] = "true"
+            env["CORE_PEER_PROFILE_LISTENADDRESS"] = f"{HOST}:{node.ports['grpc'] + 5}"
         env["FABRIC_CFG_PATH"] = str(write_peer_config(layout, chain))
         return [chain.bin("peer"), "node", "start"], env
     if node.kind == "chaincode":

@@ -114,3 +114,23 @@ def test_chaincode_server_gets_its_package_id_and_address(tmp_path):
     assert argv[1:] == ["-m", "ledgerlake.chaincode"]
     assert env["CHAINCODE_ID"] == "ledgerlake_x:abc"
     assert env["CHAINCODE_SERVER_ADDRESS"] == "127.0.0.1:7300"
+
+
+def test_raft_channels_avoid_the_gateways_bft_path_and_bft_channels_keep_it(tmp_path):
+    raft = configtx.render(_layout(tmp_path / "r"))["Profiles"][configtx.PROFILE]
+    bft = configtx.render(_layout(tmp_path / "b", consensus="bft"))["Profiles"][configtx.PROFILE]
+    assert raft["Capabilities"] == {"V2_0": True}  # V3_0 would send each tx to every orderer
+    assert bft["Capabilities"] == {"V3_0": True}
+    assert raft["Orderer"]["Capabilities"] == bft["Orderer"]["Capabilities"] == {"V2_0": True}
+
+
+def test_raft_snapshots_before_its_wal_replay_outgrows_one_raft_message(tmp_path):
+    orderer = configtx.render(_layout(tmp_path))["Profiles"][configtx.PROFILE]["Orderer"]
+
+    def mb(size: str) -> float:
+        number, unit = size.split()
+        assert unit == "MB"
+        return float(number)
+
+    snapshot = mb(orderer["EtcdRaft"]["Options"]["SnapshotIntervalSize"])
+    assert snapshot < mb(orderer["BatchSize"]["PreferredMaxBytes"])  # Raft's MaxSizePerMsg
