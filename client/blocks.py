@@ -11,11 +11,11 @@ block's ``previous_hash`` is the hash of the block before it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from cryptography import x509
 from fabric_protos.common import common_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
 from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
@@ -29,6 +29,7 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.errors import IntegrityError
+from ledgerlake.protocol import Creator
 
 
 @dataclass(frozen=True)
@@ -57,19 +58,6 @@ class ChaincodeEvent:
     tx_id: str
     event_name: str
     payload: bytes
-
-
-@dataclass(frozen=True)
-class Creator:
-    msp_id: str
-    certificate: bytes  # PEM
-
-    @property
-    def subject(self) -> str:
-        try:
-            return x509.load_pem_x509_certificate(self.certificate).subject.rfc4514_string()
-        except ValueError:
-            return ""
 
 
 @dataclass(frozen=True)
@@ -176,9 +164,16 @@ def verify_chain(blocks: Iterable[Block]) -> None:
 
 
 # -- decoding -----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1024)
+def _identity(msp_id: str, certificate: bytes) -> Creator:
+    """The one creator type (MSP ID, certificate, its CA attributes, enrollment id); a
+    ledger repeats a few identities, so each certificate is parsed once."""
+    return Creator.from_certificate(msp_id, certificate)
+
+
 def _creator(raw: bytes) -> Creator:
     sid = identities_pb2.SerializedIdentity.FromString(raw)
-    return Creator(sid.mspid, sid.id_bytes)
+    return _identity(sid.mspid, sid.id_bytes)
 
 
 def _rwsets(results: bytes) -> tuple[NamespaceRWSet, ...]:
@@ -239,7 +234,7 @@ def decode_transaction(index: int, envelope_bytes: bytes, validation_code: int
     is reported in ``decode_error``, never raised: one bad transaction must not stop a
     listener (the ordering service does not parse endorser payloads)."""
     tx_id = channel_id = ""
-    type_name, creator, ts = "", Creator("", b""), _EPOCH
+    type_name, creator, ts = "", Creator("", b"", {}, ""), _EPOCH
     try:
         envelope = common_pb2.Envelope.FromString(envelope_bytes)
         payload = common_pb2.Payload.FromString(envelope.payload)

@@ -12,18 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
+from ledgerlake import records
 from ledgerlake.records import Schema
 
 T = TypeVar("T")
 
 
 def nanos(value: Any, what: str = "time") -> int:
-    """A nanosecond timestamp (or any large integer) given as an int or a decimal string."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and value.isascii():
-        return int(value)
-    raise ValueError(f"{what} must be an integer or a decimal string, not {value!r:.40}")
+    """A nanosecond timestamp (or any 64-bit integer) by the record format's integer rule:
+    a JSON integer, or beyond ±(2^53−1) its decimal string. Raises RecordError."""
+    return records.int64(value, what)
 
 
 def _opt_nanos(value: Any, what: str) -> int | None:

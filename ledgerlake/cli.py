@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from cryptography.exceptions import InvalidTag
 from rich.console import Console
 from rich.markup import escape as _escape
 from rich.table import Table
 
 from ledgerlake.errors import (
     ConfigError,
+    DecryptionError,
     EndorseError,
     GatewayError,
     LedgerlakeError,
@@ -274,7 +274,9 @@ def _take(iterator, limit: int) -> list:
 
 
 def _print_json(items) -> None:
-    out.print_json(json.dumps(items))
+    """Answers in the canonical form, so integers beyond 2^53 keep every digit."""
+    from ledgerlake.records import canonical
+    out.print_json(canonical(items).decode())
 
 
 @cli.group()
@@ -418,7 +420,7 @@ def lineage_show(state_dir, receipt_id: str, who: str, as_json: bool) -> None:
         return _print_json(entry.raw)
     out.print(f"[bold]{entry.id}[/bold] anchored by {entry.by} at {_when(entry.anchored)} "
               f"(tx {entry.tx_id})")
-    out.print_json(json.dumps(entry.receipt))
+    _print_json(entry.receipt)
 
 
 # -- the main job, for now ----------------------------------------------------------------
@@ -548,7 +550,7 @@ def demo(state_dir, stream_name: str, count: int) -> None:
         try:
             data_keys = analyst.open_keys(stream_name, "ledgerlake demo: write and read back",
                                           keys[first.msp_id][0])
-        except InvalidTag:
+        except DecryptionError:
             raise LedgerlakeError(f"stream {stream_name!r} was created for another "
                                   f"{first.msp_id} key than the demo's; use --stream NEW") \
                 from None
@@ -592,9 +594,11 @@ def demo(state_dir, stream_name: str, count: int) -> None:
 
 def _one_line(exc: LedgerlakeError) -> str:
     """A Gateway error as the peer's own words (the chaincode's message), else as is."""
-    if isinstance(exc, GatewayError) and exc.details:
-        message = exc.details[0].message
-        return message.split("chaincode response 500, ", 1)[-1]
+    if isinstance(exc, GatewayError):
+        from ledgerlake.protocol import contract_message
+        for detail in exc.details:
+            if (message := contract_message(detail.message)) is not None:
+                return message
     return str(exc)
 
 

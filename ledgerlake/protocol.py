@@ -37,7 +37,8 @@ def certificate_attributes(cert_pem: bytes) -> dict[str, str]:
         ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(ATTRIBUTES_OID))
     except x509.ExtensionNotFound:
         return {}
-    attrs = json.loads(ext.value.value).get("attrs", {})
+    doc = json.loads(ext.value.value)
+    attrs = doc.get("attrs", {}) if isinstance(doc, dict) else None
     if not isinstance(attrs, dict):
         raise ValueError("the certificate's attribute extension is not Fabric CA's JSON")
     return {str(k): str(v) for k, v in attrs.items()}
@@ -118,7 +119,9 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"                # a bug in the contract, never a caller's mistake
 
 
-_CODE = re.compile(r"(?<![A-Z_])(" + "|".join(c.value for c in ErrorCode) + r"): ")
+# A code opens the contract's message, which the Gateway may put after its own prefix
+# ("chaincode response 500, "), so it stands at the start or right after ", ".
+_CODE = re.compile(r"(?:^|, )(" + "|".join(c.value for c in ErrorCode) + r"): ")
 
 
 def error_code(text: str) -> ErrorCode | None:
@@ -128,5 +131,11 @@ def error_code(text: str) -> ErrorCode | None:
     return ErrorCode(match.group(1)) if match else None
 
 
+def contract_message(text: str) -> str | None:
+    """The contract's own message ("CODE: text") inside an error text, or None."""
+    match = _CODE.search(text or "")
+    return text[match.start(1):] if match else None
+
+
 __all__ = ["ATTRIBUTES_OID", "Creator", "ErrorCode", "Function", "ROLES", "ROLE_ATTRIBUTE",
-           "certificate_attributes", "error_code"]
+           "certificate_attributes", "contract_message", "error_code"]

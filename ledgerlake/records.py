@@ -337,17 +337,28 @@ class Schema:
             seen.add(name)
             if f.get("type") not in FIELD_TYPES:
                 raise RecordError(f"{where}.type must be one of {', '.join(FIELD_TYPES)}")
+            bounds: dict[str, Any] = {}
             for bound in ("min", "max"):
                 b = f.get(bound)
-                if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))):
-                    raise RecordError(f"{where}.{bound} must be a number")
-            if f.get("min") is not None and f.get("max") is not None and f["min"] > f["max"]:
+                if b is None:
+                    bounds[bound] = None
+                elif f["type"] in ("int", "timestamp"):  # exact, by the integer rule
+                    bounds[bound] = int64(b, f"{where}.{bound}")
+                elif f["type"] == "float":
+                    if isinstance(b, bool) or not isinstance(b, (int, float)):
+                        raise RecordError(f"{where}.{bound} must be a number")
+                    bounds[bound] = b
+                else:
+                    raise RecordError(f"{where}.{bound} applies only to int, float and "
+                                      f"timestamp fields")
+            if bounds["min"] is not None and bounds["max"] is not None and \
+                    bounds["min"] > bounds["max"]:
                 raise RecordError(f"{where}: min is above max")
             for flag in ("public", "required"):
                 if flag in f and not isinstance(f[flag], bool):
                     raise RecordError(f"{where}.{flag} must be true or false")
-            fields.append(Field(name, f["type"], str(f.get("unit", "")), f.get("min"),
-                                f.get("max"), f.get("public", False), f.get("required", True)))
+            fields.append(Field(name, f["type"], str(f.get("unit", "")), bounds["min"],
+                                bounds["max"], f.get("public", False), f.get("required", True)))
         return cls(version, tuple(fields))
 
 

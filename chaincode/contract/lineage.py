@@ -1,7 +1,8 @@
 """Lineage receipts of analytics runs, anchored on-chain.
 
 A receipt names its inputs: ``inputs.streams`` (stream ids) and optionally
-``inputs.batches`` (``{stream, id}`` pairs). The anchor is checked against every one of
+``inputs.batches`` (``{stream, id}`` pairs), ``inputs.blocks`` (``[first, last]``),
+``inputs.merkle_root`` and ``inputs.time_from``/``time_to`` (nanoseconds). The anchor is checked against every one of
 them (each stream exists and the caller's organisation reads it; each batch exists in a
 named stream) and the audit entry is indexed under every input stream.
 """
@@ -20,6 +21,7 @@ from ledgerlake.chaincode.contract.common import (
     get,
     hex64,
     ident,
+    integer,
     invalid,
     load_stream,
     parse_object,
@@ -58,7 +60,36 @@ def _inputs(inputs: object) -> tuple[list[str], list[tuple[str, str]]]:
             raise invalid(f"receipt.inputs.batches[{i}] is in stream {stream!r}, which "
                           f"receipt.inputs.streams does not name")
         pairs.append((stream, hex64(b["id"], f"receipt.inputs.batches[{i}].id")))
+    if "merkle_root" in inputs:
+        hex64(inputs["merkle_root"], "receipt.inputs.merkle_root")
+    if "blocks" in inputs:
+        blocks = inputs["blocks"]
+        if not isinstance(blocks, list) or len(blocks) != 2:
+            raise invalid("receipt.inputs.blocks must be [first, last] (block numbers)")
+        if integer(blocks[0], "receipt.inputs.blocks[0]") > \
+                integer(blocks[1], "receipt.inputs.blocks[1]"):
+            raise invalid("receipt.inputs.blocks: the first block is after the last")
+    times = [integer(inputs[k], f"receipt.inputs.{k}") for k in ("time_from", "time_to")
+             if k in inputs]
+    if len(times) == 2 and times[0] > times[1]:
+        raise invalid("receipt.inputs.time_from is after receipt.inputs.time_to")
     return streams, pairs
+
+
+def _no_big_numbers(value: object, what: str) -> None:
+    """The receipt is hashed as given, so an integer beyond ±(2^53−1) written as a JSON
+    number (which the canonical form keeps only as the nearest double) is refused: the
+    integer rule writes it as a decimal string."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, records.BigNumber):
+            raise invalid(f"{what} holds the integer {item.exact}, beyond ±(2^53-1): write it "
+                          f"as a decimal string (the record format's integer rule)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 @transaction(Function.ANCHOR_LINEAGE, max_bytes=MAX_RECEIPT_BYTES)
@@ -71,6 +102,7 @@ async def anchor_lineage(ctx: Ledger, receipt_json: str) -> dict:
     if not isinstance(receipt["outputs"], dict):
         raise invalid("receipt.outputs must be an object")
     streams, batches = _inputs(receipt["inputs"])
+    _no_big_numbers(receipt, "receipt")
     creator = ctx.creator()
     for stream_id in streams:
         stream = await load_stream(ctx, stream_id)
@@ -97,9 +129,17 @@ async def anchor_lineage(ctx: Ledger, receipt_json: str) -> dict:
 
 @transaction(Function.GET_LINEAGE)
 async def get_lineage(ctx: Ledger, receipt_id: str) -> dict:
-    """An anchored receipt (analysts and auditors)."""
+    """An anchored receipt: auditors read every one; analysts those whose every input
+    stream their organisation reads (outputs and metrics are derived from the inputs)."""
     require_role(ctx, "lineage.read", "auditor", "analyst")
     entry = await get(ctx, composite_key("lineage", hex64(receipt_id, "receipt id")))
     if entry is None:
         raise ChaincodeError(ErrorCode.NOT_FOUND, f"no lineage receipt {receipt_id}")
+    creator = ctx.creator()
+    if creator.role == "analyst":
+        for stream_id in entry["receipt"]["inputs"]["streams"]:
+            stream = await get(ctx, composite_key("stream", stream_id))
+            if stream is None or creator.msp_id not in stream["readers"]:
+                raise deny("lineage.read", f"{creator.msp_id} does not read input stream "
+                                           f"{stream_id!r} of receipt {receipt_id}")
     return entry

@@ -32,16 +32,21 @@ def _x25519_pem(pem: str) -> str:
     if not isinstance(key, X25519PublicKey):
         raise invalid(f"the organisation key must be an X25519 public key, not "
                       f"{type(key).__name__.lstrip('_')}")
-    return pem
+    exact = key.public_bytes(serialization.Encoding.PEM,
+                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    if pem.strip() != exact.strip():  # a second block or text around it: clients differ
+        raise invalid("the organisation key must be exactly one PEM X25519 public key, with "
+                      "nothing before or after it")
+    return exact
 
 
 @transaction(Function.REGISTER_ORG_KEY)
 async def register_org_key(ctx: Ledger, public_key_pem: str) -> dict:
     """Publish the caller's organisation's encryption public key (its admins only)."""
     require_role(ctx, "org.key", "admin")
-    _x25519_pem(public_key_pem)
+    pem = _x25519_pem(public_key_pem)  # stored in one form, whatever line ending it came with
     msp = ctx.creator().msp_id
-    entry = {"msp_id": msp, "public_key": public_key_pem, "updated": ctx.timestamp_ns}
+    entry = {"msp_id": msp, "public_key": pem, "updated": ctx.timestamp_ns}
     await put(ctx, composite_key("orgkey", msp), entry)
     await audit(ctx, "OrgKeyRegistered", {"msp_id": msp})
     return entry

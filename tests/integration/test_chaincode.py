@@ -18,7 +18,7 @@ from ledgerlake.client import (
     signer_from_wallet,
 )
 from ledgerlake.client import encryption
-from ledgerlake.client.access import open_stream
+from ledgerlake.client.api import LedgerlakeContract
 from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
 from ledgerlake.errors import CommitError, EndorseError
 from ledgerlake.protocol import ErrorCode, error_code
@@ -107,8 +107,9 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
                           endorsing_organizations=["Org1MSP", "Org2MSP"])
     assert out["plaintext_checked"] is True
     analyst = members[("Org2", "analyst")]
-    opened = open_stream(analyst.contract, stream, "integration test")
-    data_key = encryption.unwrap_key(opened["wrapped_keys"]["1"], org_keys["Org2"],
+    api = LedgerlakeContract(analyst.contract)
+    opened = api.get_stream_keys(stream, api.open_stream(stream, "integration test"))
+    data_key = encryption.unwrap_key(opened.wrapped_keys[1], org_keys["Org2"],
                                      stream=stream, epoch=1, msp_id="Org2MSP")
     stored = analyst.evaluate("GetBatch", stream, sealed.id)
     assert "temperature_c" not in json.dumps(stored["public"])
@@ -185,9 +186,10 @@ def test_key_rotation_grant_and_shred(members, org_keys):
         for m in ("Org1MSP", "Org2MSP")}
     assert admin.submit("RotateKey", stream, json.dumps(wrapped))["epoch"] == 2
     admin.submit("ShredEpoch", stream, "1")
-    opened = open_stream(members[("Org2", "analyst")].contract, stream, "p")
-    assert list(opened["wrapped_keys"]) == ["2"] and opened["shredded"] == [1]
-    assert encryption.unwrap_key(opened["wrapped_keys"]["2"], org_keys["Org2"], stream=stream,
+    api = LedgerlakeContract(members[("Org2", "analyst")].contract)
+    opened = api.get_stream_keys(stream, api.open_stream(stream, "p"))
+    assert list(opened.wrapped_keys) == [2] and opened.shredded == (1,)
+    assert encryption.unwrap_key(opened.wrapped_keys[2], org_keys["Org2"], stream=stream,
                                  epoch=2, msp_id="Org2MSP") == new_key
 
 

@@ -59,13 +59,15 @@ def test_errors_are_one_line(tmp_path, capsys, args, expected):
 def test_a_contract_refusal_is_the_chaincodes_own_words(monkeypatch, tmp_path, capsys):
     def refuse(state_dir, who):
         raise EndorseError("Evaluate failed: evaluate call to endorser returned error: "
-                           "chaincode response 500, access denied by rule 'audit.read': x",
+                           "chaincode response 500, ACCESS_DENIED: access denied by rule "
+                           "'audit.read': x",
                            details=(ErrorDetail("127.0.0.1:7201", "Org1MSP", "chaincode "
-                                    "response 500, access denied by rule 'audit.read': x"),))
+                                    "response 500, ACCESS_DENIED: access denied by rule "
+                                    "'audit.read': x"),))
     monkeypatch.setattr(cli_module, "_contract", refuse)
     assert main(["audit", "--as", "Org1/analyst", "--state-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == \
-        "EndorseError: access denied by rule 'audit.read': x"
+        "EndorseError: ACCESS_DENIED: access denied by rule 'audit.read': x"
 
 
 def test_one_line_keeps_errors_without_details():

@@ -25,7 +25,7 @@ def test_block_8_has_a_valid_and_an_mvcc_conflicting_append():
     block = decode_block((DATA / "8.block").read_bytes())
     appends = [t for t in block.transactions if t.function == "append"]
     assert {t.validation_code_name for t in appends} >= {"VALID", "MVCC_READ_CONFLICT"}
-    assert all(t.creator.subject.startswith("CN=producer") for t in appends)
+    assert all(t.creator.enrollment_id.startswith("producer") for t in appends)
 
 
 @pytest.mark.parametrize("number", NUMBERS)

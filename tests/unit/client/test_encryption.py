@@ -156,13 +156,13 @@ def test_plaintext_needs_named_reader_endorsers():
 
 
 def test_keys_released_by_open_stream_unwrap_by_epoch():
-    from ledgerlake.client.access import unwrap_keys
+    from ledgerlake.client.models import StreamKeys
     org = encryption.new_org_key()
     keys = {1: encryption.new_data_key(), 2: encryption.new_data_key()}
     opened = {"stream": "plant", "msp_id": "Org2MSP", "wrapped_keys": {
         str(e): encryption.wrap_key(k, encryption.public_pem(org), stream="plant", epoch=e,
                                     msp_id="Org2MSP") for e, k in keys.items()}}
-    assert unwrap_keys(opened, org) == keys
+    assert StreamKeys.from_json(opened).unwrap(org) == keys
     swapped = {**opened, "wrapped_keys": {"1": opened["wrapped_keys"]["2"]}}
     with pytest.raises(DecryptionError, match="'plant' epoch 1 for Org2MSP"):
-        unwrap_keys(swapped, org)
+        StreamKeys.from_json(swapped).unwrap(org)
