@@ -85,16 +85,31 @@ class Backoff:
 RETRYABLE = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 
-def retrying(call: Call, backoff: Backoff | None) -> Flow:
+#: Endorse only: the Gateway found no set of peers for the endorsement policy. Usually a
+#: configuration error, but also what it answers while its discovery view of another
+#: organisation's peers is briefly incomplete (seen under full load); an endorsement
+#: does nothing, so it is repeated a few times before the caller hears of it.
+PLAN_UNAVAILABLE = frozenset({grpc.StatusCode.FAILED_PRECONDITION})
+PLAN_ATTEMPTS = 5
+
+
+def retrying(call: Call, backoff: Backoff | None, *,
+             briefly: frozenset = frozenset(), brief_attempts: int = PLAN_ATTEMPTS) -> Flow:
     """``call``'s response, repeating ``call`` after a back-off while the Gateway refuses it
-    as busy. Only for steps that a refused attempt leaves undone (evaluate, endorse, the
-    submit of a signed envelope, commit status); ``backoff=None`` never repeats."""
+    as busy (and, at most ``brief_attempts`` times, with a status in ``briefly``). Only for
+    steps that a refused attempt leaves undone (evaluate, endorse, the submit of a signed
+    envelope, commit status); ``backoff=None`` never repeats."""
     refusals = 0
     while True:
         try:
             return (yield call)
         except GatewayError as exc:
-            if backoff is None or exc.code not in RETRYABLE or refusals >= backoff.attempts:
+            limit = backoff.attempts if backoff is not None else 0
+            if exc.code in briefly:
+                limit = min(limit, brief_attempts)
+            elif exc.code not in RETRYABLE:
+                limit = 0
+            if backoff is None or refusals >= limit:
                 raise
         yield Pause(backoff.delay(refusals))
         refusals += 1

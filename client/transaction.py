@@ -19,7 +19,7 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.client import proposal as build
-from ledgerlake.client.rpc import Call, Flow, retrying
+from ledgerlake.client.rpc import PLAN_UNAVAILABLE, Call, Flow, retrying
 from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, SubmitError
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ class Proposal(_Signable):
             endorsing_organizations=self.endorsing_organizations)
         response = yield from retrying(
             Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
-                 EndorseError, self.transaction_id), self.gateway.backoff)
+                 EndorseError, self.transaction_id), self.gateway.backoff,
+            briefly=PLAN_UNAVAILABLE)
         envelope = response.prepared_transaction
         return Transaction(self.gateway, self.channel, self.transaction_id, envelope.payload,
                            transaction_result(envelope.payload))

@@ -102,7 +102,15 @@ from fabric_protos.common import common_pb2  # noqa: E402
 from ledgerlake.client import rpc  # noqa: E402
 from ledgerlake.client.gateway import AsyncGateway, Gateway  # noqa: E402
 from ledgerlake.client.identity import Identity  # noqa: E402
-from ledgerlake.client.rpc import Backoff, Pause, Stubs, retrying, translate  # noqa: E402
+from ledgerlake.client.rpc import (  # noqa: E402
+    PLAN_ATTEMPTS,
+    PLAN_UNAVAILABLE,
+    Backoff,
+    Pause,
+    Stubs,
+    retrying,
+    translate,
+)
 from ledgerlake.client.transaction import Proposal, submit_flow  # noqa: E402
 from ledgerlake.errors import ConfigError, SubmitError  # noqa: E402
 
@@ -310,3 +318,30 @@ def test_a_gateway_refuses_a_meaningless_in_flight_bound():
 
 def test_the_default_bound_is_below_the_peers_limit():
     assert 0 < rpc.DEFAULT_MAX_IN_FLIGHT < 500
+
+
+NO_PLAN = _Refusal(grpc.StatusCode.FAILED_PRECONDITION,
+                   "no combination of peers can be derived which satisfy the endorsement policy")
+
+
+def test_an_endorsement_without_a_plan_is_repeated_a_few_times_then_reported():
+    call = Call("Endorse", "req", 5.0, EndorseError, "tx")
+    backoff = Backoff(jitter=lambda: 0.0)
+    steps, result = _steps(retrying(call, backoff, briefly=PLAN_UNAVAILABLE),
+                           [NO_PLAN, None, NO_PLAN, None, "answer"])
+    assert result == "answer" and sum(isinstance(s, Pause) for s in steps) == 2
+    refusals = [NO_PLAN, None] * PLAN_ATTEMPTS + [NO_PLAN]
+    with pytest.raises(EndorseError) as err:
+        _steps(retrying(call, backoff, briefly=PLAN_UNAVAILABLE), refusals)
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(EndorseError):  # evaluate, submit and commit status never repeat it
+        _steps(retrying(call, backoff), [NO_PLAN])
+
+
+def test_endorse_repeats_a_missing_plan_but_not_a_refused_proposal():
+    script = _script()
+    script["Endorse"] = [NO_PLAN, *script["Endorse"]]
+    channel = _Channel(script)
+    gateway = Gateway(Identity("Org1MSP", b"cert"), lambda m: b"sig", channel, backoff=FAST)
+    assert gateway.run(submit_flow(_proposal(gateway))) == b""
+    assert channel.calls[:3] == ["Endorse", "Endorse", "Endorse"]
