@@ -112,14 +112,18 @@ def _parse_float(text: str) -> float:
 
 
 def _depth(value: Any, limit: int) -> None:
+    """RecordError when containers nest deeper than ``limit``; only containers are visited
+    (a batch of records is mostly scalars)."""
+    if not isinstance(value, (dict, list)):
+        return
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                raise RecordError(f"nesting deeper than {limit} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((c, depth + 1) for c in children)
+        if depth > limit:
+            raise RecordError(f"nesting deeper than {limit} levels")
+        for child in (item.values() if type(item) is dict else item):
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
 
 
 def parse_json(text: str | bytes, what: str = "argument") -> Any:
