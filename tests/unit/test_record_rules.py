@@ -204,3 +204,223 @@ def test_open_batch_refuses_another_batchs_ciphertext():
     with pytest.raises(Exception):
         opened(moved)
     assert base64.b64decode(two.batch["payload"]["ciphertext"])  # sanity: both are real
+
+
+# -- the shape of a batch (what the chaincode checks without plaintext) -----------------------
+def shaped(**changes):
+    """A sealed batch with ``changes`` and its id recomputed."""
+    return with_new_id(sealed().batch, **changes)
+
+
+def payload(**fields):
+    return {**sealed().batch["payload"], **fields}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: "a string", r"^batch must be a JSON object"),
+    (lambda: {k: v for k, v in shaped().items() if k != "stream"}, r"^batch lacks field 'stream'"),
+    (lambda: {k: v for k, v in shaped().items() if k != "payload"}, r"^batch lacks field 'payload'"),
+    (lambda: {k: v for k, v in shaped().items() if k != "id"}, r"^batch lacks field 'id'"),
+    (lambda: {**shaped(), "colour": 1}, r"^batch field 'colour' is unknown"),
+    (lambda: shaped(stream="bad name"), r"^batch\.stream must be a name"),
+    (lambda: shaped(stream=5), r"^batch\.stream must be a name"),
+    (lambda: shaped(source="-x"), r"^batch\.source must be a name"),
+    (lambda: shaped(seq=True), r"^batch\.seq must be a non-negative 64-bit integer"),
+    (lambda: shaped(seq="1"), r"^batch\.seq must be a non-negative 64-bit integer"),
+    (lambda: shaped(seq=1.0), r"^batch\.seq must be a non-negative 64-bit integer"),
+    (lambda: shaped(key_epoch=-1), r"^batch\.key_epoch must be a non-negative 64-bit integer"),
+    (lambda: shaped(time_end=2**63), r"^batch\.time_end must be a non-negative 64-bit integer"),
+    (lambda: shaped(schema_version=None), r"^batch\.schema_version must be a non-negative"),
+    (lambda: shaped(seq=0), r"^batch\.seq starts at 1"),
+    (lambda: shaped(record_count=0, public=[]), r"^batch\.record_count must be from 1 to"),
+    (lambda: shaped(record_count=records.MAX_RECORDS + 1,
+                    public=[{}] * (records.MAX_RECORDS + 1)), r"^batch\.record_count must be"),
+    (lambda: shaped(time_start=3, time_end=2), r"^batch\.time_end is before batch\.time_start"),
+    (lambda: shaped(merkle_root="AB" * 32), r"^batch\.merkle_root must be 64 lower-case hex"),
+    (lambda: shaped(merkle_root="ab" * 32 + "\n"), r"^batch\.merkle_root must be 64"),
+    (lambda: shaped(prev_hash="ab" * 32), r"^batch\.prev_hash must be empty for seq 1"),
+    (lambda: shaped(seq=2, prev_hash=""), r"^batch\.prev_hash must be the previous batch id"),
+    (lambda: shaped(seq=2, prev_hash="zz" * 32), r"^batch\.prev_hash must be the previous"),
+    (lambda: shaped(seq=3, prev_hash="ab" * 31), r"^batch\.prev_hash must be the previous"),
+    (lambda: shaped(public="abc"), r"^batch\.public must list one entry per record"),
+    (lambda: shaped(public=[{}, {}]), r"^batch\.public must list one entry per record"),
+    (lambda: shaped(payload="AAAA"), r"^batch\.payload must be an object"),
+    (lambda: shaped(payload=payload(ciphertext=5)), r"^batch\.payload needs base64 'ciphertext'"),
+    (lambda: shaped(payload={"ciphertext": "AAAA"}), r"^batch\.payload needs base64 'ciphertext'"),
+    (lambda: shaped(payload=payload(ciphertext="A" * (records.MAX_INLINE_PAYLOAD + 1))),
+     r"^batch\.payload\.ciphertext exceeds"),
+    (lambda: shaped(payload={"uri": 5, "sha256": "ab" * 32}), r"^batch\.payload needs 'uri'"),
+    (lambda: shaped(payload={"uri": "s3://x", "sha256": "AB" * 32}),
+     r"^batch\.payload needs 'uri'"),
+    (lambda: shaped(payload={"uri": "s3://x"}), r"^batch\.payload needs 'uri'"),
+    (lambda: shaped(payload={"url": "s3://x", "sha256": "ab" * 32}),
+     r"^batch\.payload needs either 'ciphertext' or 'uri'"),
+    (lambda: {**shaped(), "time_end": 3}, r"^batch\.id is not the hash of the batch's content"),
+])
+def test_batch_shape_rules_are_each_checked_and_named(make, message):
+    with pytest.raises(RecordError, match=message):
+        records.validate_batch_shape(make())
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"time_start": 0, "time_end": 2**63 - 1, "key_epoch": 0},   # the ends of each range
+    {"seq": 2, "prev_hash": "ab" * 32},
+    {"seq": 2**63 - 1, "prev_hash": "ab" * 32},
+    {"time_start": 5, "time_end": 5},
+    {"payload": {"uri": "s3://bucket/batch", "sha256": "ab" * 32}},
+    {"payload": {"ciphertext": "A" * records.MAX_INLINE_PAYLOAD, "nonce": "AAAA"}},
+    {"record_count": records.MAX_RECORDS, "public": [{"sensor": "s"}] * records.MAX_RECORDS},
+])
+def test_batch_shapes_at_the_edges_are_accepted(changes):
+    records.validate_batch_shape(shaped(**changes))
+
+
+# -- values at the edges of their types and ranges ------------------------------------------
+def field(type_, **props):
+    return records.Field("v", type_, **props)
+
+
+@pytest.mark.parametrize("type_, value", [
+    ("int", -(2**63)), ("int", 2**63 - 1), ("int", 0),
+    ("float", 21), ("float", -5), ("float", 1.5), ("float", int(records.MAX_FLOAT)),
+    ("float", -int(records.MAX_FLOAT)), ("float", records.MAX_FLOAT),
+    ("timestamp", 0), ("timestamp", 2**63 - 1),
+    ("bool", True), ("bool", False), ("string", ""), ("string", "é"),
+])
+def test_values_at_the_edges_of_their_type_are_accepted(type_, value):
+    records.check_value(field(type_), value, "r")
+
+
+@pytest.mark.parametrize("type_, value", [
+    ("int", -(2**63) - 1), ("int", 2**63), ("int", 1.0), ("int", True), ("int", "1"),
+    ("float", int(records.MAX_FLOAT) * 2), ("float", -int(records.MAX_FLOAT) * 2),
+    ("float", float("inf")), ("float", float("nan")), ("float", True), ("float", "1.5"),
+    ("timestamp", -1), ("timestamp", 2**63), ("timestamp", 1.0),
+    ("bool", 1), ("bool", "true"), ("string", 1), ("string", None),
+])
+def test_values_outside_their_type_are_refused_naming_field_and_type(type_, value):
+    with pytest.raises(RecordError, match=rf"^r: field 'v' (must be of type {type_}|is required)"):
+        records.check_value(field(type_), value, "r")
+
+
+def test_the_refusal_says_what_was_sent():
+    with pytest.raises(RecordError, match=r"must be of type int \(64-bit for numbers\), not str 'x'"):
+        records.check_value(field("int"), "x", "r")
+
+
+@pytest.mark.parametrize("type_", ["int", "float", "timestamp"])
+def test_bounds_are_inclusive_for_every_numeric_type(type_):
+    f = field(type_, min=10, max=20)
+    for ok in (10, 15, 20):
+        records.check_value(f, ok, "r")
+    with pytest.raises(RecordError, match=r"^r: field 'v' = 9 is below its minimum 10"):
+        records.check_value(f, 9, "r")
+    with pytest.raises(RecordError, match=r"^r: field 'v' = 21 is above its maximum 20"):
+        records.check_value(f, 21, "r")
+
+
+def test_a_missing_optional_value_is_fine_a_missing_required_one_is_not():
+    records.check_value(field("int", required=False), None, "r")
+    with pytest.raises(RecordError, match=r"^r: field 'v' is required"):
+        records.check_value(field("int"), None, "r")
+
+
+def test_validate_record_names_the_record_by_default():
+    with pytest.raises(RecordError, match=r"^record: field 'sensor' is required"):
+        records.validate_record(SCHEMA, {"temperature_c": 1.0})
+
+
+def test_verify_batch_records_names_the_batch_by_default():
+    s = sealed()
+    rows, salts = plain(s)
+    with pytest.raises(RecordError, match=r"^batch: records and salts must be lists"):
+        verify_batch_records(SCHEMA, s.batch, tuple(rows), salts)
+
+
+@pytest.mark.parametrize("public, message", [
+    ("s1", r"^batch\.public\[2\] must be a mapping of public fields"),
+    ({}, r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \[\]"),
+    ({"sensor": "s", "note": "n"},
+     r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \['note', 'sensor'\]"),
+    ({"sensor": 5}, r"^batch\.public\[2\]: field 'sensor' must be of type string"),
+])
+def test_public_fields_are_exactly_the_schemas_and_valid(public, message):
+    with pytest.raises(RecordError, match=message):
+        records.validate_public(SCHEMA, public, "batch.public[2]")
+    records.validate_public(SCHEMA, {"sensor": "s"}, "batch.public[2]")
+
+
+# -- schemas ------------------------------------------------------------------------------
+def test_a_schema_keeps_every_property_and_fills_the_defaults():
+    full = {"version": 3, "fields": [
+        {"name": "a", "type": "float", "unit": "°C", "min": -1, "max": 1, "public": True,
+         "required": False},
+        {"name": "b", "type": "int"}]}
+    schema = Schema.from_mapping(full)
+    assert schema.to_mapping() == {"version": 3, "fields": [
+        full["fields"][0],
+        {"name": "b", "type": "int", "unit": "", "min": None, "max": None, "public": False,
+         "required": True}]}
+    assert Schema.from_mapping({"fields": [{"name": "b", "type": "int"}]}).version == 1
+
+
+@pytest.mark.parametrize("schema, message", [
+    ("x", r"^schema must be a mapping with 'version' and 'fields'"),
+    ({"version": True, "fields": [{"name": "a", "type": "int"}]},
+     r"^schema\.version must be a positive integer"),
+    ({"version": "2", "fields": [{"name": "a", "type": "int"}]}, r"^schema\.version must be"),
+    ({"version": 0, "fields": [{"name": "a", "type": "int"}]}, r"^schema\.version must be"),
+    ({"version": 1, "fields": {"name": "a"}}, r"^schema\.fields must be a non-empty list"),
+    ({"version": 1}, r"^schema\.fields must be a non-empty list"),
+    ({"version": 1, "fields": ["a"]}, r"^schema\.fields\[0\] must be a mapping"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "colour": 1, "shade": 2}]},
+     r"^schema\.fields\[0\]\.colour is not a field property"),
+    ({"version": 1, "fields": [{"name": 5, "type": "int"}]},
+     r"^schema\.fields\[0\]\.name must be a name like 'temperature_c'"),
+    ({"version": 1, "fields": [{"name": "9a", "type": "int"}]}, r"^schema\.fields\[0\]\.name must"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]},
+     r"^schema\.fields\[1\]\.name 'a' appears twice"),
+    ({"version": 1, "fields": [{"name": "a", "type": "blob"}]},
+     r"^schema\.fields\[0\]\.type must be one of int, float, string, bool, timestamp"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "min": "0"}]},
+     r"^schema\.fields\[0\]\.min must be a number"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "max": True}]},
+     r"^schema\.fields\[0\]\.max must be a number"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "min": 2, "max": 1}]},
+     r"^schema\.fields\[0\]: min is above max"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "public": 1}]},
+     r"^schema\.fields\[0\]\.public must be true or false"),
+    ({"version": 1, "fields": [{"name": "a", "type": "int", "required": "no"}]},
+     r"^schema\.fields\[0\]\.required must be true or false"),
+])
+def test_schema_rules_are_each_named(schema, message):
+    with pytest.raises(RecordError, match=message):
+        Schema.from_mapping(schema)
+
+
+def test_a_field_may_have_equal_bounds():
+    Schema.from_mapping({"version": 1, "fields": [{"name": "a", "type": "int", "min": 1,
+                                                   "max": 1}]})
+
+
+# -- the published commitment format ----------------------------------------------------------
+def test_merkle_nodes_are_sha256_of_0x01_left_right_and_the_empty_root_is_sha256_of_nothing():
+    a, b, c = (hashlib.sha256(x).digest() for x in (b"a", b"b", b"c"))
+    ab = hashlib.sha256(b"\x01" + a + b).digest()
+    assert records.merkle_root([a, b]) == ab
+    assert records.merkle_root([a, b, c]) == hashlib.sha256(b"\x01" + ab + c).digest()
+    assert records.merkle_root([a]) == a
+    assert records.merkle_root([]) == hashlib.sha256(b"").digest()
+
+
+def test_merkle_proofs_name_the_side_of_each_sibling():
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(5)]
+    assert [side for side, _ in records.merkle_proof(leaves, 0)] == ["right", "right", "right"]
+    assert [side for side, _ in records.merkle_proof(leaves, 3)] == ["left", "left", "right"]
+    assert [side for side, _ in records.merkle_proof(leaves, 4)] == ["left"]
+
+
+def test_canonical_refusal_is_named():
+    with pytest.raises(RecordError, match=r"^value cannot be encoded canonically"):
+        records.canonical({"x": float("inf")})
