@@ -8,6 +8,11 @@ script therefore lays the package out as it is installed, in ``.mutation/`` (``l
 and runs ``mutmut run`` there with the unit tests only ([tool.mutmut] in pyproject.toml).
 Each run starts afresh, so the score is reproducible.
 
+mutmut leaves decorated functions alone, and every contract function is registered by a
+decorator (``@transaction("SubmitBatch")``), so in the copy only, each such decorator is
+moved to a plain call at the end of its module (``transaction("SubmitBatch")(submit_batch)``),
+which registers the same function in the same order and lets mutmut mutate its body.
+
     scripts/mutation                   # records, contract, blocks
     scripts/mutation records           # one module (records | contract | blocks)
     scripts/mutation --keep            # reuse .mutation/ (mutmut's cache) after a change
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +38,10 @@ WORK = ROOT / ".mutation"
 LAYOUT = {"ledgerlake": "ledgerlake", "client": "ledgerlake/client",
           "chaincode": "ledgerlake/chaincode", "network": "ledgerlake/network",
           "analytics": "ledgerlake/analytics"}
+#: decorators that only register a function: moved out of the way in the copy (see above)
+REGISTERING_DECORATORS = ("transaction",)
+_DECORATED = re.compile(r"^@(%s)\((.*)\)\n((?:async )?def (\w+)\()" % "|".join(REGISTERING_DECORATORS),
+                        re.MULTILINE)
 #: module → the mutant-name prefix mutmut gives its functions
 MODULES = {"records": "ledgerlake.records", "contract": "ledgerlake.chaincode.contract",
            "blocks": "ledgerlake.client.blocks"}
@@ -49,6 +59,20 @@ def lay_out() -> None:
     shutil.copytree(ROOT / "tests", WORK / "tests",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "pyproject.toml", WORK / "pyproject.toml")
+    contract = WORK / "ledgerlake" / "chaincode"
+    for module in [*contract.glob("contract.py"), *contract.glob("contract/**/*.py")]:
+        undecorate(module)
+
+
+def undecorate(module: Path) -> None:
+    """Turn ``@transaction(args)`` + ``def f`` into ``def f`` + ``transaction(args)(f)`` at
+    the module's end, so that mutmut mutates ``f``."""
+    text = module.read_text()
+    calls = [f"{m.group(1)}({m.group(2)})({m.group(4)})" for m in _DECORATED.finditer(text)]
+    if calls:
+        text = _DECORATED.sub(r"\3", text)
+        module.write_text(text.rstrip("\n") + "\n\n\n# registered here (scripts/mutation)\n"
+                          + "\n".join(calls) + "\n")
 
 
 def scores(prefixes: dict[str, str]) -> tuple[dict[str, Counter], dict[str, list[str]]]:
