@@ -424,3 +424,51 @@ def test_merkle_proofs_name_the_side_of_each_sibling():
 def test_canonical_refusal_is_named():
     with pytest.raises(RecordError, match=r"^value cannot be encoded canonically"):
         records.canonical({"x": float("inf")})
+
+
+# -- strict JSON input and the identifier rule (every argument passes through these) ----------
+@pytest.mark.parametrize("text, message", [
+    ('{"a": 1, "a": 2}', r"^batch: key 'a' appears twice in one object"),
+    ('{"a": {"b": 1, "b": 1}}', r"^batch: key 'b' appears twice"),
+    ('{"a": NaN}', r"^batch: NaN is not a JSON number"),
+    ('[Infinity]', r"^batch: Infinity is not a JSON number"),
+    ('[-Infinity]', r"^batch: -Infinity is not a JSON number"),
+    ("{'a': 1}", r"^batch must be JSON"),
+    ("", r"^batch must be JSON"),
+    (b"\xff\xfe{}", r"^batch must be UTF-8 text"),
+    ("[" * 33 + "]" * 33, r"^batch: nesting deeper than 32 levels"),
+    ('{"a":' * 33 + "1" + "}" * 33, r"^batch: nesting deeper than 32 levels"),
+    ("[" * 100_000 + "]" * 100_000, r"^batch: nesting deeper than 32 levels"),
+])
+def test_strict_json_refuses_and_names_the_argument(text, message):
+    with pytest.raises(RecordError, match=message):
+        records.parse_json(text, "batch")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("[" * 32 + "]" * 32, None),   # exactly the limit
+    ('{"a":' * 31 + "[1]" + "}" * 31, None),
+    ('{"a": 1, "b": [1, 2.5, "é", true, null]}', {"a": 1, "b": [1, 2.5, "é", True, None]}),
+    ('"plain"'.encode(), "plain"),
+])
+def test_strict_json_accepts_what_is_within_the_rules(text, value):
+    parsed = records.parse_json(text, "batch")
+    if value is not None:
+        assert parsed == value
+
+
+def test_strict_json_names_an_argument_by_default():
+    with pytest.raises(RecordError, match=r"^argument must be JSON"):
+        records.parse_json("nope")
+
+
+@pytest.mark.parametrize("value", ["Org1MSP", "a", "plant-sensors", "x.y_z-1", "A" + "b" * 63])
+def test_identifiers_that_follow_the_rule(value):
+    assert records.check_identifier(value, "stream id") == value
+
+
+@pytest.mark.parametrize("value", ["", "1org", "-a", "a b", "a/b", "a\n", "A" + "b" * 64, 5,
+                                   None, ["a"], "é"])
+def test_identifiers_that_break_the_rule_are_named(value):
+    with pytest.raises(RecordError, match=r"^stream id must be an identifier like 'Org1MSP'"):
+        records.check_identifier(value, "stream id")

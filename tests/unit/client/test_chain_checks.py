@@ -96,3 +96,54 @@ def test_chains_of_real_blocks_verify():
     verify_chain(blocks("bft-5", "bft-6"))
     with pytest.raises(ValueError):
         verify_chain(blocks(9, 8))
+
+
+def test_header_hash_is_the_block_hash_of_the_header():
+    raw = common_pb2.Block.FromString((DATA / "8.block").read_bytes())
+    from ledgerlake.client.blocks import header_hash
+    nine = decode_block((DATA / "9.block").read_bytes())
+    assert header_hash(raw.header) == nine.previous_hash
+    assert header_hash(raw.header) == block_hash(8, raw.header.previous_hash, raw.header.data_hash)
+
+
+# -- decoding at the edges (what a listener sees for odd blocks) ---------------------------
+def test_transactions_keep_their_index_and_an_unvalidated_block_says_so():
+    raw = common_pb2.Block()
+    raw.CopyFrom(common_pb2.Block.FromString((DATA / "9.block").read_bytes()))
+    assert [t.index for t in decode_block(raw).transactions] == list(range(len(raw.data.data)))
+    del raw.metadata.metadata[:]  # a block straight from an orderer, before validation
+    block = decode_block(raw)
+    assert {t.validation_code_name for t in block.transactions} == {"NOT_VALIDATED"}
+    assert (block.signatures, block.last_config) == ((), 0)
+    raw.metadata.metadata.extend([b"", b"", b""])  # entries there, but no signatures yet
+    block = decode_block(raw)
+    assert (block.signatures, block.last_config) == ((), 0)
+    assert {t.validation_code_name for t in block.transactions} == {"NOT_VALIDATED"}
+
+
+def test_an_undecodable_envelope_has_empty_fields_and_its_index():
+    from ledgerlake.client.blocks import Creator, decode_transaction
+    tx = decode_transaction(7, b"\xff\xfe not a protobuf", 0)
+    assert (tx.index, tx.tx_id, tx.channel_id, tx.type, tx.creator) == (7, "", "", "",
+                                                                        Creator("", b""))
+    assert tx.timestamp.timestamp() == 0 and tx.timestamp.tzinfo is not None
+    assert tx.decode_error.startswith("DecodeError: ")
+
+
+def test_timestamps_out_of_range_are_clamped_to_aware_datetimes():
+    from ledgerlake.client.blocks import _timestamp
+    high, low = _timestamp(10**12, 0), _timestamp(-(10**12), 0)
+    assert high.year == 9999 and high.tzinfo is not None
+    assert low.timestamp() == 0 and low.tzinfo is not None
+
+
+def test_an_unknown_header_type_is_shown_as_its_number():
+    from ledgerlake.client.blocks import _type_name
+    assert _type_name(3) == "ENDORSER_TRANSACTION"
+    assert _type_name(4242) == "4242"
+
+
+def test_a_config_block_has_no_chaincode_call():
+    zero = decode_block((DATA / "0.block").read_bytes())
+    assert [(t.type, t.chaincode, t.function, t.args) for t in zero.transactions] == \
+        [("CONFIG", "", "", ())]
