@@ -342,3 +342,133 @@ def test_lineage_anchor_needs_an_analyst_reading_every_input(ledger):
     with denied("lineage.read"):
         ledger.query(producer1, "GetLineage", entry["id"])
     assert json.loads(ledger.query(auditor3, "GetLineage", entry["id"]))["id"] == entry["id"]
+
+
+# -- what a denial says (the rule and why, so an operator can act on it) ----------------------
+def why(rule: str, text: str):
+    """The denial of ``rule`` with exactly ``text`` as its reason (a code may precede it)."""
+    return pytest.raises(ChaincodeError, match=rf"access denied by rule '{rule}': {re.escape(text)}$")
+
+
+def test_a_role_denial_names_the_roles_needed_and_the_callers():
+    with why("stream.create", "needs role admin; Org1MSP identity 'legacy-user' has role 'none'"):
+        ledger_ = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+        ledger_.invoke(nobody, "CreateStream", spec())
+    with why("lineage.read", "needs role auditor or analyst; Org1MSP identity 'producer' has "
+                             "role 'producer'"):
+        MemoryLedger(contract.FUNCTIONS).query(producer1, "GetLineage", "x")
+
+
+def test_an_owner_denial_names_the_owner(ledger):
+    with why("stream.update", "only admins of Org1MSP manage stream 'plant'"):
+        ledger.invoke(admin2, "UpdateStream", "plant", json.dumps({"description": "x"}))
+
+
+def test_a_reader_denial_names_org_and_role(ledger):
+    with why("batch.read", "Org3MSP analyst may not list batches of 'plant'"):
+        ledger.query(analyst3, "GetBatch", "plant", "x")
+    with why("batch.read", "Org1MSP none may not list batches of 'plant'"):
+        ledger.query(nobody, "GetBatch", "plant", "x")
+
+
+def test_an_unknown_stream_is_named(ledger):
+    with pytest.raises(ChaincodeError, match=r"(^|: )stream 'nope' does not exist$"):
+        ledger.query(analyst1, "GetStream", "nope")
+
+
+# -- inputs that decide access: writers, readers, wrapped keys --------------------------------
+@pytest.mark.parametrize("over, message", [
+    ({"readers": "Org1MSP"}, r"(^|: )readers must be a list of MSP IDs$"),
+    ({"readers": [ORG1, 5]}, r"(^|: )readers must be a list of MSP IDs$"),
+    ({"readers": [ORG1, ""]}, r"(^|: )readers must be a list of MSP IDs$"),
+    ({"writers": [ORG1]}, r'(^|: )writers must be \{"msp_ids": \[...\], "roles": \[...\]\}$'),
+    ({"writers": {"msp_ids": "Org1MSP"}}, r"(^|: )writers\.msp_ids must be a list of MSP IDs$"),
+    ({"writers": {"msp_ids": [ORG1], "roles": []}},
+     r"(^|: )writers\.roles must be a list of admin, producer, analyst, auditor$"),
+    ({"writers": {"msp_ids": [ORG1], "roles": "producer"}}, r"(^|: )writers\.roles must be"),
+    ({"writers": {"msp_ids": [ORG1], "roles": ["producer", "owner"]}},
+     r"(^|: )writers\.roles must be"),
+    ({"wrapped_keys": {ORG1: "QUFB!", ORG2: "QkJC"}},
+     r"(^|: )wrapped_keys\['Org1MSP'\] must be a non-empty base64 string$"),
+    ({"wrapped_keys": {ORG1: "", ORG2: "QkJC"}}, r"wrapped_keys\['Org1MSP'\] must be a non-empty"),
+    ({"wrapped_keys": {ORG1: 5, ORG2: "QkJC"}}, r"wrapped_keys\['Org1MSP'\] must be a non-empty"),
+    ({"wrapped_keys": {ORG1: "QUFB"}},
+     r"(^|: )wrapped_keys must hold one wrapped key per reader org \['Org1MSP', 'Org2MSP'\], "
+     r"not \['Org1MSP'\]$"),
+    ({"wrapped_keys": "QUFB"},
+     r"wrapped_keys must hold one wrapped key per reader org \['Org1MSP', 'Org2MSP'\], not 'QUFB'$"),
+])
+def test_stream_access_inputs_are_checked_and_named(over, message):
+    ledger = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    with pytest.raises(ChaincodeError, match=message):
+        ledger.invoke(admin1, "CreateStream", spec(**over))
+    ledger.invoke(admin1, "CreateStream", spec())
+
+
+def test_every_role_may_be_a_writer_role():
+    ledger = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    every = ["admin", "analyst", "auditor", "producer"]
+    s = json.loads(ledger.invoke(admin1, "CreateStream", spec(
+        writers={"msp_ids": [ORG2, ORG1, ORG1], "roles": every + ["admin"]})))
+    assert s["writers"] == {"msp_ids": [ORG1, ORG2], "roles": every}
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"purpose": "p", "block_from": True}, r"(^|: )block_from must be from 0 to 9223372036854775807$"),
+    ({"purpose": "p", "time_to": -1}, r"(^|: )time_to must be from 0 to"),
+    ({"purpose": "p", "block_to": "x"}, r"(^|: )block_to must be an integer, not 'x'$"),
+    ({"purpose": "p", "epoch": 0}, r"(^|: )epoch must be from 1 to"),
+])
+def test_access_scopes_are_integers_in_range(ledger, request_, message):
+    with pytest.raises(ChaincodeError, match=message):
+        ledger.invoke(analyst1, "OpenStream", "plant", json.dumps(request_))
+
+
+def test_pages_default_to_100_and_hold_at_most_1000(ledger):
+    for i in range(101):
+        ledger.invoke(admin2, "CreateStream", spec(id=f"s{i:03d}", readers=[ORG2],
+                                                   wrapped_keys={ORG2: "QkJC"}))
+    first = json.loads(ledger.query(analyst1, "ListStreams", "", ""))
+    assert len(first["items"]) == 100 and first["bookmark"]
+    assert len(json.loads(ledger.query(analyst1, "ListStreams", "1000", ""))["items"]) == 102
+    for bad, message in (("1001", r"(^|: )page_size must be from 1 to 1000$"),
+                         ("0", r"(^|: )page_size must be from 1 to 1000$"),
+                         ("many", r"(^|: )page_size must be an integer$")):
+        with pytest.raises(ChaincodeError, match=message):
+            ledger.query(analyst1, "ListStreams", bad, "")
+
+
+# -- the audit entry every change writes -------------------------------------------------------
+def key(*parts: str) -> str:
+    """Fabric's composite key (U+0000 type U+0000 attr U+0000 …), written out here."""
+    return "\x00" + "\x00".join(parts) + "\x00"
+
+
+def test_an_audit_entry_says_who_did_what_to_what_and_is_indexed_under_it(ledger):
+    tx = ledger.endorse(analyst2, "OpenStream", "plant", json.dumps({"purpose": "a study"}))
+    assert not tx.error and ledger.commit(tx) == ["VALID"]
+    ts = f"{tx.timestamp_ns:020d}"
+    entry = json.loads(ledger.state[key("audit", tx.tx_id)][0])
+    assert entry == {"tx_id": tx.tx_id, "time": tx.timestamp_ns, "action": "StreamOpened",
+                     "actor": {"msp_id": ORG2, "id": "a2", "role": "analyst"},
+                     "target": {"stream": "plant"}, "outcome": "ok", "purpose": "a study",
+                     "scope": {}, "epochs": [1]}
+    for index in (key("audit~actor", f"{ORG2}/a2", ts, tx.tx_id),
+                  key("audit~stream", "plant", ts, tx.tx_id),
+                  key("audit~action", "StreamOpened", ts, tx.tx_id),
+                  key("audit~time", ts, tx.tx_id)):
+        assert json.loads(ledger.state[index][0]) == entry
+    name, payload = ledger.events[-1]
+    assert name == "StreamOpened"
+    assert json.loads(payload) == {"type": "StreamOpened", "tx_id": tx.tx_id, "stream": "plant"}
+
+
+def test_an_entry_without_a_stream_is_not_indexed_under_one():
+    ledger = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    before = {k for k in ledger.state if k.startswith(key("audit~stream")[:-1])}
+    tx = ledger.endorse(admin1, "RegisterOrgKey", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA"
+                        "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n-----END PUBLIC KEY-----\n")
+    assert not tx.error, tx.error
+    ledger.commit(tx)
+    assert {k for k in ledger.state if k.startswith(key("audit~stream")[:-1])} == before
+    assert key("audit", tx.tx_id) in ledger.state
