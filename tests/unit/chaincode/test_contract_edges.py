@@ -1,0 +1,302 @@
+"""The contract at the edges mutation testing found untested: time and expiry boundaries,
+epochs a ticket covers, what revocation deletes, what every audit entry and answer holds,
+paging of ranges. Through ``MemoryLedger`` over ``contract.FUNCTIONS`` only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from ledgerlake import records
+from ledgerlake.chaincode import contract
+from ledgerlake.chaincode.memory import MemoryLedger, member
+from ledgerlake.chaincode.runtime import ChaincodeError
+from ledgerlake.client.batches import seal_batch
+from ledgerlake.client.encryption import new_data_key
+
+ORG1, ORG2 = "Org1MSP", "Org2MSP"
+admin1, producer1 = member(ORG1, "admin", "admin"), member(ORG1, "producer", "producer")
+analyst1, analyst2 = member(ORG1, "analyst", "analyst"), member(ORG2, "analyst", "a2")
+auditor2, nobody = member(ORG2, "auditor", "auditor"), member(ORG1, "", "legacy-user")
+SCHEMA = {"version": 1, "fields": [{"name": "sensor", "type": "string", "public": True},
+                                   {"name": "t", "type": "float"}]}
+ROWS = [{"sensor": "s1", "t": 1.5}, {"sensor": "s2", "t": 2.5}]
+KEY = new_data_key()
+WEEK = 7 * 24 * 3600
+
+
+def spec(**over) -> str:
+    s = {"id": "plant", "schema": SCHEMA, "writers": {"msp_ids": [ORG1]},
+         "readers": [ORG1, ORG2], "wrapped_keys": {ORG1: "QUFB", ORG2: "QkJC"}}
+    s.update(over)
+    return json.dumps(s)
+
+
+def key(*parts: str) -> str:
+    """Fabric's composite key, written out: U+0000 type U+0000 attr U+0000 …"""
+    return "\x00" + "\x00".join(parts) + "\x00"
+
+
+@pytest.fixture
+def ledger():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    led.invoke(admin1, "CreateStream", spec())
+    return led
+
+
+def run(ledger, who, fn, *args, **kw):
+    """Endorse and commit; return (result, transaction) so tests can see tx id and time."""
+    tx = ledger.endorse(who, fn, *args, **kw)
+    if tx.error:
+        raise ChaincodeError(tx.error)
+    assert ledger.commit(tx) == ["VALID"]
+    return json.loads(tx.result), tx
+
+
+def audit_of(ledger, tx) -> dict:
+    return json.loads(ledger.state[key("audit", tx.tx_id)][0])
+
+
+def sealed(ledger, seq=1, prev="", source="line-1", start=None, end=None):
+    now = ledger.clock_ns
+    return seal_batch(stream="plant", source=source, seq=seq, prev_hash=prev, schema=SCHEMA,
+                      rows=ROWS, data_key=KEY, key_epoch=1,
+                      time_start=now if start is None else start,
+                      time_end=now if end is None else end)
+
+
+# -- streams ----------------------------------------------------------------------------------
+def test_a_new_stream_holds_its_defaults_and_description():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    s, tx = run(led, admin1, "CreateStream", spec(description="line sensors"))
+    assert (s["max_age_seconds"], s["description"], s["epoch"], s["shredded"]) == \
+        (WEEK, "line sensors", 1, [])
+    assert s["created"] == s["updated"] == tx.timestamp_ns
+
+
+@pytest.mark.parametrize("age, ok", [(1, True), (0, False), (-5, False), (True, False),
+                                     ("60", False), (1.5, False)])
+def test_max_age_is_a_positive_integer_on_create_and_update(age, ok):
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    if ok:
+        assert run(led, admin1, "CreateStream", spec(max_age_seconds=age))[0][
+            "max_age_seconds"] == age
+        s, _ = run(led, admin1, "UpdateStream", "plant", json.dumps({"max_age_seconds": age}))
+        assert s["max_age_seconds"] == age
+        return
+    with pytest.raises(ChaincodeError, match="max_age_seconds must be a positive integer"):
+        led.invoke(admin1, "CreateStream", spec(max_age_seconds=age))
+    led.invoke(admin1, "CreateStream", spec())
+    with pytest.raises(ChaincodeError, match="max_age_seconds must be a positive integer"):
+        led.invoke(admin1, "UpdateStream", "plant", json.dumps({"max_age_seconds": age}))
+
+
+@pytest.mark.parametrize("changes", [{}, [], "x", {"colour": 1}, {"description": "x", "y": 1}])
+def test_update_needs_some_known_changes(ledger, changes):
+    with pytest.raises(ChaincodeError, match="changes must be an object with some of"):
+        ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(changes))
+
+
+def test_an_update_is_stamped_and_its_audit_says_what_changed(ledger):
+    s, tx = run(ledger, admin1, "UpdateStream", "plant",
+                json.dumps({"description": "d", "max_age_seconds": 60}))
+    assert s["updated"] == tx.timestamp_ns and s["max_age_seconds"] == 60
+    assert audit_of(ledger, tx)["changed"] == ["description", "max_age_seconds"]
+
+
+def test_a_new_schema_needs_a_higher_version_not_an_equal_one(ledger):
+    ledger.invoke(admin1, "UpdateStream", "plant", json.dumps({"schema": {**SCHEMA, "version": 2}}))
+    with pytest.raises(ChaincodeError, match="version above 2"):
+        ledger.invoke(admin1, "UpdateStream", "plant",
+                      json.dumps({"schema": {**SCHEMA, "version": 2}}))
+
+
+def test_stream_reads_need_a_role_and_name_their_rule(ledger):
+    for fn, args, rule in (("GetStream", ("plant",), "stream.read"),
+                           ("ListStreams", (), "stream.read"),
+                           ("GetOrgKey", (ORG1,), "org.key.read")):
+        with pytest.raises(ChaincodeError, match=rf"access denied by rule '{rule}'"):
+            ledger.query(nobody, fn, *args)
+    listed = json.loads(ledger.query(analyst2, "ListStreams"))
+    assert [s["id"] for s in listed["items"]] == ["plant"] and listed["bookmark"] == ""
+
+
+# -- keys: grants, rotation, revocation, shredding --------------------------------------------
+def test_key_changes_are_stamped_and_audited_with_their_target(ledger):
+    s, tx = run(ledger, admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "epoch": 2}
+    s, tx = run(ledger, admin1, "RevokeReader", "plant", ORG2)
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "msp_id": ORG2}
+    s, tx = run(ledger, admin1, "GrantReader", "plant", ORG2, "Q0ND")
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "msp_id": ORG2, "epoch": 2}
+    s, tx = run(ledger, admin1, "ShredEpoch", "plant", "1")
+    assert s["updated"] == tx.timestamp_ns
+    entry = audit_of(ledger, tx)
+    assert entry["target"] == {"stream": "plant", "epoch": 1} and entry["keys_destroyed"] == 1
+
+
+def test_a_grant_key_must_be_base64_and_is_named(ledger):
+    with pytest.raises(ChaincodeError, match=r"wrapped_key\['Org3MSP'\] must be a non-empty base64"):
+        ledger.invoke(admin1, "GrantReader", "plant", "Org3MSP", "not base64!")
+
+
+def test_revocation_deletes_the_readers_grants_of_every_epoch_and_only_those(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "RevokeReader", "plant", ORG2)
+    grants = {k for k in ledger.state if k.startswith(key("grant", "plant")[:-1])}
+    assert grants == {key("grant", "plant", str(e), ORG1) for e in (1, 2, 3)}
+
+
+def test_a_ticket_covers_every_unshredded_epoch_and_its_scope(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ticket, tx = run(ledger, analyst2, "OpenStream", "plant",
+                     json.dumps({"purpose": "study", "block_from": 5, "block_to": 9}))
+    assert ticket == {"ticket": tx.tx_id, "stream": "plant", "msp_id": ORG2, "id": "a2",
+                      "epochs": [1, 2], "purpose": "study",
+                      "scope": {"block_from": 5, "block_to": 9}, "issued": tx.timestamp_ns,
+                      "expires": tx.timestamp_ns + contract.TICKET_TTL_NS}
+    assert audit_of(ledger, tx)["epochs"] == [1, 2]
+    with pytest.raises(ChaincodeError, match="no key epoch of 'plant' is left to open"):
+        ledger.invoke(analyst2, "OpenStream", "plant", json.dumps({"purpose": "p", "epoch": 5}))
+    one, _ = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p", "epoch": 2}))
+    assert one["epochs"] == [2]
+
+
+def test_keys_of_epochs_shredded_after_the_ticket_are_skipped_not_the_rest(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJD"}))
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]
+    ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    keys = json.loads(ledger.query(analyst2, "GetStreamKeys", "plant", ticket))
+    assert keys == {"stream": "plant", "msp_id": ORG2, "wrapped_keys": {"2": "QkJD"},
+                    "shredded": [1], "ticket": ticket}
+
+
+def test_a_ticket_works_up_to_its_expiry_instant(ledger):
+    ticket, tx = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p"}))
+    expires = ticket["expires"]
+    ledger.peer_clock_ns = expires
+    ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"], timestamp_ns=expires)
+    ledger.peer_clock_ns = expires + 1
+    with pytest.raises(ChaincodeError, match="expired"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"],
+                     timestamp_ns=expires + 1)
+
+
+def test_an_org_key_entry_and_its_audit():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n" \
+          "-----END PUBLIC KEY-----\n"
+    entry, tx = run(led, admin1, "RegisterOrgKey", pem)
+    assert entry == {"msp_id": ORG1, "public_key": pem, "updated": tx.timestamp_ns}
+    audit = audit_of(led, tx)
+    assert (audit["action"], audit["target"]) == ("OrgKeyRegistered", {"msp_id": ORG1})
+    assert json.loads(led.query(analyst2, "GetOrgKey", ORG1)) == entry
+
+
+# -- batches: time bounds, indexes, answers ---------------------------------------------------
+def test_batch_times_hold_at_their_exact_bounds(ledger):
+    now = ledger.clock_ns + 1000  # the next transaction's time
+    edge = sealed(ledger, start=now - WEEK * 10**9, end=now + records.MAX_FUTURE_SKEW_NS)
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(edge.batch))
+    assert tx.timestamp_ns == now and out["seq"] == 1
+    late = sealed(ledger, 2, edge.id, start=now, end=now + 1000 + records.MAX_FUTURE_SKEW_NS + 1)
+    with pytest.raises(ChaincodeError, match="time_end lies in the future"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+    hour_old = sealed(ledger, 2, edge.id, start=ledger.clock_ns - 3600 * 10**9)
+    run(ledger, producer1, "SubmitBatch", json.dumps(hour_old.batch))
+
+
+def test_a_submitted_batch_answer_audit_and_history(ledger):
+    b = sealed(ledger)
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch))
+    assert out == {"id": b.id, "tx_id": tx.tx_id, "seq": 1, "plaintext_checked": False}
+    entry = audit_of(ledger, tx)
+    assert entry["target"] == {"stream": "plant", "batch": b.id, "source": "line-1", "seq": 1}
+    assert entry["records"] == 2
+    history = json.loads(ledger.query(analyst1, "GetBatchHistory", "plant", "line-1"))
+    assert history == {"items": [{"tx_id": tx.tx_id, "time": tx.timestamp_ns,
+                                  "head": {"seq": 1, "batch_id": b.id, "msp_id": ORG1}}]}
+
+
+def test_batches_with_the_same_start_time_are_all_listed_by_time(ledger):
+    start = ledger.clock_ns
+    ids = []
+    for source in ("a", "b", "c"):
+        b = sealed(ledger, source=source, start=start, end=start)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ids.append(b.id)
+    by_time = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "time_from": start, "time_to": start + 1})))
+    assert sorted(b["id"] for b in by_time["items"]) == sorted(ids)
+
+
+def test_time_ranges_with_one_end_and_pages(ledger):
+    base = ledger.clock_ns - 10**12
+    ids = []
+    for i, source in enumerate(("a", "b", "c", "d")):
+        b = sealed(ledger, source=source, start=base + i * 10**9, end=base + i * 10**9)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ids.append(b.id)
+
+    def listed(**q):
+        return json.loads(ledger.query(analyst1, "ListBatches", json.dumps({"stream": "plant", **q})))
+
+    assert [b["id"] for b in listed(time_from=base + 2 * 10**9)["items"]] == ids[2:]
+    assert [b["id"] for b in listed(time_to=base + 2 * 10**9)["items"]] == ids[:2]
+    first = listed(time_from=base, page_size=3)
+    assert [b["id"] for b in first["items"]] == ids[:3] and first["bookmark"]
+    rest = listed(time_from=base, page_size=3, bookmark=first["bookmark"])
+    assert [b["id"] for b in rest["items"]] == ids[3:]
+    with pytest.raises(ChaincodeError, match="query must be an object with 'stream'"):
+        ledger.query(analyst1, "ListBatches", json.dumps({"source": "a"}))
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+def test_audit_queries_page_and_filter_by_time_within_an_index(ledger):
+    times = []
+    for i in range(3):
+        _, tx = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": f"p{i}"}))
+        times.append(tx.timestamp_ns)
+
+    def q(**query):
+        return json.loads(ledger.query(auditor2, "QueryAudit", json.dumps(query)))
+
+    page = q(by="actor", value=f"{ORG2}/a2", page_size=2)
+    assert [e["purpose"] for e in page["items"]] == ["p0", "p1"] and page["bookmark"]
+    rest = q(by="actor", value=f"{ORG2}/a2", page_size=2, bookmark=page["bookmark"])
+    assert [e["purpose"] for e in rest["items"]] == ["p2"]
+    later = q(by="actor", value=f"{ORG2}/a2", time_from=times[1])
+    assert [e["purpose"] for e in later["items"]] == ["p1", "p2"]
+    with pytest.raises(ChaincodeError, match="querying by stream needs a 'value'"):
+        ledger.query(auditor2, "QueryAudit", json.dumps({"by": "stream"}))
+    with pytest.raises(ChaincodeError, match="'by' must be actor, stream, action or time"):
+        ledger.query(auditor2, "QueryAudit", json.dumps({"by": "colour", "value": "x"}))
+
+
+# -- lineage -----------------------------------------------------------------------------------
+def test_a_lineage_anchor_is_content_addressed_audited_and_readable_by_analysts(ledger):
+    receipt = {"inputs": {"streams": ["plant"]}, "code_version": "v1", "outputs": ["o"]}
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(receipt))
+    assert entry["id"] == hashlib.sha256(records.canonical(receipt)).hexdigest()
+    audit = audit_of(ledger, tx)
+    assert (audit["action"], audit["target"], audit["streams"]) == \
+        ("LineageAnchored", {"lineage": entry["id"], "stream": "plant"}, ["plant"])
+    assert json.loads(ledger.query(analyst1, "GetLineage", entry["id"]))["id"] == entry["id"]
+
+
+def test_a_lineage_without_input_streams_and_with_bad_inputs(ledger):
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(
+        {"inputs": {}, "code_version": "v1", "outputs": []}))
+    audit = audit_of(ledger, tx)
+    assert audit["target"] == {"lineage": entry["id"]} and audit["streams"] == []
+    for inputs in ([], {"streams": "plant"}, {"streams": [1]}):
+        with pytest.raises(ChaincodeError, match="receipt.inputs.streams must be a list of stream ids"):
+            ledger.invoke(analyst2, "AnchorLineage", json.dumps(
+                {"inputs": inputs, "code_version": "v2", "outputs": []}))
