@@ -16,6 +16,7 @@ which registers the same function in the same order and lets mutmut mutate its b
     scripts/mutation                   # records, contract, blocks
     scripts/mutation records           # one module (records | contract | blocks)
     scripts/mutation --keep            # reuse .mutation/ (mutmut's cache) after a change
+    scripts/mutation --show            # also print the change each survivor makes
     cd .mutation && ../.venv/bin/mutmut show NAME   # the diff of one surviving mutant
 
 Exit status 0 either way: the score is a number to read, not a gate (yet).
@@ -31,6 +32,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from textwrap import indent
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
@@ -99,6 +101,7 @@ def main() -> int:
                         help="modules to mutate (default: all of " + ", ".join(MODULES) + ")")
     parser.add_argument("--keep", action="store_true", help="reuse .mutation/ and its cache")
     parser.add_argument("--max-children", type=int, default=2, help="parallel test runs")
+    parser.add_argument("--show", action="store_true", help="print each survivor's change")
     args = parser.parse_args()
     chosen = {m: MODULES[m] for m in (args.modules or MODULES)}
 
@@ -131,7 +134,31 @@ def main() -> int:
               f"../.venv/bin/python -m mutmut show NAME):")
         for mutant in listed:
             print("  " + mutant)
+            if args.show:
+                print(indent(changed_lines(mutant), "      "))
     return 0
+
+
+def changed_lines(mutant: str) -> str:
+    """The lines a mutant changes, as -/+ lines (from mutmut's copy in WORK)."""
+    import os
+
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    module = re.split(r"\.x_|\.x\u01c1", mutant)[0]
+    candidates = [Path(*module.split(".")).with_suffix(".py"),
+                  Path(*module.split("."), "__init__.py")]
+    path = next((p for p in candidates if (WORK / p).exists()), candidates[0])
+    here = os.getcwd()
+    os.chdir(WORK)
+    try:
+        diff = get_diff_for_mutant(mutant, path=path)
+    except Exception as exc:  # a mutant mutmut cannot show: say so, keep listing
+        return f"(cannot show: {exc})"
+    finally:
+        os.chdir(here)
+    return "\n".join(line for line in diff.splitlines()
+                     if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 
 
 if __name__ == "__main__":
