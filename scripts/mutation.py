@@ -105,7 +105,10 @@ def main() -> int:
     args = parser.parse_args()
     chosen = {m: MODULES[m] for m in (args.modules or MODULES)}
 
-    if not (args.keep and WORK.exists()):
+    if args.keep and WORK.exists():  # the same mutants; the tests as they are now
+        shutil.copytree(ROOT / "tests", WORK / "tests", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:
         lay_out()
     names = [f"{prefix}.*" for prefix in chosen.values()]
     mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children),
