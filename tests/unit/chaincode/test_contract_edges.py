@@ -300,3 +300,186 @@ def test_a_lineage_without_input_streams_and_with_bad_inputs(ledger):
         with pytest.raises(ChaincodeError, match="receipt.inputs.streams must be a list of stream ids"):
             ledger.invoke(analyst2, "AnchorLineage", json.dumps(
                 {"inputs": inputs, "code_version": "v2", "outputs": []}))
+
+
+# -- denials and refusals say exactly what failed ------------------------------------------
+def exactly(text: str):
+    """A refusal whose message is ``text`` (a stable error code may precede it)."""
+    import re
+    return pytest.raises(ChaincodeError, match=rf"(^|: ){re.escape(text)}$")
+
+
+def test_key_release_denials_name_their_reason(ledger):
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]
+    with exactly("access denied by rule 'stream.keys': no committed ticket 'nope' for "
+                 "'plant'; submit OpenStream first"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", "nope")
+    with exactly("access denied by rule 'stream.keys': the ticket was issued to another identity"):
+        ledger.query(member(ORG2, "analyst", "other"), "GetStreamKeys", "plant", ticket)
+    expires = json.loads(ledger.state[key("ticket", "plant", ticket)][0])["expires"]
+    ledger.peer_clock_ns = expires + 1
+    with exactly("access denied by rule 'stream.keys': the ticket has expired; open the "
+                 "stream again"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket, timestamp_ns=expires + 1)
+    ledger.peer_clock_ns = 0
+    ledger.invoke(admin1, "RevokeReader", "plant", ORG2)
+    with exactly("access denied by rule 'stream.keys': Org2MSP is no longer a reader of 'plant'"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+    with exactly("access denied by rule 'stream.open': Org2MSP is not a reader of 'plant'"):
+        ledger.invoke(analyst2, "OpenStream", "plant", json.dumps({"purpose": "p"}))
+
+
+def test_writer_and_source_denials_name_their_reason(ledger):
+    with exactly("access denied by rule 'batch.write': writing needs role producer, not 'none'"):
+        ledger.invoke(nobody, "SubmitBatch", json.dumps(sealed(ledger).batch))
+    ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(
+        {"writers": {"msp_ids": [ORG1, ORG2], "roles": ["producer", "analyst"]}}))
+    with exactly("access denied by rule 'batch.write': writing needs role analyst or producer, "
+                 "not 'admin'"):
+        ledger.invoke(admin1, "SubmitBatch", json.dumps(sealed(ledger).batch))
+    first = sealed(ledger)
+    ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch))
+    with exactly("access denied by rule 'batch.source': source 'line-1' belongs to Org1MSP"):
+        ledger.invoke(member(ORG2, "producer", "p2"), "SubmitBatch",
+                      json.dumps(sealed(ledger, 2, first.id).batch))
+    wrong = sealed(ledger, 2, "ab" * 32)
+    with exactly(f"chain of source 'line-1' broken: prev_hash does not name batch {first.id}"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong.batch))
+    fresh = sealed(ledger, 1, "", source="new")
+    fresh_batch = {**fresh.batch, "seq": 2, "prev_hash": "ab" * 32}
+    fresh_batch["id"] = records.batch_id(fresh_batch)
+    with exactly("chain of source 'new' broken (a gap): expected seq 1, got 2"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(fresh_batch))
+
+
+def test_lineage_denial_names_the_unread_stream():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    led.invoke(admin1, "CreateStream", spec(id="mine", readers=[ORG1], wrapped_keys={ORG1: "QUFB"}))
+    with exactly("access denied by rule 'lineage.anchor': Org2MSP does not read input stream 'mine'"):
+        led.invoke(analyst2, "AnchorLineage", json.dumps(
+            {"inputs": {"streams": ["mine"]}, "code_version": "v", "outputs": []}))
+
+
+@pytest.mark.parametrize("fn, args, text", [
+    ("GetBatch", ("plant", "f" * 64), f"no batch {'f' * 64} in stream 'plant'"),
+    ("GetLineage", ("r1",), "no lineage receipt r1"),
+])
+def test_what_is_not_there_is_named(ledger, fn, args, text):
+    with exactly(text):
+        ledger.query(analyst1 if fn == "GetBatch" else member(ORG2, "auditor", "au"), fn, *args)
+
+
+def test_key_management_refusals_are_named(ledger):
+    with exactly("Org2MSP already reads stream 'plant'"):
+        ledger.invoke(admin1, "GrantReader", "plant", ORG2, "QkJC")
+    with exactly("Org3MSP does not read stream 'plant'"):
+        ledger.invoke(admin1, "RevokeReader", "plant", "Org3MSP")
+    with exactly("only a past epoch (1..0) can be shredded; rotate the key first"):
+        ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    with exactly("only a past epoch (1..1) can be shredded; rotate the key first"):
+        ledger.invoke(admin1, "ShredEpoch", "plant", "2")
+    with exactly("the organisation key must be a PEM public key"):
+        ledger.invoke(admin1, "RegisterOrgKey", "not a key")
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    ("CreateStream", ("{",), "stream spec"),
+    ("UpdateStream", ("plant", "{"), "changes"),
+    ("RotateKey", ("plant", "{"), "wrapped keys"),
+    ("SubmitBatch", ("{",), "batch"),
+    ("ListBatches", ("{",), "query"),
+    ("OpenStream", ("plant", "{"), "request"),
+    ("QueryAudit", ("{",), "query"),
+    ("AnchorLineage", ("{",), "receipt"),
+])
+def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what):
+    who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
+           "SubmitBatch": producer1, "ListBatches": analyst1, "OpenStream": analyst1,
+           "QueryAudit": auditor2, "AnchorLineage": analyst1}[fn]
+    with pytest.raises(ChaincodeError, match=rf"(^|: |invalid input: ){what} must be JSON"):
+        ledger.invoke(who, fn, *args)
+
+
+@pytest.mark.parametrize("fn, args, text", [
+    ("CreateStream", ("[1]",), "stream spec must be a JSON object"),
+    ("CreateStream", (spec(id="bad id"),), "stream id must be a name like 'plant-sensors'"),
+    ("UpdateStream", ("plant", json.dumps({"status": "open"})), "status must be 'active' or 'closed'"),
+    ("QueryAudit", ("[1]",), "query must be a JSON object"),
+    ("AnchorLineage", ("[1]",), "a lineage receipt must be a JSON object"),
+    ("OpenStream", ("plant", json.dumps({"purpose": " "})), "opening a stream needs a stated 'purpose'"),
+    ("ListBatches", ("[1]",), "query must be an object with 'stream'"),
+    ("ListBatches", (json.dumps({"stream": "plant", "time_to": -1}),), "time_to must be from 0 to "
+                                                                       "9223372036854775807"),
+    ("ListBatches", (json.dumps({"stream": "plant", "time_from": -1}),), "time_from must be from 0 "
+                                                                         "to 9223372036854775807"),
+    ("QueryAudit", (json.dumps({"time_from": -1}),), "time_from must be from 0 to 9223372036854775807"),
+    ("QueryAudit", (json.dumps({"time_to": "x"}),), "time_to must be an integer, not 'x'"),
+    ("QueryAudit", (json.dumps({"by": "x", "value": "y"}),), "'by' must be actor, stream, action or time"),
+    ("ShredEpoch", ("plant", "x"), "epoch must be an integer, not 'x'"),
+    ("CreateStream", (spec(id="x", max_age_seconds=0),), "max_age_seconds must be a positive integer"),
+    ("UpdateStream", ("plant", json.dumps({"max_age_seconds": 0})),
+     "max_age_seconds must be a positive integer"),
+    ("RotateKey", ("plant", json.dumps({ORG1: "QUFB"})),
+     "wrapped_keys must hold one wrapped key per reader org ['Org1MSP', 'Org2MSP'], not ['Org1MSP']"),
+    ("AnchorLineage", (json.dumps({"inputs": [], "code_version": "v", "outputs": []}),),
+     "receipt.inputs.streams must be a list of stream ids"),
+])
+def test_input_errors_are_named_exactly(ledger, fn, args, text):
+    who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
+           "ShredEpoch": admin1, "ListBatches": analyst1, "OpenStream": analyst1,
+           "QueryAudit": auditor2, "AnchorLineage": analyst1}[fn]
+    with exactly(text):
+        ledger.invoke(who, fn, *args)
+
+
+def test_a_batch_in_the_future_is_named(ledger):
+    late = sealed(ledger, end=ledger.clock_ns + records.MAX_FUTURE_SKEW_NS + 10**12)
+    with exactly("batch.time_end lies in the future of the transaction time"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+
+
+def test_public_fields_of_a_batch_are_named_by_position(ledger):
+    b = sealed(ledger)
+    bad = {**b.batch, "public": [{"sensor": "s1"}, {"sensor": 5}]}
+    bad["id"] = records.batch_id(bad)
+    with pytest.raises(ChaincodeError, match=r"batch\.public\[1\]: field 'sensor' must be of type"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(bad))
+
+
+# -- what is stored ----------------------------------------------------------------------------
+def test_a_stream_without_description_has_an_empty_one():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    assert json.loads(led.invoke(admin1, "CreateStream", spec()))["description"] == ""
+
+
+def test_a_stored_batch_says_who_sent_it_when_and_whether_plaintext_was_checked(ledger):
+    b = sealed(ledger)
+    _, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch), transient=b.transient)
+    stored = json.loads(ledger.query(analyst1, "GetBatch", "plant", b.id))
+    assert stored == {**b.batch, "producer": {"msp_id": ORG1, "id": "producer"},
+                      "tx_id": tx.tx_id, "recorded": tx.timestamp_ns, "plaintext_checked": True}
+
+
+def test_a_lineage_entry_says_who_anchored_it_when(ledger):
+    receipt = {"inputs": {"streams": ["plant"]}, "code_version": "v1", "outputs": []}
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(receipt))
+    assert entry == {"id": hashlib.sha256(records.canonical(receipt)).hexdigest(),
+                     "receipt": receipt, "tx_id": tx.tx_id, "anchored": tx.timestamp_ns,
+                     "by": {"msp_id": ORG2, "id": "a2"}}
+
+
+def test_one_sources_batches_page_in_sequence_order(ledger):
+    prev, ids = "", []
+    for seq in (1, 2, 3):
+        b = sealed(ledger, seq, prev)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        prev = b.id
+        ids.append(b.id)
+    first = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "source": "line-1", "page_size": 2})))
+    assert [b["id"] for b in first["items"]] == ids[:2] and first["bookmark"]
+    rest = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "source": "line-1", "page_size": 2, "bookmark": first["bookmark"]})))
+    assert [b["id"] for b in rest["items"]] == ids[2:] and rest["bookmark"] == ""

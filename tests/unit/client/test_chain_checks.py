@@ -147,3 +147,29 @@ def test_a_config_block_has_no_chaincode_call():
     zero = decode_block((DATA / "0.block").read_bytes())
     assert [(t.type, t.chaincode, t.function, t.args) for t in zero.transactions] == \
         [("CONFIG", "", "", ())]
+
+
+@pytest.mark.parametrize("entries, codes", [
+    (2, "NOT_VALIDATED"),  # no TRANSACTIONS_FILTER entry (index 2) at all
+    (3, "VALID"),          # the filter is the last entry there is
+])
+def test_validation_flags_are_read_only_where_the_filter_entry_exists(entries, codes):
+    raw = common_pb2.Block()
+    raw.CopyFrom(common_pb2.Block.FromString((DATA / "9.block").read_bytes()))
+    flags = bytes(len(raw.data.data))  # 0 = VALID for every transaction
+    kept = list(raw.metadata.metadata[:2])
+    del raw.metadata.metadata[:]
+    raw.metadata.metadata.extend(kept + ([flags] if entries == 3 else []))
+    block = decode_block(raw)
+    assert {t.validation_code_name for t in block.transactions} == {codes}
+    assert block.signatures  # the signature entry (index 0) is still read
+
+
+def test_signatures_without_orderer_block_metadata_name_no_last_config():
+    raw = common_pb2.Block()
+    raw.CopyFrom(common_pb2.Block.FromString((DATA / "9.block").read_bytes()))
+    meta = common_pb2.Metadata.FromString(raw.metadata.metadata[common_pb2.SIGNATURES])
+    meta.ClearField("value")
+    raw.metadata.metadata[common_pb2.SIGNATURES] = meta.SerializeToString()
+    block = decode_block(raw)
+    assert block.last_config == 0 and len(block.signatures) == len(meta.signatures)
