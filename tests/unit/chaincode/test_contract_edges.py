@@ -483,3 +483,12 @@ def test_one_sources_batches_page_in_sequence_order(ledger):
     rest = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
         {"stream": "plant", "source": "line-1", "page_size": 2, "bookmark": first["bookmark"]})))
     assert [b["id"] for b in rest["items"]] == ids[2:] and rest["bookmark"] == ""
+
+
+def test_a_ticket_whose_every_epoch_was_shredded_releases_nothing(ledger):
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]  # epochs [1]
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    with exactly("no key of 'plant' is granted to Org2MSP"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
