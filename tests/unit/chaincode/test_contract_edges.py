@@ -492,3 +492,25 @@ def test_a_ticket_whose_every_epoch_was_shredded_releases_nothing(ledger):
     ledger.invoke(admin1, "ShredEpoch", "plant", "1")
     with exactly("no key of 'plant' is granted to Org2MSP"):
         ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+
+
+# -- every function's wrapper: clear errors, never internal ones; the peer's clock --------------
+def test_a_record_rule_broken_is_an_input_error_not_an_internal_one(ledger):
+    bad_schema = spec(id="x", schema={"version": 1, "fields": [{"name": "a", "type": "blob"}]})
+    tx = ledger.endorse(admin1, "CreateStream", bad_schema)
+    assert "type must be one of" in tx.error
+    assert "internal" not in tx.error.lower() and "RecordError" not in tx.error, tx.error
+
+
+def test_arguments_that_are_not_utf8_are_an_input_error(ledger):
+    tx = ledger.endorse(analyst1, "GetStream", b"\xff\xfe")
+    assert "UTF-8" in tx.error and "internal" not in tx.error.lower(), tx.error
+
+
+def test_the_transaction_time_may_be_off_the_peers_clock_by_the_skew_exactly(ledger):
+    ledger.peer_clock_ns = ledger.clock_ns + 10**12
+    for off, ok in ((records.MAX_FUTURE_SKEW_NS, True), (records.MAX_FUTURE_SKEW_NS + 1, False),
+                    (-records.MAX_FUTURE_SKEW_NS, True), (-records.MAX_FUTURE_SKEW_NS - 1, False)):
+        tx = ledger.endorse(analyst1, "GetStream", "plant",
+                            timestamp_ns=ledger.peer_clock_ns + off)
+        assert (tx.error == "") is ok, (off, tx.error)
