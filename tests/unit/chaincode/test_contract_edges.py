@@ -1,0 +1,516 @@
+"""The contract at the edges mutation testing found untested: time and expiry boundaries,
+epochs a ticket covers, what revocation deletes, what every audit entry and answer holds,
+paging of ranges. Through ``MemoryLedger`` over ``contract.FUNCTIONS`` only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from ledgerlake import records
+from ledgerlake.chaincode import contract
+from ledgerlake.chaincode.memory import MemoryLedger, member
+from ledgerlake.chaincode.runtime import ChaincodeError
+from ledgerlake.client.batches import seal_batch
+from ledgerlake.client.encryption import new_data_key
+
+ORG1, ORG2 = "Org1MSP", "Org2MSP"
+admin1, producer1 = member(ORG1, "admin", "admin"), member(ORG1, "producer", "producer")
+analyst1, analyst2 = member(ORG1, "analyst", "analyst"), member(ORG2, "analyst", "a2")
+auditor2, nobody = member(ORG2, "auditor", "auditor"), member(ORG1, "", "legacy-user")
+SCHEMA = {"version": 1, "fields": [{"name": "sensor", "type": "string", "public": True},
+                                   {"name": "t", "type": "float"}]}
+ROWS = [{"sensor": "s1", "t": 1.5}, {"sensor": "s2", "t": 2.5}]
+KEY = new_data_key()
+WEEK = 7 * 24 * 3600
+
+
+def spec(**over) -> str:
+    s = {"id": "plant", "schema": SCHEMA, "writers": {"msp_ids": [ORG1]},
+         "readers": [ORG1, ORG2], "wrapped_keys": {ORG1: "QUFB", ORG2: "QkJC"}}
+    s.update(over)
+    return json.dumps(s)
+
+
+def key(*parts: str) -> str:
+    """Fabric's composite key, written out: U+0000 type U+0000 attr U+0000 …"""
+    return "\x00" + "\x00".join(parts) + "\x00"
+
+
+@pytest.fixture
+def ledger():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    led.invoke(admin1, "CreateStream", spec())
+    return led
+
+
+def run(ledger, who, fn, *args, **kw):
+    """Endorse and commit; return (result, transaction) so tests can see tx id and time."""
+    tx = ledger.endorse(who, fn, *args, **kw)
+    if tx.error:
+        raise ChaincodeError(tx.error)
+    assert ledger.commit(tx) == ["VALID"]
+    return json.loads(tx.result), tx
+
+
+def audit_of(ledger, tx) -> dict:
+    return json.loads(ledger.state[key("audit", tx.tx_id)][0])
+
+
+def sealed(ledger, seq=1, prev="", source="line-1", start=None, end=None):
+    now = ledger.clock_ns
+    return seal_batch(stream="plant", source=source, seq=seq, prev_hash=prev, schema=SCHEMA,
+                      rows=ROWS, data_key=KEY, key_epoch=1,
+                      time_start=now if start is None else start,
+                      time_end=now if end is None else end)
+
+
+# -- streams ----------------------------------------------------------------------------------
+def test_a_new_stream_holds_its_defaults_and_description():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    s, tx = run(led, admin1, "CreateStream", spec(description="line sensors"))
+    assert (s["max_age_seconds"], s["description"], s["epoch"], s["shredded"]) == \
+        (WEEK, "line sensors", 1, [])
+    assert s["created"] == s["updated"] == tx.timestamp_ns
+
+
+@pytest.mark.parametrize("age, ok", [(1, True), (0, False), (-5, False), (True, False),
+                                     ("60", False), (1.5, False)])
+def test_max_age_is_a_positive_integer_on_create_and_update(age, ok):
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    if ok:
+        assert run(led, admin1, "CreateStream", spec(max_age_seconds=age))[0][
+            "max_age_seconds"] == age
+        s, _ = run(led, admin1, "UpdateStream", "plant", json.dumps({"max_age_seconds": age}))
+        assert s["max_age_seconds"] == age
+        return
+    with pytest.raises(ChaincodeError, match="max_age_seconds must be a positive integer"):
+        led.invoke(admin1, "CreateStream", spec(max_age_seconds=age))
+    led.invoke(admin1, "CreateStream", spec())
+    with pytest.raises(ChaincodeError, match="max_age_seconds must be a positive integer"):
+        led.invoke(admin1, "UpdateStream", "plant", json.dumps({"max_age_seconds": age}))
+
+
+@pytest.mark.parametrize("changes", [{}, [], "x", {"colour": 1}, {"description": "x", "y": 1}])
+def test_update_needs_some_known_changes(ledger, changes):
+    with pytest.raises(ChaincodeError, match="changes must be an object with some of"):
+        ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(changes))
+
+
+def test_an_update_is_stamped_and_its_audit_says_what_changed(ledger):
+    s, tx = run(ledger, admin1, "UpdateStream", "plant",
+                json.dumps({"description": "d", "max_age_seconds": 60}))
+    assert s["updated"] == tx.timestamp_ns and s["max_age_seconds"] == 60
+    assert audit_of(ledger, tx)["changed"] == ["description", "max_age_seconds"]
+
+
+def test_a_new_schema_needs_a_higher_version_not_an_equal_one(ledger):
+    ledger.invoke(admin1, "UpdateStream", "plant", json.dumps({"schema": {**SCHEMA, "version": 2}}))
+    with pytest.raises(ChaincodeError, match="version above 2"):
+        ledger.invoke(admin1, "UpdateStream", "plant",
+                      json.dumps({"schema": {**SCHEMA, "version": 2}}))
+
+
+def test_stream_reads_need_a_role_and_name_their_rule(ledger):
+    for fn, args, rule in (("GetStream", ("plant",), "stream.read"),
+                           ("ListStreams", (), "stream.read"),
+                           ("GetOrgKey", (ORG1,), "org.key.read")):
+        with pytest.raises(ChaincodeError, match=rf"access denied by rule '{rule}'"):
+            ledger.query(nobody, fn, *args)
+    listed = json.loads(ledger.query(analyst2, "ListStreams"))
+    assert [s["id"] for s in listed["items"]] == ["plant"] and listed["bookmark"] == ""
+
+
+# -- keys: grants, rotation, revocation, shredding --------------------------------------------
+def test_key_changes_are_stamped_and_audited_with_their_target(ledger):
+    s, tx = run(ledger, admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "epoch": 2}
+    s, tx = run(ledger, admin1, "RevokeReader", "plant", ORG2)
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "msp_id": ORG2}
+    s, tx = run(ledger, admin1, "GrantReader", "plant", ORG2, "Q0ND")
+    assert s["updated"] == tx.timestamp_ns
+    assert audit_of(ledger, tx)["target"] == {"stream": "plant", "msp_id": ORG2, "epoch": 2}
+    s, tx = run(ledger, admin1, "ShredEpoch", "plant", "1")
+    assert s["updated"] == tx.timestamp_ns
+    entry = audit_of(ledger, tx)
+    assert entry["target"] == {"stream": "plant", "epoch": 1} and entry["keys_destroyed"] == 1
+
+
+def test_a_grant_key_must_be_base64_and_is_named(ledger):
+    with pytest.raises(ChaincodeError, match=r"wrapped_key\['Org3MSP'\] must be a non-empty base64"):
+        ledger.invoke(admin1, "GrantReader", "plant", "Org3MSP", "not base64!")
+
+
+def test_revocation_deletes_the_readers_grants_of_every_epoch_and_only_those(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "RevokeReader", "plant", ORG2)
+    grants = {k for k in ledger.state if k.startswith(key("grant", "plant")[:-1])}
+    assert grants == {key("grant", "plant", str(e), ORG1) for e in (1, 2, 3)}
+
+
+def test_a_ticket_covers_every_unshredded_epoch_and_its_scope(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ticket, tx = run(ledger, analyst2, "OpenStream", "plant",
+                     json.dumps({"purpose": "study", "block_from": 5, "block_to": 9}))
+    assert ticket == {"ticket": tx.tx_id, "stream": "plant", "msp_id": ORG2, "id": "a2",
+                      "epochs": [1, 2], "purpose": "study",
+                      "scope": {"block_from": 5, "block_to": 9}, "issued": tx.timestamp_ns,
+                      "expires": tx.timestamp_ns + contract.TICKET_TTL_NS}
+    assert audit_of(ledger, tx)["epochs"] == [1, 2]
+    with pytest.raises(ChaincodeError, match="no key epoch of 'plant' is left to open"):
+        ledger.invoke(analyst2, "OpenStream", "plant", json.dumps({"purpose": "p", "epoch": 5}))
+    one, _ = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p", "epoch": 2}))
+    assert one["epochs"] == [2]
+
+
+def test_keys_of_epochs_shredded_after_the_ticket_are_skipped_not_the_rest(ledger):
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJD"}))
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]
+    ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    keys = json.loads(ledger.query(analyst2, "GetStreamKeys", "plant", ticket))
+    assert keys == {"stream": "plant", "msp_id": ORG2, "wrapped_keys": {"2": "QkJD"},
+                    "shredded": [1], "ticket": ticket}
+
+
+def test_a_ticket_works_up_to_its_expiry_instant(ledger):
+    ticket, tx = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p"}))
+    expires = ticket["expires"]
+    ledger.peer_clock_ns = expires
+    ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"], timestamp_ns=expires)
+    ledger.peer_clock_ns = expires + 1
+    with pytest.raises(ChaincodeError, match="expired"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"],
+                     timestamp_ns=expires + 1)
+
+
+def test_an_org_key_entry_and_its_audit():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n" \
+          "-----END PUBLIC KEY-----\n"
+    entry, tx = run(led, admin1, "RegisterOrgKey", pem)
+    assert entry == {"msp_id": ORG1, "public_key": pem, "updated": tx.timestamp_ns}
+    audit = audit_of(led, tx)
+    assert (audit["action"], audit["target"]) == ("OrgKeyRegistered", {"msp_id": ORG1})
+    assert json.loads(led.query(analyst2, "GetOrgKey", ORG1)) == entry
+
+
+# -- batches: time bounds, indexes, answers ---------------------------------------------------
+def test_batch_times_hold_at_their_exact_bounds(ledger):
+    now = ledger.clock_ns + 1000  # the next transaction's time
+    edge = sealed(ledger, start=now - WEEK * 10**9, end=now + records.MAX_FUTURE_SKEW_NS)
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(edge.batch))
+    assert tx.timestamp_ns == now and out["seq"] == 1
+    late = sealed(ledger, 2, edge.id, start=now, end=now + 1000 + records.MAX_FUTURE_SKEW_NS + 1)
+    with pytest.raises(ChaincodeError, match="time_end lies in the future"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+    hour_old = sealed(ledger, 2, edge.id, start=ledger.clock_ns - 3600 * 10**9)
+    run(ledger, producer1, "SubmitBatch", json.dumps(hour_old.batch))
+
+
+def test_a_submitted_batch_answer_audit_and_history(ledger):
+    b = sealed(ledger)
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch))
+    assert out == {"id": b.id, "tx_id": tx.tx_id, "seq": 1, "plaintext_checked": False}
+    entry = audit_of(ledger, tx)
+    assert entry["target"] == {"stream": "plant", "batch": b.id, "source": "line-1", "seq": 1}
+    assert entry["records"] == 2
+    history = json.loads(ledger.query(analyst1, "GetBatchHistory", "plant", "line-1"))
+    assert history == {"items": [{"tx_id": tx.tx_id, "time": tx.timestamp_ns,
+                                  "head": {"seq": 1, "batch_id": b.id, "msp_id": ORG1}}]}
+
+
+def test_batches_with_the_same_start_time_are_all_listed_by_time(ledger):
+    start = ledger.clock_ns
+    ids = []
+    for source in ("a", "b", "c"):
+        b = sealed(ledger, source=source, start=start, end=start)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ids.append(b.id)
+    by_time = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "time_from": start, "time_to": start + 1})))
+    assert sorted(b["id"] for b in by_time["items"]) == sorted(ids)
+
+
+def test_time_ranges_with_one_end_and_pages(ledger):
+    base = ledger.clock_ns - 10**12
+    ids = []
+    for i, source in enumerate(("a", "b", "c", "d")):
+        b = sealed(ledger, source=source, start=base + i * 10**9, end=base + i * 10**9)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ids.append(b.id)
+
+    def listed(**q):
+        return json.loads(ledger.query(analyst1, "ListBatches", json.dumps({"stream": "plant", **q})))
+
+    assert [b["id"] for b in listed(time_from=base + 2 * 10**9)["items"]] == ids[2:]
+    assert [b["id"] for b in listed(time_to=base + 2 * 10**9)["items"]] == ids[:2]
+    first = listed(time_from=base, page_size=3)
+    assert [b["id"] for b in first["items"]] == ids[:3] and first["bookmark"]
+    rest = listed(time_from=base, page_size=3, bookmark=first["bookmark"])
+    assert [b["id"] for b in rest["items"]] == ids[3:]
+    with pytest.raises(ChaincodeError, match="query must be an object with 'stream'"):
+        ledger.query(analyst1, "ListBatches", json.dumps({"source": "a"}))
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+def test_audit_queries_page_and_filter_by_time_within_an_index(ledger):
+    times = []
+    for i in range(3):
+        _, tx = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": f"p{i}"}))
+        times.append(tx.timestamp_ns)
+
+    def q(**query):
+        return json.loads(ledger.query(auditor2, "QueryAudit", json.dumps(query)))
+
+    page = q(by="actor", value=f"{ORG2}/a2", page_size=2)
+    assert [e["purpose"] for e in page["items"]] == ["p0", "p1"] and page["bookmark"]
+    rest = q(by="actor", value=f"{ORG2}/a2", page_size=2, bookmark=page["bookmark"])
+    assert [e["purpose"] for e in rest["items"]] == ["p2"]
+    later = q(by="actor", value=f"{ORG2}/a2", time_from=times[1])
+    assert [e["purpose"] for e in later["items"]] == ["p1", "p2"]
+    with pytest.raises(ChaincodeError, match="querying by stream needs a 'value'"):
+        ledger.query(auditor2, "QueryAudit", json.dumps({"by": "stream"}))
+    with pytest.raises(ChaincodeError, match="'by' must be actor, stream, action or time"):
+        ledger.query(auditor2, "QueryAudit", json.dumps({"by": "colour", "value": "x"}))
+
+
+# -- lineage -----------------------------------------------------------------------------------
+def test_a_lineage_anchor_is_content_addressed_audited_and_readable_by_analysts(ledger):
+    receipt = {"inputs": {"streams": ["plant"]}, "code_version": "v1", "outputs": ["o"]}
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(receipt))
+    assert entry["id"] == hashlib.sha256(records.canonical(receipt)).hexdigest()
+    audit = audit_of(ledger, tx)
+    assert (audit["action"], audit["target"], audit["streams"]) == \
+        ("LineageAnchored", {"lineage": entry["id"], "stream": "plant"}, ["plant"])
+    assert json.loads(ledger.query(analyst1, "GetLineage", entry["id"]))["id"] == entry["id"]
+
+
+def test_a_lineage_without_input_streams_and_with_bad_inputs(ledger):
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(
+        {"inputs": {}, "code_version": "v1", "outputs": []}))
+    audit = audit_of(ledger, tx)
+    assert audit["target"] == {"lineage": entry["id"]} and audit["streams"] == []
+    for inputs in ([], {"streams": "plant"}, {"streams": [1]}):
+        with pytest.raises(ChaincodeError, match="receipt.inputs.streams must be a list of stream ids"):
+            ledger.invoke(analyst2, "AnchorLineage", json.dumps(
+                {"inputs": inputs, "code_version": "v2", "outputs": []}))
+
+
+# -- denials and refusals say exactly what failed ------------------------------------------
+def exactly(text: str):
+    """A refusal whose message is ``text`` (a stable error code may precede it)."""
+    import re
+    return pytest.raises(ChaincodeError, match=rf"(^|: ){re.escape(text)}$")
+
+
+def test_key_release_denials_name_their_reason(ledger):
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]
+    with exactly("access denied by rule 'stream.keys': no committed ticket 'nope' for "
+                 "'plant'; submit OpenStream first"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", "nope")
+    with exactly("access denied by rule 'stream.keys': the ticket was issued to another identity"):
+        ledger.query(member(ORG2, "analyst", "other"), "GetStreamKeys", "plant", ticket)
+    expires = json.loads(ledger.state[key("ticket", "plant", ticket)][0])["expires"]
+    ledger.peer_clock_ns = expires + 1
+    with exactly("access denied by rule 'stream.keys': the ticket has expired; open the "
+                 "stream again"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket, timestamp_ns=expires + 1)
+    ledger.peer_clock_ns = 0
+    ledger.invoke(admin1, "RevokeReader", "plant", ORG2)
+    with exactly("access denied by rule 'stream.keys': Org2MSP is no longer a reader of 'plant'"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+    with exactly("access denied by rule 'stream.open': Org2MSP is not a reader of 'plant'"):
+        ledger.invoke(analyst2, "OpenStream", "plant", json.dumps({"purpose": "p"}))
+
+
+def test_writer_and_source_denials_name_their_reason(ledger):
+    with exactly("access denied by rule 'batch.write': writing needs role producer, not 'none'"):
+        ledger.invoke(nobody, "SubmitBatch", json.dumps(sealed(ledger).batch))
+    ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(
+        {"writers": {"msp_ids": [ORG1, ORG2], "roles": ["producer", "analyst"]}}))
+    with exactly("access denied by rule 'batch.write': writing needs role analyst or producer, "
+                 "not 'admin'"):
+        ledger.invoke(admin1, "SubmitBatch", json.dumps(sealed(ledger).batch))
+    first = sealed(ledger)
+    ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch))
+    with exactly("access denied by rule 'batch.source': source 'line-1' belongs to Org1MSP"):
+        ledger.invoke(member(ORG2, "producer", "p2"), "SubmitBatch",
+                      json.dumps(sealed(ledger, 2, first.id).batch))
+    wrong = sealed(ledger, 2, "ab" * 32)
+    with exactly(f"chain of source 'line-1' broken: prev_hash does not name batch {first.id}"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong.batch))
+    fresh = sealed(ledger, 1, "", source="new")
+    fresh_batch = {**fresh.batch, "seq": 2, "prev_hash": "ab" * 32}
+    fresh_batch["id"] = records.batch_id(fresh_batch)
+    with exactly("chain of source 'new' broken (a gap): expected seq 1, got 2"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(fresh_batch))
+
+
+def test_lineage_denial_names_the_unread_stream():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    led.invoke(admin1, "CreateStream", spec(id="mine", readers=[ORG1], wrapped_keys={ORG1: "QUFB"}))
+    with exactly("access denied by rule 'lineage.anchor': Org2MSP does not read input stream 'mine'"):
+        led.invoke(analyst2, "AnchorLineage", json.dumps(
+            {"inputs": {"streams": ["mine"]}, "code_version": "v", "outputs": []}))
+
+
+@pytest.mark.parametrize("fn, args, text", [
+    ("GetBatch", ("plant", "f" * 64), f"no batch {'f' * 64} in stream 'plant'"),
+    ("GetLineage", ("r1",), "no lineage receipt r1"),
+])
+def test_what_is_not_there_is_named(ledger, fn, args, text):
+    with exactly(text):
+        ledger.query(analyst1 if fn == "GetBatch" else member(ORG2, "auditor", "au"), fn, *args)
+
+
+def test_key_management_refusals_are_named(ledger):
+    with exactly("Org2MSP already reads stream 'plant'"):
+        ledger.invoke(admin1, "GrantReader", "plant", ORG2, "QkJC")
+    with exactly("Org3MSP does not read stream 'plant'"):
+        ledger.invoke(admin1, "RevokeReader", "plant", "Org3MSP")
+    with exactly("only a past epoch (1..0) can be shredded; rotate the key first"):
+        ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    with exactly("only a past epoch (1..1) can be shredded; rotate the key first"):
+        ledger.invoke(admin1, "ShredEpoch", "plant", "2")
+    with exactly("the organisation key must be a PEM public key"):
+        ledger.invoke(admin1, "RegisterOrgKey", "not a key")
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    ("CreateStream", ("{",), "stream spec"),
+    ("UpdateStream", ("plant", "{"), "changes"),
+    ("RotateKey", ("plant", "{"), "wrapped keys"),
+    ("SubmitBatch", ("{",), "batch"),
+    ("ListBatches", ("{",), "query"),
+    ("OpenStream", ("plant", "{"), "request"),
+    ("QueryAudit", ("{",), "query"),
+    ("AnchorLineage", ("{",), "receipt"),
+])
+def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what):
+    who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
+           "SubmitBatch": producer1, "ListBatches": analyst1, "OpenStream": analyst1,
+           "QueryAudit": auditor2, "AnchorLineage": analyst1}[fn]
+    with pytest.raises(ChaincodeError, match=rf"(^|: |invalid input: ){what} must be JSON"):
+        ledger.invoke(who, fn, *args)
+
+
+@pytest.mark.parametrize("fn, args, text", [
+    ("CreateStream", ("[1]",), "stream spec must be a JSON object"),
+    ("CreateStream", (spec(id="bad id"),), "stream id must be a name like 'plant-sensors'"),
+    ("UpdateStream", ("plant", json.dumps({"status": "open"})), "status must be 'active' or 'closed'"),
+    ("QueryAudit", ("[1]",), "query must be a JSON object"),
+    ("AnchorLineage", ("[1]",), "a lineage receipt must be a JSON object"),
+    ("OpenStream", ("plant", json.dumps({"purpose": " "})), "opening a stream needs a stated 'purpose'"),
+    ("ListBatches", ("[1]",), "query must be an object with 'stream'"),
+    ("ListBatches", (json.dumps({"stream": "plant", "time_to": -1}),), "time_to must be from 0 to "
+                                                                       "9223372036854775807"),
+    ("ListBatches", (json.dumps({"stream": "plant", "time_from": -1}),), "time_from must be from 0 "
+                                                                         "to 9223372036854775807"),
+    ("QueryAudit", (json.dumps({"time_from": -1}),), "time_from must be from 0 to 9223372036854775807"),
+    ("QueryAudit", (json.dumps({"time_to": "x"}),), "time_to must be an integer, not 'x'"),
+    ("QueryAudit", (json.dumps({"by": "x", "value": "y"}),), "'by' must be actor, stream, action or time"),
+    ("ShredEpoch", ("plant", "x"), "epoch must be an integer, not 'x'"),
+    ("CreateStream", (spec(id="x", max_age_seconds=0),), "max_age_seconds must be a positive integer"),
+    ("UpdateStream", ("plant", json.dumps({"max_age_seconds": 0})),
+     "max_age_seconds must be a positive integer"),
+    ("RotateKey", ("plant", json.dumps({ORG1: "QUFB"})),
+     "wrapped_keys must hold one wrapped key per reader org ['Org1MSP', 'Org2MSP'], not ['Org1MSP']"),
+    ("AnchorLineage", (json.dumps({"inputs": [], "code_version": "v", "outputs": []}),),
+     "receipt.inputs.streams must be a list of stream ids"),
+])
+def test_input_errors_are_named_exactly(ledger, fn, args, text):
+    who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
+           "ShredEpoch": admin1, "ListBatches": analyst1, "OpenStream": analyst1,
+           "QueryAudit": auditor2, "AnchorLineage": analyst1}[fn]
+    with exactly(text):
+        ledger.invoke(who, fn, *args)
+
+
+def test_a_batch_in_the_future_is_named(ledger):
+    late = sealed(ledger, end=ledger.clock_ns + records.MAX_FUTURE_SKEW_NS + 10**12)
+    with exactly("batch.time_end lies in the future of the transaction time"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+
+
+def test_public_fields_of_a_batch_are_named_by_position(ledger):
+    b = sealed(ledger)
+    bad = {**b.batch, "public": [{"sensor": "s1"}, {"sensor": 5}]}
+    bad["id"] = records.batch_id(bad)
+    with pytest.raises(ChaincodeError, match=r"batch\.public\[1\]: field 'sensor' must be of type"):
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(bad))
+
+
+# -- what is stored ----------------------------------------------------------------------------
+def test_a_stream_without_description_has_an_empty_one():
+    led = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    assert json.loads(led.invoke(admin1, "CreateStream", spec()))["description"] == ""
+
+
+def test_a_stored_batch_says_who_sent_it_when_and_whether_plaintext_was_checked(ledger):
+    b = sealed(ledger)
+    _, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch), transient=b.transient)
+    stored = json.loads(ledger.query(analyst1, "GetBatch", "plant", b.id))
+    assert stored == {**b.batch, "producer": {"msp_id": ORG1, "id": "producer"},
+                      "tx_id": tx.tx_id, "recorded": tx.timestamp_ns, "plaintext_checked": True}
+
+
+def test_a_lineage_entry_says_who_anchored_it_when(ledger):
+    receipt = {"inputs": {"streams": ["plant"]}, "code_version": "v1", "outputs": []}
+    entry, tx = run(ledger, analyst2, "AnchorLineage", json.dumps(receipt))
+    assert entry == {"id": hashlib.sha256(records.canonical(receipt)).hexdigest(),
+                     "receipt": receipt, "tx_id": tx.tx_id, "anchored": tx.timestamp_ns,
+                     "by": {"msp_id": ORG2, "id": "a2"}}
+
+
+def test_one_sources_batches_page_in_sequence_order(ledger):
+    prev, ids = "", []
+    for seq in (1, 2, 3):
+        b = sealed(ledger, seq, prev)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        prev = b.id
+        ids.append(b.id)
+    first = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "source": "line-1", "page_size": 2})))
+    assert [b["id"] for b in first["items"]] == ids[:2] and first["bookmark"]
+    rest = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
+        {"stream": "plant", "source": "line-1", "page_size": 2, "bookmark": first["bookmark"]})))
+    assert [b["id"] for b in rest["items"]] == ids[2:] and rest["bookmark"] == ""
+
+
+def test_a_ticket_whose_every_epoch_was_shredded_releases_nothing(ledger):
+    ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
+                                      json.dumps({"purpose": "p"})))["ticket"]  # epochs [1]
+    ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJC"}))
+    ledger.invoke(admin1, "ShredEpoch", "plant", "1")
+    with exactly("no key of 'plant' is granted to Org2MSP"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+
+
+# -- every function's wrapper: clear errors, never internal ones; the peer's clock --------------
+def test_a_record_rule_broken_is_an_input_error_not_an_internal_one(ledger):
+    bad_schema = spec(id="x", schema={"version": 1, "fields": [{"name": "a", "type": "blob"}]})
+    tx = ledger.endorse(admin1, "CreateStream", bad_schema)
+    assert "type must be one of" in tx.error
+    assert "internal" not in tx.error.lower() and "RecordError" not in tx.error, tx.error
+
+
+def test_arguments_that_are_not_utf8_are_an_input_error(ledger):
+    tx = ledger.endorse(analyst1, "GetStream", b"\xff\xfe")
+    assert "UTF-8" in tx.error and "internal" not in tx.error.lower(), tx.error
+
+
+def test_the_transaction_time_may_be_off_the_peers_clock_by_the_skew_exactly(ledger):
+    ledger.peer_clock_ns = ledger.clock_ns + 10**12
+    for off, ok in ((records.MAX_FUTURE_SKEW_NS, True), (records.MAX_FUTURE_SKEW_NS + 1, False),
+                    (-records.MAX_FUTURE_SKEW_NS, True), (-records.MAX_FUTURE_SKEW_NS - 1, False)):
+        tx = ledger.endorse(analyst1, "GetStream", "plant",
+                            timestamp_ns=ledger.peer_clock_ns + off)
+        assert (tx.error == "") is ok, (off, tx.error)
