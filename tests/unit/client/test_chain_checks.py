@@ -11,6 +11,7 @@ import pytest
 from fabric_protos.common import common_pb2
 
 from ledgerlake.client.blocks import block_hash, data_hash, decode_block, verify_chain
+from ledgerlake.errors import IntegrityError
 
 DATA = Path(__file__).parents[2] / "data" / "blocks"
 
@@ -56,16 +57,19 @@ def blocks(*names):
 
 def test_a_gap_in_numbers_is_named():
     three, _, nine = blocks(3, 8, 9)
-    with pytest.raises(ValueError, match=r"^block 9 follows block 3$"):
+    with pytest.raises(IntegrityError, match=r"^block 9 follows block 3$") as raised:
         verify_chain([three, nine])
+    assert (raised.value.block_number, raised.value.check) == (9, "number")
 
 
 def test_a_wrong_previous_hash_is_named():
     eight, nine = blocks(8, 9)
     forged = decode_block(eight.raw)
     object.__setattr__(forged, "previous_hash", b"\0" * 32)
-    with pytest.raises(ValueError, match=r"^block 9: previous hash does not match the hash of block 8$"):
+    with pytest.raises(IntegrityError,
+                       match=r"^block 9: previous hash does not match the hash of block 8$") as raised:
         verify_chain([forged, nine])
+    assert (raised.value.block_number, raised.value.check) == (9, "previous_hash")
 
 
 def test_a_tampered_envelope_is_named_by_its_block():
@@ -73,8 +77,9 @@ def test_a_tampered_envelope_is_named_by_its_block():
     raw = common_pb2.Block()
     raw.CopyFrom(nine.raw)
     raw.data.data[-1] = raw.data.data[-1][:-1]
-    with pytest.raises(ValueError, match=r"^block 9: data hash does not match its data$"):
+    with pytest.raises(IntegrityError, match=r"^block 9: data hash does not match its data$") as raised:
         verify_chain([decode_block(raw)])
+    assert (raised.value.block_number, raised.value.check) == (9, "data_hash")
 
 
 def test_the_first_and_last_blocks_are_checked_too():
@@ -85,8 +90,9 @@ def test_the_first_and_last_blocks_are_checked_too():
         raw.CopyFrom(pair[position].raw)
         raw.data.data.append(b"smuggled")
         pair[position] = decode_block(raw)
-        with pytest.raises(ValueError, match="data hash"):
+        with pytest.raises(IntegrityError, match="data hash") as raised:
             verify_chain(pair)
+        assert (raised.value.block_number, raised.value.check) == ((5, 6)[position], "data_hash")
     verify_chain([five, six])
     verify_chain([])
 
@@ -94,8 +100,9 @@ def test_the_first_and_last_blocks_are_checked_too():
 def test_chains_of_real_blocks_verify():
     verify_chain(blocks(8, 9))
     verify_chain(blocks("bft-5", "bft-6"))
-    with pytest.raises(ValueError):
+    with pytest.raises(IntegrityError) as raised:
         verify_chain(blocks(9, 8))
+    assert (raised.value.block_number, raised.value.check) == (8, "number")
 
 
 def test_header_hash_is_the_block_hash_of_the_header():
@@ -125,7 +132,7 @@ def test_an_undecodable_envelope_has_empty_fields_and_its_index():
     from ledgerlake.client.blocks import Creator, decode_transaction
     tx = decode_transaction(7, b"\xff\xfe not a protobuf", 0)
     assert (tx.index, tx.tx_id, tx.channel_id, tx.type, tx.creator) == (7, "", "", "",
-                                                                        Creator("", b""))
+                                                                        Creator("", b"", {}, ""))
     assert tx.timestamp.timestamp() == 0 and tx.timestamp.tzinfo is not None
     assert tx.decode_error.startswith("DecodeError: ")
 
