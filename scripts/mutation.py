@@ -8,10 +8,16 @@ script therefore lays the package out as it is installed, in ``.mutation/`` (``l
 and runs ``mutmut run`` there with the unit tests only ([tool.mutmut] in pyproject.toml).
 Each run starts afresh, so the score is reproducible.
 
-mutmut leaves decorated functions alone, and every contract function is registered by a
-decorator (``@transaction("SubmitBatch")``), so in the copy only, each such decorator is
-moved to a plain call at the end of its module (``transaction("SubmitBatch")(submit_batch)``),
-which registers the same function in the same order and lets mutmut mutate its body.
+mutmut leaves decorated functions alone, and every contract function (in the modules of
+``chaincode/contract/``) is registered by a decorator (``@transaction(Function.SUBMIT_BATCH)``,
+defined in ``chaincode/contract/common.py``), so in the copy only, each such decorator is
+moved to a plain call at the end of its module (``transaction(Function.SUBMIT_BATCH)
+(submit_batch)``), which registers the same function in the same order and lets mutmut
+mutate its body. The registering call runs at import, before any mutant is active, so
+mutants of ``transaction`` itself (the wrapper) survive; tests cover the wrapper directly.
+
+The interop tests run JavaScript's ``canonicalize`` from ``.node/`` (scripts/install): the
+copy links it, and mutmut copies it on into ``mutants/`` (``also_copy``).
 
     scripts/mutation                   # records, contract, blocks
     scripts/mutation records           # one module (records | contract | blocks)
@@ -61,8 +67,11 @@ def lay_out() -> None:
     shutil.copytree(ROOT / "tests", WORK / "tests",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "pyproject.toml", WORK / "pyproject.toml")
+    node = ROOT / ".node"  # the npm package the interop tests run (scripts/install)
+    if node.is_dir():  # mutmut copies it on into mutants/ (also_copy in pyproject)
+        (WORK / ".node").symlink_to(node, target_is_directory=True)
     contract = WORK / "ledgerlake" / "chaincode"
-    for module in [*contract.glob("contract.py"), *contract.glob("contract/**/*.py")]:
+    for module in contract.glob("contract/**/*.py"):
         undecorate(module)
 
 
