@@ -206,6 +206,16 @@ def test_a_ticket_covers_every_unshredded_epoch_and_its_scope(ledger):
     assert rest["epochs"] == [2]
 
 
+def test_a_scope_may_be_one_block_or_one_instant_but_not_inverted(ledger):
+    scope = {"block_from": 5, "block_to": 5, "time_from": 7, "time_to": 7}
+    ticket, _ = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p", **scope}))
+    assert ticket["scope"] == scope
+    for lo, hi in (("block_from", "block_to"), ("time_from", "time_to")):
+        with exactly(ErrorCode.INVALID_INPUT, f"request: {lo} is after {hi}"):
+            ledger.invoke(analyst2, "OpenStream", "plant",
+                          json.dumps({"purpose": "p", lo: 6, hi: 5}))
+
+
 def test_keys_of_epochs_shredded_after_the_ticket_are_skipped_not_the_rest(ledger):
     ledger.invoke(admin1, "RotateKey", "plant", json.dumps({ORG1: "QUFB", ORG2: "QkJD"}))
     ticket = json.loads(ledger.invoke(analyst2, "OpenStream", "plant",
@@ -222,6 +232,10 @@ def test_a_ticket_works_up_to_its_expiry_instant(ledger):
     ledger.peer_clock_ns = expires
     ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"], timestamp_ns=expires)
     ledger.peer_clock_ns = expires + 1
+    with refused(ErrorCode.EXPIRED, "^the ticket has expired"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"],
+                     timestamp_ns=expires + 1)
+    ledger.peer_clock_ns = expires  # the transaction time alone ends it
     with refused(ErrorCode.EXPIRED, "^the ticket has expired"):
         ledger.query(analyst2, "GetStreamKeys", "plant", ticket["ticket"],
                      timestamp_ns=expires + 1)
