@@ -354,6 +354,8 @@ def test_verify_batch_records_names_the_batch_by_default():
     rows, salts = plain(s)
     with pytest.raises(RecordError, match=r"^batch: records and salts must be lists"):
         verify_batch_records(SCHEMA, s.batch, tuple(rows), salts)
+    with pytest.raises(RecordError, match=r"^batch: records and salts must be lists"):
+        records.verified_records(SCHEMA, s.batch, tuple(rows), salts)
 
 
 @pytest.mark.parametrize("public, message", [

@@ -437,6 +437,7 @@ def test_every_role_may_be_a_writer_role():
     ({"purpose": "p", "block_to": "x"}, r"^block_to must be an integer .*, not str 'x'$"),
     ({"purpose": "p", "block_to": "7"}, r"^block_to must be an integer .*, not str '7'$"),
     ({"purpose": "p", "epoch": 0}, r"(^|: )epoch must be from 1 to"),
+    ({"purpose": "p", "epoch": 1_000_001}, r"^epoch must be from 1 to 1000000$"),
 ])
 def test_access_scopes_are_integers_in_range(ledger, request_, message):
     with refused(ErrorCode.INVALID_INPUT, message):
@@ -491,3 +492,55 @@ def test_an_entry_without_a_stream_is_not_indexed_under_one():
     ledger.commit(tx)
     assert {k for k in ledger.state if k.startswith(key("audit~stream")[:-1])} == before
     assert key("audit", tx.tx_id) in ledger.state
+
+
+# -- grant generations: a revocation ends every ticket issued before it -------------------------
+def test_a_ticket_from_before_a_revocation_is_named_after_a_re_grant(ledger):
+    ticket = open_ticket(ledger, analyst2)
+    ledger.invoke(admin1, "RevokeReader", "plant", ORG2)
+    ledger.invoke(admin1, "GrantReader", "plant", ORG2, "Q0ND")
+    with why("stream.keys", "the ticket predates Org2MSP's current grant (it was revoked "
+                            "since); open the stream again"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+    fresh = open_ticket(ledger, analyst2)
+    assert json.loads(ledger.query(analyst2, "GetStreamKeys", "plant", fresh))[
+        "wrapped_keys"] == {"1": "Q0ND"}
+
+
+def rewrite(ledger, state_key: str, drop: tuple[str, ...]) -> None:
+    """Rewrite a stored JSON value without ``drop``: state an earlier contract version wrote
+    (before streams and tickets recorded grant generations)."""
+    raw, version = ledger.state[state_key]
+    value = {k: v for k, v in json.loads(raw).items() if k not in drop}
+    ledger.state[state_key] = (json.dumps(value).encode(), version)
+
+
+def test_state_from_before_grant_generations_counts_as_generation_0(ledger):
+    """Streams and tickets without generations (an earlier contract version) keep working,
+    a grant after the upgrade starts counting, and a ticket issued before a revocation
+    still does not work again after a re-grant."""
+    ledger.invoke(admin1, "CreateStream", spec(id="old", readers=[ORG1, ORG2, ORG3],
+                                               wrapped_keys={ORG1: "AAAA", ORG2: "BBBB",
+                                                             ORG3: "CCCC"}))
+    old_stream = "\x00stream\x00old\x00"
+    tickets = {ORG2: open_ticket(ledger, analyst2, stream="old"),
+               ORG3: open_ticket(ledger, analyst3, stream="old")}
+    for ticket in tickets.values():
+        rewrite(ledger, f"\x00ticket\x00old\x00{ticket}\x00", ("generation",))
+    ledger.invoke(admin1, "RevokeReader", "old", ORG3)  # Org3's ticket predates this
+    rewrite(ledger, old_stream, ("generation", "reader_since"))
+    # an old ticket on an old stream: released
+    assert json.loads(ledger.query(analyst2, "GetStreamKeys", "old", tickets[ORG2]))[
+        "wrapped_keys"] == {"1": "BBBB"}
+    # a new ticket on an old stream records generation 0 and works
+    new = json.loads(ledger.invoke(analyst2, "OpenStream", "old", json.dumps({"purpose": "p"})))
+    assert new["generation"] == 0
+    ledger.query(analyst2, "GetStreamKeys", "old", new["ticket"])
+    # the first grant after the upgrade: generation 1 for Org3; its old ticket stays dead
+    ledger.invoke(admin1, "GrantReader", "old", ORG3, "RERE")
+    with why("stream.keys", "the ticket predates Org3MSP's current grant (it was revoked "
+                            "since); open the stream again"):
+        ledger.query(analyst3, "GetStreamKeys", "old", tickets[ORG3])
+    # Org2, a reader since before the upgrade, keeps its old ticket
+    assert json.loads(ledger.query(analyst2, "GetStreamKeys", "old", tickets[ORG2]))[
+        "wrapped_keys"] == {"1": "BBBB"}
