@@ -524,12 +524,15 @@ def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what)
                                    "outputs": []}),), "receipt.outputs must be an object"),
     ("GetLineage", ("r1",), "receipt id must be 64 lower-case hex digits"),
     ("GetStreamKeys", ("plant", "nope"), "ticket must be 64 lower-case hex digits"),
+    ("SubmitBatch", ("[1]",), "batch must be a JSON object"),
+    ("SubmitBatch", ('{"seq": 1}',), "batch lacks field 'stream'"),
+    ("SubmitBatch", (json.dumps({"stream": 5}),), "batch lacks field 'source'"),
 ])
 def test_input_errors_are_named_exactly(ledger, fn, args, text):
     who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
            "ShredEpoch": admin1, "ListBatches": analyst1, "OpenStream": analyst1,
            "QueryAudit": auditor2, "AnchorLineage": analyst1, "GetLineage": auditor2,
-           "GetStreamKeys": analyst2}[fn]
+           "GetStreamKeys": analyst2, "SubmitBatch": producer1}[fn]
     with exactly(ErrorCode.INVALID_INPUT, text):
         ledger.invoke(who, fn, *args)
 

@@ -351,6 +351,11 @@ def test_lineage_anchor_needs_an_analyst_reading_every_input(ledger):
     with denied("lineage.read"):
         ledger.query(producer1, "GetLineage", entry["id"])
     assert json.loads(ledger.query(auditor3, "GetLineage", entry["id"]))["id"] == entry["id"]
+    # an analyst reads a receipt only if its org reads every input stream
+    with why("lineage.read", f"Org3MSP does not read input stream 'plant' of receipt "
+                             f"{entry['id']}"):
+        ledger.query(analyst3, "GetLineage", entry["id"])
+    assert json.loads(ledger.query(analyst1, "GetLineage", entry["id"]))["id"] == entry["id"]
 
 
 # -- what a denial says (the rule and why, so an operator can act on it) ----------------------
