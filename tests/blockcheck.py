@@ -3,6 +3,12 @@
 Both sides are reduced to the same plain form: the decoder's typed ``Block`` by
 ``normalize``, configtxlator's JSON (an independent decoder, written in Go) by
 ``from_configtxlator``.
+
+The orderers' signatures are compared whole: Raft signers are named by a signature header
+(MSP ID + certificate), SmartBFT signers by an identifier header (consenter id). Every key
+configtxlator shows in the signature metadata is either compared or listed in
+``NOT_DECODED`` with the reason; an unknown key fails the comparison, so a field that
+configtxlator shows cannot be left out silently.
 """
 
 from __future__ import annotations
@@ -12,6 +18,12 @@ import json
 import subprocess
 
 from ledgerlake.client.blocks import Block
+
+#: Keys configtxlator shows in the block metadata that ledgerlake's decoder does not expose:
+#: the signers' nonces (random, only needed to re-verify a signature, which uses
+#: ``Block.raw``) and SmartBFT's consenter metadata (view and sequence of the consensus
+#: round, not part of what the block says).
+NOT_DECODED = {"nonce", "consenter_metadata"}
 
 HEADER_TYPES = {0: "MESSAGE", 1: "CONFIG", 2: "CONFIG_UPDATE", 3: "ENDORSER_TRANSACTION",
                 4: "ORDERER_TRANSACTION", 5: "DELIVER_SEEK_INFO", 6: "CHAINCODE_PACKAGE"}
@@ -23,6 +35,7 @@ def normalize(block: Block) -> dict:
         "data_hash": block.data_hash.hex(), "last_config": block.last_config,
         "signatures": [{"msp_id": s.creator.msp_id if s.creator else "",
                         "certificate": s.creator.certificate.decode() if s.creator else "",
+                        "consenter_id": s.consenter_id,
                         "signature": s.signature.hex()} for s in block.signatures],
         "transactions": [{
             "tx_id": t.tx_id, "channel_id": t.channel_id, "type": t.type,
@@ -51,6 +64,15 @@ def _decode(configtxlator: str, type_: str, data: bytes) -> dict:
     return json.loads(proc.stdout)
 
 
+def _known(doc: dict, compared: set[str], what: str) -> dict:
+    """``doc`` if configtxlator shows no key beyond ``compared`` and ``NOT_DECODED``."""
+    unknown = set(doc) - compared - NOT_DECODED
+    if unknown:
+        raise AssertionError(f"configtxlator shows {what} field(s) {sorted(unknown)} that the "
+                             f"comparison does not cover")
+    return doc
+
+
 def _timestamp(text: str) -> str:
     date, _, frac = text.rstrip("Z").partition(".")
     return date + "." + (frac + "000000")[:6]
@@ -62,21 +84,30 @@ def from_configtxlator(block_bytes: bytes, configtxlator: str) -> dict:
     flags = base64.b64decode(metadata[2] or "")
     sig_meta = _decode(configtxlator, "common.Metadata", base64.b64decode(metadata[0])) \
         if metadata[0] else {"value": None, "signatures": []}
+    _known(sig_meta, {"value", "signatures"}, "signature metadata")
     last_config = 0
     if sig_meta.get("value"):
-        obm = _decode(configtxlator, "common.OrdererBlockMetadata",
-                      base64.b64decode(sig_meta["value"]))
+        obm = _known(_decode(configtxlator, "common.OrdererBlockMetadata",
+                             base64.b64decode(sig_meta["value"])),
+                     {"last_config"}, "orderer block metadata")
         last_config = int((obm.get("last_config") or {}).get("index", 0))
     signatures = []
     for s in sig_meta.get("signatures") or []:
-        msp, cert = "", ""
-        if s.get("signature_header"):
-            sh = _decode(configtxlator, "common.SignatureHeader",
-                         base64.b64decode(s["signature_header"]))
+        _known(s, {"signature_header", "identifier_header", "signature"}, "signature")
+        msp, cert, consenter = "", "", 0
+        if s.get("signature_header"):  # Raft: the signer's certificate
+            sh = _known(_decode(configtxlator, "common.SignatureHeader",
+                                base64.b64decode(s["signature_header"])),
+                        {"creator"}, "signature header")
             ident = sh["creator"] if isinstance(sh["creator"], dict) else _decode(
                 configtxlator, "msp.SerializedIdentity", base64.b64decode(sh["creator"]))
             msp, cert = ident["mspid"], base64.b64decode(ident["id_bytes"]).decode()
-        signatures.append({"msp_id": msp, "certificate": cert,
+        if s.get("identifier_header"):  # SmartBFT: the signer's consenter id
+            ih = _known(_decode(configtxlator, "common.IdentifierHeader",
+                                base64.b64decode(s["identifier_header"])),
+                        {"identifier"}, "identifier header")
+            consenter = int(ih.get("identifier", 0))
+        signatures.append({"msp_id": msp, "certificate": cert, "consenter_id": consenter,
                            "signature": _b64hex(s["signature"])})
     txs = []
     for i, env in enumerate(doc["data"]["data"]):

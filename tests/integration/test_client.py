@@ -21,10 +21,15 @@ from ledgerlake.client import (
     verify_chain,
 )
 from ledgerlake.client.signing import signer_from_key, load_private_key
-from ledgerlake.errors import CAError, CommitError, EndorseError
+from ledgerlake.errors import CAError, CommitError, EndorseError, GatewayError
 
 pytestmark = pytest.mark.integration
 CHANNEL = CHAINCODE = "ledgerlake"
+#: The gRPC deadline of every event stream here: a stream that gets no event fails with
+#: DEADLINE_EXCEEDED instead of waiting forever. Each event test also has a pytest timeout
+#: a little above it (the suite's default of 300 s catches anything else that hangs).
+EVENT_WAIT = 60
+event_test = pytest.mark.timeout(EVENT_WAIT + 30)
 
 
 def _key() -> str:
@@ -138,6 +143,7 @@ def test_offline_signing(raft_network, wallet):
         channel.close()
 
 
+@event_test
 def test_chaincode_events_resume_from_a_checkpoint(gateway, contract, tmp_path):
     network = gateway.get_network(CHANNEL)
     keys = [_key() for _ in range(5)]
@@ -147,7 +153,8 @@ def test_chaincode_events_resume_from_a_checkpoint(gateway, contract, tmp_path):
         contract.submit("put", [k, "e"])
     checkpointer = FileCheckpointer(tmp_path / "events.json")
     seen = []
-    with network.chaincode_events(CHAINCODE, start_block=start, checkpointer=checkpointer) as events:
+    with network.chaincode_events(CHAINCODE, start_block=start, checkpointer=checkpointer,
+                                  timeout=EVENT_WAIT) as events:
         for event in events:
             seen.append(event.payload.decode())
             checkpointer.checkpoint_event(event)
@@ -156,7 +163,7 @@ def test_chaincode_events_resume_from_a_checkpoint(gateway, contract, tmp_path):
     for k in keys[3:]:
         contract.submit("put", [k, "e"])
     resumed = FileCheckpointer(tmp_path / "events.json")
-    with network.chaincode_events(CHAINCODE, checkpointer=resumed) as events:
+    with network.chaincode_events(CHAINCODE, checkpointer=resumed, timeout=EVENT_WAIT) as events:
         for event in events:
             seen.append(event.payload.decode())
             if event.payload.decode() == keys[-1]:
@@ -164,11 +171,12 @@ def test_chaincode_events_resume_from_a_checkpoint(gateway, contract, tmp_path):
     assert seen == keys
 
 
+@event_test
 def test_block_events_match_configtxlator_and_chain(raft_network, gateway, contract):
     contract.submit("put", [_key(), "for the decoder"])
     height = raft_network.height()
     blocks = []
-    with gateway.get_network(CHANNEL).block_events(start_block=0) as stream:
+    with gateway.get_network(CHANNEL).block_events(start_block=0, timeout=EVENT_WAIT) as stream:
         for block in stream:
             blocks.append(block)
             if block.number == height - 1:
@@ -180,11 +188,14 @@ def test_block_events_match_configtxlator_and_chain(raft_network, gateway, contr
         assert normalize(block) == from_configtxlator(block.raw.SerializeToString(), configtxlator)
 
 
+@event_test
 def test_filtered_block_events(gateway, contract):
     commit = contract.submit_async("put", [_key(), "filtered"])
     number = commit.status().block_number
-    with gateway.get_network(CHANNEL).block_events(filtered=True, start_block=number) as stream:
-        block = next(iter(stream))
+    with gateway.get_network(CHANNEL).block_events(filtered=True, start_block=number,
+                                                   timeout=EVENT_WAIT) as stream:
+        block = next(iter(stream), None)
+    assert block is not None, "the stream ended without a block"
     assert block.number == number
     assert commit.transaction_id in [t.txid for t in block.filtered_transactions]
 
@@ -227,6 +238,7 @@ def test_ca_reenroll_and_revoke(raft_network):
         ca.client.register(ca.registrar, name)
 
 
+@event_test
 def test_async_event_iterators(raft_network, wallet):
     async def main():
         channel = from_state_dir(raft_network.state_dir, "Org1").dial_async()
@@ -236,19 +248,39 @@ def test_async_event_iterators(raft_network, wallet):
         key = _key()
         commit = await contract.submit_async("put", [key, "async events"])
         status = await commit.status()
-        async with network.chaincode_events(CHAINCODE, start_block=status.block_number) as ev:
+        got_event = got_block = None
+        async with network.chaincode_events(CHAINCODE, start_block=status.block_number,
+                                            timeout=EVENT_WAIT) as ev:
             async for event in ev:
                 if event.transaction_id == commit.transaction_id:
                     got_event = event
                     break
-        async with network.block_events(start_block=status.block_number) as blocks:
+        async with network.block_events(start_block=status.block_number,
+                                        timeout=EVENT_WAIT) as blocks:
             async for block in blocks:
                 got_block = block
                 break
         await channel.close()
         return commit, status, got_event, got_block
 
-    commit, status, event, block = asyncio.run(main())
+    commit, status, event, block = asyncio.run(asyncio.wait_for(main(), EVENT_WAIT + 10))
+    assert event is not None and block is not None, "a stream ended without its event"
     assert event.event_name == "RecordWritten" and event.block_number == status.block_number
     assert block.number == status.block_number
     assert commit.transaction_id in [t.tx_id for t in block.transactions]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["chaincode", "block", "filtered"])
+def test_an_event_stream_that_gets_no_event_fails_at_its_deadline(raft_network, gateway, kind):
+    """What the event tests rely on: waiting for an event that never comes ends in an
+    error at the stream's deadline, never in a hang."""
+    network = gateway.get_network(CHANNEL)
+    future = raft_network.height()  # the next block: nothing writes one during this test
+    stream = network.chaincode_events(CHAINCODE, start_block=future, timeout=3) \
+        if kind == "chaincode" else \
+        network.block_events(filtered=kind == "filtered", start_block=future, timeout=3)
+    with stream, pytest.raises(GatewayError) as err:
+        for item in stream:
+            pytest.fail(f"an event from block {future} arrived: {item}")
+    assert err.value.code is not None and err.value.code.name == "DEADLINE_EXCEEDED", err.value

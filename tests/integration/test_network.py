@@ -7,6 +7,7 @@ here wrote), so these tests check the network, not ledgerlake's client.
 from __future__ import annotations
 
 import socket
+import ssl
 import uuid
 
 import pytest
@@ -113,6 +114,33 @@ def test_a_node_dying_during_up_stops_the_others_and_shows_its_log(tmp_path, mon
     assert not net.bootstrapped
 
 
+def _bft_blocks_agree_with_configtxlator(net):
+    """Every block after the genesis one, decoded by ledgerlake and by configtxlator, with
+    the consenters' signatures (this snapshot's configtxlator cannot decode a BFT genesis
+    block's ConsensusType)."""
+    from blockcheck import from_configtxlator, normalize
+    from ledgerlake.client import Identity, connect, from_state_dir, signer_from_wallet, \
+        verify_chain
+
+    wallet = net.layout.wallet_dir(net.layout.org("Org1"), "producer")
+    height, blocks = net.height(), []
+    with from_state_dir(net.state_dir, "Org1").dial() as channel:
+        network = connect(Identity.from_wallet(wallet), signer_from_wallet(wallet),
+                          channel).get_network(net.layout.spec.channel)
+        with network.block_events(start_block=0, timeout=60) as stream:
+            for block in stream:
+                blocks.append(block)
+                if block.number == height - 1:
+                    break
+    verify_chain(blocks)
+    configtxlator = net.chain.bin("configtxlator")
+    for block in blocks[1:]:
+        assert len({s.consenter_id for s in block.signatures}) >= 3  # a BFT quorum of 4
+        assert normalize(block) == from_configtxlator(block.raw.SerializeToString(),
+                                                      configtxlator)
+
+
+@pytest.mark.timeout(600)
 def test_bft_network_orders_transactions(tmp_path):
     net = LocalNetwork(tmp_path / "state", spec=NetworkSpec(consensus="bft", selftest=True,
                                                             base_port=base_port(25000)))
@@ -121,13 +149,42 @@ def test_bft_network_orders_transactions(tmp_path):
         assert len(net.layout.orderers) == 4
         net.invoke("put", "bft", "four orderers")
         assert net.query("get", "bft", org="Org2") == "four orderers"
+        _bft_blocks_agree_with_configtxlator(net)
     finally:
         net.down()  # logs stay in tmp_path for a failed run
     net.down(purge=True)
     assert not (tmp_path / "state").exists()
 
 
+def _tls_to_chaincode_server(layout, org, with_client_certificate: bool) -> bytes:
+    """Open TLS 1.2 to the org's chaincode server, then speak HTTP/2's opening (client
+    preface + SETTINGS) and return the server's first 9 bytes (its SETTINGS frame header).
+
+    TLS 1.2 because there the server checks the client certificate inside the handshake
+    (TLS 1.3 finishes the client's side first and drops the connection afterwards), so a
+    refusal surfaces as ssl.SSLError from ``do_handshake`` itself, after the TCP connection
+    was accepted: a stopped server fails earlier, with ConnectionRefusedError."""
+    server = layout.chaincode_server_of(org)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(str(layout.ca_cert(org)))
+    context.check_hostname = False  # the certificate is checked against the org's CA
+    context.set_alpn_protocols(["h2"])
+    if with_client_certificate:  # what the org's peer presents: its TLS pair from the org CA
+        tls = layout.node_dir(layout.peers_of(org)[0]) / "tls"
+        context.load_cert_chain(str(tls / "server.crt"), str(tls / "server.key"))
+    host, port = server.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with context.wrap_socket(raw, do_handshake_on_connect=False) as conn:
+            conn.do_handshake()
+            conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+            return conn.recv(9)
+
+
+@pytest.mark.timeout(120)
 def test_chaincode_servers_require_a_client_certificate(raft_network):
+    """The server is up and serves a client with a certificate from the org's CA, and it
+    refuses one without a certificate in the TLS handshake itself (not by being down)."""
     import grpc
     from fabric_protos.peer import chaincode_shim_pb2 as shim
     from fabric_protos.peer import chaincode_shim_pb2_grpc as shim_grpc
@@ -135,10 +192,27 @@ def test_chaincode_servers_require_a_client_certificate(raft_network):
     layout = raft_network.layout
     org = layout.org("Org1")
     server = layout.chaincode_server_of(org)
-    creds = grpc.ssl_channel_credentials(layout.ca_cert(org).read_bytes())
-    with grpc.secure_channel(server.address, creds) as channel:
-        stream = shim_grpc.ChaincodeStub(channel).Connect(iter([shim.ChaincodeMessage()]),
-                                                          timeout=5)
+    frame = _tls_to_chaincode_server(layout, org, with_client_certificate=True)
+    assert len(frame) == 9 and frame[3] == 0x04  # the server's HTTP/2 SETTINGS frame
+    with pytest.raises(ssl.SSLError):  # raised by do_handshake, the TCP connect succeeded
+        _tls_to_chaincode_server(layout, org, with_client_certificate=False)
+
+    # the same through gRPC: with the peer's certificate the chaincode answers as it
+    # answers a peer (REGISTER with its package id); without one the connection is
+    # accepted and then closed in the handshake (a stopped server: "Connection refused")
+    tls = layout.node_dir(layout.peers_of(org)[0]) / "tls"
+    root = layout.ca_cert(org).read_bytes()
+    with_cert = grpc.ssl_channel_credentials(root, (tls / "server.key").read_bytes(),
+                                             (tls / "server.crt").read_bytes())
+    with grpc.secure_channel(server.address, with_cert) as channel:
+        stream = shim_grpc.ChaincodeStub(channel).Connect(iter([]), timeout=10)
+        first = next(stream)
+        stream.cancel()
+    assert first.type == shim.ChaincodeMessage.REGISTER
+    assert raft_network.deployed["package_id"].encode() in first.payload
+    with grpc.secure_channel(server.address, grpc.ssl_channel_credentials(root)) as channel:
+        stream = shim_grpc.ChaincodeStub(channel).Connect(iter([]), timeout=10)
         with pytest.raises(grpc.RpcError) as err:
             next(stream)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "refused" not in err.value.details().lower(), err.value.details()

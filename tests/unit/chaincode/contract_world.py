@@ -3,13 +3,19 @@ the served-table test and the hostile-input suite."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from dataclasses import dataclass, field
 
+import pytest
+
 from ledgerlake.chaincode import contract
+from ledgerlake.chaincode.ledger import ChaincodeError
 from ledgerlake.chaincode.memory import MemoryLedger, member
 from ledgerlake.client.batches import seal_batch
 from ledgerlake.client.encryption import new_data_key, new_org_key, public_pem, wrap_key
+from ledgerlake.protocol import ErrorCode, error_code
 
 ORG1, ORG2, ORG3 = "Org1MSP", "Org2MSP", "Org3MSP"
 SCHEMA = {"version": 1, "fields": [
@@ -111,5 +117,16 @@ def build_world() -> World:
     return world
 
 
+@contextlib.contextmanager
+def refused(code: ErrorCode, match: str = ""):
+    """Expect a contract refusal: a ChaincodeError whose text is ``"CODE: message"`` with
+    exactly ``code`` (what a client matches on) and a message ``re.search``-ing ``match``."""
+    with pytest.raises(ChaincodeError) as raised:
+        yield raised
+    text = str(raised.value)
+    assert error_code(text) is code and text.startswith(f"{code.value}: "), text
+    assert re.search(match, text[len(code.value) + 2:]), text
+
+
 __all__ = ["MEMBERS", "ORG1", "ORG2", "ORG3", "ROWS", "SCHEMA", "World", "build_world",
-           "stream_spec"]
+           "refused", "stream_spec"]

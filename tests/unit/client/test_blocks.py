@@ -11,7 +11,7 @@ from ledgerlake.client.blocks import block_hash, data_hash, decode_block, verify
 from ledgerlake.errors import IntegrityError
 
 DATA = Path(__file__).parents[2] / "data" / "blocks"
-NUMBERS = (0, 3, 8, 9)
+NUMBERS = (0, 3, 8, 9, "bft-3", "bft-5", "bft-6")  # bft-*: from a SmartBFT network
 
 
 @pytest.mark.parametrize("number", NUMBERS)
@@ -19,6 +19,18 @@ def test_decoder_agrees_with_configtxlator(number):
     raw = (DATA / f"{number}.block").read_bytes()
     expected = json.loads((DATA / f"{number}.configtxlator.json").read_text())
     assert normalize(decode_block(raw)) == expected
+
+
+def test_smartbft_blocks_are_signed_by_a_quorum_of_consenters_named_by_id():
+    """SmartBFT signers carry an identifier header (consenter id), not a certificate: the
+    comparison above covers those ids, and they must be distinct consenters of the four."""
+    for number in ("bft-3", "bft-5", "bft-6"):
+        block = decode_block((DATA / f"{number}.block").read_bytes())
+        ids = [s.consenter_id for s in block.signatures]
+        assert len(ids) >= 3 and len(set(ids)) == len(ids) and set(ids) <= {1, 2, 3, 4}
+        assert all(s.creator is None and s.signature for s in block.signatures)
+    expected = json.loads((DATA / "bft-6.configtxlator.json").read_text())
+    assert [s["consenter_id"] for s in expected["signatures"]] == ids
 
 
 def test_block_8_has_a_valid_and_an_mvcc_conflicting_append():
@@ -34,8 +46,9 @@ def test_data_hash_in_the_header_covers_the_data(number):
     assert data_hash(raw) == raw.header.data_hash
 
 
-def test_consecutive_blocks_chain_by_header_hash():
-    eight, nine = (decode_block((DATA / f"{n}.block").read_bytes()) for n in (8, 9))
+@pytest.mark.parametrize("pair", [(8, 9), ("bft-5", "bft-6")])
+def test_consecutive_blocks_chain_by_header_hash(pair):
+    eight, nine = (decode_block((DATA / f"{n}.block").read_bytes()) for n in pair)
     assert nine.previous_hash == block_hash(eight.number, eight.previous_hash, eight.data_hash)
     verify_chain([eight, nine])
 
