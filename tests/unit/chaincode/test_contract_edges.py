@@ -293,6 +293,26 @@ def test_a_submitted_batch_answer_audit_and_history(ledger):
                        "bookmark": ""}
 
 
+def test_batch_history_pages_end_without_a_bookmark_when_nothing_is_left(ledger):
+    prev, ids = "", []
+    for seq in (1, 2):
+        b = sealed(ledger, seq, prev)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        prev = b.id
+        ids.append(b.id)
+
+    def page(size, mark=""):
+        return json.loads(ledger.query(analyst1, "GetBatchHistory", "plant", "line-1", size, mark))
+
+    exact = page("2")  # the page holds every head there is: no next page
+    assert [h["head"]["batch_id"] for h in exact["items"]] == ids[::-1]
+    assert exact["bookmark"] == ""
+    first = page("1")
+    assert [h["head"]["batch_id"] for h in first["items"]] == ids[1:] and first["bookmark"] == "1"
+    rest = page("1", first["bookmark"])
+    assert [h["head"]["batch_id"] for h in rest["items"]] == ids[:1] and rest["bookmark"] == ""
+
+
 def test_batches_with_the_same_start_time_are_all_listed_by_time(ledger):
     start = ledger.clock_ns
     ids = []
@@ -494,6 +514,10 @@ def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what)
         ledger.invoke(who, fn, *args)
 
 
+IDENTIFIER = "{} must be an identifier like 'Org1MSP' or 'plant-sensors' (a letter, then up " \
+             "to 63 letters, digits, '_', '.' or '-')"
+
+
 @pytest.mark.parametrize("fn, args, text", [
     ("CreateStream", ("[1]",), "stream spec must be a JSON object"),
     ("CreateStream", (spec(id="bad id"),), "stream id must be an identifier like 'Org1MSP' or "
@@ -527,12 +551,17 @@ def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what)
     ("SubmitBatch", ("[1]",), "batch must be a JSON object"),
     ("SubmitBatch", ('{"seq": 1}',), "batch lacks field 'stream'"),
     ("SubmitBatch", (json.dumps({"stream": 5}),), "batch lacks field 'source'"),
+    ("ShredEpoch", ("plant", "1000001"), "epoch must be from 1 to 1000000"),
+    ("ShredEpoch", ("plant", "0"), "epoch must be from 1 to 1000000"),
+    ("GetOrgKey", ("1org",), IDENTIFIER.format("msp_id")),
+    ("GetBatchHistory", ("plant", "-x"), IDENTIFIER.format("source")),
 ])
 def test_input_errors_are_named_exactly(ledger, fn, args, text):
     who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
            "ShredEpoch": admin1, "ListBatches": analyst1, "OpenStream": analyst1,
            "QueryAudit": auditor2, "AnchorLineage": analyst1, "GetLineage": auditor2,
-           "GetStreamKeys": analyst2, "SubmitBatch": producer1}[fn]
+           "GetStreamKeys": analyst2, "SubmitBatch": producer1, "GetOrgKey": analyst1,
+           "GetBatchHistory": analyst1}[fn]
     with exactly(ErrorCode.INVALID_INPUT, text):
         ledger.invoke(who, fn, *args)
 
