@@ -293,6 +293,26 @@ def test_a_submitted_batch_answer_audit_and_history(ledger):
                        "bookmark": ""}
 
 
+def test_batch_history_pages_end_without_a_bookmark_when_nothing_is_left(ledger):
+    prev, ids = "", []
+    for seq in (1, 2):
+        b = sealed(ledger, seq, prev)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        prev = b.id
+        ids.append(b.id)
+
+    def page(size, mark=""):
+        return json.loads(ledger.query(analyst1, "GetBatchHistory", "plant", "line-1", size, mark))
+
+    exact = page("2")  # the page holds every head there is: no next page
+    assert [h["head"]["batch_id"] for h in exact["items"]] == ids[::-1]
+    assert exact["bookmark"] == ""
+    first = page("1")
+    assert [h["head"]["batch_id"] for h in first["items"]] == ids[1:] and first["bookmark"] == "1"
+    rest = page("1", first["bookmark"])
+    assert [h["head"]["batch_id"] for h in rest["items"]] == ids[:1] and rest["bookmark"] == ""
+
+
 def test_batches_with_the_same_start_time_are_all_listed_by_time(ledger):
     start = ledger.clock_ns
     ids = []
@@ -327,6 +347,16 @@ def test_time_ranges_with_one_end_and_pages(ledger):
 
 
 # -- the audit trail ---------------------------------------------------------------------------
+def test_an_audit_query_may_cover_one_instant_and_a_320_character_actor(ledger):
+    _, tx = run(ledger, analyst2, "OpenStream", "plant", json.dumps({"purpose": "p"}))
+    one = json.loads(ledger.query(auditor2, "QueryAudit", json.dumps(  # [from, to)
+        {"time_from": tx.timestamp_ns, "time_to": tx.timestamp_ns + 1})))
+    assert [e["tx_id"] for e in one["items"]] == [tx.tx_id]
+    longest = "Org1MSP/" + "a" * 312  # 320 characters: the bound holds, nobody matches
+    assert json.loads(ledger.query(auditor2, "QueryAudit", json.dumps(
+        {"by": "actor", "value": longest})))["items"] == []
+
+
 def test_audit_queries_page_and_filter_by_time_within_an_index(ledger):
     times = []
     for i in range(3):
@@ -494,6 +524,10 @@ def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what)
         ledger.invoke(who, fn, *args)
 
 
+IDENTIFIER = "{} must be an identifier like 'Org1MSP' or 'plant-sensors' (a letter, then up " \
+             "to 63 letters, digits, '_', '.' or '-')"
+
+
 @pytest.mark.parametrize("fn, args, text", [
     ("CreateStream", ("[1]",), "stream spec must be a JSON object"),
     ("CreateStream", (spec(id="bad id"),), "stream id must be an identifier like 'Org1MSP' or "
@@ -527,12 +561,36 @@ def test_json_arguments_are_named_when_they_are_not_json(ledger, fn, args, what)
     ("SubmitBatch", ("[1]",), "batch must be a JSON object"),
     ("SubmitBatch", ('{"seq": 1}',), "batch lacks field 'stream'"),
     ("SubmitBatch", (json.dumps({"stream": 5}),), "batch lacks field 'source'"),
+    ("ShredEpoch", ("plant", "1000001"), "epoch must be from 1 to 1000000"),
+    ("ShredEpoch", ("plant", "0"), "epoch must be from 1 to 1000000"),
+    ("GetOrgKey", ("1org",), IDENTIFIER.format("msp_id")),
+    ("GetBatchHistory", ("plant", "-x"), IDENTIFIER.format("source")),
+    ("GetBatch", ("plant", "x"), "batch id must be 64 lower-case hex digits"),
+    ("GrantReader", ("plant", "1x", "QUFB"), IDENTIFIER.format("msp_id")),
+    ("RegisterOrgKey", ("k" * 1025,), "the organisation key is longer than 1024 characters"),
+    ("UpdateStream", ("plant", json.dumps({"description": "d" * 1025})),
+     "description is longer than 1024 characters"),
+    ("UpdateStream", ("plant", json.dumps({"description": 5})), "description must be a string"),
+    ("QueryAudit", (json.dumps({"by": "actor", "value": "Org1MSP/" + "a" * 313}),),
+     "query.value (an actor) is longer than 320 characters"),
+    ("QueryAudit", (json.dumps({"by": "actor", "value": "Org1MSP"}),),
+     "query.value must be 'MSP/enrollment id' for an actor"),
+    ("QueryAudit", (json.dumps({"by": "actor", "value": "1x/admin"}),),
+     IDENTIFIER.format("query.value's MSP ID")),
+    ("QueryAudit", (json.dumps({"by": "time", "value": "x"}),), "querying by time takes no 'value'"),
+    ("ListBatches", (json.dumps({"stream": "plant", "source": "a", "time_to": 5}),),
+     "query: list by source or by time, not both"),
+    ("ListBatches", (json.dumps({"stream": "plant", "source": "-x"}),), IDENTIFIER.format("source")),
+    ("ListBatches", (json.dumps({"stream": "plant", "time_from": 5, "time_to": 4}),),
+     "query: time_from is after time_to"),
 ])
 def test_input_errors_are_named_exactly(ledger, fn, args, text):
     who = {"CreateStream": admin1, "UpdateStream": admin1, "RotateKey": admin1,
            "ShredEpoch": admin1, "ListBatches": analyst1, "OpenStream": analyst1,
            "QueryAudit": auditor2, "AnchorLineage": analyst1, "GetLineage": auditor2,
-           "GetStreamKeys": analyst2, "SubmitBatch": producer1}[fn]
+           "GetStreamKeys": analyst2, "SubmitBatch": producer1, "GetOrgKey": analyst1,
+           "GetBatchHistory": analyst1, "GetBatch": analyst1, "GrantReader": admin1,
+           "RegisterOrgKey": admin1}[fn]
     with exactly(ErrorCode.INVALID_INPUT, text):
         ledger.invoke(who, fn, *args)
 

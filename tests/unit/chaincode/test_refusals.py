@@ -543,9 +543,42 @@ def test_state_from_before_grant_generations_counts_as_generation_0(ledger):
     ledger.query(analyst2, "GetStreamKeys", "old", new["ticket"])
     # the first grant after the upgrade: generation 1 for Org3; its old ticket stays dead
     ledger.invoke(admin1, "GrantReader", "old", ORG3, "RERE")
+    upgraded = json.loads(ledger.query(analyst1, "GetStream", "old"))
+    assert (upgraded["generation"], upgraded["reader_since"]) == (1, {ORG3: 1})
     with why("stream.keys", "the ticket predates Org3MSP's current grant (it was revoked "
                             "since); open the stream again"):
         ledger.query(analyst3, "GetStreamKeys", "old", tickets[ORG3])
     # Org2, a reader since before the upgrade, keeps its old ticket
     assert json.loads(ledger.query(analyst2, "GetStreamKeys", "old", tickets[ORG2]))[
         "wrapped_keys"] == {"1": "BBBB"}
+
+
+def test_a_grant_keeps_every_other_readers_generation(ledger):
+    """Each grant and revocation counts one generation up and records when each reader
+    org was granted last: a grant to another org must not reset that, or tickets from
+    before a revocation would work again."""
+    ticket = open_ticket(ledger, analyst2)
+    steps = [("RevokeReader", (ORG2,), 2, {ORG1: 1}),
+             ("GrantReader", (ORG2, "Q0ND"), 3, {ORG1: 1, ORG2: 3}),
+             ("GrantReader", (ORG3, "RERE"), 4, {ORG1: 1, ORG2: 3, ORG3: 4})]
+    for fn, args, generation, since in steps:
+        tx = ledger.endorse(admin1, fn, "plant", *args)
+        assert not tx.error and ledger.commit(tx) == ["VALID"], tx.error
+        stream = json.loads(ledger.query(analyst1, "GetStream", "plant"))
+        assert (stream["generation"], stream["reader_since"]) == (generation, since)
+        entry = json.loads(ledger.state["\x00audit\x00" + tx.tx_id + "\x00"][0])
+        assert entry["generation"] == generation
+    with why("stream.keys", "the ticket predates Org2MSP's current grant (it was revoked "
+                            "since); open the stream again"):
+        ledger.query(analyst2, "GetStreamKeys", "plant", ticket)
+
+
+def test_a_stream_has_at_most_64_reader_orgs():
+    ledger = MemoryLedger(contract.FUNCTIONS, own_msp_id=ORG1)
+    readers = [f"Org{i}MSP" for i in range(1, 64)]  # 63
+    ledger.invoke(admin1, "CreateStream", spec(readers=readers,
+                                               wrapped_keys={m: "QUFB" for m in readers}))
+    ledger.invoke(admin1, "GrantReader", "plant", "Org64MSP", "QUFB")  # the 64th
+    with refused(ErrorCode.CONFLICT, "^stream 'plant' has 64 readers$"):
+        ledger.invoke(admin1, "GrantReader", "plant", "Org65MSP", "QUFB")
+    assert len(json.loads(ledger.query(analyst1, "GetStream", "plant"))["readers"]) == 64
