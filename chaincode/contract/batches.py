@@ -67,7 +67,8 @@ async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
     stream = await load_stream(ctx, batch["stream"])
     # With the stream's schema, public fields are normalised (integer rule) before the id
     # is checked, so a batch has one id however its integers were written.
-    batch = records.validate_batch_shape(batch, records.Schema.from_mapping(stream["schema"]))
+    schema = records.Schema.from_mapping(stream["schema"])
+    batch = records.validate_batch_shape(batch, schema)
     creator = ctx.creator()
     writers = stream["writers"]
     if creator.msp_id not in writers["msp_ids"]:
@@ -78,7 +79,6 @@ async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
                                   f"not {creator.role or 'none'!r}")
     if stream["status"] != "active":
         raise ChaincodeError(ErrorCode.CONFLICT, f"stream {stream['id']!r} is {stream['status']}")
-    schema = records.Schema.from_mapping(stream["schema"])
     if batch["schema_version"] != schema.version:
         raise ChaincodeError(ErrorCode.CONFLICT,
                              f"batch.schema_version {batch['schema_version']} is not the "
@@ -87,8 +87,6 @@ async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
         raise ChaincodeError(ErrorCode.CONFLICT,
                              f"batch.key_epoch {batch['key_epoch']} is not the current "
                              f"epoch {stream['epoch']}")
-    for i, public in enumerate(batch["public"]):
-        records.validate_public(schema, public, f"batch.public[{i}]")
     # The window holds against the transaction time and the endorsing peer's own clock
     # (the transaction time is the client's choice, within MAX_FUTURE_SKEW_NS of it).
     now, local = ctx.timestamp_ns, ctx.local_time_ns()
