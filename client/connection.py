@@ -304,6 +304,12 @@ def local_profile_path(state_dir: str | Path, org: str) -> Path:
     return Path(state_dir) / PROFILES_DIR / f"{org}.json"
 
 
+def local_org_key_path(state_dir: str | Path, org: str) -> Path:
+    """Where a local network keeps organisation ``org``'s X25519 private key (0600), the
+    key its wrapped stream data keys open with: ``<state dir>/keys/<org>/x25519.pem``."""
+    return Path(state_dir) / "keys" / org / "x25519.pem"
+
+
 def load_local_profile(state_dir: str | Path, org: str = "Org1") -> ConnectionProfile:
     """The connection profile a local network wrote for ``org`` (its name or MSP ID)."""
     path = local_profile_path(state_dir, org)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ledgerlake.errors import DecryptionError, RecordError
+from ledgerlake.errors import ConfigError, DecryptionError, RecordError
 from ledgerlake.records import canonical, check_identifier
 
 #: Version label of the key wrap; v2 binds stream, epoch and organisation.
@@ -82,6 +83,41 @@ def new_org_key() -> X25519PrivateKey:
 def public_pem(key: X25519PrivateKey) -> str:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def save_org_key(path: str | Path, key: X25519PrivateKey) -> Path:
+    """Write an organisation's X25519 private key as PKCS#8 PEM, mode 0600 from the start
+    (never readable by others, not even for a moment); atomic, so a crash leaves the old
+    key or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_org_key(path: str | Path) -> X25519PrivateKey:
+    """An organisation's X25519 private key from a PEM file; ConfigError naming the file when
+    it is missing or holds something else."""
+    path = Path(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise ConfigError(f"no organisation encryption key at {path}; on a local network "
+                          f"'network up' creates it") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path} does not hold a PEM private key ({exc})") from None
+    if not isinstance(key, X25519PrivateKey):
+        raise ConfigError(f"{path} holds a {type(key).__name__}, not an X25519 key")
+    return key
 
 
 def _wrap_context(stream: str, epoch: int, msp_id: str) -> bytes:

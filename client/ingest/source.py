@@ -1,0 +1,50 @@
+"""What every source kind gives the ingestion pipeline: rows with a resumable position.
+
+A source reads its input in order and yields one ``Row`` per input item: the parsed record
+(field name → value; values as the input gave them, the pipeline validates them against the
+stream's schema) or the reason it could not be parsed, where it was (for the reject file),
+and a position after it. Positions are opaque to the pipeline and JSON-serialisable; passed
+back to ``rows(after=...)`` they make the source continue with the item after that one, which
+is what makes an ingest resumable and exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Row:
+    #: the record (field name → value), or None when the input item could not be parsed
+    record: Mapping[str, Any] | None
+    #: where the item is, for people: "line 12 of data.csv", "row 5", "offset 1234"
+    where: str
+    #: JSON-serialisable position after this item; ``rows(after=position)`` resumes there
+    position: Any
+    #: why the item could not be parsed into a record (None when ``record`` is set)
+    error: str | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    #: the source kind: "file", "sql", "http", "mqtt", "stdin"
+    kind: str
+
+    def source_id(self) -> str:
+        """The default source id on the ledger (follows ``records.check_identifier``), stable
+        across runs over the same input, so a re-run continues the same chain."""
+
+    def rows(self, after: Any | None = None) -> Iterator[Row]:
+        """The items after position ``after`` (None: from the beginning), in input order.
+        A finite source ends; a live one (MQTT) runs until ``stop()`` is called."""
+
+    def committed(self, position: Any) -> None:
+        """Every item up to ``position`` is committed on the ledger (and recorded locally): a
+        source that must acknowledge its input (an MQTT broker) may do so now."""
+
+    def stop(self) -> None:
+        """Ask a live source to end ``rows()`` soon (after Ctrl-C); finite sources ignore it."""
+
+    def close(self) -> None:
+        """Release files, connections and sockets."""
