@@ -127,13 +127,9 @@ def _sample_table(path: Path, rows: int):
             return pjson.read_json(io.BytesIO(head))
         if suffix in (".csv", ".tsv"):
             options = pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
-            reader = pcsv.open_csv(path, parse_options=options)
-            batches = []
-            for batch in reader:
-                batches.append(batch)
-                if sum(b.num_rows for b in batches) >= rows:
-                    break
-            return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows)
+            with path.open("rb") as f:  # the header and the first rows
+                head = b"".join(line for _, line in zip(range(rows + 1), f))
+            return pcsv.read_csv(io.BytesIO(head), parse_options=options)
     except FileNotFoundError:
         raise ConfigError(f"sample file {path} does not exist") from None
     except (pa.ArrowInvalid, OSError) as exc:
