@@ -381,9 +381,9 @@ def grant(api, stream_id: str, msp_id: str, *, data_key: bytes | None = None,
     records.check_identifier(msp_id, "MSP ID")
     org_key = reader_keys(api, [msp_id])[msp_id]
     stream = api.get_stream(stream_id)
-    if msp_id in stream.readers:
-        raise ConfigError(f"{msp_id} already reads stream {stream_id!r}")
     if data_key is None:
+        if msp_id in stream.readers:  # checked before rotating for nothing
+            raise ConfigError(f"{msp_id} already reads stream {stream_id!r}")
         data_key = encryption.new_data_key()
         keys = reader_keys(api, stream.readers)
         stream = api.rotate_key(stream_id, _wrap_all(keys, data_key, stream_id,

@@ -264,7 +264,11 @@ def _nanos_option(value: str | None, name: str) -> int | None:
                                  f"(e.g. 2026-01-31T12:00:00Z)", param_hint=name) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+    ns = int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+    if not 0 <= ns < 2**63:
+        raise click.BadParameter(f"{value!r} is outside 1970..2262, the times nanoseconds "
+                                 f"since the epoch hold", param_hint=name)
+    return ns
 
 
 def _take(iterator, limit: int) -> list:

@@ -242,7 +242,7 @@ def stream_grant(state_dir, name, org, who, key_as) -> None:
     with _contract(state_dir, who) as api:
         current = api.get_stream(name)
     data_key = None
-    if owner in current.readers:
+    if current.owner == owner and owner in current.readers and msp_id not in current.readers:
         opener = key_as or f"{who.partition('/')[0]}/analyst"
         keys = org_private_keys(net.org_key_path(opener.partition("/")[0]))
         with _contract(state_dir, opener) as analyst:

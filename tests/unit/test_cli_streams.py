@@ -59,6 +59,7 @@ def test_infer_schema_writes_a_file_that_create_reads(tmp_path):
     (["query", "batches", "s", "--format", "xml"], "Invalid value for '--format'"),
     (["query", "batches", "s", "--since", "soon"], "neither nanoseconds nor ISO-8601"),
     (["query", "history", "s"], "Missing argument 'SOURCE'"),
+    (["audit", "--until", "2999-01-01"], "outside 1970..2262"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, args, expected):
     result = CliRunner().invoke(cli, [*args, "--state-dir", str(tmp_path)])

@@ -150,8 +150,11 @@ def test_grant_with_the_current_key_gives_that_epoch(world):
     current = world.data_keys("Org1", "plant")[1]
     stream = grant(world["Org1", "admin"], "plant", "Org2MSP", data_key=current)
     assert stream.epoch == 1 and world.data_keys("Org2", "plant") == {1: current}
-    with pytest.raises(ConfigError, match="Org2MSP already reads stream 'plant'"):
+    with pytest.raises(EndorseError, match="Org2MSP already reads stream 'plant'"):
         grant(world["Org1", "admin"], "plant", "Org2MSP", data_key=current)
+    with pytest.raises(ConfigError, match="Org2MSP already reads stream 'plant'"):
+        grant(world["Org1", "admin"], "plant", "Org2MSP")  # refused before rotating
+    assert world["Org1", "admin"].get_stream("plant").epoch == 1
 
 
 def test_grant_without_the_key_rotates_first(world):
