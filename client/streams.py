@@ -268,8 +268,14 @@ def rotate_org_key(api, msp_id: str, path: str | Path, *,
     key = encryption.new_org_key()
     tmp = path.with_name(f".{path.name}.new")
     encryption.save_org_key(tmp, key)
-    published = api.register_org_key(encryption.public_pem(key))
-    tmp.replace(path)  # only once published: a failed publish keeps the old key in use
+    try:
+        published = api.register_org_key(encryption.public_pem(key))
+    except BaseException:  # not published: the old key stays the one in use
+        tmp.unlink(missing_ok=True)
+        if retired is not None:
+            retired.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
     _settle(settle)
     rekeyed, others = [], {}
     for stream in list(api.items(api.list_streams)):
@@ -350,6 +356,10 @@ def create_stream(api, name: str, schema: Mapping | records.Schema, readers: Seq
         existing = None
     if existing is not None:
         diff = _same_definition(existing, mapping, readers, who_writes, description)
+        caller = getattr(getattr(api.contract.network.gateway, "identity", None), "msp_id",
+                         existing.owner)
+        if existing.owner != caller:
+            diff.insert(0, f"owner ({existing.owner})")
         if diff:
             raise ConfigError(f"stream {name!r} already exists with another "
                               f"{', '.join(diff)}; use 'stream update' or another name")

@@ -127,6 +127,9 @@ def test_creating_again_is_idempotent_and_a_different_stream_is_an_error(world):
     assert not again.created and again.stream.epoch == 1
     with pytest.raises(ConfigError, match="already exists with another readers, description"):
         create_stream(admin, "plant", SCHEMA, ["Org1MSP", "Org2MSP"], ["Org1MSP"])
+    with pytest.raises(ConfigError, match=r"already exists with another owner \(Org1MSP\);"):
+        create_stream(world["Org2", "admin"], "plant", SCHEMA, ["Org1MSP"], ["Org1MSP"],
+                      description="d")
 
 
 def test_a_reader_without_a_published_key_is_named(tmp_path):
@@ -331,3 +334,17 @@ def test_infer_schema_reads_only_a_sample(tmp_path):
     (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
     assert _fields(infer_schema(tmp_path / "s.csv", sample_rows=10)) == [("v", "int", True)]
     assert _fields(infer_schema(tmp_path / "s.csv")) == [("v", "string", True)]
+
+
+def test_a_rotation_that_is_not_published_changes_no_file(world, monkeypatch):
+    path = world.key_path("Org1")
+    before = path.read_bytes()
+    admin = world["Org1", "admin"]
+
+    def refuse(pem):
+        raise EndorseError("Endorse failed: peer unavailable")
+    monkeypatch.setattr(admin, "register_org_key", refuse)
+    with pytest.raises(EndorseError, match="peer unavailable"):
+        rotate_org_key(admin, "Org1MSP", path)
+    assert path.read_bytes() == before and retired_key_paths(path) == []
+    assert sorted(p.name for p in path.parent.iterdir()) == ["retired", "x25519.pem"]
