@@ -23,7 +23,6 @@ from ledgerlake.errors import (
     ConfigError,
     GatewayError,
     LedgerlakeError,
-    NetworkError,
     NodeFailedError,
     NotRunningError,
 )
