@@ -83,6 +83,27 @@ def test_network_up_publishes_each_orgs_key_once(net, capsys):
     out = run(capsys, "org", "key", "Org2", "--state-dir", str(net.state_dir))
     assert "Org2MSP: published" in out and "matches the published key" in out
 
+    net.down()
+    assert net.up() is True  # restarted: the same keys, not published again
+    with net.contract("Org2", "analyst") as api:
+        assert {o.msp_id: api.get_org_key(o.msp_id).updated for o in net.layout.orgs} == \
+            published
+    assert {o.name: net.org_key_path(o.name).read_bytes() for o in net.layout.orgs} == files
+
+    said = []
+    net.progress = said.append
+    try:
+        encryption.save_org_key(net.org_key_path("Org1"), encryption.new_org_key())
+        assert [s.state for s in net.ensure_org_keys()] == ["mismatch", "unchanged"]
+        assert said == [f"warning: Org1MSP's encryption key in {net.org_key_path('Org1')} is "
+                        f"not the one published on the channel; data keys wrapped for Org1MSP "
+                        f"will not open with it. Run 'ledgerlake org rotate-key' for that "
+                        f"organisation to publish a new one"]
+    finally:
+        net.org_key_path("Org1").write_bytes(files["Org1"])
+        net.progress = lambda message: None
+    assert [s.state for s in net.ensure_org_keys()] == ["unchanged", "unchanged"]
+
 
 def test_stream_lifecycle_through_the_cli(net, schema_file, capsys):
     state = ("--state-dir", str(net.state_dir))
