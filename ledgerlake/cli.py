@@ -344,11 +344,6 @@ def _settle(net, timeout: float = 10.0) -> None:
     net.settle(timeout)
 
 
-def _settler(state_dir):
-    """What the stream library calls between two submits: wait for every peer's height."""
-    return _network(state_dir).settle
-
-
 @cli.command()
 @_state_dir_option
 @click.option("--stream", "stream_name", default="demo-sensors", show_default=True,

@@ -42,7 +42,7 @@ from ledgerlake.protocol import ROLES
 
 Progress = Callable[[str], None]
 STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "profiles", "logs", "run", "channel",
-                 "config", "builders", "chaincode", "keys")
+                 "config", "builders", "chaincode", "keys", "demo")
 
 
 @dataclass
@@ -243,6 +243,8 @@ class LocalNetwork:
 
         if not self.deployed:
             return []
+        for org in self.layout.orgs:
+            self._adopt_demo_key(org)
 
         def one(org):
             with self.contract(org.name, "admin") as api:
@@ -259,6 +261,23 @@ class LocalNetwork:
         if any(s.state == "registered" for s in results):
             self.settle()
         return results
+
+    def _adopt_demo_key(self, org) -> bool:
+        """A state directory from before ``up`` made org keys holds the key the old demo
+        published in ``demo/<MSP>.x25519.pem``: it becomes the org's key (kept 0600)."""
+        from ledgerlake.client.encryption import load_org_key, save_org_key
+
+        legacy = self.state_dir / "demo" / f"{org.msp_id}.x25519.pem"
+        path = self.org_key_path(org.name)
+        if path.exists() or not legacy.is_file():
+            return False
+        save_org_key(path, load_org_key(legacy))
+        legacy.unlink()
+        try:
+            legacy.parent.rmdir()
+        except OSError:
+            pass  # another org's key is still there
+        return True
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until every peer has committed what the others have: a Gateway waits for
