@@ -178,6 +178,10 @@ def _submit(net, stream, seq, prev):
 def test_queries_and_audit_in_three_formats(net, schema_file, capsys):
     state = ("--state-dir", str(net.state_dir))
     run(capsys, "stream", "create", "q", "--schema", str(schema_file), *state)
+    listed = list(csv.DictReader(io.StringIO(run(capsys, "stream", "list", "--format", "csv",
+                                                 *state))))
+    assert {"stream": "q", "owner": "Org1MSP", "readers": "Org1MSP", "writers": "Org1MSP"}.items() \
+        <= next(r for r in listed if r["stream"] == "q").items()
     first = _submit(net, "q", 1, "")
     second = _submit(net, "q", 2, first)
 
