@@ -46,7 +46,7 @@ from ledgerlake.errors import RecordError
 
 FIELD_TYPES = ("int", "float", "string", "bool", "timestamp")
 MAX_RECORDS = 100_000
-MAX_INLINE_PAYLOAD = 4 * 2**20  # base64 characters of ciphertext kept on-chain
+MAX_INLINE_PAYLOAD = 4 * 2**20  # bytes of ciphertext a transaction may carry (else off-chain)
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
 HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by
@@ -58,8 +58,9 @@ MAX_FLOAT = 1.7976931348623157e308
 MAX_SAFE_INTEGER = 2**53 - 1
 
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
-           "check_identifier", "check_value", "commitment", "int64", "merkle_proof",
-           "merkle_root", "parse_json", "public_part", "seal_records", "validate_batch_shape",
+           "check_identifier", "check_payload", "check_value", "ciphertext_matches",
+           "commitment", "int64", "merkle_proof", "merkle_root", "parse_json",
+           "payload_digest", "public_part", "seal_records", "validate_batch_shape",
            "validate_public", "validate_record", "verified_records", "verify_batch_records",
            "verify_proof"]
 
@@ -451,8 +452,58 @@ BATCH_FIELDS = ("stream", "source", "seq", "prev_hash", "schema_version", "time_
 
 def batch_id(batch: Mapping[str, Any]) -> str:
     """The content-derived id: SHA-256 of the canonical batch without its id. It is also the
-    hash the next batch of the same source names as ``prev_hash``."""
+    hash the next batch of the same source names as ``prev_hash``. The batch is its header:
+    the payload field holds the ciphertext's SHA-256 and size, not the ciphertext, so the
+    header alone reproduces the id and the id binds the ciphertext (``ciphertext_matches``)."""
     return hashlib.sha256(canonical({k: batch.get(k) for k in BATCH_FIELDS})).hexdigest()
+
+
+#: The batch payload: where the ciphertext is and the digest that binds it to the batch.
+#: ``{nonce, sha256, size}``: the ciphertext travels as SubmitBatch's second argument (raw
+#: bytes) and is kept in the block only; ``{nonce, sha256, size, uri}``: it lives off-chain
+#: at ``uri`` (content-addressed by ``sha256``). ``sha256`` is the hex SHA-256 of the
+#: ciphertext bytes (AES-256-GCM output with its tag), ``size`` their length.
+PAYLOAD_INLINE = frozenset({"nonce", "sha256", "size"})
+PAYLOAD_OFFCHAIN = PAYLOAD_INLINE | {"uri"}
+MAX_URI = 2048
+
+
+def check_payload(payload: Any) -> None:
+    """RecordError unless ``payload`` is one of the two payload forms, well formed."""
+    if not isinstance(payload, Mapping) or set(payload) not in (PAYLOAD_INLINE,
+                                                                 PAYLOAD_OFFCHAIN):
+        raise RecordError("batch.payload must be exactly {nonce, sha256, size} (the "
+                          "ciphertext sent as SubmitBatch's second argument) or {nonce, "
+                          "sha256, size, uri} (the ciphertext stored off-chain at uri)")
+    nonce = payload["nonce"]
+    if not isinstance(nonce, str) or not nonce or len(nonce) > 64 or \
+            not _BASE64.fullmatch(nonce):
+        raise RecordError("batch.payload.nonce must be non-empty base64 (up to 64 characters)")
+    if not isinstance(payload["sha256"], str) or not HEX64.fullmatch(payload["sha256"]):
+        raise RecordError("batch.payload.sha256 must be the ciphertext's SHA-256 (64 "
+                          "lower-case hex digits)")
+    inline = "uri" not in payload
+    size = payload["size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise RecordError("batch.payload.size must be the ciphertext's length in bytes")
+    if inline and size > MAX_INLINE_PAYLOAD:
+        raise RecordError(f"batch.payload.size: a ciphertext of more than "
+                          f"{MAX_INLINE_PAYLOAD} bytes must be stored off-chain (send 'uri')")
+    if not inline and (not isinstance(payload["uri"], str) or
+                       not 1 <= len(payload["uri"]) <= MAX_URI):
+        raise RecordError(f"batch.payload.uri must be a string of 1 to {MAX_URI} characters")
+
+
+def payload_digest(ciphertext: bytes) -> str:
+    """What ``batch.payload.sha256`` holds for ``ciphertext``."""
+    return hashlib.sha256(ciphertext).hexdigest()
+
+
+def ciphertext_matches(payload: Mapping[str, Any], ciphertext: bytes) -> bool:
+    """The one rule binding a ciphertext to its batch: its length is ``payload.size`` and its
+    SHA-256 is ``payload.sha256`` (and the batch id covers both)."""
+    return len(ciphertext) == payload.get("size") and \
+        payload_digest(ciphertext) == payload.get("sha256")
 
 
 BATCH_INTEGERS = ("seq", "schema_version", "time_start", "time_end", "record_count",
@@ -506,24 +557,7 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     if schema is not None:
         batch["public"] = [validate_public(schema, p, f"batch.public[{i}]")
                            for i, p in enumerate(batch["public"])]
-    payload = batch["payload"]
-    if not isinstance(payload, Mapping):
-        raise RecordError("batch.payload must be an object")
-    if set(payload) == {"ciphertext", "nonce"}:
-        for name in ("ciphertext", "nonce"):
-            if not isinstance(payload[name], str) or not payload[name] or \
-                    not _BASE64.fullmatch(payload[name]):
-                raise RecordError(f"batch.payload.{name} must be non-empty base64")
-        if len(payload["ciphertext"]) > MAX_INLINE_PAYLOAD:
-            raise RecordError(f"batch.payload.ciphertext exceeds {MAX_INLINE_PAYLOAD} characters; "
-                              f"store it off-chain and send 'uri' + 'sha256'")
-    elif set(payload) == {"uri", "sha256"}:
-        if not isinstance(payload["uri"], str) or not 1 <= len(payload["uri"]) <= 2048 or \
-                not HEX64.fullmatch(str(payload["sha256"])):
-            raise RecordError("batch.payload needs 'uri' (up to 2048 characters) and the "
-                              "payload's 'sha256'")
-    else:
-        raise RecordError("batch.payload must be exactly {ciphertext, nonce} or {uri, sha256}")
+    check_payload(batch["payload"])
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
     return batch
