@@ -45,9 +45,10 @@ def with_new_id(batch: dict, **changes) -> dict:
     return forged
 
 
-def opened(batch):
-    """``open_batch`` with the stream's schema first."""
-    return open_batch(SCHEMA, batch, KEY)
+def opened(batch, ciphertext=None):
+    """``open_batch`` with the stream's schema first (a SealedBatch, or a header and the
+    ciphertext it names)."""
+    return open_batch(SCHEMA, batch, KEY, ciphertext=ciphertext)
 
 
 # -- verify_batch_records -----------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_a_single_record_batch_verifies():
 
 # -- open_batch applies the rule after decrypting --------------------------------------------
 def test_open_batch_returns_the_records():
-    assert opened(sealed().batch) == ROWS
+    assert opened(sealed()) == ROWS
 
 
 def test_open_batch_refuses_records_that_do_not_match_the_merkle_root():
@@ -174,7 +175,7 @@ def test_open_batch_refuses_records_that_do_not_match_the_merkle_root():
     s = sealed()
     forged = with_new_id(s.batch, merkle_root=hashlib.sha256(b"forged").hexdigest())
     with pytest.raises(RecordError, match="(?i)merkle"):
-        opened(forged)
+        opened(forged, s.ciphertext)
 
 
 def test_open_batch_refuses_public_fields_that_differ_from_the_records():
@@ -182,29 +183,29 @@ def test_open_batch_refuses_public_fields_that_differ_from_the_records():
     public = copy.deepcopy(s.batch["public"])
     public[1] = {"sensor": "not-s2"}
     with pytest.raises(RecordError, match="record 1 differs from its public fields"):
-        opened(with_new_id(s.batch, public=public))
+        opened(with_new_id(s.batch, public=public), s.ciphertext)
 
 
 def test_open_batch_refuses_a_batch_whose_id_is_not_its_content_hash():
     s = sealed()
     with pytest.raises(RecordError, match="id"):
-        opened({**s.batch, "time_end": 3})  # the id still hashes time_end 2
+        opened({**s.batch, "time_end": 3}, s.ciphertext)  # the id still hashes time_end 2
 
 
 def test_open_batch_refuses_a_changed_record_count():
     s = sealed()
     with pytest.raises(RecordError, match="counts differ"):
-        opened(with_new_id(s.batch, record_count=2, public=s.batch["public"][:2]))
+        opened(with_new_id(s.batch, record_count=2, public=s.batch["public"][:2]), s.ciphertext)
 
 
 def test_open_batch_refuses_another_batchs_ciphertext():
     """The ciphertext is bound to its stream, source, seq and epoch: moving it into
     another batch does not decrypt (whatever error the decryption raises)."""
-    one, two = sealed(), sealed()
+    one = sealed()
     moved = with_new_id(one.batch, seq=2, prev_hash=one.id)
     with pytest.raises(DecryptionError, match=r"^the payload of batch [0-9a-f]{64} did not decrypt"):
-        opened(moved)
-    assert base64.b64decode(two.batch["payload"]["ciphertext"])  # sanity: both are real
+        opened(moved, one.ciphertext)
+    assert len(one.ciphertext) == one.batch["payload"]["size"]  # sanity: it is real
 
 
 # -- the shape of a batch (what the chaincode checks without plaintext) -----------------------
@@ -245,31 +246,36 @@ def payload(**fields):
     (lambda: shaped(seq=3, prev_hash="ab" * 31), r"^batch\.prev_hash must be the previous"),
     (lambda: shaped(public="abc"), r"^batch\.public must list one entry per record"),
     (lambda: shaped(public=[{}, {}]), r"^batch\.public must list one entry per record"),
-    (lambda: shaped(payload="AAAA"), r"^batch\.payload must be an object"),
-    (lambda: shaped(payload=payload(ciphertext=5)),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
-    (lambda: shaped(payload=payload(ciphertext="")),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
-    (lambda: shaped(payload=payload(ciphertext="AAA")),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
+    (lambda: shaped(payload="AAAA"), r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
+     r"SubmitBatch\'s second argument\) or \{nonce, sha256, size, uri\}"),
+    (lambda: shaped(payload={"ciphertext": "AAAA", "nonce": "AAAA"}), r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
+     r"SubmitBatch\'s second argument\) or \{nonce, sha256, size, uri\}"),
+    (lambda: shaped(payload={"nonce": "AAAA", "sha256": "ab" * 32}), r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
+     r"SubmitBatch\'s second argument\) or \{nonce, sha256, size, uri\}"),
+    (lambda: shaped(payload={**payload(), "url": "s3://x"}), r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
+     r"SubmitBatch\'s second argument\) or \{nonce, sha256, size, uri\}"),
+    (lambda: shaped(payload={"uri": "s3://x", "sha256": "ab" * 32}), r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
+     r"SubmitBatch\'s second argument\) or \{nonce, sha256, size, uri\}"),
     (lambda: shaped(payload=payload(nonce="A*AA")),
-     r"^batch\.payload\.nonce must be non-empty base64$"),
-    (lambda: shaped(payload={"ciphertext": "AAAA"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload={**payload(), "uri": "s3://x"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload=payload(ciphertext="A" * (records.MAX_INLINE_PAYLOAD + 4))),
-     r"^batch\.payload\.ciphertext exceeds"),
-    (lambda: shaped(payload={"uri": 5, "sha256": "ab" * 32}), r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "", "sha256": "ab" * 32}), r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "x" * 2049, "sha256": "ab" * 32}),
-     r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "s3://x", "sha256": "AB" * 32}),
-     r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "s3://x"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload={"url": "s3://x", "sha256": "ab" * 32}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
+     r"^batch\.payload\.nonce must be non-empty base64 \(up to 64 characters\)$"),
+    (lambda: shaped(payload=payload(nonce="")), r"^batch\.payload\.nonce must be non-empty"),
+    (lambda: shaped(payload=payload(nonce=5)), r"^batch\.payload\.nonce must be non-empty"),
+    (lambda: shaped(payload=payload(nonce="AAAA" * 17)), r"^batch\.payload\.nonce must be"),
+    (lambda: shaped(payload=payload(sha256="AB" * 32)),
+     r"^batch\.payload\.sha256 must be the ciphertext's SHA-256 \(64 lower-case hex digits\)$"),
+    (lambda: shaped(payload=payload(sha256="ab" * 32 + "\n")), r"^batch\.payload\.sha256 must"),
+    (lambda: shaped(payload=payload(size=0)),
+     r"^batch\.payload\.size must be the ciphertext's length in bytes$"),
+    (lambda: shaped(payload=payload(size=-1)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=True)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=2.0)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=records.MAX_INLINE_PAYLOAD + 1)),
+     r"^batch\.payload\.size: a ciphertext of more than 4194304 bytes must be stored "
+     r"off-chain \(send 'uri'\)$"),
+    (lambda: shaped(payload=payload(uri=5)),
+     r"^batch\.payload\.uri must be a string of 1 to 2048 characters$"),
+    (lambda: shaped(payload=payload(uri="")), r"^batch\.payload\.uri must be a string"),
+    (lambda: shaped(payload=payload(uri="x" * 2049)), r"^batch\.payload\.uri must be a string"),
     (lambda: {**shaped(), "time_end": 3}, r"^batch\.id is not the hash of the batch's content"),
 ])
 def test_batch_shape_rules_are_each_checked_and_named(make, message):
@@ -283,10 +289,12 @@ def test_batch_shape_rules_are_each_checked_and_named(make, message):
     {"seq": 2, "prev_hash": "ab" * 32},
     {"seq": 2**63 - 1, "prev_hash": "ab" * 32},
     {"time_start": 5, "time_end": 5},
-    {"payload": {"uri": "s3://bucket/batch", "sha256": "ab" * 32}},
-    {"payload": {"uri": "x", "sha256": "ab" * 32}},
-    {"payload": {"uri": "x" * 2048, "sha256": "ab" * 32}},
-    {"payload": {"ciphertext": "A" * records.MAX_INLINE_PAYLOAD, "nonce": "AAAA"}},
+    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "s3://bucket/b"}},
+    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "x"}},
+    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "x" * 2048}},
+    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 2**53 - 1, "uri": "x"}},
+    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": records.MAX_INLINE_PAYLOAD}},
+    {"payload": {"nonce": "A" * 64, "sha256": "ab" * 32, "size": 1}},
     {"record_count": records.MAX_RECORDS, "public": [{"sensor": "s"}] * records.MAX_RECORDS},
 ])
 def test_batch_shapes_at_the_edges_are_accepted(changes):
