@@ -32,8 +32,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402
 
 from ledgerlake import records  # noqa: E402
-from ledgerlake.client import Identity, connect, connect_async, from_state_dir, signer_from_wallet  # noqa: E402
-from ledgerlake.client import encryption  # noqa: E402
+from ledgerlake.client import (  # noqa: E402
+    Identity,
+    connect,
+    connect_async,
+    encryption,
+    from_state_dir,
+    signer_from_wallet,
+)
 from ledgerlake.client.batches import seal_batch, submit_batch  # noqa: E402
 from ledgerlake.network import LocalNetwork, NetworkSpec  # noqa: E402
 

@@ -174,8 +174,8 @@ def fetch_batch_flow(network, header: Mapping[str, Any]):
         return dict(header)
     tx = yield from transaction_by_id_flow(network, tx_id)
     if not tx.valid or tx.tx_id != tx_id:
-        raise IntegrityError(f"batch {batch_id}: its transaction {tx_id} is "
-                             f"{tx.validation_code_name if tx.tx_id == tx_id else 'not in the ledger'}",
+        state = tx.validation_code_name if tx.tx_id == tx_id else "not in the ledger"
+        raise IntegrityError(f"batch {batch_id}: its transaction {tx_id} is {state}",
                              check="transaction")
     sent = batch_from_transaction(tx)
     if sent["id"] != batch_id:

@@ -19,7 +19,7 @@ from ledgerlake.client import (
 )
 from ledgerlake.client import encryption
 from ledgerlake.client.api import LedgerlakeContract
-from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
+from ledgerlake.client.batches import fetch_batch, open_batch, seal_batch, submit_batch
 from ledgerlake.errors import CommitError, EndorseError
 from ledgerlake.protocol import ErrorCode, error_code
 from ledgerlake.network import channel as node_metrics
@@ -103,7 +103,8 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
     producer = members[("Org1", "producer")]
     sealed = seal_batch(stream=stream, source="line-1", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
-    out = producer.submit("SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext, transient=sealed.transient,
+    out = producer.submit("SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext,
+                          transient=sealed.transient,
                           endorsing_organizations=["Org1MSP", "Org2MSP"])
     assert out["plaintext_checked"] is True
     analyst = members[("Org2", "analyst")]
@@ -113,7 +114,10 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
                                      stream=stream, epoch=1, msp_id="Org2MSP")
     stored = analyst.evaluate("GetBatch", stream, sealed.id)
     assert "temperature_c" not in json.dumps(stored["public"])
-    assert open_batch(SCHEMA, stored, data_key) == rows()
+    assert "ciphertext" not in json.dumps(stored)  # world state keeps the header only
+    fetched = fetch_batch(analyst.contract.network, stored)  # the payload, from the block
+    assert fetched["ciphertext"] == sealed.ciphertext
+    assert open_batch(SCHEMA, fetched, data_key) == rows()
     trail = members[("Org1", "auditor")].evaluate(
         "QueryAudit", json.dumps({"by": "stream", "value": stream}))["items"]
     assert [e["action"] for e in trail] == ["StreamCreated", "BatchSubmitted", "StreamOpened"]
@@ -144,7 +148,8 @@ def test_replays_and_broken_chains_are_rejected(members, org_keys):
     honest = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
     with pytest.raises(EndorseError, match="do not match its merkle_root"):
-        producer.submit("SubmitBatch", json.dumps(honest.batch), honest.ciphertext, transient=lying.transient,
+        producer.submit("SubmitBatch", json.dumps(honest.batch), honest.ciphertext,
+                        transient=lying.transient,
                         endorsing_organizations=["Org1MSP", "Org2MSP"])
     producer.submit("SubmitBatch", json.dumps(honest.batch), honest.ciphertext)
     heads = producer.evaluate("GetBatchHistory", stream, "src")["items"]

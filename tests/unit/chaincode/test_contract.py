@@ -211,7 +211,7 @@ def test_batch_rules_without_plaintext(ledger):
         ledger.invoke(producer1, "SubmitBatch", json.dumps(old.batch), old.ciphertext)
     wrong_epoch = batch(ledger, key_epoch=2)
     with pytest.raises(ChaincodeError, match="not the current epoch"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong_epoch.batch), wrong_epoch.ciphertext)
+        ledger.invoke(producer1, "SubmitBatch", *wrong_epoch.args)
 
 
 def test_public_fields_are_checked_against_the_schema(ledger):
@@ -249,7 +249,7 @@ def test_a_source_belongs_to_the_org_that_started_it(ledger):
 
 def test_plaintext_in_transient_is_checked_against_rules_and_commitments(ledger):
     good = batch(ledger)
-    out = call(ledger, producer1, "SubmitBatch", json.dumps(good.batch), good.ciphertext, transient=good.transient)
+    out = call(ledger, producer1, "SubmitBatch", *good.args, transient=good.transient)
     assert out["plaintext_checked"] is True
     other = batch(ledger, 2, good.id)
     lying = batch(ledger, 2, good.id, rows=[{"sensor": "s1", "temperature_c": 99.0, "ts": 1},
@@ -271,7 +271,7 @@ def test_plaintext_never_goes_to_a_non_reader_endorser(ledger):
                                                      wrapped_keys={ORG2: "QQ=="}))
     b = batch(ledger, stream="private")
     with pytest.raises(ChaincodeError, match="does not read stream 'private'"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext, transient=b.transient)
+        ledger.invoke(producer1, "SubmitBatch", *b.args, transient=b.transient)
 
 
 def test_list_batches_by_stream_source_and_time(ledger):

@@ -618,7 +618,7 @@ def test_a_stream_without_description_has_an_empty_one():
 
 def test_a_stored_batch_says_who_sent_it_when_and_whether_plaintext_was_checked(ledger):
     b = sealed(ledger)
-    _, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext, transient=b.transient)
+    _, tx = run(ledger, producer1, "SubmitBatch", *b.args, transient=b.transient)
     stored = json.loads(ledger.query(analyst1, "GetBatch", "plant", b.id))
     # nanoseconds beyond 2^53 come back as decimal strings (the integer rule)
     assert stored == {**b.batch, "time_start": str(b.batch["time_start"]),

@@ -608,7 +608,7 @@ def test_a_batch_window_holds_against_the_peers_clock(world):
     led.peer_clock_ns = peer
     ahead = peer + 4 * 60 * 10**9  # the client's clock, 4 min ahead (within the skew)
     late = world.sealed(time_start=peer + 8 * 60 * 10**9, time_end=peer + 8 * 60 * 10**9)
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(late.batch), late.ciphertext], ErrorCode.CLOCK_SKEW,
+    expect(led, m["producer1"], "SubmitBatch", [*late.args], ErrorCode.CLOCK_SKEW,
            "future", options={"timestamp_ns": ahead})
 
 
@@ -632,9 +632,9 @@ def test_chain_errors_carry_their_codes(world):
                  ErrorCode.CHAIN_GAP, "expected seq 2, got 3")
     assert err.startswith("CHAIN_GAP: chain of source 'line-1' broken")
     fork = world.sealed(seq=1, prev="", rows=[{"sensor": "z", "temperature_c": 0.0, "ts": 0}])
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(fork.batch), fork.ciphertext], ErrorCode.CHAIN_FORK)
+    expect(led, m["producer1"], "SubmitBatch", [*fork.args], ErrorCode.CHAIN_FORK)
     wrong_prev = world.sealed(seq=2, prev="f" * 64)
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(wrong_prev.batch), wrong_prev.ciphertext],
+    expect(led, m["producer1"], "SubmitBatch", [*wrong_prev.args],
            ErrorCode.CHAIN_FORK, "prev_hash")
     first = json.loads(led.query(m["auditor1"], "GetBatch", "plant", world.first_batch))
     replay = {k: first[k] for k in (*__import__("ledgerlake.records").records.BATCH_FIELDS, "id")}
