@@ -195,10 +195,100 @@ def _jcs_value(value: Any) -> Any:
     raise RecordError(f"a {type(value).__name__} has no canonical JSON form")
 
 
+_quote = json.encoder.encode_basestring  # RFC 8785 string escaping, as JCS specifies it
+
+
+class _Unsupported(Exception):
+    """A value the fast writer leaves to ``rfc8785`` (which decides or refuses it)."""
+
+
+def _jcs_float(number: float) -> str:
+    """A double as ECMAScript's Number::toString writes it (RFC 8785 §3.2.2.3), from the
+    shortest round-trip digits Python's ``repr`` finds (the same digits JavaScript finds)."""
+    if number == 0.0:
+        return "0"
+    text = repr(number)
+    if "e" not in text:
+        if text[-1] == "n" or text[-1] == "f":  # nan, inf, -inf
+            raise _Unsupported
+        return text[:-2] if text.endswith(".0") else text  # 1e-4 <= |x| < 1e16
+    sign = "-" if text[0] == "-" else ""
+    mantissa, exponent = text.lstrip("-").split("e")
+    digits = mantissa.replace(".", "")
+    k, n = len(digits), int(exponent) + 1  # number = 0.digits × 10^n
+    if k <= n <= 21:
+        body = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        body = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        body = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        body = (digits[0] + ("." + digits[1:] if k > 1 else "") + "e" +
+                ("+" if e >= 0 else "-") + str(abs(e)))
+    return sign + body
+
+
+def _write(value: Any, out: list) -> None:
+    """Append the canonical text of plain JSON data (exact types: dict with str keys,
+    list, str, int, float, bool, None) to ``out``; _Unsupported for anything else."""
+    kind = type(value)
+    if kind is str:
+        out.append(_quote(value))
+    elif kind is dict:
+        keys = list(value)
+        if not all(type(k) is str and k.isascii() for k in keys):
+            raise _Unsupported  # UTF-16 key order and non-string keys: rfc8785 decides
+        keys.sort()
+        out.append("{")
+        first = True
+        for key in keys:
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_quote(key))
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    elif kind is list:
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif kind is int:
+        out.append(str(value) if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+                   else f'"{value}"')
+    elif kind is float:
+        out.append(_jcs_float(value))
+    elif value is None:
+        out.append("null")
+    elif kind is bool:
+        out.append("true" if value else "false")
+    else:
+        raise _Unsupported
+
+
+def _fast_canonical(value: Any) -> bytes | None:
+    """The canonical form of plain JSON data, written directly (the common case, several
+    times faster than the general path), or None to leave it to ``rfc8785``. Byte for byte
+    what the general path writes: tests/unit/test_canonical_fast.py compares them."""
+    out: list = []
+    try:
+        _write(value, out)
+        return "".join(out).encode("utf-8")
+    except (_Unsupported, UnicodeEncodeError, RecursionError):
+        return None
+
+
 def canonical(value: Any) -> bytes:
     """The canonical form: RFC 8785 (JCS) UTF-8 bytes, integers outside ±(2^53−1) written
     as decimal strings (the module's integer rule). Raises RecordError for NaN, Infinity,
     lone surrogates, non-string keys and types JSON does not have."""
+    fast = _fast_canonical(value)
+    if fast is not None:
+        return fast
     try:
         return rfc8785.dumps(_jcs_value(value))
     except rfc8785.CanonicalizationError as exc:
