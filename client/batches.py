@@ -59,11 +59,14 @@ class SealedBatch:
 def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
                schema: records.Schema | Mapping, rows: Sequence[Mapping[str, Any]],
                data_key: bytes, key_epoch: int, time_start: int | None = None,
-               time_end: int | None = None, payload_uri: str | None = None) -> SealedBatch:
+               time_end: int | None = None, payload_uri: str | None = None,
+               encoding: str = "json+deflate") -> SealedBatch:
     """Build batch ``seq`` of ``source`` from ``rows``; raises RecordError for a bad record.
 
-    With ``payload_uri`` the ciphertext is to be stored off-chain at that URI (by the
-    caller: ``SealedBatch.ciphertext``); the header carries the URI and its digest."""
+    ``encoding`` is how the plaintext is encrypted (``records.PAYLOAD_ENCODINGS``: compressed
+    by default; "json" keeps the ciphertext's length from telling how compressible the
+    records were). With ``payload_uri`` the ciphertext is to be stored off-chain at that URI
+    (by the caller: ``SealedBatch.ciphertext``); the header carries the URI and its digest."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
     if not rows:
@@ -72,7 +75,8 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
     salts = tuple(os.urandom(16) for _ in rows)
     leaves, plaintext = records.seal_records(rows, salts)
     nonce, ciphertext = encryption.encrypt(
-        data_key, plaintext, encryption.associated_data(stream, source, seq, key_epoch))
+        data_key, records.encode_plaintext(plaintext, encoding),
+        encryption.associated_data(stream, source, seq, key_epoch))
     now = time.time_ns()
     batch = {
         "stream": stream, "source": source, "seq": seq, "prev_hash": prev_hash,
@@ -81,7 +85,7 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         "time_end": now if time_end is None else time_end,
         "record_count": len(rows), "merkle_root": records.merkle_root(leaves).hex(),
         "public": [records.public_part(schema, r) for r in rows], "key_epoch": key_epoch,
-        "payload": {"nonce": encryption.b64encode(nonce),
+        "payload": {"encoding": encoding, "nonce": encryption.b64encode(nonce),
                     "sha256": records.payload_digest(ciphertext), "size": len(ciphertext)},
     }
     if payload_uri is not None:
@@ -129,10 +133,11 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | Seal
         raise IntegrityError(f"{where}: the ciphertext is not the one its header commits to "
                              f"(payload.sha256 and size)", check="payload_sha256")
     what = f"the payload of {where}"
-    plaintext = encryption.decrypt(
+    decrypted = encryption.decrypt(
         data_key, encryption.b64decode(payload["nonce"], f"{what} (nonce)"), bytes(ciphertext),
         encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
                                    batch["key_epoch"]), what=what)
+    plaintext = records.decode_plaintext(decrypted, payload["encoding"], what)
     content = records.parse_json(plaintext, f"the plaintext of {where}")
     if not isinstance(content, dict) or set(content) != {"records", "salts"}:
         raise records.RecordError(f"the plaintext of {where} must be "

@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import re
+import zlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -59,7 +60,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
            "check_identifier", "check_payload", "check_value", "ciphertext_matches",
-           "commitment", "int64", "merkle_proof", "merkle_root", "parse_json",
+           "commitment", "decode_plaintext", "encode_plaintext", "int64", "merkle_proof", "merkle_root", "parse_json",
            "payload_digest", "public_part", "seal_records", "validate_batch_shape",
            "validate_public", "validate_record", "verified_records", "verify_batch_records",
            "verify_proof"]
@@ -548,23 +549,62 @@ def batch_id(batch: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: batch.get(k) for k in BATCH_FIELDS})).hexdigest()
 
 
-#: The batch payload: where the ciphertext is and the digest that binds it to the batch.
-#: ``{nonce, sha256, size}``: the ciphertext travels as SubmitBatch's second argument (raw
-#: bytes) and is kept in the block only; ``{nonce, sha256, size, uri}``: it lives off-chain
-#: at ``uri`` (content-addressed by ``sha256``). ``sha256`` is the hex SHA-256 of the
-#: ciphertext bytes (AES-256-GCM output with its tag), ``size`` their length.
-PAYLOAD_INLINE = frozenset({"nonce", "sha256", "size"})
+#: The batch payload: how the plaintext is encoded, where the ciphertext is and the digest
+#: that binds it to the batch. ``{encoding, nonce, sha256, size}``: the ciphertext travels as
+#: SubmitBatch's second argument (raw bytes) and is kept in the block only; with ``uri`` too,
+#: it lives off-chain at ``uri`` (content-addressed by ``sha256``). ``sha256`` is the hex
+#: SHA-256 of the ciphertext bytes (AES-256-GCM output with its tag), ``size`` their length.
+PAYLOAD_INLINE = frozenset({"encoding", "nonce", "sha256", "size"})
 PAYLOAD_OFFCHAIN = PAYLOAD_INLINE | {"uri"}
 MAX_URI = 2048
+#: What is encrypted: the canonical JSON plaintext (``seal_records``) as it is, or compressed
+#: with DEFLATE in a zlib stream (RFC 1950: Python's zlib, Node's zlib, the browsers'
+#: DecompressionStream("deflate"), Go's compress/zlib). Compression takes a batch of small
+#: records to a quarter to a third of their size; the ciphertext's length then also tells
+#: how compressible the records were (choose "json" where that matters).
+PAYLOAD_ENCODINGS = ("json", "json+deflate")
+#: The largest plaintext a payload may decode to (a bound against decompression bombs).
+MAX_PLAINTEXT_BYTES = 64 * 2**20
+
+
+def encode_plaintext(plaintext: bytes, encoding: str) -> bytes:
+    """What is encrypted for ``plaintext`` (canonical JSON) under ``encoding``."""
+    if encoding == "json+deflate":
+        return zlib.compress(plaintext, 1)
+    if encoding == "json":
+        return plaintext
+    raise RecordError(f"payload encoding must be one of {', '.join(PAYLOAD_ENCODINGS)}")
+
+
+def decode_plaintext(data: bytes, encoding: str, where: str) -> bytes:
+    """The canonical JSON plaintext a decrypted payload holds; RecordError naming ``where``
+    when it does not decode (or decodes to more than ``MAX_PLAINTEXT_BYTES``)."""
+    if encoding == "json":
+        return data
+    if encoding != "json+deflate":
+        raise RecordError(f"{where}: payload encoding must be one of "
+                          f"{', '.join(PAYLOAD_ENCODINGS)}")
+    inflater = zlib.decompressobj()
+    try:
+        plaintext = inflater.decompress(data, MAX_PLAINTEXT_BYTES)
+    except zlib.error:
+        raise RecordError(f"{where} is not a zlib (DEFLATE) stream") from None
+    if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise RecordError(f"{where} does not decode to one zlib stream of at most "
+                          f"{MAX_PLAINTEXT_BYTES} bytes")
+    return plaintext
 
 
 def check_payload(payload: Any) -> None:
     """RecordError unless ``payload`` is one of the two payload forms, well formed."""
     if not isinstance(payload, Mapping) or set(payload) not in (PAYLOAD_INLINE,
                                                                  PAYLOAD_OFFCHAIN):
-        raise RecordError("batch.payload must be exactly {nonce, sha256, size} (the "
-                          "ciphertext sent as SubmitBatch's second argument) or {nonce, "
-                          "sha256, size, uri} (the ciphertext stored off-chain at uri)")
+        raise RecordError("batch.payload must be exactly {encoding, nonce, sha256, size} (the "
+                          "ciphertext sent as SubmitBatch's second argument) or {encoding, "
+                          "nonce, sha256, size, uri} (the ciphertext stored off-chain at uri)")
+    if payload["encoding"] not in PAYLOAD_ENCODINGS:
+        raise RecordError(f"batch.payload.encoding must be one of "
+                          f"{', '.join(PAYLOAD_ENCODINGS)}")
     nonce = payload["nonce"]
     if not isinstance(nonce, str) or not nonce or len(nonce) > 64 or \
             not _BASE64.fullmatch(nonce):

@@ -209,8 +209,9 @@ def test_open_batch_refuses_another_batchs_ciphertext():
 
 
 # -- the shape of a batch (what the chaincode checks without plaintext) -----------------------
-EXACTLY = (r"^batch\.payload must be exactly \{nonce, sha256, size\} \(the ciphertext sent as "
-           r"SubmitBatch's second argument\) or \{nonce, sha256, size, uri\}")
+EXACTLY = (r"^batch\.payload must be exactly \{encoding, nonce, sha256, size\} \(the "
+           r"ciphertext sent as SubmitBatch's second argument\) or \{encoding, nonce, sha256, "
+           r"size, uri\}")
 
 
 def shaped(**changes):
@@ -255,6 +256,10 @@ def payload(**fields):
     (lambda: shaped(payload={"nonce": "AAAA", "sha256": "ab" * 32}), EXACTLY),
     (lambda: shaped(payload={**payload(), "url": "s3://x"}), EXACTLY),
     (lambda: shaped(payload={"uri": "s3://x", "sha256": "ab" * 32}), EXACTLY),
+    (lambda: shaped(payload=payload(encoding="xml")),
+     r"^batch\.payload\.encoding must be one of json, json\+deflate$"),
+    (lambda: shaped(payload=payload(encoding=1)), r"^batch\.payload\.encoding must be one of"),
+    (lambda: shaped(payload={k: v for k, v in payload().items() if k != "encoding"}), EXACTLY),
     (lambda: shaped(payload=payload(nonce="A*AA")),
      r"^batch\.payload\.nonce must be non-empty base64 \(up to 64 characters\)$"),
     (lambda: shaped(payload=payload(nonce="")), r"^batch\.payload\.nonce must be non-empty"),
@@ -282,18 +287,21 @@ def test_batch_shape_rules_are_each_checked_and_named(make, message):
         records.validate_batch_shape(make())
 
 
+PAYLOAD = {"encoding": "json", "nonce": "AAAA", "sha256": "ab" * 32}
+
+
 @pytest.mark.parametrize("changes", [
     {},
     {"time_start": 0, "time_end": 2**63 - 1, "key_epoch": 0},   # the ends of each range
     {"seq": 2, "prev_hash": "ab" * 32},
     {"seq": 2**63 - 1, "prev_hash": "ab" * 32},
     {"time_start": 5, "time_end": 5},
-    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "s3://bucket/b"}},
-    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "x"}},
-    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 1, "uri": "x" * 2048}},
-    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": 2**53 - 1, "uri": "x"}},
-    {"payload": {"nonce": "AAAA", "sha256": "ab" * 32, "size": records.MAX_INLINE_PAYLOAD}},
-    {"payload": {"nonce": "A" * 64, "sha256": "ab" * 32, "size": 1}},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "s3://bucket/b"}},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "x"}},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "x" * 2048}},
+    {"payload": {**PAYLOAD, "size": 2**53 - 1, "uri": "x"}},
+    {"payload": {**PAYLOAD, "size": records.MAX_INLINE_PAYLOAD}},
+    {"payload": {**PAYLOAD, "encoding": "json+deflate", "nonce": "A" * 64, "size": 1}},
     {"record_count": records.MAX_RECORDS, "public": [{"sensor": "s"}] * records.MAX_RECORDS},
 ])
 def test_batch_shapes_at_the_edges_are_accepted(changes):
@@ -509,3 +517,43 @@ def test_identifiers_that_follow_the_rule(value):
 def test_identifiers_that_break_the_rule_are_named(value):
     with pytest.raises(RecordError, match=r"^stream id must be an identifier like 'Org1MSP'"):
         records.check_identifier(value, "stream id")
+
+
+# -- the payload's encoding ------------------------------------------------------------------
+def test_a_deflated_plaintext_decodes_to_what_was_encoded_and_nothing_else():
+    plaintext = b'{"records":[{"a":1}],"salts":["00"]}' * 100
+    packed = records.encode_plaintext(plaintext, "json+deflate")
+    assert len(packed) < len(plaintext) / 10
+    assert records.decode_plaintext(packed, "json+deflate", "p") == plaintext
+    assert records.decode_plaintext(plaintext, "json", "p") == plaintext
+    with pytest.raises(RecordError, match=r"^p is not a zlib \(DEFLATE\) stream$"):
+        records.decode_plaintext(plaintext, "json+deflate", "p")
+    with pytest.raises(RecordError, match=r"^p does not decode to one zlib stream"):
+        records.decode_plaintext(packed + b"x", "json+deflate", "p")
+    with pytest.raises(RecordError, match=r"^p does not decode to one zlib stream"):
+        records.decode_plaintext(packed[:-3], "json+deflate", "p")
+    with pytest.raises(RecordError, match="encoding must be one of json, json\\+deflate"):
+        records.encode_plaintext(plaintext, "gzip")
+
+
+def test_a_decompression_bomb_stops_at_the_plaintext_bound():
+    import zlib
+    bomb = zlib.compress(b"\0" * (records.MAX_PLAINTEXT_BYTES + 1), 9)
+    with pytest.raises(RecordError, match=f"at most {records.MAX_PLAINTEXT_BYTES} bytes"):
+        records.decode_plaintext(bomb, "json+deflate", "p")
+    exact = zlib.compress(b"\0" * records.MAX_PLAINTEXT_BYTES, 9)
+    assert len(records.decode_plaintext(exact, "json+deflate", "p")) == \
+        records.MAX_PLAINTEXT_BYTES
+
+
+@pytest.mark.parametrize("encoding", ["json", "json+deflate"])
+def test_batches_open_under_either_encoding_and_the_id_covers_it(encoding):
+    s = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                   rows=ROWS, data_key=KEY, key_epoch=1, time_start=1, time_end=2,
+                   encoding=encoding)
+    assert s.batch["payload"]["encoding"] == encoding
+    assert opened(s) == ROWS
+    other = "json" if encoding == "json+deflate" else "json+deflate"
+    relabelled = with_new_id(s.batch, payload={**s.batch["payload"], "encoding": other})
+    with pytest.raises(RecordError, match="(not a zlib|must be UTF-8|must be JSON)"):
+        opened(relabelled, s.ciphertext)

@@ -86,7 +86,8 @@ def test_the_ciphertext_is_in_the_block_once_and_nowhere_in_world_state(world):
     for key, (value, _) in ledger.state.items():
         assert sealed.ciphertext not in value, key
     header = json.loads(ledger.state[composite_key("batch", "plant", sealed.id)][0])
-    assert header["payload"] == {"nonce": sealed.batch["payload"]["nonce"],
+    assert header["payload"] == {"encoding": "json+deflate",
+                                 "nonce": sealed.batch["payload"]["nonce"],
                                  "sha256": records.payload_digest(sealed.ciphertext),
                                  "size": len(sealed.ciphertext)}
     assert records.batch_id(header) == sealed.id == receipt.id
