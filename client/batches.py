@@ -84,7 +84,7 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         "time_start": now if time_start is None else time_start,
         "time_end": now if time_end is None else time_end,
         "record_count": len(rows), "merkle_root": records.merkle_root(leaves).hex(),
-        "public": [records.public_part(schema, r) for r in rows], "key_epoch": key_epoch,
+        "public": records.public_columns(schema, rows), "key_epoch": key_epoch,
         "payload": {"encoding": encoding, "nonce": encryption.b64encode(nonce),
                     "sha256": records.payload_digest(ciphertext), "size": len(ciphertext)},
     }

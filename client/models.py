@@ -148,7 +148,7 @@ class Batch:
     time_end: int
     record_count: int
     merkle_root: str
-    public: tuple[dict, ...]
+    public: dict  # {public field: (its value in each record, in record order)}
     key_epoch: int
     payload: dict
     producer: Member
@@ -179,7 +179,8 @@ class Batch:
                    data["prev_hash"], int(data["schema_version"]),
                    nanos(data["time_start"], "time_start"), nanos(data["time_end"], "time_end"),
                    int(data["record_count"]), data["merkle_root"],
-                   tuple(data.get("public", ())), int(data["key_epoch"]),
+                   {name: tuple(column) for name, column in data.get("public", {}).items()},
+                   int(data["key_epoch"]),
                    dict(data.get("payload", {})), Member.from_json(data.get("producer", {})),
                    data.get("tx_id", ""), nanos(data.get("recorded", 0), "recorded"),
                    bool(data.get("plaintext_checked", False)), dict(data),

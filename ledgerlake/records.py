@@ -24,8 +24,8 @@ nanosecond timestamps and other 64-bit integers. Hence the one rule for integers
 Everything ledgerlake hands out (chaincode answers, world state, batch plaintext) is written
 with ``canonical``, so a JavaScript client never receives an integer it would round.
 Reading needs the schema where types differ by field: ``validate_record`` and
-``validate_public`` normalise record values, and ``validate_batch_shape(batch, schema)``
-the batch's public fields (without the schema, a number beyond ±(2^53−1) there is taken as
+``validate_public_columns`` normalise record values, and ``validate_batch_shape(batch,
+schema)`` the batch's public fields (without the schema, a number beyond ±(2^53−1) there is taken as
 the double it denotes in the canonical form).
 """
 
@@ -61,8 +61,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
            "check_identifier", "check_payload", "check_value", "ciphertext_matches",
            "commitment", "decode_plaintext", "encode_plaintext", "int64", "merkle_proof", "merkle_root", "parse_json",
-           "payload_digest", "public_part", "seal_records", "validate_batch_shape",
-           "validate_public", "validate_record", "verified_records", "verify_batch_records",
+           "payload_digest", "public_columns", "public_part", "seal_records",
+           "validate_batch_shape", "validate_public_columns", "validate_record", "verified_records", "verify_batch_records",
            "verify_proof"]
 
 
@@ -524,16 +524,30 @@ def public_part(schema: Schema, record: Mapping[str, Any]) -> dict:
     return {f.name: record.get(f.name) for f in schema.public_fields}
 
 
-def validate_public(schema: Schema, public: Any, where: str) -> dict:
-    """A batch's clear-text public fields for one record, exactly the public fields;
-    returned normalised (see ``check_value``)."""
+def public_columns(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> dict:
+    """A batch's clear-text public fields: one column (a list, one value per record, in
+    record order) per public field of ``schema``, ``{}`` when it has none."""
+    return {f.name: [row.get(f.name) for row in rows] for f in schema.public_fields}
+
+
+def validate_public_columns(schema: Schema, public: Any, count: int,
+                            where: str = "batch.public") -> dict:
+    """A batch's public fields: exactly one column per public field of ``schema``, each of
+    ``count`` values of the field's type; returned normalised (see ``check_value``)."""
     if not isinstance(public, Mapping):
-        raise RecordError(f"{where} must be a mapping of public fields")
-    wanted = {f.name for f in schema.public_fields}
-    if set(public) != wanted:
+        raise RecordError(f"{where} must map each public field to a list of its values")
+    wanted = [f.name for f in schema.public_fields]
+    if set(public) != set(wanted):
         raise RecordError(f"{where} must hold exactly the public fields "
-                          f"{sorted(wanted)}, not {sorted(public, key=str)}")
-    return {f.name: check_value(f, public.get(f.name), where) for f in schema.public_fields}
+                          f"{sorted(wanted)}, not {sorted(public, key=str)[:64]}")
+    columns = {}
+    for f in schema.public_fields:
+        column = public[f.name]
+        if not isinstance(column, list) or len(column) != count:
+            raise RecordError(f"{where}.{f.name} must list one value per record ({count})")
+        columns[f.name] = [check_value(f, value, f"{where}.{f.name}[{i}]")
+                           for i, value in enumerate(column)]
+    return columns
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -682,11 +696,13 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
         raise RecordError("batch.prev_hash must be empty for seq 1")
     if batch["seq"] > 1 and not HEX64.fullmatch(str(prev)):
         raise RecordError("batch.prev_hash must be the previous batch id (64 hex digits)")
-    if not isinstance(batch["public"], list) or len(batch["public"]) != batch["record_count"]:
-        raise RecordError("batch.public must list one entry per record")
+    public = batch["public"]
+    if not isinstance(public, Mapping) or not all(
+            isinstance(c, list) and len(c) == batch["record_count"] for c in public.values()):
+        raise RecordError("batch.public must map each public field to a list of one value "
+                          "per record")
     if schema is not None:
-        batch["public"] = [validate_public(schema, p, f"batch.public[{i}]")
-                           for i, p in enumerate(batch["public"])]
+        batch["public"] = validate_public_columns(schema, public, batch["record_count"])
     check_payload(batch["payload"])
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
@@ -717,18 +733,20 @@ def verified_records(schema: Schema, batch: Mapping[str, Any], rows: Any, salts:
     commitments."""
     if not isinstance(rows, list) or not isinstance(salts, list):
         raise RecordError(f"{where}: records and salts must be lists")
-    public = batch.get("public")
-    if not isinstance(public, list) or not (
-            len(rows) == len(salts) == len(public) == batch.get("record_count")):
-        raise RecordError(f"{where}: record, salt and public counts differ from record_count")
+    count = batch.get("record_count")
+    if not len(rows) == len(salts) == count:
+        raise RecordError(f"{where}: record and salt counts differ from record_count")
+    columns = validate_public_columns(schema, batch.get("public"), count,
+                                      f"{where}: public fields")
+    public = [(f.name, columns[f.name]) for f in schema.public_fields]
     normal, leaves = [], []
-    for i, (row, salt, clear) in enumerate(zip(rows, salts, public)):
+    for i, (row, salt) in enumerate(zip(rows, salts)):
         if not isinstance(salt, str) or not SALT_HEX.fullmatch(salt):
             raise RecordError(f"{where}: record {i}: salt must be 16 bytes in lower-case hex")
         row = validate_record(schema, row, f"{where}: record {i}")
-        if public_part(schema, row) != validate_public(schema, clear,
-                                                       f"{where}: public fields of record {i}"):
-            raise RecordError(f"{where}: record {i} differs from its public fields")
+        for name, column in public:
+            if row.get(name) != column[i]:
+                raise RecordError(f"{where}: record {i} differs from its public fields")
         normal.append(row)
         leaves.append(commitment(bytes.fromhex(salt), row))
     if merkle_root(leaves).hex() != batch.get("merkle_root"):

@@ -89,28 +89,33 @@ def test_a_wrong_merkle_root_in_the_batch_is_refused():
 def test_records_swapped_in_order_are_refused():
     s = sealed()
     rows, salts = plain(s)
-    batch = {**s.batch, "public": [s.batch["public"][i] for i in (1, 0, 2)]}
+    batch = {**s.batch, "public": {"sensor": [s.batch["public"]["sensor"][i] for i in (1, 0, 2)]}}
     rows, salts = [rows[i] for i in (1, 0, 2)], [salts[i] for i in (1, 0, 2)]
     with pytest.raises(RecordError, match="merkle_root"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
 
-@pytest.mark.parametrize("index, public, message", [
-    (0, {"sensor": "s9"}, "record 0 differs from its public fields"),     # a different value
-    (2, {}, r"public fields of record 2 must hold exactly the public fields \['sensor'\], "
-            r"not \[\]"),                                               # the field left out
-    (1, {"sensor": "s2", "note": None},
-     r"public fields of record 1 must hold exactly the public fields \['sensor'\], "
-     r"not \['note', 'sensor'\]"),                                      # a field not public
-    (1, {"sensor": None}, "public fields of record 1: field 'sensor' is required"),  # null
+@pytest.mark.parametrize("change, message", [
+    (lambda p: {"sensor": ["s9", *p["sensor"][1:]]},
+     "record 0 differs from its public fields"),                         # a different value
+    (lambda p: {}, r"public fields must hold exactly the public fields \['sensor'\], "
+                   r"not \[\]"),                                         # the field left out
+    (lambda p: {**p, "note": [None] * 3},
+     r"public fields must hold exactly the public fields \['sensor'\], "
+     r"not \['note', 'sensor'\]"),                                     # a field not public
+    (lambda p: {"sensor": [p["sensor"][0], None, p["sensor"][2]]},
+     r"public fields\.sensor\[1\]: field 'sensor' is required"),        # null
+    (lambda p: {"sensor": p["sensor"][:2]},
+     r"public fields\.sensor must list one value per record \(3\)"),     # a value missing
+    (lambda p: {"sensor": "s1"}, r"public fields\.sensor must list one value per record"),
+    (lambda p: [p], r"public fields must map each public field to a list of its values"),
 ])
-def test_a_record_must_equal_its_public_fields(index, public, message):
+def test_a_record_must_equal_its_public_fields(change, message):
     """The Merkle root covers the records, not the clear-text public fields: only this
     comparison ties what the chain shows in clear to what was committed."""
     s = sealed()
     rows, salts = plain(s)
-    batch = copy.deepcopy(s.batch)
-    batch["public"][index] = public
+    batch = {**s.batch, "public": change(copy.deepcopy(s.batch["public"]))}
     with pytest.raises(RecordError, match=rf"^batch: {message}"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
@@ -118,11 +123,13 @@ def test_a_record_must_equal_its_public_fields(index, public, message):
 @pytest.mark.parametrize("change, message", [
     (lambda r, s, b: (r[:-1], s, b), "counts differ"),
     (lambda r, s, b: (r, s[:-1], b), "counts differ"),
-    (lambda r, s, b: (r, s, {**b, "public": b["public"][:-1]}), "counts differ"),
+    (lambda r, s, b: (r, s, {**b, "public": {"sensor": b["public"]["sensor"][:-1]}}),
+     "one value per record"),
     (lambda r, s, b: (r, s, {**b, "record_count": 2}), "counts differ"),
     (lambda r, s, b: (r, s, {**b, "record_count": 4}), "counts differ"),
-    (lambda r, s, b: (r, s, {**b, "public": None}), "counts differ"),
-    (lambda r, s, b: (r, s, {k: v for k, v in b.items() if k != "public"}), "counts differ"),
+    (lambda r, s, b: (r, s, {**b, "public": None}), "must map each public field"),
+    (lambda r, s, b: (r, s, {k: v for k, v in b.items() if k != "public"}),
+     "must map each public field"),
     (lambda r, s, b: (tuple(r), s, b), "must be lists"),
     (lambda r, s, b: (r, tuple(s), b), "must be lists"),
     (lambda r, s, b: (r, [s[0].upper(), *s[1:]], b), "record 0: salt"),
@@ -146,7 +153,7 @@ def test_the_error_names_the_batch_as_the_caller_says():
     s = sealed()
     rows, salts = plain(s)
     with pytest.raises(RecordError, match=r"^batch X: record 1 differs"):
-        verify_batch_records(SCHEMA, {**s.batch, "public": [{"sensor": "s1"}] * 3}, rows,
+        verify_batch_records(SCHEMA, {**s.batch, "public": {"sensor": ["s1"] * 3}}, rows,
                              salts, where="batch X")
 
 
@@ -155,7 +162,7 @@ def test_the_last_record_is_checked_too():
     s = sealed()
     rows, salts = plain(s)
     batch = copy.deepcopy(s.batch)
-    batch["public"][-1] = {"sensor": "s-last"}
+    batch["public"]["sensor"][-1] = "s-last"
     with pytest.raises(RecordError, match="record 2 differs"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
@@ -181,7 +188,7 @@ def test_open_batch_refuses_records_that_do_not_match_the_merkle_root():
 def test_open_batch_refuses_public_fields_that_differ_from_the_records():
     s = sealed()
     public = copy.deepcopy(s.batch["public"])
-    public[1] = {"sensor": "not-s2"}
+    public["sensor"][1] = "not-s2"
     with pytest.raises(RecordError, match="record 1 differs from its public fields"):
         opened(with_new_id(s.batch, public=public), s.ciphertext)
 
@@ -195,7 +202,8 @@ def test_open_batch_refuses_a_batch_whose_id_is_not_its_content_hash():
 def test_open_batch_refuses_a_changed_record_count():
     s = sealed()
     with pytest.raises(RecordError, match="counts differ"):
-        opened(with_new_id(s.batch, record_count=2, public=s.batch["public"][:2]), s.ciphertext)
+        opened(with_new_id(s.batch, record_count=2,
+                           public={"sensor": s.batch["public"]["sensor"][:2]}), s.ciphertext)
 
 
 def test_open_batch_refuses_another_batchs_ciphertext():
@@ -249,8 +257,11 @@ def payload(**fields):
     (lambda: shaped(seq=2, prev_hash=""), r"^batch\.prev_hash must be the previous batch id"),
     (lambda: shaped(seq=2, prev_hash="zz" * 32), r"^batch\.prev_hash must be the previous"),
     (lambda: shaped(seq=3, prev_hash="ab" * 31), r"^batch\.prev_hash must be the previous"),
-    (lambda: shaped(public="abc"), r"^batch\.public must list one entry per record"),
-    (lambda: shaped(public=[{}, {}]), r"^batch\.public must list one entry per record"),
+    (lambda: shaped(public="abc"), r"^batch\.public must map each public field to a list of "
+                                   r"one value per record$"),
+    (lambda: shaped(public=[{}, {}]), r"^batch\.public must map each public field"),
+    (lambda: shaped(public={"sensor": ["s1"]}), r"^batch\.public must map each public field"),
+    (lambda: shaped(public={"sensor": "s1s2s3"}), r"^batch\.public must map each public"),
     (lambda: shaped(payload="AAAA"), EXACTLY),
     (lambda: shaped(payload={"ciphertext": "AAAA", "nonce": "AAAA"}), EXACTLY),
     (lambda: shaped(payload={"nonce": "AAAA", "sha256": "ab" * 32}), EXACTLY),
@@ -302,7 +313,7 @@ PAYLOAD = {"encoding": "json", "nonce": "AAAA", "sha256": "ab" * 32}
     {"payload": {**PAYLOAD, "size": 2**53 - 1, "uri": "x"}},
     {"payload": {**PAYLOAD, "size": records.MAX_INLINE_PAYLOAD}},
     {"payload": {**PAYLOAD, "encoding": "json+deflate", "nonce": "A" * 64, "size": 1}},
-    {"record_count": records.MAX_RECORDS, "public": [{"sensor": "s"}] * records.MAX_RECORDS},
+    {"record_count": records.MAX_RECORDS, "public": {"sensor": ["s"] * records.MAX_RECORDS}},
 ])
 def test_batch_shapes_at_the_edges_are_accepted(changes):
     records.validate_batch_shape(shaped(**changes))
@@ -374,16 +385,21 @@ def test_verify_batch_records_names_the_batch_by_default():
 
 
 @pytest.mark.parametrize("public, message", [
-    ("s1", r"^batch\.public\[2\] must be a mapping of public fields"),
-    ({}, r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \[\]"),
-    ({"sensor": "s", "note": "n"},
-     r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \['note', 'sensor'\]"),
-    ({"sensor": 5}, r"^batch\.public\[2\]: field 'sensor' must be of type string"),
+    ("s1", r"^batch\.public must map each public field to a list of its values$"),
+    ({}, r"^batch\.public must hold exactly the public fields \['sensor'\], not \[\]$"),
+    ({"sensor": ["a", "b"], "note": ["n", "m"]},
+     r"^batch\.public must hold exactly the public fields \['sensor'\], not \['note', "
+     r"'sensor'\]$"),
+    ({"sensor": ["a", 5]}, r"^batch\.public\.sensor\[1\]: field 'sensor' must be of type string"),
+    ({"sensor": ["a"]}, r"^batch\.public\.sensor must list one value per record \(2\)$"),
+    ({"sensor": ("a", "b")}, r"^batch\.public\.sensor must list one value per record"),
 ])
 def test_public_fields_are_exactly_the_schemas_and_valid(public, message):
     with pytest.raises(RecordError, match=message):
-        records.validate_public(SCHEMA, public, "batch.public[2]")
-    records.validate_public(SCHEMA, {"sensor": "s"}, "batch.public[2]")
+        records.validate_public_columns(SCHEMA, public, 2)
+    assert records.validate_public_columns(SCHEMA, {"sensor": ["s", "t"]}, 2) == \
+        {"sensor": ["s", "t"]}
+    assert records.validate_public_columns(SCHEMA, {"sensor": []}, 0) == {"sensor": []}
 
 
 # -- schemas ------------------------------------------------------------------------------

@@ -602,11 +602,12 @@ def test_a_batch_in_the_future_is_named(ledger):
         ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch), late.ciphertext)
 
 
-def test_public_fields_of_a_batch_are_named_by_position(ledger):
+def test_public_fields_of_a_batch_are_named_by_column_and_position(ledger):
     b = sealed(ledger)
-    bad = {**b.batch, "public": [{"sensor": "s1"}, {"sensor": 5}]}
+    bad = {**b.batch, "public": {"sensor": ["s1", 5]}}
     bad["id"] = records.batch_id(bad)
-    with refused(ErrorCode.INVALID_INPUT, r"^batch\.public\[1\]: field 'sensor' must be of type"):
+    with refused(ErrorCode.INVALID_INPUT,
+                 r"^batch\.public\.sensor\[1\]: field 'sensor' must be of type"):
         ledger.invoke(producer1, "SubmitBatch", json.dumps(bad))
 
 

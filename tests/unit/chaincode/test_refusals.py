@@ -117,7 +117,7 @@ def test_plaintext_whose_records_differ_from_the_public_fields_is_refused(ledger
     comparison stops a batch that shows one sensor in clear and commits to another."""
     good = sealed(ledger)
     lying = copy.deepcopy(good.batch)
-    lying["public"][1] = {"sensor": "s-elsewhere"}
+    lying["public"]["sensor"][1] = "s-elsewhere"
     lying["id"] = records.batch_id(lying)
     with refused(ErrorCode.INVALID_INPUT, r"record 1.*(differs from|differ from).*public"
                                              r"|record 1: public fields differ"):

@@ -79,7 +79,7 @@ def test_sealed_batch_round_trips_and_binds_its_context():
     key = encryption.new_data_key()
     sealed = seal([{"v": 1.5}, {"v": 2.5}], key)
     assert open_batch(SCHEMA, sealed, key) == [{"v": 1.5}, {"v": 2.5}]
-    assert sealed.batch["public"] == [{"v": 1.5}, {"v": 2.5}]
+    assert sealed.batch["public"] == {"v": [1.5, 2.5]}
     with pytest.raises(RecordError, match="must be of type float"):
         seal([{"v": "hot"}], key)
 
@@ -100,7 +100,7 @@ def test_open_batch_refuses_records_that_do_not_match_the_batch():
     from ledgerlake import records
     key = encryption.new_data_key()
     sealed = seal([{"v": 1.5}], key)
-    lying = dict(sealed.batch, public=[{"v": 9.0}])
+    lying = dict(sealed.batch, public={"v": [9.0]})
     with pytest.raises(RecordError, match="id is not the hash"):
         open_batch(SCHEMA, lying, key, ciphertext=sealed.ciphertext)
     lying["id"] = records.batch_id(lying)  # a consistent batch whose records disagree
