@@ -230,6 +230,22 @@ def _jcs_float(number: float) -> str:
     return sign + body
 
 
+#: Per key set (in insertion order): the keys in canonical order, each with its written
+#: prefix ``"key":``. Records of one schema share a handful of key sets.
+_KEY_ORDERS: dict[tuple, tuple[tuple[str, str], ...]] = {}
+
+
+def _key_order(keys: tuple) -> tuple[tuple[str, str], ...]:
+    order = _KEY_ORDERS.get(keys)
+    if order is None:
+        if not all(type(k) is str and k.isascii() for k in keys):
+            raise _Unsupported  # UTF-16 key order and non-string keys: rfc8785 decides
+        order = tuple((k, _quote(k) + ":") for k in sorted(keys))
+        if len(_KEY_ORDERS) < 4096:
+            _KEY_ORDERS[keys] = order
+    return order
+
+
 def _write(value: Any, out: list) -> None:
     """Append the canonical text of plain JSON data (exact types: dict with str keys,
     list, str, int, float, bool, None) to ``out``; _Unsupported for anything else."""
@@ -237,27 +253,24 @@ def _write(value: Any, out: list) -> None:
     if kind is str:
         out.append(_quote(value))
     elif kind is dict:
-        keys = list(value)
-        if not all(type(k) is str and k.isascii() for k in keys):
-            raise _Unsupported  # UTF-16 key order and non-string keys: rfc8785 decides
-        keys.sort()
-        out.append("{")
-        first = True
-        for key in keys:
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_quote(key))
-            out.append(":")
-            _write(value[key], out)
-        out.append("}")
+        sep = "{"
+        for key, prefix in _key_order(tuple(value)):
+            out.append(sep)
+            out.append(prefix)
+            item = value[key]
+            if type(item) is str:
+                out.append(_quote(item))
+            else:
+                _write(item, out)
+            sep = ","
+        out.append("}" if sep == "," else "{}")
     elif kind is list:
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
+        sep = "["
+        for item in value:
+            out.append(sep)
             _write(item, out)
-        out.append("]")
+            sep = ","
+        out.append("]" if sep == "," else "[]")
     elif kind is int:
         out.append(str(value) if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
                    else f'"{value}"')
