@@ -48,9 +48,15 @@ STREAM = "records"
 T0 = 1_700_000_000_000_000_000
 
 
+#: Whether the sensor id is public; --no-public clears it here and, through the environment,
+#: in the sealing processes (which read it when they import this module).
+PUBLIC = os.environ.get("RECORDS_BENCH_PUBLIC", "1") == "1"
+
+
 def schema(fields: int) -> dict:
-    """Three fields (a public sensor id, a value, a time) or ten (a sensor schema)."""
-    base = [{"name": "sensor", "type": "string", "public": True},
+    """Three fields (a sensor id, public unless --no-public, a value, a time) or ten (a sensor
+    schema)."""
+    base = [{"name": "sensor", "type": "string", "public": PUBLIC},
             {"name": "value", "type": "float", "min": -1e6, "max": 1e6},
             {"name": "ts", "type": "timestamp"}]
     extra = [{"name": "temperature_c", "type": "float", "unit": "C", "min": -60, "max": 200},
@@ -77,12 +83,12 @@ def rows(fields: int, source: int, start: int, n: int) -> list[dict]:
 
 def seal(args: tuple) -> tuple:
     """In a sealing process: the batch sealed, and the CPU seconds sealing took."""
-    fields, key, source, seq, prev, start, n = args
+    fields, key, source, seq, prev, start, n, options = args
     data = rows(fields, source, start, n)
     t0 = time.process_time()
     sealed = seal_batch(stream=STREAM, source=f"src-{source}", seq=seq, prev_hash=prev,
                         schema=schema(fields), rows=data, data_key=key, key_epoch=1,
-                        time_start=time.time_ns(), time_end=time.time_ns())
+                        time_start=time.time_ns(), time_end=time.time_ns(), **options)
     return sealed, time.process_time() - t0
 
 
@@ -157,6 +163,7 @@ def setup_stream(net: LocalNetwork, fields: int) -> bytes:
 
 
 async def load(net: LocalNetwork, key: bytes, opts) -> dict:
+    options = {"encoding": opts.encoding} if opts.encoding else {}
     per_source = opts.records // opts.sources
     batches = -(-per_source // opts.batch)
     pool = concurrent.futures.ProcessPoolExecutor(opts.sealers)
@@ -174,7 +181,7 @@ async def load(net: LocalNetwork, key: bytes, opts) -> dict:
         contract = gateways[idx % 2][1]
         prev, done = "", 0
         nxt = loop.run_in_executor(pool, seal, (opts.fields, key, idx, 1, prev, 0,
-                                                min(opts.batch, per_source)))
+                                                min(opts.batch, per_source), options))
         for seq in range(1, batches + 1):
             sealed, cpu = await nxt
             seal_cpu[0] += cpu
@@ -183,13 +190,13 @@ async def load(net: LocalNetwork, key: bytes, opts) -> dict:
             if seq < batches:  # seal the next batch while this one is submitted
                 nxt = loop.run_in_executor(pool, seal, (
                     opts.fields, key, idx, seq + 1, sealed.id, done,
-                    min(opts.batch, per_source - done)))
+                    min(opts.batch, per_source - done), options))
             payload_bytes[0] += _payload_size(sealed)
             await submit_batch(contract, sealed)
             committed[0] += n
 
     # warm the pool up (imports) before the clock starts
-    await loop.run_in_executor(pool, seal, (opts.fields, key, 999, 1, "", 0, 10))
+    await loop.run_in_executor(pool, seal, (opts.fields, key, 999, 1, "", 0, 10, options))
     size0, nodes0 = dir_sizes(ledger_dir(net)), node_cpu(net)
     busy0, client0, t0 = machine.machine_busy_seconds(), time.process_time(), time.perf_counter()
     await asyncio.gather(*(source(i) for i in range(opts.sources)))
@@ -223,9 +230,15 @@ def main() -> None:
     ap.add_argument("--sources", type=int, default=4)
     ap.add_argument("--fields", type=int, choices=(3, 10), default=3)
     ap.add_argument("--sealers", type=int, default=1, help="sealing processes")
+    ap.add_argument("--encoding", default="", help="payload encoding (default: seal_batch's)")
+    ap.add_argument("--no-public", action="store_true", help="no public field in the schema")
     ap.add_argument("--label", default="", help="what this run measures (e.g. 'before')")
     ap.add_argument("--no-append", action="store_true")
     opts = ap.parse_args()
+    if opts.no_public:
+        global PUBLIC
+        PUBLIC = False
+        os.environ["RECORDS_BENCH_PUBLIC"] = "0"  # the sealing processes start after this
     lines = [f"- {opts.label}" if opts.label else "- run"]
     per = stages(opts.fields)
     lines.append(f"- client stages, one 10,000-record batch of the {opts.fields}-field schema "
@@ -248,9 +261,12 @@ def main() -> None:
     total = sum(grown.values())
     nodes = ", ".join(f"{k} {v / n * 1e6:.1f}" for k, v in sorted(r["nodes"].items()))
     lines += [
-        f"- {n:,} records of the {opts.fields}-field schema in {opts.batch:,}-record batches, "
+        f"- {n:,} records of the {opts.fields}-field schema "
+        f"({'one public field' if PUBLIC else 'no public field'}) "
+        f"in {opts.batch:,}-record batches, "
         f"{opts.sources} sources at once (one batch in flight each), {opts.sealers} sealing "
-        f"process(es), default network (Raft, both orgs endorse)",
+        f"process(es), payload encoding {opts.encoding or 'default'}, default network (Raft, "
+        f"both orgs endorse)",
         f"- committed: **{n / r['wall']:,.0f} records/s** ({r['wall']:.1f} s)",
         f"- client CPU per record: seal_batch {r['seal_cpu'] / n * 1e6:.1f} µs, submitting "
         f"(gateway client, protobuf, signing) {r['submit_cpu'] / n * 1e6:.1f} µs",

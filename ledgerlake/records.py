@@ -25,8 +25,8 @@ Everything ledgerlake hands out (chaincode answers, world state, batch plaintext
 with ``canonical``, so a JavaScript client never receives an integer it would round.
 Reading needs the schema where types differ by field: ``validate_record`` and
 ``validate_public_columns`` normalise record values, and ``validate_batch_shape(batch,
-schema)`` the batch's public fields (without the schema, a number beyond ±(2^53−1) there is taken as
-the double it denotes in the canonical form).
+schema)`` the batch's public fields (without the schema, a number beyond ±(2^53−1) there is
+taken as the double it denotes in the canonical form).
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
            "check_identifier", "check_payload", "check_value", "ciphertext_matches",
-           "commitment", "decode_plaintext", "encode_plaintext", "int64", "merkle_proof", "merkle_root", "parse_json",
-           "payload_digest", "public_columns", "public_part", "seal_records",
-           "validate_batch_shape", "validate_public_columns", "validate_record", "verified_records", "verify_batch_records",
-           "verify_proof"]
+           "commitment", "decode_plaintext", "encode_plaintext", "int64", "merkle_proof",
+           "merkle_root", "parse_json", "payload_digest", "public_columns", "public_part",
+           "seal_records", "validate_batch_shape", "validate_public_columns",
+           "validate_record", "verified_records", "verify_batch_records", "verify_proof"]
 
 
 # -- strict JSON input and identifiers ------------------------------------------------------
