@@ -239,7 +239,9 @@ def main() -> None:
         global PUBLIC
         PUBLIC = False
         os.environ["RECORDS_BENCH_PUBLIC"] = "0"  # the sealing processes start after this
-    lines = [f"- {opts.label}" if opts.label else "- run"]
+    lines = [f"- {opts.label}" if opts.label else "- run",
+             f"- load average before the run (1/5/15 min): "
+             f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} (other sessions' work)"]
     per = stages(opts.fields)
     lines.append(f"- client stages, one 10,000-record batch of the {opts.fields}-field schema "
                  f"in one process (µs per record):\n")

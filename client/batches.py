@@ -23,13 +23,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from ledgerlake import records
 from ledgerlake.client import encryption
 from ledgerlake.errors import IntegrityError
-from ledgerlake.protocol import ErrorCode, error_code
+from ledgerlake.protocol import ErrorCode, Function, error_code
 
 if TYPE_CHECKING:
     from ledgerlake.client.blocks import TransactionInfo
-
-
-SUBMIT_BATCH = "SubmitBatch"
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,7 @@ def batch_from_transaction(tx: TransactionInfo) -> dict:
     absent when the payload is off-chain) and the transaction's id under ``"tx_id"``.
     RecordError when ``tx`` is not a SubmitBatch transaction or its arguments do not parse.
     The transaction's validity is the caller's to check (``tx.valid``)."""
-    if tx.decode_error or tx.function != SUBMIT_BATCH or not 1 <= len(tx.args) <= 2:
+    if tx.decode_error or tx.function != Function.SUBMIT_BATCH or not 1 <= len(tx.args) <= 2:
         raise records.RecordError(f"transaction {tx.tx_id} is not a SubmitBatch transaction")
     header = records.parse_json(tx.args[0], f"the batch of transaction {tx.tx_id}")
     if not isinstance(header, dict) or "id" not in header:
@@ -230,7 +227,7 @@ def submit_batch_flow(contract, sealed: SealedBatch, *, send_plaintext: bool = F
     transient = sealed.transient if send_plaintext else None
     for pause in (*LAG_RETRIES, None):
         proposal = contract.new_proposal(
-            SUBMIT_BATCH, sealed.args, transient=transient,
+            Function.SUBMIT_BATCH, sealed.args, transient=transient,
             endorsing_organizations=endorsing_organizations)
         try:
             return records.parse_json((yield from submit_flow(proposal)), "SubmitBatch's answer")
