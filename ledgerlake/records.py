@@ -61,7 +61,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
            "check_identifier", "check_payload", "check_value", "ciphertext_matches",
            "commitment", "decode_plaintext", "encode_plaintext", "int64", "merkle_proof",
-           "merkle_root", "parse_json", "payload_digest", "public_columns", "public_part",
+           "merkle_root", "parse_json", "payload_digest", "public_columns",
            "seal_records", "validate_batch_shape", "validate_public_columns",
            "validate_record", "verified_records", "verify_batch_records", "verify_proof"]
 
@@ -531,10 +531,6 @@ def validate_record(schema: Schema, record: Any, where: str = "record") -> dict:
         if f.name in record:
             normal[f.name] = value
     return normal
-
-
-def public_part(schema: Schema, record: Mapping[str, Any]) -> dict:
-    return {f.name: record.get(f.name) for f in schema.public_fields}
 
 
 def public_columns(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> dict:

@@ -552,6 +552,21 @@ def test_a_deflated_plaintext_decodes_to_what_was_encoded_and_nothing_else():
         records.encode_plaintext(plaintext, "gzip")
 
 
+def test_an_unknown_encoding_is_named_when_decoding():
+    with pytest.raises(RecordError, match=r"^p: payload encoding must be one of json, "
+                                          r"json\+deflate$"):
+        records.decode_plaintext(b"{}", "gzip", "p")
+
+
+def test_public_columns_with_keys_json_cannot_have_are_named_not_crashed_on():
+    with pytest.raises(RecordError, match=r"not \[1, 'sensor'\]$"):
+        records.validate_public_columns(SCHEMA, {1: ["a"], "sensor": ["a"]}, 1)
+    many = {f"f{i:03d}": [] for i in range(70)}
+    with pytest.raises(RecordError) as err:
+        records.validate_public_columns(SCHEMA, many, 0)
+    assert "'f063'" in str(err.value) and "'f064'" not in str(err.value)  # at most 64 named
+
+
 def test_a_decompression_bomb_stops_at_the_plaintext_bound():
     import zlib
     bomb = zlib.compress(b"\0" * (records.MAX_PLAINTEXT_BYTES + 1), 9)
