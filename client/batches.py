@@ -93,12 +93,45 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
     return SealedBatch(batch, ciphertext, {"records": plaintext}, salts, tuple(leaves))
 
 
+def check_batch(batch: Mapping[str, Any] | SealedBatch, *, ciphertext: bytes | None = None,
+                schema: records.Schema | Mapping | None = None) -> tuple[dict, bytes]:
+    """The batch's header (shape checked, integers normalised, its id recomputed) and its
+    ciphertext, once that ciphertext is the one the header commits to: what anyone can
+    check without the data key (an auditor, ``verify``). ``batch`` and ``ciphertext`` as
+    ``open_batch`` takes them; with the stream's ``schema`` the public fields are checked
+    too. Raises RecordError (a broken rule; the ciphertext missing, naming where it is
+    stored) or IntegrityError (``check="payload_sha256"``: not the ciphertext the header's
+    digest and size name)."""
+    if isinstance(batch, SealedBatch):
+        batch, ciphertext = batch.batch, batch.ciphertext if ciphertext is None else ciphertext
+    if ciphertext is None:
+        ciphertext = batch.get("ciphertext")
+    if schema is not None and not isinstance(schema, records.Schema):
+        schema = records.Schema.from_mapping(schema)
+    if schema is not None and batch.get("schema_version") != schema.version:
+        raise records.RecordError(f"batch {batch.get('id')} has schema version "
+                                  f"{batch.get('schema_version')}, not the given schema's "
+                                  f"{schema.version}")
+    header = records.validate_batch_shape(
+        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}, schema)
+    where, payload = f"batch {header['id']}", header["payload"]
+    if not isinstance(ciphertext, (bytes, bytearray)):
+        where_it_is = (f"off-chain at {payload['uri']}" if "uri" in payload else
+                       "in its transaction's block (fetch_batch or api.get_batch)")
+        raise records.RecordError(f"{where}: its ciphertext is not given; it is stored "
+                                  f"{where_it_is}")
+    if not records.ciphertext_matches(payload, bytes(ciphertext)):
+        raise IntegrityError(f"{where}: the ciphertext is not the one its header commits to "
+                             f"(payload.sha256 and size)", check="payload_sha256")
+    return header, bytes(ciphertext)
+
+
 def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | SealedBatch,
                data_key: bytes, *, ciphertext: bytes | None = None) -> list[dict]:
     """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) and return its
-    records, normalised, once it is established that the ciphertext is the one the batch's
-    header commits to and ``records.verify_batch_records`` has decided that the records are
-    exactly the ones the batch commits to.
+    records, normalised, once ``check_batch`` has established that the ciphertext is the one
+    the batch's header commits to and ``records.verify_batch_records`` has decided that the
+    records are exactly the ones the batch commits to.
 
     ``batch`` is a header with its ciphertext under ``"ciphertext"`` (as ``fetch_batch`` and
     ``batch_from_transaction`` return it), a header and ``ciphertext`` (e.g. fetched from
@@ -108,31 +141,13 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | Seal
     schema, public fields, Merkle root) or its ciphertext is missing, IntegrityError when
     the ciphertext is not the one the header's digest names, and DecryptionError when it
     does not decrypt with ``data_key`` in the batch's context."""
-    if isinstance(batch, SealedBatch):
-        batch, ciphertext = batch.batch, batch.ciphertext if ciphertext is None else ciphertext
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
-    if ciphertext is None:
-        ciphertext = batch.get("ciphertext")
-    if batch.get("schema_version") != schema.version:
-        raise records.RecordError(f"batch {batch.get('id')} has schema version "
-                                  f"{batch.get('schema_version')}, not the given schema's "
-                                  f"{schema.version}")
-    batch = records.validate_batch_shape(
-        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}, schema)
-    where = f"batch {batch['id']}"
-    payload = batch["payload"]
-    if not isinstance(ciphertext, (bytes, bytearray)):
-        where_it_is = (f"off-chain at {payload['uri']}" if "uri" in payload else
-                       "in its transaction's block (fetch_batch or api.get_batch)")
-        raise records.RecordError(f"{where}: its ciphertext is not given; it is stored "
-                                  f"{where_it_is}")
-    if not records.ciphertext_matches(payload, bytes(ciphertext)):
-        raise IntegrityError(f"{where}: the ciphertext is not the one its header commits to "
-                             f"(payload.sha256 and size)", check="payload_sha256")
+    batch, ciphertext = check_batch(batch, ciphertext=ciphertext, schema=schema)
+    where, payload = f"batch {batch['id']}", batch["payload"]
     what = f"the payload of {where}"
     decrypted = encryption.decrypt(
-        data_key, encryption.b64decode(payload["nonce"], f"{what} (nonce)"), bytes(ciphertext),
+        data_key, encryption.b64decode(payload["nonce"], f"{what} (nonce)"), ciphertext,
         encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
                                    batch["key_epoch"]), what=what)
     plaintext = records.decode_plaintext(decrypted, payload["encoding"], what)
