@@ -231,8 +231,11 @@ def _jcs_float(number: float) -> str:
 
 
 #: Per key set (in insertion order): the keys in canonical order, each with its written
-#: prefix ``"key":``. Records of one schema share a handful of key sets.
+#: prefix ``"key":``. Records of one schema share a handful of key sets; only small sets
+#: of short keys are kept, and only so many, so hostile input cannot grow it far (at most
+#: _KEY_ORDER_SETS × _KEY_ORDER_KEYS keys of up to NAME's 64 characters, about 4 MB).
 _KEY_ORDERS: dict[tuple, tuple[tuple[str, str], ...]] = {}
+_KEY_ORDER_SETS, _KEY_ORDER_KEYS = 256, 256
 
 
 def _key_order(keys: tuple) -> tuple[tuple[str, str], ...]:
@@ -241,7 +244,8 @@ def _key_order(keys: tuple) -> tuple[tuple[str, str], ...]:
         if not all(type(k) is str and k.isascii() for k in keys):
             raise _Unsupported  # UTF-16 key order and non-string keys: rfc8785 decides
         order = tuple((k, _quote(k) + ":") for k in sorted(keys))
-        if len(_KEY_ORDERS) < 4096:
+        if len(_KEY_ORDERS) < _KEY_ORDER_SETS and len(keys) <= _KEY_ORDER_KEYS and \
+                all(len(k) <= 64 for k in keys):
             _KEY_ORDERS[keys] = order
     return order
 

@@ -74,3 +74,14 @@ def test_what_the_fast_writer_leaves_still_gets_its_canonical_form_or_error():
         records.canonical({"x": "\ud800"})
     with pytest.raises(records.RecordError, match="cannot be encoded canonically"):
         records.canonical([float("nan")])
+
+
+def test_the_key_order_cache_stays_small_whatever_the_input():
+    records._KEY_ORDERS.clear()
+    records.canonical({"x" * 65: 1})  # a long key
+    records.canonical({f"k{i}": i for i in range(records._KEY_ORDER_KEYS + 1)})  # many keys
+    assert records._KEY_ORDERS == {}
+    for i in range(records._KEY_ORDER_SETS + 50):
+        records.canonical({f"k{i}": 1, "a": 2})
+    assert len(records._KEY_ORDERS) == records._KEY_ORDER_SETS
+    assert records.canonical({"b": 1, "a": {"d": 2, "c": 3}}) == b'{"a":{"c":3,"d":2},"b":1}'
