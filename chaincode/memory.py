@@ -131,10 +131,11 @@ class MemoryLedger:
 
     def endorse(self, creator: Creator, function: str, *args: str | bytes,
                 transient: Mapping[str, bytes] | None = None,
-                timestamp_ns: int | None = None) -> MemoryTx:
-        """Simulate the function; the returned transaction holds its result or error."""
+                timestamp_ns: int | None = None, tx_id: str | None = None) -> MemoryTx:
+        """Simulate the function; the returned transaction holds its result or error.
+        ``tx_id``: the proposal's transaction id (default: a fresh one)."""
         self.clock_ns += 1000
-        tx_id = hashlib.sha256(f"memory-tx-{next(_tx_counter)}".encode()).hexdigest()
+        tx_id = tx_id or hashlib.sha256(f"memory-tx-{next(_tx_counter)}".encode()).hexdigest()
         tx = MemoryTx(self, creator, tx_id,  # as Fabric's: 64 hex digits
                       timestamp_ns if timestamp_ns is not None else self.clock_ns,
                       dict(transient or {}), self.own_msp_id)

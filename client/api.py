@@ -311,9 +311,21 @@ class LedgerlakeContract:
                                  endorsing_organizations=list(endorsing_organizations))
 
     @_call(Function.GET_BATCH, submit=False, answer=Batch.from_json)
-    def get_batch(self, stream_id: str, batch_id: str) -> Batch:
-        """One batch (readers, writers, the owner's admins and auditors)."""
-        return _Request((_ident(stream_id, "stream id"), _text(batch_id, "batch id")))
+    def get_batch(self, stream_id: str, batch_id: str, *, payload: bool = True) -> Batch:
+        """One batch (readers, writers, the owner's admins and auditors): its header from
+        world state and, unless ``payload=False``, its ciphertext from the block holding its
+        transaction (read through the peer's qscc; ``Batch.open`` checks it against the
+        header). An off-chain payload is not fetched."""
+        request = _Request((_ident(stream_id, "stream id"), _text(batch_id, "batch id")))
+        if not payload:
+            return request
+
+        def flow():
+            from ledgerlake.client.batches import fetch_batch_flow
+            raw = yield from _exchange(self.contract, Function.GET_BATCH, False, request)
+            header = _answer(Function.GET_BATCH, dict, raw)
+            return (yield from fetch_batch_flow(self.contract.network, header))
+        return flow()
 
     @_call(Function.LIST_BATCHES, submit=False, answer=Page.parser(Batch.from_json))
     def list_batches(self, stream_id: str, *, source: str | None = None,

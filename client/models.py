@@ -134,7 +134,9 @@ class BatchReceipt:
 
 @dataclass(frozen=True)
 class Batch:
-    """A recorded batch: encrypted payload (or pointer), commitments and public fields."""
+    """A recorded batch: its header as world state keeps it (ids, chain, Merkle root, public
+    fields, the payload's nonce, digest and size or off-chain pointer, producer,
+    transaction) and, once fetched from its block (``api.get_batch``), its ciphertext."""
 
     id: str
     stream: str
@@ -146,31 +148,43 @@ class Batch:
     time_end: int
     record_count: int
     merkle_root: str
-    public: tuple[dict, ...]
+    public: dict  # {public field: (its value in each record, in record order)}
     key_epoch: int
     payload: dict
     producer: Member
     tx_id: str
     recorded: int
     plaintext_checked: bool
-    raw: dict = _raw()
+    raw: dict = _raw()  # the header, as the contract answered it
+    ciphertext: bytes | None = field(default=None, compare=False, repr=False)
 
-    def open(self, data_key: bytes, schema: Schema) -> list[dict]:
-        """The batch's records, decrypted and checked against its commitments and the
-        stream's ``schema`` (``Stream.schema``)."""
+    def open(self, data_key: bytes, schema: Schema, *, ciphertext: bytes | None = None
+             ) -> list[dict]:
+        """The batch's records, decrypted and checked against its header (the payload's
+        digest, the batch id, the commitments) and the stream's ``schema``
+        (``Stream.schema``). ``ciphertext`` is for an off-chain payload read from its URI;
+        otherwise the one fetched from the block is used."""
         from ledgerlake.client.batches import open_batch
-        return open_batch(schema, self.raw, data_key)
+        return open_batch(schema, self.raw, data_key,
+                          ciphertext=self.ciphertext if ciphertext is None else ciphertext)
 
     @classmethod
     def from_json(cls, data: Mapping) -> "Batch":
+        """A header (GetBatch, ListBatches), or a fetched batch whose ``"ciphertext"``
+        (bytes) is kept apart from ``raw``."""
+        ciphertext = data.get("ciphertext")
+        if ciphertext is not None:
+            data = {k: v for k, v in data.items() if k != "ciphertext"}
         return cls(data["id"], data["stream"], data["source"], int(data["seq"]),
                    data["prev_hash"], int(data["schema_version"]),
                    nanos(data["time_start"], "time_start"), nanos(data["time_end"], "time_end"),
                    int(data["record_count"]), data["merkle_root"],
-                   tuple(data.get("public", ())), int(data["key_epoch"]),
+                   {name: tuple(column) for name, column in data.get("public", {}).items()},
+                   int(data["key_epoch"]),
                    dict(data.get("payload", {})), Member.from_json(data.get("producer", {})),
                    data.get("tx_id", ""), nanos(data.get("recorded", 0), "recorded"),
-                   bool(data.get("plaintext_checked", False)), dict(data))
+                   bool(data.get("plaintext_checked", False)), dict(data),
+                   bytes(ciphertext) if ciphertext is not None else None)
 
 
 @dataclass(frozen=True)

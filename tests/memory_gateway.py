@@ -3,7 +3,8 @@
 The real client (``connect``/``connect_async``, proposals, the sans-IO flows, both drivers)
 talks to it as to a peer's Gateway: Evaluate and Endorse run the function on the in-memory
 ledger, Submit commits the endorsed transaction in a block of its own, CommitStatus answers
-its validation code. Chaincode errors come back as the Gateway sends them (a gRPC error
+its validation code, and the query system chaincode (qscc) answers GetTransactionByID with
+the committed transaction. Chaincode errors come back as the Gateway sends them (a gRPC error
 whose details carry ``chaincode response 500, <message>``). Pure logic, for unit tests.
 
 Identities: ``identity(msp_id, role, name)`` gives an ``Identity`` whose "certificate" names
@@ -70,19 +71,28 @@ def _decode(signed: proposal_pb2.SignedProposal):
     function, *args = spec.chaincode_spec.input.args
     ts = channel_header.timestamp
     return (member(creator.mspid, role, name), function.decode(), args,
-            dict(payload.TransientMap), ts.seconds * 10**9 + ts.nanos)
+            dict(payload.TransientMap), ts.seconds * 10**9 + ts.nanos,
+            spec.chaincode_spec.chaincode_id.name, channel_header.tx_id)
 
 
-def _prepared(result: bytes) -> common_pb2.Envelope:
+def _prepared(signed: proposal_pb2.SignedProposal, result: bytes) -> common_pb2.Envelope:
+    """The transaction as a peer's Gateway prepares it: the proposal's header, its input
+    without the transient data, and the chaincode's response."""
+    proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
+    sent = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
     action = proposal_pb2.ChaincodeAction(response=proposal_response_pb2.Response(
         status=200, payload=result))
     prp = proposal_response_pb2.ProposalResponsePayload(extension=action.SerializeToString())
-    cap = transaction_pb2.ChaincodeActionPayload(action=transaction_pb2.ChaincodeEndorsedAction(
-        proposal_response_payload=prp.SerializeToString()))
+    cap = transaction_pb2.ChaincodeActionPayload(
+        chaincode_proposal_payload=proposal_pb2.ChaincodeProposalPayload(
+            input=sent.input).SerializeToString(),
+        action=transaction_pb2.ChaincodeEndorsedAction(
+            proposal_response_payload=prp.SerializeToString()))
     tx = transaction_pb2.Transaction(actions=[transaction_pb2.TransactionAction(
         payload=cap.SerializeToString())])
-    return common_pb2.Envelope(payload=common_pb2.Payload(data=tx.SerializeToString())
-                               .SerializeToString())
+    return common_pb2.Envelope(payload=common_pb2.Payload(
+        header=common_pb2.Header.FromString(proposal.header),
+        data=tx.SerializeToString()).SerializeToString())
 
 
 class MemoryGateway:
@@ -95,12 +105,23 @@ class MemoryGateway:
         self.statuses = {}
         self.calls: list[tuple[str, str]] = []  # (gateway method, contract function)
         self.wrote: list[bool] = []  # whether each endorsement wrote to world state
+        self.committed: dict[str, tuple[bytes, int]] = {}  # tx id: (envelope, validation)
+
+    def _qscc(self, function: str, args) -> bytes:
+        """The query system chaincode's GetTransactionByID over committed transactions."""
+        if function != "GetTransactionByID" or args[1].decode() not in self.committed:
+            text = f"chaincode response 500, no {function} {args[1:]!r} here"
+            raise GatewayRpcError(grpc.StatusCode.UNKNOWN, text, [text])
+        envelope, code = self.committed[args[1].decode()]
+        return transaction_pb2.ProcessedTransaction(
+            transactionEnvelope=common_pb2.Envelope.FromString(envelope),
+            validationCode=code).SerializeToString()
 
     def _endorse(self, signed, method: str):
-        creator, function, args, transient, ts = _decode(signed)
+        creator, function, args, transient, ts, chaincode, tx_id = _decode(signed)
         self.calls.append((method, function))
         tx = self.ledger.endorse(creator, function, *args, transient=transient,
-                                 timestamp_ns=ts)
+                                 timestamp_ns=ts, tx_id=tx_id)
         self.wrote.append(bool(tx.writes))
         if tx.error:
             text = f"chaincode response 500, {tx.error}"
@@ -114,18 +135,24 @@ class MemoryGateway:
 
     def handle(self, method: str, request):
         if method == "Evaluate":
+            _, function, args, _, _, chaincode, _ = _decode(request.proposed_transaction)
+            if chaincode == "qscc":
+                return gateway_pb2.EvaluateResponse(result=proposal_response_pb2.Response(
+                    status=200, payload=self._qscc(function, args)))
             tx = self._endorse(request.proposed_transaction, method)
             return gateway_pb2.EvaluateResponse(result=proposal_response_pb2.Response(
                 status=200, payload=tx.result))
         if method == "Endorse":
             tx = self._endorse(request.proposed_transaction, method)
             self.pending[request.transaction_id] = tx
-            return gateway_pb2.EndorseResponse(prepared_transaction=_prepared(tx.result))
+            return gateway_pb2.EndorseResponse(
+                prepared_transaction=_prepared(request.proposed_transaction, tx.result))
         if method == "Submit":
             tx = self.pending.pop(request.transaction_id)
-            code = self.ledger.commit(tx)[0]
-            self.statuses[request.transaction_id] = (
-                transaction_pb2.TxValidationCode.Value(code), self.ledger.block)
+            code = transaction_pb2.TxValidationCode.Value(self.ledger.commit(tx)[0])
+            self.statuses[request.transaction_id] = (code, self.ledger.block)
+            self.committed[request.transaction_id] = (
+                request.prepared_transaction.SerializeToString(), code)
             return gateway_pb2.SubmitResponse()
         if method == "CommitStatus":
             tx_id = gateway_pb2.CommitStatusRequest.FromString(request.request).transaction_id

@@ -58,9 +58,26 @@ def _check_plaintext(ctx: Ledger, stream: dict, schema: records.Schema, batch: d
     return True
 
 
-@transaction(Function.SUBMIT_BATCH, max_bytes=MAX_BATCH_BYTES)
-async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
-    """Record one batch of encrypted records from one source, chained to its previous one."""
+def _check_ciphertext(batch: dict, ciphertext: bytes) -> None:
+    """The ciphertext argument is the one the header's payload digest names (inline), or
+    absent (off-chain). It is kept in the block only: world state holds the header."""
+    if "uri" in batch["payload"]:
+        if ciphertext:
+            raise invalid("batch.payload is off-chain (it names a uri): send no ciphertext "
+                          "argument")
+        return
+    if not ciphertext:
+        raise invalid("SubmitBatch needs the ciphertext as its second argument (raw bytes), "
+                      "or an off-chain payload (batch.payload.uri)")
+    if not records.ciphertext_matches(batch["payload"], ciphertext):
+        raise invalid("the ciphertext (argument 2) does not match batch.payload's sha256 and "
+                      "size")
+
+
+@transaction(Function.SUBMIT_BATCH, max_bytes=MAX_BATCH_BYTES, binary=("ciphertext",))
+async def submit_batch(ctx: Ledger, batch_json: str, ciphertext: bytes = b"") -> dict:
+    """Record one batch of encrypted records from one source, chained to its previous one:
+    its header in world state, its ciphertext (argument 2) in the block only."""
     batch = parse(batch_json, "batch")
     if not isinstance(batch, dict) or not isinstance(batch.get("stream"), str):
         records.validate_batch_shape(batch)  # names what is wrong with it
@@ -69,6 +86,7 @@ async def submit_batch(ctx: Ledger, batch_json: str) -> dict:
     # is checked, so a batch has one id however its integers were written.
     schema = records.Schema.from_mapping(stream["schema"])
     batch = records.validate_batch_shape(batch, schema)
+    _check_ciphertext(batch, ciphertext)
     creator = ctx.creator()
     writers = stream["writers"]
     if creator.msp_id not in writers["msp_ids"]:

@@ -22,7 +22,7 @@ from ledgerlake.protocol import ROLES, ErrorCode, Function
 
 # -- bounds -----------------------------------------------------------------------------------
 MAX_ARG_BYTES = 64 * 2**10          # any argument but a batch
-MAX_BATCH_BYTES = 8 * 2**20         # a whole SubmitBatch argument (4 MiB ciphertext + public)
+MAX_BATCH_BYTES = 8 * 2**20         # a SubmitBatch argument: header (public fields), ciphertext
 MAX_RECEIPT_BYTES = 256 * 2**10     # a lineage receipt (up to MAX_LINEAGE_BATCHES batches)
 MAX_TRANSIENT_BYTES = 16 * 2**20    # plaintext records sent to a reader endorser
 MAX_TEXT = 1024                     # description, purpose, a query value
@@ -48,12 +48,15 @@ def invalid(message: str) -> ChaincodeError:
     return ChaincodeError(ErrorCode.INVALID_INPUT, message)
 
 
-def transaction(name: Function, *, max_bytes: int = MAX_ARG_BYTES):
+def transaction(name: Function, *, max_bytes: int = MAX_ARG_BYTES,
+                binary: tuple[str, ...] = ()):
     """Register a contract function under its ``Function`` name: UTF-8 arguments of at
-    most ``max_bytes`` each, in the number its signature takes; JSON result out."""
+    most ``max_bytes`` each, in the number its signature takes; JSON result out. The
+    parameters named in ``binary`` receive their argument as raw bytes (no UTF-8 rule)."""
 
     def register(fn):
         params = list(inspect.signature(fn).parameters.values())[1:]
+        raw_args = {i for i, p in enumerate(params) if p.name in binary}
         most = len(params)
         least = sum(1 for p in params if p.default is inspect.Parameter.empty)
 
@@ -74,6 +77,9 @@ def transaction(name: Function, *, max_bytes: int = MAX_ARG_BYTES):
                 if len(raw) > max_bytes:
                     raise invalid(f"{name}: argument {i + 1} is {len(raw)} bytes, more than "
                                   f"{max_bytes}")
+                if i in raw_args:
+                    texts.append(bytes(raw))
+                    continue
                 try:
                     texts.append(bytes(raw).decode("utf-8"))
                 except UnicodeDecodeError:

@@ -19,7 +19,7 @@ from ledgerlake.client import (
 )
 from ledgerlake.client import encryption
 from ledgerlake.client.api import LedgerlakeContract
-from ledgerlake.client.batches import open_batch, seal_batch, submit_batch
+from ledgerlake.client.batches import fetch_batch, open_batch, seal_batch, submit_batch
 from ledgerlake.errors import CommitError, EndorseError
 from ledgerlake.protocol import ErrorCode, error_code
 from ledgerlake.network import channel as node_metrics
@@ -104,7 +104,8 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
     producer = members[("Org1", "producer")]
     sealed = seal_batch(stream=stream, source="line-1", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
-    out = producer.submit("SubmitBatch", json.dumps(sealed.batch), transient=sealed.transient,
+    out = producer.submit("SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext,
+                          transient=sealed.transient,
                           endorsing_organizations=["Org1MSP", "Org2MSP"])
     assert out["plaintext_checked"] is True
     analyst = members[("Org2", "analyst")]
@@ -114,7 +115,10 @@ def test_batches_round_trip_encrypted_with_audited_key_access(members, org_keys)
                                      stream=stream, epoch=1, msp_id="Org2MSP")
     stored = analyst.evaluate("GetBatch", stream, sealed.id)
     assert "temperature_c" not in json.dumps(stored["public"])
-    assert open_batch(SCHEMA, stored, data_key) == rows()
+    assert "ciphertext" not in json.dumps(stored)  # world state keeps the header only
+    fetched = fetch_batch(analyst.contract.network, stored)  # the payload, from the block
+    assert fetched["ciphertext"] == sealed.ciphertext
+    assert open_batch(SCHEMA, fetched, data_key) == rows()
     trail = members[("Org1", "auditor")].evaluate(
         "QueryAudit", json.dumps({"by": "stream", "value": stream}))["items"]
     assert [e["action"] for e in trail] == ["StreamCreated", "BatchSubmitted", "StreamOpened"]
@@ -126,28 +130,29 @@ def test_replays_and_broken_chains_are_rejected(members, org_keys):
     producer = members[("Org1", "producer")]
     first = seal_batch(stream=stream, source="src", seq=1, prev_hash="", schema=SCHEMA,
                        rows=rows(), data_key=key, key_epoch=1)
-    producer.submit("SubmitBatch", json.dumps(first.batch))
+    producer.submit("SubmitBatch", json.dumps(first.batch), first.ciphertext)
     with pytest.raises(EndorseError, match="already recorded") as replay:
-        producer.submit("SubmitBatch", json.dumps(first.batch))
+        producer.submit("SubmitBatch", json.dumps(first.batch), first.ciphertext)
     assert error_code(str(replay.value)) == ErrorCode.ALREADY_EXISTS
     gap = seal_batch(stream=stream, source="src", seq=3, prev_hash=first.id, schema=SCHEMA,
                      rows=rows(), data_key=key, key_epoch=1)
     with pytest.raises(EndorseError, match="expected seq 2, got 3") as broken:
-        producer.submit("SubmitBatch", json.dumps(gap.batch))
+        producer.submit("SubmitBatch", json.dumps(gap.batch), gap.ciphertext)
     assert error_code(str(broken.value)) == ErrorCode.CHAIN_GAP  # the code reaches the client
     fork = seal_batch(stream=stream, source="src", seq=2, prev_hash="e" * 64, schema=SCHEMA,
                       rows=rows(), data_key=key, key_epoch=1)
     with pytest.raises(EndorseError, match="prev_hash does not name") as forked:
-        producer.submit("SubmitBatch", json.dumps(fork.batch))
+        producer.submit("SubmitBatch", json.dumps(fork.batch), fork.ciphertext)
     assert error_code(str(forked.value)) == ErrorCode.CHAIN_FORK
     lying = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
                        rows=rows(base=30.0), data_key=key, key_epoch=1)
     honest = seal_batch(stream=stream, source="src", seq=2, prev_hash=first.id, schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
     with pytest.raises(EndorseError, match="do not match its merkle_root"):
-        producer.submit("SubmitBatch", json.dumps(honest.batch), transient=lying.transient,
+        producer.submit("SubmitBatch", json.dumps(honest.batch), honest.ciphertext,
+                        transient=lying.transient,
                         endorsing_organizations=["Org1MSP", "Org2MSP"])
-    producer.submit("SubmitBatch", json.dumps(honest.batch))
+    producer.submit("SubmitBatch", json.dumps(honest.batch), honest.ciphertext)
     heads = producer.evaluate("GetBatchHistory", stream, "src")["items"]
     assert [h["head"]["seq"] for h in heads] == [2, 1]  # newest first
 
@@ -166,7 +171,7 @@ def test_roles_are_denied_by_named_rules(members, org_keys, org, role, fn, rule)
     sealed = seal_batch(stream=stream, source="s", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
     args = {"CreateStream": [json.dumps({"id": "x", "schema": SCHEMA})],
-            "SubmitBatch": [json.dumps(sealed.batch)],
+            "SubmitBatch": [json.dumps(sealed.batch), sealed.ciphertext],
             "OpenStream": [stream, '{"purpose": "p"}'],
             "RotateKey": [stream, "{}"], "QueryAudit": ["{}"],
             "AnchorLineage": ['{"inputs": {}, "code_version": "x", "outputs": {}}']}[fn]
@@ -221,7 +226,7 @@ def test_every_function_on_the_network_with_an_event_and_audit_entry_per_change(
     admin.submit("UpdateStream", stream, '{"description": "every function"}')
     sealed = seal_batch(stream=stream, source="all", seq=1, prev_hash="", schema=SCHEMA,
                         rows=rows(), data_key=key, key_epoch=1)
-    producer.submit("SubmitBatch", json.dumps(sealed.batch))
+    producer.submit("SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext)
     ticket = analyst.submit("OpenStream", stream,
                             '{"purpose": "all functions", "block_from": 0}')["ticket"]
     assert list(analyst.evaluate("GetStreamKeys", stream, ticket)["wrapped_keys"]) == ["1"]

@@ -4,6 +4,7 @@ package (installed by scripts/install into .node/) must equal Python's byte for 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -111,10 +112,12 @@ def test_javascript_reproduces_batch_ids_commitments_and_merkle_roots():
     # what a JavaScript reader has: GetBatch's answer and the decrypted plaintext
     answers = [records.canonical({**s.batch, "tx_id": "t", "producer": {"msp_id": "Org1MSP"}})
                for s in sealed]
-    js = node(batches=[{"batch": a.decode(), "plaintext": s.transient["records"].decode()}
+    js = node(batches=[{"batch": a.decode(), "plaintext": s.transient["records"].decode(),
+                        "ciphertext": base64.b64encode(s.ciphertext).decode()}
                        for a, s in zip(answers, sealed)])
     for s, got in zip(sealed, js["batches"], strict=True):
         assert got["id"] == s.id
+        assert got["payload_sha256"] == s.batch["payload"]["sha256"]  # binds the ciphertext
         assert got["commitments"] == [c.hex() for c in s.commitments]
         assert got["merkle_root"] == s.batch["merkle_root"]
 
@@ -183,7 +186,7 @@ def test_sealed_records_open_to_the_same_commitments_and_id(case):
     sealed = seal_batch(stream="s", source="src", seq=1, prev_hash="", schema=schema,
                         rows=rows, data_key=key, key_epoch=1)
     received = records.parse_json(records.canonical(sealed.batch))
-    opened = open_batch(schema, received, key)
+    opened = open_batch(schema, received, key, ciphertext=sealed.ciphertext)
     assert opened == [records.validate_record(schema, r) for r in rows]
     assert sealed.transient["records"] == records.canonical(
         {"records": opened, "salts": [s.hex() for s in sealed.salts]})
@@ -215,7 +218,7 @@ def test_the_contract_accepts_a_batch_however_its_numbers_are_written(value, wri
                         rows=[{"x": value, "ts": ledger.clock_ns}], data_key=new_data_key(),
                         key_epoch=1, time_start=ledger.clock_ns, time_end=ledger.clock_ns)
     text = records.canonical(sealed.batch) if writer == "canonical" else json.dumps(sealed.batch)
-    out = ledger.invoke(producer, "SubmitBatch", text,
+    out = ledger.invoke(producer, "SubmitBatch", text, sealed.ciphertext,
                         **({"transient": sealed.transient} if plaintext else {}))
     answer = records.parse_json(out)
     assert answer["id"] == sealed.id and answer["plaintext_checked"] is plaintext

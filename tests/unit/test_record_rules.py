@@ -45,9 +45,10 @@ def with_new_id(batch: dict, **changes) -> dict:
     return forged
 
 
-def opened(batch):
-    """``open_batch`` with the stream's schema first."""
-    return open_batch(SCHEMA, batch, KEY)
+def opened(batch, ciphertext=None):
+    """``open_batch`` with the stream's schema first (a SealedBatch, or a header and the
+    ciphertext it names)."""
+    return open_batch(SCHEMA, batch, KEY, ciphertext=ciphertext)
 
 
 # -- verify_batch_records -----------------------------------------------------------------
@@ -88,28 +89,33 @@ def test_a_wrong_merkle_root_in_the_batch_is_refused():
 def test_records_swapped_in_order_are_refused():
     s = sealed()
     rows, salts = plain(s)
-    batch = {**s.batch, "public": [s.batch["public"][i] for i in (1, 0, 2)]}
+    batch = {**s.batch, "public": {"sensor": [s.batch["public"]["sensor"][i] for i in (1, 0, 2)]}}
     rows, salts = [rows[i] for i in (1, 0, 2)], [salts[i] for i in (1, 0, 2)]
     with pytest.raises(RecordError, match="merkle_root"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
 
-@pytest.mark.parametrize("index, public, message", [
-    (0, {"sensor": "s9"}, "record 0 differs from its public fields"),     # a different value
-    (2, {}, r"public fields of record 2 must hold exactly the public fields \['sensor'\], "
-            r"not \[\]"),                                               # the field left out
-    (1, {"sensor": "s2", "note": None},
-     r"public fields of record 1 must hold exactly the public fields \['sensor'\], "
-     r"not \['note', 'sensor'\]"),                                      # a field not public
-    (1, {"sensor": None}, "public fields of record 1: field 'sensor' is required"),  # null
+@pytest.mark.parametrize("change, message", [
+    (lambda p: {"sensor": ["s9", *p["sensor"][1:]]},
+     "record 0 differs from its public fields"),                         # a different value
+    (lambda p: {}, r"public fields must hold exactly the public fields \['sensor'\], "
+                   r"not \[\]"),                                         # the field left out
+    (lambda p: {**p, "note": [None] * 3},
+     r"public fields must hold exactly the public fields \['sensor'\], "
+     r"not \['note', 'sensor'\]"),                                     # a field not public
+    (lambda p: {"sensor": [p["sensor"][0], None, p["sensor"][2]]},
+     r"public fields\.sensor\[1\]: field 'sensor' is required"),        # null
+    (lambda p: {"sensor": p["sensor"][:2]},
+     r"public fields\.sensor must list one value per record \(3\)"),     # a value missing
+    (lambda p: {"sensor": "s1"}, r"public fields\.sensor must list one value per record"),
+    (lambda p: [p], r"public fields must map each public field to a list of its values"),
 ])
-def test_a_record_must_equal_its_public_fields(index, public, message):
+def test_a_record_must_equal_its_public_fields(change, message):
     """The Merkle root covers the records, not the clear-text public fields: only this
     comparison ties what the chain shows in clear to what was committed."""
     s = sealed()
     rows, salts = plain(s)
-    batch = copy.deepcopy(s.batch)
-    batch["public"][index] = public
+    batch = {**s.batch, "public": change(copy.deepcopy(s.batch["public"]))}
     with pytest.raises(RecordError, match=rf"^batch: {message}"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
@@ -117,11 +123,13 @@ def test_a_record_must_equal_its_public_fields(index, public, message):
 @pytest.mark.parametrize("change, message", [
     (lambda r, s, b: (r[:-1], s, b), "counts differ"),
     (lambda r, s, b: (r, s[:-1], b), "counts differ"),
-    (lambda r, s, b: (r, s, {**b, "public": b["public"][:-1]}), "counts differ"),
+    (lambda r, s, b: (r, s, {**b, "public": {"sensor": b["public"]["sensor"][:-1]}}),
+     "one value per record"),
     (lambda r, s, b: (r, s, {**b, "record_count": 2}), "counts differ"),
     (lambda r, s, b: (r, s, {**b, "record_count": 4}), "counts differ"),
-    (lambda r, s, b: (r, s, {**b, "public": None}), "counts differ"),
-    (lambda r, s, b: (r, s, {k: v for k, v in b.items() if k != "public"}), "counts differ"),
+    (lambda r, s, b: (r, s, {**b, "public": None}), "must map each public field"),
+    (lambda r, s, b: (r, s, {k: v for k, v in b.items() if k != "public"}),
+     "must map each public field"),
     (lambda r, s, b: (tuple(r), s, b), "must be lists"),
     (lambda r, s, b: (r, tuple(s), b), "must be lists"),
     (lambda r, s, b: (r, [s[0].upper(), *s[1:]], b), "record 0: salt"),
@@ -145,7 +153,7 @@ def test_the_error_names_the_batch_as_the_caller_says():
     s = sealed()
     rows, salts = plain(s)
     with pytest.raises(RecordError, match=r"^batch X: record 1 differs"):
-        verify_batch_records(SCHEMA, {**s.batch, "public": [{"sensor": "s1"}] * 3}, rows,
+        verify_batch_records(SCHEMA, {**s.batch, "public": {"sensor": ["s1"] * 3}}, rows,
                              salts, where="batch X")
 
 
@@ -154,7 +162,7 @@ def test_the_last_record_is_checked_too():
     s = sealed()
     rows, salts = plain(s)
     batch = copy.deepcopy(s.batch)
-    batch["public"][-1] = {"sensor": "s-last"}
+    batch["public"]["sensor"][-1] = "s-last"
     with pytest.raises(RecordError, match="record 2 differs"):
         verify_batch_records(SCHEMA, batch, rows, salts)
 
@@ -166,7 +174,7 @@ def test_a_single_record_batch_verifies():
 
 # -- open_batch applies the rule after decrypting --------------------------------------------
 def test_open_batch_returns_the_records():
-    assert opened(sealed().batch) == ROWS
+    assert opened(sealed()) == ROWS
 
 
 def test_open_batch_refuses_records_that_do_not_match_the_merkle_root():
@@ -174,40 +182,46 @@ def test_open_batch_refuses_records_that_do_not_match_the_merkle_root():
     s = sealed()
     forged = with_new_id(s.batch, merkle_root=hashlib.sha256(b"forged").hexdigest())
     with pytest.raises(RecordError, match="(?i)merkle"):
-        opened(forged)
+        opened(forged, s.ciphertext)
 
 
 def test_open_batch_refuses_public_fields_that_differ_from_the_records():
     s = sealed()
     public = copy.deepcopy(s.batch["public"])
-    public[1] = {"sensor": "not-s2"}
+    public["sensor"][1] = "not-s2"
     with pytest.raises(RecordError, match="record 1 differs from its public fields"):
-        opened(with_new_id(s.batch, public=public))
+        opened(with_new_id(s.batch, public=public), s.ciphertext)
 
 
 def test_open_batch_refuses_a_batch_whose_id_is_not_its_content_hash():
     s = sealed()
     with pytest.raises(RecordError, match="id"):
-        opened({**s.batch, "time_end": 3})  # the id still hashes time_end 2
+        opened({**s.batch, "time_end": 3}, s.ciphertext)  # the id still hashes time_end 2
 
 
 def test_open_batch_refuses_a_changed_record_count():
     s = sealed()
     with pytest.raises(RecordError, match="counts differ"):
-        opened(with_new_id(s.batch, record_count=2, public=s.batch["public"][:2]))
+        opened(with_new_id(s.batch, record_count=2,
+                           public={"sensor": s.batch["public"]["sensor"][:2]}), s.ciphertext)
 
 
 def test_open_batch_refuses_another_batchs_ciphertext():
     """The ciphertext is bound to its stream, source, seq and epoch: moving it into
     another batch does not decrypt (whatever error the decryption raises)."""
-    one, two = sealed(), sealed()
+    one = sealed()
     moved = with_new_id(one.batch, seq=2, prev_hash=one.id)
     with pytest.raises(DecryptionError, match=r"^the payload of batch [0-9a-f]{64} did not decrypt"):
-        opened(moved)
-    assert base64.b64decode(two.batch["payload"]["ciphertext"])  # sanity: both are real
+        opened(moved, one.ciphertext)
+    assert len(one.ciphertext) == one.batch["payload"]["size"]  # sanity: it is real
 
 
 # -- the shape of a batch (what the chaincode checks without plaintext) -----------------------
+EXACTLY = (r"^batch\.payload must be exactly \{encoding, nonce, sha256, size\} \(the "
+           r"ciphertext sent as SubmitBatch's second argument\) or \{encoding, nonce, sha256, "
+           r"size, uri\}")
+
+
 def shaped(**changes):
     """A sealed batch with ``changes`` and its id recomputed."""
     return with_new_id(sealed().batch, **changes)
@@ -243,38 +257,48 @@ def payload(**fields):
     (lambda: shaped(seq=2, prev_hash=""), r"^batch\.prev_hash must be the previous batch id"),
     (lambda: shaped(seq=2, prev_hash="zz" * 32), r"^batch\.prev_hash must be the previous"),
     (lambda: shaped(seq=3, prev_hash="ab" * 31), r"^batch\.prev_hash must be the previous"),
-    (lambda: shaped(public="abc"), r"^batch\.public must list one entry per record"),
-    (lambda: shaped(public=[{}, {}]), r"^batch\.public must list one entry per record"),
-    (lambda: shaped(payload="AAAA"), r"^batch\.payload must be an object"),
-    (lambda: shaped(payload=payload(ciphertext=5)),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
-    (lambda: shaped(payload=payload(ciphertext="")),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
-    (lambda: shaped(payload=payload(ciphertext="AAA")),
-     r"^batch\.payload\.ciphertext must be non-empty base64$"),
+    (lambda: shaped(public="abc"), r"^batch\.public must map each public field to a list of "
+                                   r"one value per record$"),
+    (lambda: shaped(public=[{}, {}]), r"^batch\.public must map each public field"),
+    (lambda: shaped(public={"sensor": ["s1"]}), r"^batch\.public must map each public field"),
+    (lambda: shaped(public={"sensor": "s1s2s3"}), r"^batch\.public must map each public"),
+    (lambda: shaped(payload="AAAA"), EXACTLY),
+    (lambda: shaped(payload={"ciphertext": "AAAA", "nonce": "AAAA"}), EXACTLY),
+    (lambda: shaped(payload={"nonce": "AAAA", "sha256": "ab" * 32}), EXACTLY),
+    (lambda: shaped(payload={**payload(), "url": "s3://x"}), EXACTLY),
+    (lambda: shaped(payload={"uri": "s3://x", "sha256": "ab" * 32}), EXACTLY),
+    (lambda: shaped(payload=payload(encoding="xml")),
+     r"^batch\.payload\.encoding must be one of json, json\+deflate$"),
+    (lambda: shaped(payload=payload(encoding=1)), r"^batch\.payload\.encoding must be one of"),
+    (lambda: shaped(payload={k: v for k, v in payload().items() if k != "encoding"}), EXACTLY),
     (lambda: shaped(payload=payload(nonce="A*AA")),
-     r"^batch\.payload\.nonce must be non-empty base64$"),
-    (lambda: shaped(payload={"ciphertext": "AAAA"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload={**payload(), "uri": "s3://x"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload=payload(ciphertext="A" * (records.MAX_INLINE_PAYLOAD + 4))),
-     r"^batch\.payload\.ciphertext exceeds"),
-    (lambda: shaped(payload={"uri": 5, "sha256": "ab" * 32}), r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "", "sha256": "ab" * 32}), r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "x" * 2049, "sha256": "ab" * 32}),
-     r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "s3://x", "sha256": "AB" * 32}),
-     r"^batch\.payload needs 'uri'"),
-    (lambda: shaped(payload={"uri": "s3://x"}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
-    (lambda: shaped(payload={"url": "s3://x", "sha256": "ab" * 32}),
-     r"^batch\.payload must be exactly \{ciphertext, nonce\} or \{uri, sha256\}$"),
+     r"^batch\.payload\.nonce must be non-empty base64 \(up to 64 characters\)$"),
+    (lambda: shaped(payload=payload(nonce="")), r"^batch\.payload\.nonce must be non-empty"),
+    (lambda: shaped(payload=payload(nonce=5)), r"^batch\.payload\.nonce must be non-empty"),
+    (lambda: shaped(payload=payload(nonce="AAAA" * 17)), r"^batch\.payload\.nonce must be"),
+    (lambda: shaped(payload=payload(sha256="AB" * 32)),
+     r"^batch\.payload\.sha256 must be the ciphertext's SHA-256 \(64 lower-case hex digits\)$"),
+    (lambda: shaped(payload=payload(sha256="ab" * 32 + "\n")), r"^batch\.payload\.sha256 must"),
+    (lambda: shaped(payload=payload(size=0)),
+     r"^batch\.payload\.size must be the ciphertext's length in bytes$"),
+    (lambda: shaped(payload=payload(size=-1)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=True)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=2.0)), r"^batch\.payload\.size must be the"),
+    (lambda: shaped(payload=payload(size=records.MAX_INLINE_PAYLOAD + 1)),
+     r"^batch\.payload\.size: a ciphertext of more than 4194304 bytes must be stored "
+     r"off-chain \(send 'uri'\)$"),
+    (lambda: shaped(payload=payload(uri=5)),
+     r"^batch\.payload\.uri must be a string of 1 to 2048 characters$"),
+    (lambda: shaped(payload=payload(uri="")), r"^batch\.payload\.uri must be a string"),
+    (lambda: shaped(payload=payload(uri="x" * 2049)), r"^batch\.payload\.uri must be a string"),
     (lambda: {**shaped(), "time_end": 3}, r"^batch\.id is not the hash of the batch's content"),
 ])
 def test_batch_shape_rules_are_each_checked_and_named(make, message):
     with pytest.raises(RecordError, match=message):
         records.validate_batch_shape(make())
+
+
+PAYLOAD = {"encoding": "json", "nonce": "AAAA", "sha256": "ab" * 32}
 
 
 @pytest.mark.parametrize("changes", [
@@ -283,11 +307,13 @@ def test_batch_shape_rules_are_each_checked_and_named(make, message):
     {"seq": 2, "prev_hash": "ab" * 32},
     {"seq": 2**63 - 1, "prev_hash": "ab" * 32},
     {"time_start": 5, "time_end": 5},
-    {"payload": {"uri": "s3://bucket/batch", "sha256": "ab" * 32}},
-    {"payload": {"uri": "x", "sha256": "ab" * 32}},
-    {"payload": {"uri": "x" * 2048, "sha256": "ab" * 32}},
-    {"payload": {"ciphertext": "A" * records.MAX_INLINE_PAYLOAD, "nonce": "AAAA"}},
-    {"record_count": records.MAX_RECORDS, "public": [{"sensor": "s"}] * records.MAX_RECORDS},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "s3://bucket/b"}},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "x"}},
+    {"payload": {**PAYLOAD, "size": 1, "uri": "x" * 2048}},
+    {"payload": {**PAYLOAD, "size": 2**53 - 1, "uri": "x"}},
+    {"payload": {**PAYLOAD, "size": records.MAX_INLINE_PAYLOAD}},
+    {"payload": {**PAYLOAD, "encoding": "json+deflate", "nonce": "A" * 64, "size": 1}},
+    {"record_count": records.MAX_RECORDS, "public": {"sensor": ["s"] * records.MAX_RECORDS}},
 ])
 def test_batch_shapes_at_the_edges_are_accepted(changes):
     records.validate_batch_shape(shaped(**changes))
@@ -359,16 +385,21 @@ def test_verify_batch_records_names_the_batch_by_default():
 
 
 @pytest.mark.parametrize("public, message", [
-    ("s1", r"^batch\.public\[2\] must be a mapping of public fields"),
-    ({}, r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \[\]"),
-    ({"sensor": "s", "note": "n"},
-     r"^batch\.public\[2\] must hold exactly the public fields \['sensor'\], not \['note', 'sensor'\]"),
-    ({"sensor": 5}, r"^batch\.public\[2\]: field 'sensor' must be of type string"),
+    ("s1", r"^batch\.public must map each public field to a list of its values$"),
+    ({}, r"^batch\.public must hold exactly the public fields \['sensor'\], not \[\]$"),
+    ({"sensor": ["a", "b"], "note": ["n", "m"]},
+     r"^batch\.public must hold exactly the public fields \['sensor'\], not \['note', "
+     r"'sensor'\]$"),
+    ({"sensor": ["a", 5]}, r"^batch\.public\.sensor\[1\]: field 'sensor' must be of type string"),
+    ({"sensor": ["a"]}, r"^batch\.public\.sensor must list one value per record \(2\)$"),
+    ({"sensor": ("a", "b")}, r"^batch\.public\.sensor must list one value per record"),
 ])
 def test_public_fields_are_exactly_the_schemas_and_valid(public, message):
     with pytest.raises(RecordError, match=message):
-        records.validate_public(SCHEMA, public, "batch.public[2]")
-    records.validate_public(SCHEMA, {"sensor": "s"}, "batch.public[2]")
+        records.validate_public_columns(SCHEMA, public, 2)
+    assert records.validate_public_columns(SCHEMA, {"sensor": ["s", "t"]}, 2) == \
+        {"sensor": ["s", "t"]}
+    assert records.validate_public_columns(SCHEMA, {"sensor": []}, 0) == {"sensor": []}
 
 
 # -- schemas ------------------------------------------------------------------------------
@@ -502,3 +533,58 @@ def test_identifiers_that_follow_the_rule(value):
 def test_identifiers_that_break_the_rule_are_named(value):
     with pytest.raises(RecordError, match=r"^stream id must be an identifier like 'Org1MSP'"):
         records.check_identifier(value, "stream id")
+
+
+# -- the payload's encoding ------------------------------------------------------------------
+def test_a_deflated_plaintext_decodes_to_what_was_encoded_and_nothing_else():
+    plaintext = b'{"records":[{"a":1}],"salts":["00"]}' * 100
+    packed = records.encode_plaintext(plaintext, "json+deflate")
+    assert len(packed) < len(plaintext) / 10
+    assert records.decode_plaintext(packed, "json+deflate", "p") == plaintext
+    assert records.decode_plaintext(plaintext, "json", "p") == plaintext
+    with pytest.raises(RecordError, match=r"^p is not a zlib \(DEFLATE\) stream$"):
+        records.decode_plaintext(plaintext, "json+deflate", "p")
+    with pytest.raises(RecordError, match=r"^p does not decode to one zlib stream"):
+        records.decode_plaintext(packed + b"x", "json+deflate", "p")
+    with pytest.raises(RecordError, match=r"^p does not decode to one zlib stream"):
+        records.decode_plaintext(packed[:-3], "json+deflate", "p")
+    with pytest.raises(RecordError, match="encoding must be one of json, json\\+deflate"):
+        records.encode_plaintext(plaintext, "gzip")
+
+
+def test_an_unknown_encoding_is_named_when_decoding():
+    with pytest.raises(RecordError, match=r"^p: payload encoding must be one of json, "
+                                          r"json\+deflate$"):
+        records.decode_plaintext(b"{}", "gzip", "p")
+
+
+def test_public_columns_with_keys_json_cannot_have_are_named_not_crashed_on():
+    with pytest.raises(RecordError, match=r"not \[1, 'sensor'\]$"):
+        records.validate_public_columns(SCHEMA, {1: ["a"], "sensor": ["a"]}, 1)
+    many = {f"f{i:03d}": [] for i in range(70)}
+    with pytest.raises(RecordError) as err:
+        records.validate_public_columns(SCHEMA, many, 0)
+    assert "'f063'" in str(err.value) and "'f064'" not in str(err.value)  # at most 64 named
+
+
+def test_a_decompression_bomb_stops_at_the_plaintext_bound():
+    import zlib
+    bomb = zlib.compress(b"\0" * (records.MAX_PLAINTEXT_BYTES + 1), 9)
+    with pytest.raises(RecordError, match=f"at most {records.MAX_PLAINTEXT_BYTES} bytes"):
+        records.decode_plaintext(bomb, "json+deflate", "p")
+    exact = zlib.compress(b"\0" * records.MAX_PLAINTEXT_BYTES, 9)
+    assert len(records.decode_plaintext(exact, "json+deflate", "p")) == \
+        records.MAX_PLAINTEXT_BYTES
+
+
+@pytest.mark.parametrize("encoding", ["json", "json+deflate"])
+def test_batches_open_under_either_encoding_and_the_id_covers_it(encoding):
+    s = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                   rows=ROWS, data_key=KEY, key_epoch=1, time_start=1, time_end=2,
+                   encoding=encoding)
+    assert s.batch["payload"]["encoding"] == encoding
+    assert opened(s) == ROWS
+    other = "json" if encoding == "json+deflate" else "json+deflate"
+    relabelled = with_new_id(s.batch, payload={**s.batch["payload"], "encoding": other})
+    with pytest.raises(RecordError, match="(not a zlib|must be UTF-8|must be JSON)"):
+        opened(relabelled, s.ciphertext)

@@ -49,7 +49,7 @@ def test_records_break_named_rules(record, message):
 
 def test_optional_fields_may_be_missing():
     records.validate_record(SCHEMA, {"n": 3})
-    assert records.public_part(SCHEMA, {"n": 3}) == {"note": None}
+    assert records.public_columns(SCHEMA, [{"n": 3}, {"note": "x"}]) == {"note": [None, "x"]}
 
 
 @pytest.mark.parametrize("schema, message", [
@@ -192,14 +192,15 @@ def test_a_batch_has_one_id_however_its_integers_arrive():
     exact_numbers = json.dumps(sealed.batch)  # what a plain JSON writer sends
     strings = json.dumps({**sealed.batch, "time_start": "1763769600000000001",
                           "time_end": "1763769600999999999",
-                          "public": [{**p, "t": str(p["t"])} for p in sealed.batch["public"]]})
+                          "public": {**sealed.batch["public"],
+                                     "t": [str(t) for t in sealed.batch["public"]["t"]]}})
     for text in (canonical_text, strings):
         batch = records.validate_batch_shape(records.parse_json(text))
         assert batch["time_start"] == 1_763_769_600_000_000_001
         assert records.batch_id(batch) == sealed.id
     for text in (canonical_text, exact_numbers, strings):  # public "t" as an exact number
         batch = records.validate_batch_shape(records.parse_json(text), TYPED)
-        assert batch["public"][0]["t"] == 1_763_769_600_123_456_789
+        assert batch["public"]["t"][0] == 1_763_769_600_123_456_789
         assert records.batch_id(batch) == sealed.id
 
 
@@ -236,9 +237,11 @@ def test_verify_batch_records_needs_one_record_and_salt_per_counted_record():
     rows, salts = content["records"], content["salts"]
     for batch, r, s in (({**sealed.batch, "record_count": 4}, rows, salts),
                         (sealed.batch, rows[:2], salts),
-                        (sealed.batch, rows, salts[:2]),
-                        ({**sealed.batch, "public": sealed.batch["public"][:2]}, rows, salts)):
+                        (sealed.batch, rows, salts[:2])):
         with pytest.raises(RecordError, match="counts differ from record_count"):
             records.verify_batch_records(TYPED, batch, r, s)
+    short = {name: column[:2] for name, column in sealed.batch["public"].items()}
+    with pytest.raises(RecordError, match="must list one value per record \\(3\\)"):
+        records.verify_batch_records(TYPED, {**sealed.batch, "public": short}, rows, salts)
     with pytest.raises(RecordError, match="salt must be 16 bytes"):
         records.verify_batch_records(TYPED, sealed.batch, rows, [salts[0].upper(), *salts[1:]])

@@ -38,6 +38,7 @@ class World:
     key: bytes
     org_keys: dict
     first_batch: str = ""
+    first_ciphertext: bytes = b""
     ticket: str = ""
     lineage: str = ""
     wrapped: dict = field(default_factory=dict)
@@ -71,7 +72,7 @@ class World:
             "ShredEpoch": (m["admin1"], ["rotated", "1"], {}),
             "RegisterOrgKey": (m["admin3"], [public_pem(self.org_keys[ORG3])], {}),
             "GetOrgKey": (m["producer1"], [ORG2], {}),
-            "SubmitBatch": (m["producer1"], [json.dumps(nxt.batch)],
+            "SubmitBatch": (m["producer1"], [json.dumps(nxt.batch), nxt.ciphertext],
                             {"transient": nxt.transient}),
             "GetBatch": (m["analyst2"], ["plant", self.first_batch], {}),
             "ListBatches": (m["auditor1"], [json.dumps({"stream": "plant"})], {}),
@@ -106,9 +107,10 @@ def build_world() -> World:
     ledger.invoke(MEMBERS["admin1"], "CreateStream", stream_spec(world, id="rotated"))
     ledger.invoke(MEMBERS["admin1"], "RotateKey", "rotated", json.dumps(world.wrapped))
     first = world.sealed(seq=1, prev="")
-    ledger.invoke(MEMBERS["producer1"], "SubmitBatch", json.dumps(first.batch),
+    ledger.invoke(MEMBERS["producer1"], "SubmitBatch", json.dumps(first.batch), first.ciphertext,
                   transient=first.transient)
     world.first_batch = first.id
+    world.first_ciphertext = first.ciphertext
     world.ticket = json.loads(ledger.invoke(MEMBERS["analyst2"], "OpenStream", "plant",
                                             '{"purpose": "setup"}'))["ticket"]
     receipt = {"inputs": {"streams": ["plant"]}, "code_version": "setup", "outputs": {}}

@@ -265,24 +265,24 @@ def test_batch_times_hold_at_their_exact_bounds(ledger):
 
     now = next_time()
     edge = sealed(ledger, start=now - WEEK * 10**9, end=now + records.MAX_FUTURE_SKEW_NS)
-    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(edge.batch))
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(edge.batch), edge.ciphertext)
     assert tx.timestamp_ns == now and out["seq"] == 1
     now = next_time()
     late = sealed(ledger, 2, edge.id, start=now, end=now + records.MAX_FUTURE_SKEW_NS + 1)
     with refused(ErrorCode.CLOCK_SKEW, "^batch.time_end lies in the future"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch), late.ciphertext)
     now = next_time()
     too_old = sealed(ledger, 2, edge.id, start=now - WEEK * 10**9 - 1, end=now)
     with refused(ErrorCode.CLOCK_SKEW, r"^batch.time_start is older than the stream's max age"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(too_old.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(too_old.batch), too_old.ciphertext)
     next_time()
     hour_old = sealed(ledger, 2, edge.id, start=ledger.clock_ns - 3600 * 10**9)
-    run(ledger, producer1, "SubmitBatch", json.dumps(hour_old.batch))
+    run(ledger, producer1, "SubmitBatch", json.dumps(hour_old.batch), hour_old.ciphertext)
 
 
 def test_a_submitted_batch_answer_audit_and_history(ledger):
     b = sealed(ledger)
-    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch))
+    out, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
     assert out == {"id": b.id, "tx_id": tx.tx_id, "seq": 1, "plaintext_checked": False}
     entry = audit_of(ledger, tx)
     assert entry["target"] == {"stream": "plant", "batch": b.id, "source": "line-1", "seq": 1}
@@ -297,7 +297,7 @@ def test_batch_history_pages_end_without_a_bookmark_when_nothing_is_left(ledger)
     prev, ids = "", []
     for seq in (1, 2):
         b = sealed(ledger, seq, prev)
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
         prev = b.id
         ids.append(b.id)
 
@@ -318,7 +318,7 @@ def test_batches_with_the_same_start_time_are_all_listed_by_time(ledger):
     ids = []
     for source in ("a", "b", "c"):
         b = sealed(ledger, source=source, start=start, end=start)
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
         ids.append(b.id)
     by_time = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(
         {"stream": "plant", "time_from": start, "time_to": start + 1})))
@@ -330,7 +330,7 @@ def test_time_ranges_with_one_end_and_pages(ledger):
     ids = []
     for i, source in enumerate(("a", "b", "c", "d")):
         b = sealed(ledger, source=source, start=base + i * 10**9, end=base + i * 10**9)
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
         ids.append(b.id)
 
     def listed(**q):
@@ -448,27 +448,27 @@ def test_key_release_denials_name_their_reason(ledger):
 def test_writer_and_source_denials_name_their_reason(ledger):
     with exactly(ErrorCode.ACCESS_DENIED,
                  "access denied by rule 'batch.write': writing needs role producer, not 'none'"):
-        ledger.invoke(nobody, "SubmitBatch", json.dumps(sealed(ledger).batch))
+        ledger.invoke(nobody, "SubmitBatch", *sealed(ledger).args)
     ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(
         {"writers": {"msp_ids": [ORG1, ORG2], "roles": ["producer", "analyst"]}}))
     with exactly(ErrorCode.ACCESS_DENIED, "access denied by rule 'batch.write': writing needs "
                                           "role analyst or producer, not 'admin'"):
-        ledger.invoke(admin1, "SubmitBatch", json.dumps(sealed(ledger).batch))
+        ledger.invoke(admin1, "SubmitBatch", *sealed(ledger).args)
     first = sealed(ledger)
-    ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch))
+    ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch), first.ciphertext)
     with exactly(ErrorCode.ACCESS_DENIED,
                  "access denied by rule 'batch.source': source 'line-1' belongs to Org1MSP"):
         ledger.invoke(member(ORG2, "producer", "p2"), "SubmitBatch",
-                      json.dumps(sealed(ledger, 2, first.id).batch))
+                      *sealed(ledger, 2, first.id).args)
     wrong = sealed(ledger, 2, "ab" * 32)
     with exactly(ErrorCode.CHAIN_FORK,
                  f"chain of source 'line-1' broken: prev_hash does not name batch {first.id}"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong.batch), wrong.ciphertext)
     fresh = sealed(ledger, 1, "", source="new")
     fresh_batch = {**fresh.batch, "seq": 2, "prev_hash": "ab" * 32}
     fresh_batch["id"] = records.batch_id(fresh_batch)
     with exactly(ErrorCode.CHAIN_GAP, "chain of source 'new' broken (a gap): expected seq 1, got 2"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(fresh_batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(fresh_batch), fresh.ciphertext)
 
 
 def test_lineage_denial_names_the_unread_stream():
@@ -599,14 +599,15 @@ def test_a_batch_in_the_future_is_named(ledger):
     late = sealed(ledger, end=ledger.clock_ns + records.MAX_FUTURE_SKEW_NS + 10**12)
     with exactly(ErrorCode.CLOCK_SKEW,
                  "batch.time_end lies in the future of the transaction time or the peer's clock"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch), late.ciphertext)
 
 
-def test_public_fields_of_a_batch_are_named_by_position(ledger):
+def test_public_fields_of_a_batch_are_named_by_column_and_position(ledger):
     b = sealed(ledger)
-    bad = {**b.batch, "public": [{"sensor": "s1"}, {"sensor": 5}]}
+    bad = {**b.batch, "public": {"sensor": ["s1", 5]}}
     bad["id"] = records.batch_id(bad)
-    with refused(ErrorCode.INVALID_INPUT, r"^batch\.public\[1\]: field 'sensor' must be of type"):
+    with refused(ErrorCode.INVALID_INPUT,
+                 r"^batch\.public\.sensor\[1\]: field 'sensor' must be of type"):
         ledger.invoke(producer1, "SubmitBatch", json.dumps(bad))
 
 
@@ -618,7 +619,7 @@ def test_a_stream_without_description_has_an_empty_one():
 
 def test_a_stored_batch_says_who_sent_it_when_and_whether_plaintext_was_checked(ledger):
     b = sealed(ledger)
-    _, tx = run(ledger, producer1, "SubmitBatch", json.dumps(b.batch), transient=b.transient)
+    _, tx = run(ledger, producer1, "SubmitBatch", *b.args, transient=b.transient)
     stored = json.loads(ledger.query(analyst1, "GetBatch", "plant", b.id))
     # nanoseconds beyond 2^53 come back as decimal strings (the integer rule)
     assert stored == {**b.batch, "time_start": str(b.batch["time_start"]),
@@ -640,7 +641,7 @@ def test_one_sources_batches_page_in_sequence_order(ledger):
     prev, ids = "", []
     for seq in (1, 2, 3):
         b = sealed(ledger, seq, prev)
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
         prev = b.id
         ids.append(b.id)
     first = json.loads(ledger.query(analyst1, "ListBatches", json.dumps(

@@ -159,8 +159,18 @@ ARG_KINDS = ["mutated"] * 8 + ["binary", "text", "special", "json", "prefix", "d
 
 
 @st.composite
-def hostile_arg(draw, valid: str, fix=None) -> bytes:
+def hostile_arg(draw, valid: str | bytes, fix=None) -> bytes:
     """One hostile argument, mostly a mutation of the valid one when that is JSON."""
+    if isinstance(valid, bytes):  # a raw argument: a batch's ciphertext
+        kind = draw(st.sampled_from(["binary", "flip", "cut", "empty", "doubled", "valid"]))
+        if kind == "binary":
+            return draw(st.binary(max_size=40))
+        if kind == "flip":
+            i = draw(st.integers(0, len(valid) - 1))
+            return valid[:i] + bytes([valid[i] ^ 1]) + valid[i + 1:]
+        if kind == "cut":
+            return valid[:draw(st.integers(0, len(valid) - 1))]
+        return {"empty": b"", "doubled": valid * 2}.get(kind, valid)
     try:
         structured = isinstance(json.loads(valid), (dict, list))
     except ValueError:
@@ -191,7 +201,7 @@ def hostile_call(draw, name: str):
         else MEMBERS[draw(st.sampled_from(sorted(MEMBERS)))]
     fix = _rehash if name == "SubmitBatch" else None
     mutated = [draw(hostile_arg(a, fix)) if draw(st.sampled_from([True, True, True, False]))
-               else a.encode() for a in args]
+               else (a if isinstance(a, bytes) else a.encode()) for a in args]
     shape = draw(st.sampled_from(["same"] * 8 + ["fewer", "more"]))
     if shape == "fewer" and mutated:
         mutated = mutated[:draw(st.integers(0, len(mutated) - 1))]
@@ -318,11 +328,11 @@ def test_pages_are_bounded_in_bytes_and_their_bookmarks_continue(world, monkeypa
 
 def test_a_batch_page_stops_before_its_byte_bound(world):
     led = world.ledger
-    big = [{"sensor": "x" * 600_000, "temperature_c": 1.0, "ts": 1}]
+    big = [{"sensor": "x" * 1_200_000, "temperature_c": 1.0, "ts": 1}]  # public: in the header
     prev = ""
     for seq in (1, 2, 3):
         sealed = world.sealed(seq=seq, prev=prev, source="big", rows=big)
-        led.invoke(m["producer1"], "SubmitBatch", json.dumps(sealed.batch))
+        led.invoke(m["producer1"], "SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext)
         prev = sealed.id
     first = json.loads(led.query(m["auditor1"], "ListBatches", json.dumps(
         {"stream": "plant", "source": "big"})))
@@ -342,7 +352,7 @@ def test_batch_history_pages(world):
     prev = world.first_batch
     for seq in (2, 3):
         sealed = world.sealed(seq=seq, prev=prev)
-        led.invoke(m["producer1"], "SubmitBatch", json.dumps(sealed.batch))
+        led.invoke(m["producer1"], "SubmitBatch", json.dumps(sealed.batch), sealed.ciphertext)
         prev = sealed.id
     first = json.loads(led.query(m["auditor1"], "GetBatchHistory", "plant", "line-1", "2", ""))
     assert [h["head"]["seq"] for h in first["items"]] == [3, 2] and first["bookmark"] == "2"
@@ -438,7 +448,7 @@ def test_identifiers_follow_one_rule_everywhere(world, name, args, match):
 
 def test_batch_identifiers_follow_the_rule(world):
     bad = world.sealed(source="line 1")
-    expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(bad.batch)],
+    expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(bad.batch), bad.ciphertext],
            ErrorCode.INVALID_INPUT, "batch.source")
 
 
@@ -461,20 +471,30 @@ def _with_payload(world, payload):
     return json.dumps(b)
 
 
+NONCE, DIGEST = "AAAAAAAAAAAAAAAA", "ab" * 32
+
+
 @pytest.mark.parametrize("payload, match", [
-    ({"ciphertext": "!!!not base64", "nonce": "AAAAAAAAAAAAAAAA"}, "ciphertext must be"),
-    ({"ciphertext": "QUJD", "nonce": "A"}, "nonce must be"),
-    ({"ciphertext": "", "nonce": "AAAAAAAAAAAAAAAA"}, "ciphertext must be"),
-    ({"ciphertext": "QUJD", "nonce": "AAAAAAAAAAAAAAAA", "uri": "s3://x", "sha256": "ab" * 32},
-     "exactly"),
+    ({"encoding": "json", "nonce": "!!!not base64", "sha256": DIGEST, "size": 3}, "nonce must be"),
+    ({"encoding": "json", "nonce": "", "sha256": DIGEST, "size": 3}, "nonce must be"),
+    ({"encoding": "json", "nonce": "A" * 68, "sha256": DIGEST, "size": 3}, "nonce must be"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": "AB" * 32, "size": 3}, "sha256"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": 0}, "size must be"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": True}, "size must be"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": "3"}, "size must be"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": 4 * 2**20 + 1}, "off-chain"),
+    ({"ciphertext": "QUJD", "nonce": NONCE}, "exactly"),
     ({}, "exactly"),
-    ({"ciphertext": "QUJD"}, "exactly"),
-    ({"uri": "s3://x", "sha256": "AB" * 32}, "sha256"),
-    ({"uri": "u" * 3000, "sha256": "ab" * 32}, "2048"),
-    ({"uri": "s3://x", "sha256": "ab" * 32, "colour": 1}, "exactly"),
-    ({"ciphertext": "QUJD" * (2**20 + 1), "nonce": "AAAAAAAAAAAAAAAA"}, "exceeds"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST}, "exactly"),
+    ({"uri": "s3://x", "sha256": DIGEST}, "exactly"),
+    ({"encoding": "xml", "nonce": NONCE, "sha256": DIGEST, "size": 3}, "encoding must be"),
+    ({"encoding": None, "nonce": NONCE, "sha256": DIGEST, "size": 3}, "encoding must be"),
+    ({"nonce": NONCE, "sha256": DIGEST, "size": 3}, "exactly"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": 3, "uri": "u" * 3000}, "2048"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": 3, "uri": ""}, "2048"),
+    ({"encoding": "json", "nonce": NONCE, "sha256": DIGEST, "size": 3, "uri": "s3://x", "colour": 1}, "exactly"),
 ])
-def test_a_payload_is_base64_and_exactly_one_of_ciphertext_or_pointer(world, payload, match):
+def test_a_payload_names_its_ciphertext_by_digest_inline_or_off_chain(world, payload, match):
     expect(world.ledger, m["producer1"], "SubmitBatch", [_with_payload(world, payload)],
            ErrorCode.INVALID_INPUT, match)
 
@@ -507,7 +527,7 @@ def test_plaintext_is_checked_with_the_one_record_rule(world):
     for records, match in ((b"\xff", "UTF-8"), (b'{"records": [], "records": []}', "twice"),
                            (b'{"records": [], "salts": [], "x": 1}', "records: [...]"),
                            (json.dumps({"records": ROWS, "salts": ["zz"] * 2}).encode(), "salt")):
-        expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch)],
+        expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch), nxt.ciphertext],
                ErrorCode.INVALID_INPUT, match, options={"transient": {"records": records}})
 
 
@@ -565,10 +585,10 @@ def test_a_ticket_from_before_a_revocation_does_not_work_after_a_re_grant(world)
 def test_an_endorser_that_does_not_know_its_organisation_refuses_plaintext(world):
     world.ledger.own_msp_id = ""
     nxt = world.sealed()
-    expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch)],
+    expect(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch), nxt.ciphertext],
            ErrorCode.CONFLICT, "does not know its organisation",
            options={"transient": nxt.transient})
-    tx = check(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch)],
+    tx = check(world.ledger, m["producer1"], "SubmitBatch", [json.dumps(nxt.batch), nxt.ciphertext],
                kind="targeted")
     assert not tx.error  # without plaintext the batch is still accepted
 
@@ -591,7 +611,7 @@ def test_a_batch_window_holds_against_the_peers_clock(world):
     led.peer_clock_ns = peer
     ahead = peer + 4 * 60 * 10**9  # the client's clock, 4 min ahead (within the skew)
     late = world.sealed(time_start=peer + 8 * 60 * 10**9, time_end=peer + 8 * 60 * 10**9)
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(late.batch)], ErrorCode.CLOCK_SKEW,
+    expect(led, m["producer1"], "SubmitBatch", [*late.args], ErrorCode.CLOCK_SKEW,
            "future", options={"timestamp_ns": ahead})
 
 
@@ -611,18 +631,19 @@ def test_update_stream_audits_what_changed_from_what_to_what(world):
 def test_chain_errors_carry_their_codes(world):
     led = world.ledger
     gap = world.sealed(seq=3, prev=world.first_batch)
-    err = expect(led, m["producer1"], "SubmitBatch", [json.dumps(gap.batch)],
+    err = expect(led, m["producer1"], "SubmitBatch", [json.dumps(gap.batch), gap.ciphertext],
                  ErrorCode.CHAIN_GAP, "expected seq 2, got 3")
     assert err.startswith("CHAIN_GAP: chain of source 'line-1' broken")
     fork = world.sealed(seq=1, prev="", rows=[{"sensor": "z", "temperature_c": 0.0, "ts": 0}])
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(fork.batch)], ErrorCode.CHAIN_FORK)
+    expect(led, m["producer1"], "SubmitBatch", [*fork.args], ErrorCode.CHAIN_FORK)
     wrong_prev = world.sealed(seq=2, prev="f" * 64)
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(wrong_prev.batch)],
+    expect(led, m["producer1"], "SubmitBatch", [*wrong_prev.args],
            ErrorCode.CHAIN_FORK, "prev_hash")
     first = json.loads(led.query(m["auditor1"], "GetBatch", "plant", world.first_batch))
     replay = {k: first[k] for k in (*__import__("ledgerlake.records").records.BATCH_FIELDS, "id")}
-    expect(led, m["producer1"], "SubmitBatch", [json.dumps(replay)], ErrorCode.ALREADY_EXISTS)
-    expect(led, m["producer2"], "SubmitBatch", [json.dumps(world.sealed().batch)],
+    expect(led, m["producer1"], "SubmitBatch", [json.dumps(replay), world.first_ciphertext],
+           ErrorCode.ALREADY_EXISTS)
+    expect(led, m["producer2"], "SubmitBatch", [*world.sealed().args],
            ErrorCode.ACCESS_DENIED, "access denied by rule 'batch.write'")
     TRIED["targeted"] += 1
     tx = led.endorse(m["admin1"], "DropTables")

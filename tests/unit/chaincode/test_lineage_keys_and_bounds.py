@@ -121,4 +121,4 @@ def test_a_batch_older_than_the_max_age_by_the_peers_clock_is_refused(world):
     old = world.sealed(time_start=now - 50 * 10**9, time_end=now - 50 * 10**9)
     led.peer_clock_ns = now + 30 * 10**9  # 80 s after the batch by the peer's clock
     with pytest.raises(ChaincodeError, match="older than the stream's max age"):
-        led.invoke(m["producer1"], "SubmitBatch", json.dumps(old.batch), timestamp_ns=now)
+        led.invoke(m["producer1"], "SubmitBatch", *old.args, timestamp_ns=now)

@@ -58,8 +58,11 @@ def sealed(ledger, seq=1, prev="", rows=ROWS, source="line-1", stream="plant"):
                       time_end=ledger.clock_ns)
 
 
-def submit(ledger, who, batch: dict, transient=None) -> dict:
-    return json.loads(ledger.invoke(who, "SubmitBatch", json.dumps(batch),
+def submit(ledger, who, batch, transient=None, *, ciphertext=None) -> dict:
+    """Submit a SealedBatch, or a batch header with the ciphertext it names."""
+    if not isinstance(batch, dict):
+        batch, ciphertext = batch.batch, batch.ciphertext
+    return json.loads(ledger.invoke(who, "SubmitBatch", json.dumps(batch), ciphertext,
                                     transient=transient))
 
 
@@ -76,22 +79,22 @@ def test_a_closed_stream_refuses_batches_and_takes_them_again_when_reopened(ledg
     first = sealed(ledger)
     status(ledger, "closed")
     with refused(ErrorCode.CONFLICT, "stream 'plant' is closed"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch), first.ciphertext)
     assert json.loads(ledger.query(analyst1, "GetStream", "plant"))["status"] == "closed"
     status(ledger, "active")
-    assert submit(ledger, producer1, first.batch)["seq"] == 1
+    assert submit(ledger, producer1, first)["seq"] == 1
 
 
 def test_closing_a_stream_mid_chain_refuses_the_next_batch(ledger):
     first = sealed(ledger)
-    submit(ledger, producer1, first.batch)
+    submit(ledger, producer1, first)
     status(ledger, "closed")
     second = sealed(ledger, 2, first.id)
     with refused(ErrorCode.CONFLICT, "is closed"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(second.batch),
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(second.batch), second.ciphertext,
                       transient=second.transient)
     status(ledger, "active")
-    assert submit(ledger, producer1, second.batch, second.transient)["seq"] == 2
+    assert submit(ledger, producer1, second, second.transient)["seq"] == 2
 
 
 @pytest.mark.parametrize("value", ["open", "", "Closed", None])
@@ -105,7 +108,7 @@ def test_only_the_owner_admin_closes_a_stream(ledger):
         ledger.invoke(admin2, "UpdateStream", "plant", json.dumps({"status": "closed"}))
     with denied("stream.update"):
         ledger.invoke(producer1, "UpdateStream", "plant", json.dumps({"status": "closed"}))
-    submit(ledger, producer1, sealed(ledger).batch)  # still open
+    submit(ledger, producer1, sealed(ledger))  # still open
 
 
 # -- plaintext sent to a reader endorser: the one record rule --------------------------------
@@ -114,22 +117,24 @@ def test_plaintext_whose_records_differ_from_the_public_fields_is_refused(ledger
     comparison stops a batch that shows one sensor in clear and commits to another."""
     good = sealed(ledger)
     lying = copy.deepcopy(good.batch)
-    lying["public"][1] = {"sensor": "s-elsewhere"}
+    lying["public"]["sensor"][1] = "s-elsewhere"
     lying["id"] = records.batch_id(lying)
     with refused(ErrorCode.INVALID_INPUT, r"record 1.*(differs from|differ from).*public"
                                              r"|record 1: public fields differ"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(lying), transient=good.transient)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(lying), good.ciphertext,
+                      transient=good.transient)
     # the same batch without plaintext cannot be checked, and is taken (unchecked)
-    assert submit(ledger, producer1, lying)["plaintext_checked"] is False
+    assert submit(ledger, producer1, lying, ciphertext=good.ciphertext)[
+        "plaintext_checked"] is False
 
 
 def test_plaintext_whose_commitments_miss_the_merkle_root_is_refused(ledger):
     good = sealed(ledger)
     other = sealed(ledger, rows=[ROWS[0], {"sensor": "s2", "temperature_c": 99.0}])
     with refused(ErrorCode.INVALID_INPUT, "(?i)merkle"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(good.batch),
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(good.batch), good.ciphertext,
                       transient=other.transient)
-    assert submit(ledger, producer1, good.batch, good.transient)["plaintext_checked"] is True
+    assert submit(ledger, producer1, good, good.transient)["plaintext_checked"] is True
 
 
 @pytest.mark.parametrize("content, message", [
@@ -143,7 +148,7 @@ def test_plaintext_whose_commitments_miss_the_merkle_root_is_refused(ledger):
 def test_malformed_plaintext_is_an_input_error(ledger, content, message):
     good = sealed(ledger)
     raw = content.encode() if isinstance(content, str) else json.dumps(content).encode()
-    tx = ledger.endorse(producer1, "SubmitBatch", json.dumps(good.batch),
+    tx = ledger.endorse(producer1, "SubmitBatch", json.dumps(good.batch), good.ciphertext,
                         transient={"records": raw})
     assert error_code(tx.error) is ErrorCode.INVALID_INPUT, tx.error
     assert re.search(message, tx.error), tx.error
@@ -154,59 +159,58 @@ def test_malformed_plaintext_is_an_input_error(ledger, content, message):
 def test_only_producers_of_writer_orgs_submit(ledger, who):
     b = sealed(ledger)
     with denied("batch.write"):
-        ledger.invoke(who, "SubmitBatch", json.dumps(b.batch))
-    submit(ledger, producer1, b.batch)
+        ledger.invoke(who, "SubmitBatch", json.dumps(b.batch), b.ciphertext)
+    submit(ledger, producer1, b)
 
 
 def test_writer_roles_are_the_streams_not_a_fixed_list(ledger):
     ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(
         {"writers": {"msp_ids": [ORG1, ORG2], "roles": ["analyst"]}}))
     with denied("batch.write"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(sealed(ledger).batch))
-    submit(ledger, analyst1, sealed(ledger).batch)
-    submit(ledger, analyst2, sealed(ledger, source="line-2").batch)
+        ledger.invoke(producer1, "SubmitBatch", *sealed(ledger).args)
+    submit(ledger, analyst1, sealed(ledger))
+    submit(ledger, analyst2, sealed(ledger, source="line-2"))
 
 
 def test_a_source_stays_with_the_org_that_started_it(ledger):
     ledger.invoke(admin1, "UpdateStream", "plant", json.dumps(
         {"writers": {"msp_ids": [ORG1, ORG2]}}))
     first = sealed(ledger)
-    submit(ledger, producer1, first.batch)
+    submit(ledger, producer1, first)
     second = sealed(ledger, 2, first.id)
     with denied("batch.source"):
-        ledger.invoke(producer2, "SubmitBatch", json.dumps(second.batch))
-    submit(ledger, producer1, second.batch)
+        ledger.invoke(producer2, "SubmitBatch", json.dumps(second.batch), second.ciphertext)
+    submit(ledger, producer1, second)
 
 
 # -- the chain of a source ---------------------------------------------------------------
 def test_chain_rules_each_refuse_and_the_right_next_batch_is_taken(ledger):
     first = sealed(ledger)
-    submit(ledger, producer1, first.batch)
+    submit(ledger, producer1, first)
     with refused(ErrorCode.ALREADY_EXISTS, "already recorded"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(first.batch), first.ciphertext)
     gap = sealed(ledger, 3, first.id)
     with refused(ErrorCode.CHAIN_GAP, r"\(a gap\).*expected seq 2, got 3"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(gap.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(gap.batch), gap.ciphertext)
     fork = sealed(ledger, 1, "", rows=ROWS[:1])
     with refused(ErrorCode.CHAIN_FORK, r"\(a fork or replay\).*expected seq 2, got 1"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(fork.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(fork.batch), fork.ciphertext)
     wrong_prev = sealed(ledger, 2, "ab" * 32)
     with refused(ErrorCode.CHAIN_FORK, "prev_hash does not name batch"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong_prev.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(wrong_prev.batch), wrong_prev.ciphertext)
     second = sealed(ledger, 2, first.id)
-    assert submit(ledger, producer1, second.batch)["seq"] == 2
+    assert submit(ledger, producer1, second)["seq"] == 2
     third = sealed(ledger, 3, second.id)
-    assert submit(ledger, producer1, third.batch)["seq"] == 3
+    assert submit(ledger, producer1, third)["seq"] == 3
 
 
 def test_sources_chain_independently(ledger):
     a1, b1 = sealed(ledger, source="a"), sealed(ledger, source="b")
-    submit(ledger, producer1, a1.batch)
-    submit(ledger, producer1, b1.batch)
+    submit(ledger, producer1, a1)
+    submit(ledger, producer1, b1)
     with refused(ErrorCode.CHAIN_FORK, "prev_hash does not name batch"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(sealed(ledger, 2, a1.id,
-                                                                  source="b").batch))
-    submit(ledger, producer1, sealed(ledger, 2, b1.id, source="b").batch)
+        ledger.invoke(producer1, "SubmitBatch", *sealed(ledger, 2, a1.id, source="b").args)
+    submit(ledger, producer1, sealed(ledger, 2, b1.id, source="b"))
 
 
 def test_batch_epoch_and_schema_version_must_be_current(ledger):
@@ -214,12 +218,12 @@ def test_batch_epoch_and_schema_version_must_be_current(ledger):
     stale = {**b.batch, "key_epoch": 2}
     stale["id"] = records.batch_id(stale)
     with refused(ErrorCode.CONFLICT, "key_epoch 2 is not the current epoch 1"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(stale))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(stale), b.ciphertext)
     newer = {**b.batch, "schema_version": 2}
     newer["id"] = records.batch_id(newer)
     with refused(ErrorCode.CONFLICT, "schema_version 2 is not"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(newer))
-    submit(ledger, producer1, b.batch)
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(newer), b.ciphertext)
+    submit(ledger, producer1, b)
 
 
 def test_batch_times_are_bounded_by_the_transaction_time(ledger):
@@ -229,23 +233,23 @@ def test_batch_times_are_bounded_by_the_transaction_time(ledger):
                       rows=ROWS, data_key=KEY, key_epoch=1, time_start=now,
                       time_end=now + skew + 10**12)
     with refused(ErrorCode.CLOCK_SKEW, "time_end lies in the future"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(late.batch), late.ciphertext)
     max_age = json.loads(ledger.query(analyst1, "GetStream", "plant"))["max_age_seconds"]
     old = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
                      rows=ROWS, data_key=KEY, key_epoch=1,
                      time_start=now - max_age * 10**9 - 10**12, time_end=now)
     with refused(ErrorCode.CLOCK_SKEW, "older than the stream's max age"):
-        ledger.invoke(producer1, "SubmitBatch", json.dumps(old.batch))
+        ledger.invoke(producer1, "SubmitBatch", json.dumps(old.batch), old.ciphertext)
     edge = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
                       rows=ROWS, data_key=KEY, key_epoch=1, time_start=now, time_end=now)
-    submit(ledger, producer1, edge.batch)
+    submit(ledger, producer1, edge)
 
 
 # -- who may read batches ------------------------------------------------------------------
 @pytest.fixture
 def with_batch(ledger):
     b = sealed(ledger)
-    submit(ledger, producer1, b.batch)
+    submit(ledger, producer1, b)
     return b
 
 

@@ -137,7 +137,7 @@ def test_every_function_through_the_typed_api(world):
                   Batch)
     assert (batch.source, batch.seq, batch.record_count, batch.producer.msp_id) == \
         ("line-1", 1, 2, "Org1MSP")
-    assert batch.public == ({"sensor": "s1"}, {"sensor": "s2"})
+    assert batch.public == {"sensor": ("s1", "s2")}
     listed = check(Function.LIST_BATCHES,
                    world["Org1", "producer"].list_batches("plant", source="line-1"), Page)
     assert [b.id for b in listed.items] == [sealed.id]

@@ -3,6 +3,7 @@ import base64
 import pytest
 
 from ledgerlake.client import encryption
+from ledgerlake import records
 from ledgerlake.client.batches import open_batch, seal_batch
 from ledgerlake.errors import DecryptionError
 from ledgerlake.records import RecordError
@@ -77,8 +78,8 @@ def seal(rows, key, **opts):
 def test_sealed_batch_round_trips_and_binds_its_context():
     key = encryption.new_data_key()
     sealed = seal([{"v": 1.5}, {"v": 2.5}], key)
-    assert open_batch(SCHEMA, sealed.batch, key) == [{"v": 1.5}, {"v": 2.5}]
-    assert sealed.batch["public"] == [{"v": 1.5}, {"v": 2.5}]
+    assert open_batch(SCHEMA, sealed, key) == [{"v": 1.5}, {"v": 2.5}]
+    assert sealed.batch["public"] == {"v": [1.5, 2.5]}
     with pytest.raises(RecordError, match="must be of type float"):
         seal([{"v": "hot"}], key)
 
@@ -90,28 +91,28 @@ def test_a_batch_replayed_under_another_seq_does_not_decrypt():
     moved = dict(sealed.batch, seq=3)  # the same ciphertext replayed under another seq
     moved["id"] = records.batch_id(moved)
     with pytest.raises(DecryptionError, match=f"payload of batch {moved['id']}"):
-        open_batch(SCHEMA, moved, key)
+        open_batch(SCHEMA, moved, key, ciphertext=sealed.ciphertext)
     with pytest.raises(DecryptionError, match="did not decrypt"):
-        open_batch(SCHEMA, sealed.batch, encryption.new_data_key())
+        open_batch(SCHEMA, sealed, encryption.new_data_key())
 
 
 def test_open_batch_refuses_records_that_do_not_match_the_batch():
     from ledgerlake import records
     key = encryption.new_data_key()
     sealed = seal([{"v": 1.5}], key)
-    lying = dict(sealed.batch, public=[{"v": 9.0}])
+    lying = dict(sealed.batch, public={"v": [9.0]})
     with pytest.raises(RecordError, match="id is not the hash"):
-        open_batch(SCHEMA, lying, key)
+        open_batch(SCHEMA, lying, key, ciphertext=sealed.ciphertext)
     lying["id"] = records.batch_id(lying)  # a consistent batch whose records disagree
     with pytest.raises(RecordError, match="record 0 differs from its public fields"):
-        open_batch(SCHEMA, lying, key)
+        open_batch(SCHEMA, lying, key, ciphertext=sealed.ciphertext)
     other_root = dict(sealed.batch, merkle_root="0" * 64)
     other_root["id"] = records.batch_id(other_root)
     with pytest.raises(RecordError, match="do not match its merkle_root"):
-        open_batch(SCHEMA, other_root, key)
+        open_batch(SCHEMA, other_root, key, ciphertext=sealed.ciphertext)
     newer = {"version": 2, "fields": SCHEMA["fields"]}
     with pytest.raises(RecordError, match="schema version 1"):
-        open_batch(newer, sealed.batch, key)
+        open_batch(newer, sealed, key)
 
 
 def test_open_batch_checks_records_against_the_stream_schema():
@@ -122,7 +123,7 @@ def test_open_batch_checks_records_against_the_stream_schema():
                                         "max": 2.0}]}
     sealed = seal([{"v": 2.5}], key, schema=loose)
     with pytest.raises(RecordError, match="above its maximum"):
-        open_batch(strict, sealed.batch, key)
+        open_batch(strict, sealed, key)
 
 
 def test_open_batch_reads_a_stored_batch_with_extra_fields_and_string_integers():
@@ -134,16 +135,35 @@ def test_open_batch_reads_a_stored_batch_with_extra_fields_and_string_integers()
     stored = records.parse_json(records.canonical(
         {**sealed.batch, "tx_id": "t", "producer": {"msp_id": "Org1MSP"}}))
     assert isinstance(stored["time_start"], str)
-    assert open_batch(SCHEMA, stored, key) == [{"v": 1.5}]
+    assert open_batch(SCHEMA, stored, key, ciphertext=sealed.ciphertext) == [{"v": 1.5}]
 
 
-def test_off_chain_payloads_are_named_not_decrypted():
-    from ledgerlake import records
+def test_an_off_chain_payload_opens_with_the_ciphertext_its_digest_names():
+    from ledgerlake.errors import IntegrityError
     key = encryption.new_data_key()
-    batch = dict(seal([{"v": 1.5}], key).batch, payload={"uri": "s3://x", "sha256": "a" * 64})
-    batch["id"] = records.batch_id(batch)
-    with pytest.raises(RecordError, match="off-chain"):
-        open_batch(SCHEMA, batch, key)
+    sealed = seal([{"v": 1.5}], key, payload_uri="s3://bucket/batch-1")
+    assert sealed.batch["payload"]["uri"] == "s3://bucket/batch-1"
+    assert sealed.args == (records.canonical(sealed.batch),)  # no ciphertext argument
+    with pytest.raises(RecordError, match="stored off-chain at s3://bucket/batch-1"):
+        open_batch(SCHEMA, sealed.batch, key)
+    assert open_batch(SCHEMA, sealed.batch, key, ciphertext=sealed.ciphertext) == [{"v": 1.5}]
+    other = seal([{"v": 1.5}], key).ciphertext
+    with pytest.raises(IntegrityError, match=f"batch {sealed.id}: the ciphertext is not"):
+        open_batch(SCHEMA, sealed.batch, key, ciphertext=other)
+
+
+def test_a_changed_or_swapped_ciphertext_is_named_before_decrypting():
+    from ledgerlake.errors import IntegrityError
+    key = encryption.new_data_key()
+    sealed = seal([{"v": 1.5}], key)
+    flipped = bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]
+    swapped = seal([{"v": 1.5}], key).ciphertext  # same size, another batch's
+    for bad in (flipped, swapped, sealed.ciphertext + b"x"):
+        with pytest.raises(IntegrityError, match=f"batch {sealed.id}: the ciphertext") as err:
+            open_batch(SCHEMA, sealed.batch, key, ciphertext=bad)
+        assert err.value.check == "payload_sha256"
+    with pytest.raises(RecordError, match=f"batch {sealed.id}: its ciphertext is not given"):
+        open_batch(SCHEMA, sealed.batch, key)
 
 
 def test_plaintext_needs_named_reader_endorsers():

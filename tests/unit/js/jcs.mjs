@@ -1,7 +1,7 @@
 // What a JavaScript client computes with the npm `canonicalize` package (RFC 8785), for the
 // record-format interop tests (tests/unit/test_canonical_interop.py).
-// stdin: {"values": [json text...], "batches": [{"batch": json text, "plaintext": json text}],
-//         "batch_fields": [...]}
+// stdin: {"values": [json text...], "batches": [{"batch": json text, "plaintext": json text,
+//         "ciphertext": base64 of the transaction's second argument}], "batch_fields": [...]}
 // argv[2]: the package's folder (.node/node_modules/canonicalize)
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ function merkleRoot (leaves) {
 const out = {
   version: pkg.version,
   canonical: request.values.map((text) => canonicalize(JSON.parse(text))),
-  batches: request.batches.map(({ batch, plaintext }) => {
+  batches: request.batches.map(({ batch, plaintext, ciphertext }) => {
     const parsed = JSON.parse(batch);
     const body = Object.fromEntries(request.batch_fields.map((k) => [k, parsed[k] ?? null]));
     const content = JSON.parse(plaintext);
@@ -46,7 +46,8 @@ const out = {
     return {
       id: sha256(Buffer.from(canonicalize(body), 'utf8')).toString('hex'),
       commitments: leaves.map((leaf) => leaf.toString('hex')),
-      merkle_root: merkleRoot(leaves).toString('hex')
+      merkle_root: merkleRoot(leaves).toString('hex'),
+      payload_sha256: sha256(Buffer.from(ciphertext, 'base64')).toString('hex')
     };
   })
 };
