@@ -602,6 +602,11 @@ def _one_line(exc: LedgerlakeError) -> str:
     return str(exc)
 
 
+from ledgerlake.commands import ingest as _ingest  # noqa: E402  (commands use the helpers above)
+cli.add_command(_ingest.ingest_cmd)
+cli.add_command(_ingest.submit_cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="ledgerlake", standalone_mode=False)

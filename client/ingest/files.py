@@ -5,7 +5,8 @@ by line (JSON Lines), never loaded whole. Files are read in name order, and a po
 ``{"file": name relative to the directory or glob root, "row" | "line": items of that file
 already read}``: ``rows(after=...)`` skips the files before it and that many items of it.
 
-CSV cells are text. Given the stream's schema (``use_schema``, which the pipeline calls),
+CSV cells are text (an empty cell is an absent value, but for a required string field).
+Given the stream's schema (``use_schema``, which the pipeline calls),
 a CSV column is converted to its field's type a whole block at a time with pyarrow (one
 cast per column), and value by value (``coerce_text``) only in a block whose cast fails,
 so that each bad cell rejects its row alone. The schema also decides, once per file and
@@ -46,16 +47,16 @@ def _nanos(text: str) -> int:
 
 
 def coerce_text(field: records.Field, text: str | None) -> Any:
-    """A text cell as the value of ``field``: an empty cell is absent (None) unless the field
-    is a string; ints in decimal, floats as Python reads them, bools true/false/1/0,
+    """A text cell as the value of ``field``: an empty cell is absent (None), except for a
+    required string field, where it is the empty string; ints in decimal, floats as Python reads them, bools true/false/1/0,
     timestamps in nanoseconds or ISO-8601 (UTC unless it says). Raises ValueError."""
     if text is None:
         return None
     kind = field.type
+    if text == "" and not (kind == "string" and field.required):
+        return None
     if kind == "string":
         return text
-    if text == "":
-        return None
     if kind == "int":
         if not re.fullmatch(r"[+-]?[0-9]+", text):
             raise ValueError(f"{text!r:.40} is not an integer")
@@ -79,10 +80,12 @@ def _cast_column(field: records.Field, column):
     import pyarrow.compute as pc
 
     kind = field.type
-    if kind == "string":
+    if kind == "string" and field.required:
         return column
     column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
     try:
+        if kind == "string":
+            return column
         if kind == "int":
             if not pc.all(pc.match_substring_regex(column, _INTEGER)).as_py() in (True, None):
                 return None
@@ -338,7 +341,7 @@ class FileSource:
             done, groups = 0, []
             for g in range(parquet.num_row_groups):  # whole row groups before the position
                 rows = parquet.metadata.row_group(g).num_rows
-                if done + rows <= skip:
+                if not groups and done + rows <= skip:
                     done += rows
                 else:
                     groups.append(g)

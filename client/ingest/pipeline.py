@@ -149,6 +149,7 @@ class _Run:
     stop: threading.Event
     submit_options: dict
     failure: list = field(default_factory=list)  # the first error that ends the run
+    stopped_by: list = field(default_factory=list)  # bad rows under on_error="stop"
 
 
 class _Stop(Exception):
@@ -204,7 +205,8 @@ class _Lane:
             self._cut()  # the rest, also after a stop (Ctrl-C): what was read is committed
         except _Stop as stop:
             self._cut()  # the rows before the bad one are committed; the bad one is not
-            raise RecordError(str(stop)) from None
+            self.run.stopped_by.append(RecordError(str(stop)))
+            self.run.stop.set()  # other lanes too commit what they read, and end
         finally:
             self._put(None)
 
@@ -540,6 +542,8 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
     summary.seconds = time.monotonic() - started
     if run.failure:
         raise run.failure[0]
+    if run.stopped_by:
+        raise run.stopped_by[0]
     return summary
 
 
@@ -564,7 +568,7 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
         summary.seconds = time.monotonic() - started
         if progress is not None:
             progress(summary)
-    if run.stop.is_set() and not run.failure:
+    if run.stop.is_set() and not run.failure and not run.stopped_by:
         summary.interrupted = True
     summary.in_flight = 0
 
@@ -599,5 +603,40 @@ def _keys(api, stream_def, data_key: bytes | None, org_key, purpose: str) -> dic
     return keys
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IngestSummary", "SourceSummary", "cursor_of", "ingest",
-           "ledger_head", "submit"]
+
+
+class RecordsSource:
+    """Records given in memory (``ledgerlake submit``): each run appends them to the chain.
+    The position counts records submitted through this source id, so it never skips."""
+
+    kind = "records"
+
+    def __init__(self, rows: Sequence[dict], source_id: str = "submit", what: str = "record"):
+        self._rows, self._id, self._what = list(rows), source_id, what
+
+    def source_id(self) -> str:
+        return self._id
+
+    def rows(self, after: Any | None = None):
+        from ledgerlake.client.ingest.source import Row
+
+        done = after.get("records", 0) if isinstance(after, dict) else 0
+        for i, row in enumerate(self._rows, 1):
+            where = self._what if len(self._rows) == 1 else f"{self._what} {i}"
+            if not isinstance(row, dict):
+                yield Row(None, where, {"records": done + i}, f"{where} must be a JSON object")
+            else:
+                yield Row(row, where, {"records": done + i})
+
+    def committed(self, position: Any) -> None:
+        """Nothing to acknowledge."""
+
+    def stop(self) -> None:
+        """A list ends by itself."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "IngestSummary", "RecordsSource", "SourceSummary",
+           "cursor_of", "ingest", "ledger_head", "submit"]
