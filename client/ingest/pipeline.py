@@ -554,9 +554,12 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
 
     while alive():
         try:
-            for thread in alive():
+            for thread in alive()[:1]:
                 thread.join(timeout=0.25)
-                break
+            summary.in_flight = sum(lane.in_flight for lane in lanes)
+            summary.seconds = time.monotonic() - started
+            if progress is not None:
+                progress(summary)
         except KeyboardInterrupt:
             if summary.interrupted:  # a second Ctrl-C: leave now (the state stays sound)
                 raise
@@ -564,10 +567,6 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
             run.stop.set()
             for lane in lanes:
                 lane.source.stop()
-        summary.in_flight = sum(lane.in_flight for lane in lanes)
-        summary.seconds = time.monotonic() - started
-        if progress is not None:
-            progress(summary)
     if run.stop.is_set() and not run.failure and not run.stopped_by:
         summary.interrupted = True
     summary.in_flight = 0

@@ -215,3 +215,50 @@ def test_a_producer_of_a_non_writer_org_is_refused_with_one_line(net, stream, tm
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
         f"ConfigError: Org2MSP may not write to stream {stream[0]!r} (writers: Org1MSP)"]
+
+
+def test_ctrl_c_commits_what_was_read_and_exits_130(net, apis, stream, tmp_path):
+    name, source = stream[0], "interrupted"
+    rows = _rows(3000, prefix="i")
+    _write_csv(tmp_path / "big.csv", rows)
+    command = [sys.executable, "-m", "ledgerlake", "ingest", str(tmp_path / "big.csv"),
+               "--stream", name, "--source-id", source, "--batch-size", "100",
+               "--state-dir", str(net.state_dir)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    output, errors = proc.communicate(timeout=60)
+    assert proc.returncode == 130, errors
+    assert "(interrupted)" in output and "Traceback" not in errors
+    first = len(_ledger_rows(apis, stream, source))
+    assert 0 < first < 3000
+    assert subprocess.run(command + ["--quiet"], capture_output=True,
+                          timeout=300).returncode == 0
+    assert _ledger_rows(apis, stream, source) == rows
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stream", "no-such-stream"], "ConfigError: stream 'no-such-stream' does not exist; "
+                                     "see 'ledgerlake stream list'"),
+    (["--time-field", "sensor"], "ConfigError: time field 'sensor' must be a timestamp field"),
+])
+def test_user_mistakes_are_one_line(net, stream, tmp_path, args, message):
+    _write_csv(tmp_path / "x.csv", _rows(3))
+    if "--stream" not in args:
+        args = ["--stream", stream[0], *args]
+    run = subprocess.run([sys.executable, "-m", "ledgerlake", "ingest", str(tmp_path / "x.csv"),
+                          *args, "--state-dir", str(net.state_dir), "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith(message)
+
+
+def test_a_file_missing_a_required_column_is_refused_once(net, stream, tmp_path):
+    (tmp_path / "m.csv").write_text("sensor,seq,temperature_c,ok\n" +
+                                    "".join(f"a{i},{i},1.5,true\n" for i in range(500)))
+    run = subprocess.run([sys.executable, "-m", "ledgerlake", "ingest", str(tmp_path / "m.csv"),
+                          "--stream", stream[0], "--state-dir", str(net.state_dir), "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == ("ConfigError: m.csv has no column 'ts', a required field of "
+                                  "the stream's schema v1")
