@@ -144,6 +144,9 @@ def ingest_cmd(source: str, stream: str, source_id, who: str, state_dir, batch_s
     of them, '-' for JSON Lines on standard input, a SQLAlchemy URL (--table/--query,
     --cursor), an http(s):// JSON API or an mqtt:// topic.
 
+    Standard input resumes by skipping the lines already committed: feed a re-run the same
+    input, or give new input a new --source-id.
+
     Each record is validated against the stream's schema, encrypted with its data key
     (opened as the producer, audited) and committed in batches; a re-run continues where
     the last one stopped, without duplicates, even after a crash. Ctrl-C commits what was
@@ -182,8 +185,8 @@ def _endorsers(state_dir, who: str, stream: str) -> list[str]:
 @click.command("submit")
 @click.argument("record")
 @click.option("--stream", required=True, help="The stream to write to.")
-@click.option("--source-id", default="submit", show_default=True,
-              help="The source chain the record joins.")
+@click.option("--source-id", help="The source chain the record joins [default: "
+                                  "submit-ORG, e.g. submit-Org1].")
 @click.option("--time-field", help="A timestamp field holding the record's event time.")
 @_as_option("Org1/producer")
 @_state_dir_option
@@ -200,6 +203,7 @@ def submit_cmd(record: str, stream: str, source_id: str, time_field, who: str,
     if not isinstance(row, dict):
         raise ConfigError("RECORD must be a JSON object of field names to values, e.g. "
                           "'{\"sensor\": \"t1\", \"temperature_c\": 21.5}'")
+    source_id = source_id or f"submit-{who.partition('/')[0]}"
     summary = _run(state_dir, who, stream, RecordsSource([row], source_id, "RECORD"), True,
                    None, on_error="stop", time_field=time_field, batch_size=1)
     out.print(f"committed 1 record to {stream} (source {source_id}, seq "
