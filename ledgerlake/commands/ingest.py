@@ -109,7 +109,7 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, **opti
 
 
 @click.command("ingest")
-@click.argument("source")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @click.option("--stream", required=True, help="The stream to write to.")
 @click.option("--source-id", help="The source's chain on the ledger [default: from SOURCE, "
                                   "e.g. the file name]; keep it to resume.")
@@ -136,7 +136,7 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, **opti
                    "must read the stream) so the contract checks them.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @_pass_through
-def ingest_cmd(source: str, stream: str, source_id, who: str, state_dir, batch_size: int,
+def ingest_cmd(sources: tuple[str, ...], stream: str, source_id, who: str, state_dir, batch_size: int,
                flush_seconds: float, time_field, on_error: str, reject_file, file_format,
                delimiter, max_in_flight: int, send_plaintext: bool, quiet: bool,
                **pass_through) -> None:
@@ -144,6 +144,7 @@ def ingest_cmd(source: str, stream: str, source_id, who: str, state_dir, batch_s
     of them, '-' for JSON Lines on standard input, a SQLAlchemy URL (--table/--query,
     --cursor), an http(s):// JSON API or an mqtt:// topic.
 
+    Several SOURCEs are ingested side by side, each its own chain (source id).
     Standard input resumes by skipping the lines already committed: feed a re-run the same
     input, or give new input a new --source-id.
 
@@ -158,19 +159,27 @@ def ingest_cmd(source: str, stream: str, source_id, who: str, state_dir, batch_s
     if "header" in options:
         options["header"] = list(options["header"])
     options.update(format=file_format, delimiter=delimiter)
-    src = open_source(source, options)
+    if source_id and len(sources) > 1:
+        raise click.UsageError("--source-id names one source's chain; several SOURCEs each "
+                               "keep their own")
+    opened = []
     try:
-        sid = source_id or src.source_id()
+        for spec in sources:
+            opened.append(open_source(spec, options))
         state = _network(state_dir).state_dir
-        rejects = reject_file or state / "ingest" / stream / f"{sid}.rejects.jsonl"
-        summary = _run(state_dir, who, stream, src, quiet, rejects, source_id=source_id,
+        rejects = reject_file or state / "ingest" / stream / (
+            f"{source_id or opened[0].source_id()}.rejects.jsonl" if len(opened) == 1
+            else "rejects.jsonl")
+        summary = _run(state_dir, who, stream, opened[0] if len(opened) == 1 else opened,
+                       quiet, rejects, source_id=source_id,
                        batch_size=batch_size, flush_seconds=flush_seconds,
                        time_field=time_field, on_error=on_error, max_in_flight=max_in_flight,
                        send_plaintext=send_plaintext,
                        endorsing_organizations=_endorsers(state_dir, who, stream)
                        if send_plaintext else ())
     finally:
-        src.close()
+        for src in opened:
+            src.close()
     _print_summary(summary, rejects)
     if summary.interrupted:
         raise SystemExit(130)

@@ -262,3 +262,13 @@ def test_a_file_missing_a_required_column_is_refused_once(net, stream, tmp_path)
     assert run.returncode == 1
     assert run.stderr.strip() == ("ConfigError: m.csv has no column 'ts', a required field of "
                                   "the stream's schema v1")
+
+
+def test_several_sources_side_by_side_each_on_its_own_chain(net, apis, stream, tmp_path):
+    name = stream[0]
+    parts = {"multi-a.csv": _rows(400, prefix="a"), "multi-b.csv": _rows(300, prefix="b")}
+    for file, rows in parts.items():
+        _write_csv(tmp_path / file, rows)
+    assert _cli(net, *(tmp_path / f for f in parts), "--stream", name, "--batch-size", 50) == 0
+    for file, rows in parts.items():
+        assert _ledger_rows(apis, stream, file) == rows
