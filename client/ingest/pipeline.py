@@ -172,6 +172,7 @@ class _Lane:
         self._first_ns = self._last_ns = 0
         self._started = 0.0  # monotonic time of the open batch's first row
         self._consumed: Any = state.position  # position after the last row read
+        self._cut_end: Any = state.position  # where the last sealed batch ends
         self._buffer = threading.Lock()
         self._sealing = threading.Lock()
         self.threads = [threading.Thread(target=self._guard, args=(self._read,), daemon=True,
@@ -203,6 +204,8 @@ class _Lane:
         try:
             self._read_rows()
             self._cut()  # the rest, also after a stop (Ctrl-C): what was read is committed
+            if self._consumed != self._cut_end:  # rejected rows after the last batch
+                self._put(("advance", self._consumed))
         except _Stop as stop:
             self._cut()  # the rows before the bad one are committed; the bad one is not
             self.run.stopped_by.append(RecordError(str(stop)))
@@ -283,7 +286,7 @@ class _Lane:
             with self._buffer:
                 rows, positions = self._rows, self._positions
                 first, last, end = self._first_ns, self._last_ns, self._consumed
-                self._rows, self._positions = [], []
+                self._rows, self._positions, self._cut_end = [], [], end
             try:
                 chunks = list(self._seal_chunks(rows, positions, first, last, end))
             except BaseException:
@@ -348,6 +351,12 @@ class _Lane:
                 continue
             if chunks is None:
                 return
+            if isinstance(chunks, tuple):  # ("advance", position): only rejects since
+                if not self.run.failure:
+                    self.state.position = chunks[1]
+                    self.run.store.save(self.state)
+                    self.source.committed(chunks[1])
+                continue
             try:
                 if not self.run.failure:  # after a failure, sealed batches are dropped
                     for sealed, end, count in chunks:

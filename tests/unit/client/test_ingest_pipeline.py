@@ -133,6 +133,16 @@ def test_bad_rows_go_to_the_reject_file_and_skip(world, tmp_path):
     assert (summary.read, summary.rejected) == (7, 2)
 
 
+def test_rejected_rows_after_the_last_batch_are_not_read_again(world, tmp_path):
+    source = ListSource([*rows(3), "bad", "worse"])
+    rejects = tmp_path / "rejects.jsonl"
+    world.ingest(source, reject_file=rejects, batch_size=3)  # cut before the bad rows
+    assert source.acknowledged == [3, 5]  # a live source may drop the rejected messages
+    again = world.ingest(ListSource([*rows(3), "bad", "worse"]), reject_file=rejects)
+    assert (again.read, again.rejected) == (0, 0)
+    assert len(rejects.read_text().splitlines()) == 2
+
+
 def test_on_error_stop_commits_the_rows_before_and_names_the_bad_one(world, tmp_path):
     items = [*rows(3), {"sensor": "x", "n": "nine"}, *rows(2, 3)]
     with pytest.raises(RecordError, match=r"^item 4: field 'n' must be of type int"):
