@@ -399,7 +399,8 @@ def ledger_head(api, stream: str, source: str) -> tuple[int, str, str]:
 
 def submit(api, stream: str, source: str, sealed, options: dict) -> str:
     """Submit ``sealed``; "committed", or "already" when it is on the ledger already (a
-    resubmit after a crash: ALREADY_EXISTS, or a refusal while the head is this batch)."""
+    resubmit after a crash: ALREADY_EXISTS, or a refusal while the head is this batch).
+    A chain that moved past the batch's place under this ingest is a ConfigError."""
     try:
         api.submit_batch(sealed, **options)
         return "committed"
@@ -409,13 +410,24 @@ def submit(api, stream: str, source: str, sealed, options: dict) -> str:
         if exc.error_code not in (ErrorCode.CHAIN_FORK, ErrorCode.CLOCK_SKEW,
                                   ErrorCode.CONFLICT):
             raise
-        if ledger_head(api, stream, source)[1] == sealed.id:
-            return "already"
-        raise
-    except CommitError:  # e.g. MVCC_READ_CONFLICT: an earlier copy may have won
-        if ledger_head(api, stream, source)[1] == sealed.id:
-            return "already"
-        raise
+        _moved(api, stream, source, sealed, exc)
+    except CommitError as exc:  # e.g. MVCC_READ_CONFLICT: an earlier copy may have won
+        _moved(api, stream, source, sealed, exc)
+    return "already"
+
+
+def _moved(api, stream: str, source: str, sealed, exc: Exception) -> None:
+    """Return when the refused batch is the chain's head (it was committed before);
+    otherwise raise ``exc``, or say the chain moved when another batch took its place."""
+    seq, head, _ = ledger_head(api, stream, source)
+    if head == sealed.id:
+        return
+    if seq >= sealed.batch["seq"]:
+        raise ConfigError(f"the chain of source {source!r} in {stream!r} moved to seq {seq} "
+                          f"while this ingest was writing (another ingest of that source, or "
+                          f"a batch of an earlier run committed late); run again to continue "
+                          f"from the ledger") from None
+    raise exc
 
 
 def cursor_of(api, stream: str, batch_id: str, schema: records.Schema,

@@ -300,3 +300,21 @@ def test_mistakes_are_named(world):
                state_dir=world.state_dir)
     with pytest.raises(ConfigError, match="batch size must be from 1"):
         world.ingest(ListSource(rows(1)), batch_size=0)
+
+
+def test_a_chain_that_moves_under_an_ingest_is_named(world):
+    from ledgerlake.client.batches import seal_batch
+
+    class Intruder(ListSource):
+        def rows(self, after=None):
+            for i, row in enumerate(super().rows(after)):
+                if i == 2:  # another writer takes seq 1 of the same source
+                    world.producer.submit_batch(seal_batch(
+                        stream="plant", source="list", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=rows(1, 99), data_key=world.data_key, key_epoch=1))
+                yield row
+
+    with pytest.raises(ConfigError, match=r"^the chain of source 'list' in 'plant' moved to "
+                                          r"seq 1 while this ingest was writing"):
+        world.ingest(Intruder(rows(5)), batch_size=100)
+    assert world.records("list") == rows(1, 99)
