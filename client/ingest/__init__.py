@@ -44,10 +44,14 @@ def open_source(spec: str, options: Mapping[str, Any] | None = None):
     kind = source_kind(spec)
     options = {k: v for k, v in (options or {}).items() if v is not None}
     # -- files and standard input (the ingest helper's kinds) --
-    if kind == "file":
-        from ledgerlake.client.ingest.files import from_cli
-    elif kind == "stdin":
-        from ledgerlake.client.ingest.stdin import from_cli
+    if kind in ("file", "stdin"):
+        from ledgerlake.client.ingest import files, stdin
+        module = files if kind == "file" else stdin
+        extra = sorted(set(options) - set(module.CLI_OPTIONS))
+        if extra:
+            raise ConfigError(f"--{extra[0].replace('_', '-')} does not apply to "
+                              f"{'files' if kind == 'file' else 'standard input'}")
+        from_cli = module.from_cli
     # -- SQL, HTTP and MQTT (the sources helper's kinds) --
     else:
         try:

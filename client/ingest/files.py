@@ -30,6 +30,8 @@ from ledgerlake.errors import ConfigError, RecordError
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+#: The options ``from_cli`` takes (CLI: --format, --delimiter).
+CLI_OPTIONS = ("format", "delimiter")
 #: Rows converted and handed on together (pyarrow's unit of work).
 BLOCK_ROWS = 8192
 _INTEGER = r"^[+-]?[0-9]+$"

@@ -13,6 +13,10 @@ from ledgerlake.client.ingest.source import Row
 from ledgerlake.errors import ConfigError
 
 
+#: The options ``from_cli`` takes (CLI: --format, jsonl only).
+CLI_OPTIONS = ("format",)
+
+
 class StdinSource:
     """JSON Lines from a binary stream (standard input unless ``stream`` is given)."""
 

@@ -128,6 +128,10 @@ def test_source_kinds_and_ids(tmp_path):
         "stdin", "http", "mqtt", "sql", "sql", "file"]
     with pytest.raises(ConfigError, match="unknown source scheme in ftp://"):
         open_source("ftp://host/file")
+    with pytest.raises(ConfigError, match="^--table does not apply to files$"):
+        open_source("data.csv", {"table": "t"})
+    with pytest.raises(ConfigError, match="^--delimiter does not apply to standard input$"):
+        open_source("-", {"delimiter": ";"})
     with pytest.raises(ConfigError, match="^no such file or directory: nope.csv$"):
         open_source("nope.csv")
     with pytest.raises(ConfigError, match="^no file matches"):
