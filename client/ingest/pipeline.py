@@ -47,7 +47,7 @@ from ledgerlake.client.ingest.state import (
 from ledgerlake.errors import CommitError, ConfigError, EndorseError, LedgerlakeError, RecordError
 from ledgerlake.protocol import ErrorCode
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_FLUSH_SECONDS = 2.0
 DEFAULT_MAX_IN_FLIGHT = 8
 #: If this many rows in a row are rejected before any is accepted, the input does not fit

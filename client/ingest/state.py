@@ -121,8 +121,9 @@ class StateStore:
         path = self.path(state.stream, state.source)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
+        text = json.dumps(state.to_json(), separators=(",", ":"))  # one write, not many
         with open(tmp, "w") as out:
-            json.dump(state.to_json(), out, separators=(",", ":"))
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

@@ -115,8 +115,9 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, **opti
                                   "e.g. the file name]; keep it to resume.")
 @_as_option("Org1/producer")
 @_state_dir_option
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True,
-              help="Records per batch (one transaction) at most.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=20_000,
+              show_default=True, help="Records per batch (one transaction) at most; a batch "
+                                      "too large for a transaction is split.")
 @click.option("--flush-seconds", type=click.FloatRange(0, min_open=True), default=2.0,
               show_default=True, help="A batch waits at most this long for more records.")
 @click.option("--time-field", help="A timestamp field holding each record's event time "

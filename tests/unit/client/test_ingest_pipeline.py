@@ -14,7 +14,6 @@ import pytest
 
 from ledgerlake.client import encryption
 from ledgerlake.client.api import LedgerlakeContract
-from ledgerlake.client.batches import open_batch
 from ledgerlake.client.ingest.pipeline import RecordsSource, ingest, ledger_head
 from ledgerlake.client.ingest.source import Row
 from ledgerlake.client.ingest.state import (
@@ -59,8 +58,7 @@ class World:
 
     def records(self, source):
         return [r for b in self.batches(source)
-                for r in open_batch(SCHEMA, self.producer.get_batch("plant", b.id).raw,
-                                    self.data_key)]
+                for r in self.producer.get_batch("plant", b.id).open(self.data_key, SCHEMA)]
 
 
 @pytest.fixture
