@@ -501,8 +501,10 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
     The data key is ``data_key`` (the stream's current epoch's), or opened with the
     organisation's X25519 private key ``org_key`` (an audited OpenStream with ``purpose``).
     ``source_id`` names a single source's chain (default: ``source.source_id()``).
-    ``on_error``: "skip" writes a bad row to ``reject_file`` and goes on, "stop" also ends
-    the ingest with a RecordError naming it, after committing the rows before it.
+    ``on_error``: "skip" writes a bad row to ``reject_file`` (None: only counted) and goes
+    on, "stop" also ends the ingest with a RecordError naming it, after committing the rows
+    before it. ``send_plaintext`` also sends each batch's records to the
+    ``endorsing_organizations`` (readers of the stream only) for the contract to check.
     ``progress`` is called with the running summary about 4 times a second. Setting
     ``stop`` (or Ctrl-C in the calling thread) ends reading, commits what was read and
     returns with ``interrupted``."""
