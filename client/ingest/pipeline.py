@@ -603,10 +603,18 @@ def _stream(api, stream: str):
             raise ConfigError(f"stream {stream!r} does not exist; see 'ledgerlake stream "
                               f"list'") from None
         raise
-    me = api.contract.network.gateway.identity.msp_id
+    from ledgerlake.protocol import Creator
+
+    identity = api.contract.network.gateway.identity
+    me = identity.msp_id
     if me not in found.writers.msp_ids:
         raise ConfigError(f"{me} may not write to stream {stream!r} (writers: "
                           f"{', '.join(found.writers.msp_ids)})")
+    role = Creator.from_certificate(me, identity.credentials).role
+    if role and role not in found.writers.roles:  # no role read: the contract decides
+        raise ConfigError(f"role {role} may not write to stream {stream!r} (writer roles: "
+                          f"{', '.join(found.writers.roles)}); write as an identity with "
+                          f"one of those roles")
     if not found.active:
         raise ConfigError(f"stream {stream!r} is {found.status}; it takes no batches")
     return found

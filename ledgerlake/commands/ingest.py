@@ -61,8 +61,8 @@ def _status(summary, rejects: Path | None) -> Text:
     line.append(f"{summary.read:,} read · ")
     line.append(f"{summary.rejected:,}", style="bold red" if summary.rejected else "")
     line.append(" rejected · ")
-    line.append(f"{summary.in_flight} batch(es) in flight · {rate:,.0f} records/s · "
-                f"{summary.seconds:.1f} s")
+    line.append(f"{summary.in_flight} batch(es) in flight · {rate:,.0f} rec/s · "
+                f"{summary.seconds:.0f} s")
     if summary.rejected and rejects:
         line.append(f" · rejects in {rejects}", style="dim")
     return line

@@ -248,6 +248,7 @@ def test_ctrl_c_commits_what_was_read_and_exits_130(net, apis, stream, tmp_path)
     (["--stream", "no-such-stream"], "ConfigError: stream 'no-such-stream' does not exist; "
                                      "see 'ledgerlake stream list'"),
     (["--time-field", "sensor"], "ConfigError: time field 'sensor' must be a timestamp field"),
+    (["--as", "Org1/analyst"], "ConfigError: role analyst may not write to stream 'ingest-"),
 ])
 def test_user_mistakes_are_one_line(net, stream, tmp_path, args, message):
     _write_csv(tmp_path / "x.csv", _rows(3))

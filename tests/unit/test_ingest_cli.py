@@ -35,4 +35,4 @@ def test_the_progress_line_shows_rate_committed_rejected_and_in_flight():
                             in_flight=1)
     text = _status(summary, None).plain
     assert text == ("1,000 committed · 1,200 read · 3 rejected · 1 batch(es) in flight · "
-                    "500 records/s · 2.0 s")
+                    "500 rec/s · 2 s")
