@@ -13,7 +13,12 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ledgerlake.client.ingest.pipeline import IngestSummary, RecordsSource, ingest
+from ledgerlake.client.ingest.source import Row, Source
 from ledgerlake.errors import ConfigError
+
+__all__ = ["IngestSummary", "RecordsSource", "Row", "Source", "ingest", "open_source",
+           "source_kind"]
 
 _SQL_SCHEMES = re.compile(r"^(sqlite|postgres|postgresql|mysql|mariadb|oracle|mssql)"
                           r"(\+[A-Za-z0-9_]+)?://")
