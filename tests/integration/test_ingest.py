@@ -280,3 +280,21 @@ def test_several_sources_side_by_side_each_on_its_own_chain(net, apis, stream, t
     assert _cli(net, *(tmp_path / f for f in parts), "--stream", name, "--batch-size", 50) == 0
     for file, rows in parts.items():
         assert _ledger_rows(apis, stream, file) == rows
+
+
+def test_plaintext_with_its_cursor_is_checked_by_every_endorser_and_key_access_audited(
+        net, apis, stream, tmp_path):
+    name = stream[0]
+    rows = _rows(120, prefix="p")
+    _write_csv(tmp_path / "checked.csv", rows)
+    assert _cli(net, tmp_path / "checked.csv", "--stream", name, "--batch-size", 50,
+                "--send-plaintext") == 0
+    api = apis["Org1", "analyst"]
+    batches = list(api.items(api.list_batches, name, source="checked.csv"))
+    assert [b.plaintext_checked for b in batches] == [True, True, True]
+    assert _ledger_rows(apis, stream, "checked.csv") == rows
+    auditor, channel = _api(net, "Org1", "auditor")
+    with channel:
+        opened = [e for e in auditor.items(auditor.query_audit, "action", "StreamOpened")
+                  if e.target.get("stream") == name and e.actor.role == "producer"]
+    assert opened and all(e.extra["purpose"].startswith("ingest from ") for e in opened)
