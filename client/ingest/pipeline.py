@@ -7,6 +7,8 @@ encrypted batches → committed on the ledger, exactly once per (stream, source)
     summary = ingest(api, open_source("data/*.csv"), stream="plant-sensors",
                      org_key=org_private_key, state_dir=".ledgerlake")
 
+A source that defines ``use_schema(schema)`` gets the stream's schema before it is read
+(files cast CSV text by it and check each file's columns once; SQL refines its conversions).
 Each source is a lane of two threads. The reader validates each row against the stream's
 schema (``records.validate_record``, the only per-row work besides parsing), stamps it
 (event time from ``time_field``, else the time it was read), checks the stream's time
