@@ -316,3 +316,19 @@ def test_a_chain_that_moves_under_an_ingest_is_named(world):
                                           r"seq 1 while this ingest was writing"):
         world.ingest(Intruder(rows(5)), batch_size=100)
     assert world.records("list") == rows(1, 99)
+
+
+def test_a_pending_batch_refused_for_good_is_read_again_under_the_new_key(world, monkeypatch):
+    pending_id = _crash_before_submit(world, monkeypatch, rows(10), after_commit=False)
+    new_key = encryption.new_data_key()
+    published = world.admin.get_org_key("Org1MSP")
+    world.admin.rotate_key("plant", {"Org1MSP": published.wrap(new_key, stream="plant",
+                                                               epoch=2)})
+    again = world.ingest(ListSource(rows(10)), batch_size=4)
+    batches = world.batches("list")
+    assert pending_id not in [b.id for b in batches]  # sealed under epoch 1: never committed
+    assert [b.key_epoch for b in batches] == [1, 2, 2]
+    keys = {1: world.data_key, 2: new_key}
+    assert [r for b in batches for r in world.producer.get_batch("plant", b.id).open(
+        keys[b.key_epoch], SCHEMA)] == rows(10)
+    assert again.committed == 6
