@@ -175,6 +175,9 @@ class _Lane:
         self._started = 0.0  # monotonic time of the open batch's first row
         self._consumed: Any = state.position  # position after the last row read
         self._cut_end: Any = state.position  # where the last sealed batch ends
+        #: rows per batch: the batch size, or fewer when that many would not fit in one
+        #: transaction (learnt from the last sealed batch's bytes per row)
+        self._limit = run.batch_size
         self._buffer = threading.Lock()
         self._sealing = threading.Lock()
         self.threads = [threading.Thread(target=self._guard, args=(self._read,), daemon=True,
@@ -263,7 +266,7 @@ class _Lane:
                 self._rows.append(record)
                 self._positions.append(row.position)
                 self._consumed = row.position
-                full = len(self._rows) >= run.batch_size
+                full = len(self._rows) >= self._limit
             if full:
                 self._cut()
 
@@ -327,7 +330,10 @@ class _Lane:
                             prev_hash=self.prev_id, schema=run.schema, rows=rows,
                             data_key=run.data_key, key_epoch=run.epoch, time_start=first,
                             time_end=last, cursor=end, normalised=True)
-        if _payload_bytes(sealed) > _MAX_PAYLOAD_BYTES and len(rows) > 1:
+        size = _payload_bytes(sealed)
+        self._limit = max(1, min(run.batch_size, int(_MAX_PAYLOAD_BYTES * 0.9 * len(rows)
+                                                     / max(size, 1))))
+        if size > _MAX_PAYLOAD_BYTES and len(rows) > 1:
             half = len(rows) // 2
             yield from self._seal_chunks(rows[:half], positions[:half], first, last,
                                          positions[half - 1])

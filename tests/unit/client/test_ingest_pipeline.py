@@ -332,3 +332,15 @@ def test_a_pending_batch_refused_for_good_is_read_again_under_the_new_key(world,
     assert [r for b in batches for r in world.producer.get_batch("plant", b.id).open(
         keys[b.key_epoch], SCHEMA)] == rows(10)
     assert again.committed == 6
+
+
+def test_a_batch_too_large_for_a_transaction_is_split_and_later_ones_cut_smaller(world,
+                                                                                 monkeypatch):
+    import ledgerlake.client.ingest.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_MAX_PAYLOAD_BYTES", 2000)  # about 30 records
+    world.ingest(ListSource(rows(200)), batch_size=100)
+    counts = [b.record_count for b in world.batches("list")]
+    assert counts[:4] == [25, 25, 25, 25]  # the first batch of 100, split in four
+    assert max(counts[4:]) < 30 and sum(counts) == 200  # then cut to fit
+    assert world.records("list") == rows(200)
