@@ -57,21 +57,28 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
                schema: records.Schema | Mapping, rows: Sequence[Mapping[str, Any]],
                data_key: bytes, key_epoch: int, time_start: int | None = None,
                time_end: int | None = None, payload_uri: str | None = None,
-               encoding: str = "json+deflate") -> SealedBatch:
+               encoding: str = "json+deflate", cursor: Any = None,
+               normalised: bool = False) -> SealedBatch:
     """Build batch ``seq`` of ``source`` from ``rows``; raises RecordError for a bad record.
 
     ``encoding`` is how the plaintext is encrypted (``records.PAYLOAD_ENCODINGS``: compressed
     by default; "json" keeps the ciphertext's length from telling how compressible the
     records were). With ``payload_uri`` the ciphertext is to be stored off-chain at that URI
-    (by the caller: ``SealedBatch.ciphertext``); the header carries the URI and its digest."""
+    (by the caller: ``SealedBatch.ciphertext``); the header carries the URI and its digest.
+    ``cursor``: the producer's position in its input after the last row, kept encrypted in
+    the plaintext (``records.batch_plaintext``) so an ingest resumes from the ledger alone.
+    ``normalised``: the rows already came out of ``records.validate_record`` with this
+    schema (an ingest validates each row once, to reject it alone)."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
     if not rows:
         raise records.RecordError("a batch needs at least one record")
-    rows = [records.validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
+    if not normalised:
+        rows = [records.validate_record(schema, row, f"record {i}")
+                for i, row in enumerate(rows)]
     pool = os.urandom(16 * len(rows))  # one system call for the batch's salts
     salts = tuple(pool[i:i + 16] for i in range(0, len(pool), 16))
-    leaves, plaintext = records.seal_records(rows, salts)
+    leaves, plaintext = records.seal_records(rows, salts, cursor)
     nonce, ciphertext = encryption.encrypt(
         data_key, records.encode_plaintext(plaintext, encoding),
         encryption.associated_data(stream, source, seq, key_epoch))
@@ -128,8 +135,16 @@ def check_batch(batch: Mapping[str, Any] | SealedBatch, *, ciphertext: bytes | N
 
 def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | SealedBatch,
                data_key: bytes, *, ciphertext: bytes | None = None) -> list[dict]:
+    """Decrypt ``batch`` and return its records; see ``open_batch_with_cursor``."""
+    return open_batch_with_cursor(schema, batch, data_key, ciphertext=ciphertext)[0]
+
+
+def open_batch_with_cursor(schema: records.Schema | Mapping,
+                           batch: Mapping[str, Any] | SealedBatch, data_key: bytes, *,
+                           ciphertext: bytes | None = None) -> tuple[list[dict], Any]:
     """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) and return its
-    records, normalised, once ``check_batch`` has established that the ciphertext is the one
+    records, normalised, and the producer's cursor kept in the plaintext (None when the
+    batch has none), once ``check_batch`` has established that the ciphertext is the one
     the batch's header commits to and ``records.verify_batch_records`` has decided that the
     records are exactly the ones the batch commits to.
 
@@ -151,12 +166,9 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | Seal
         encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
                                    batch["key_epoch"]), what=what)
     plaintext = records.decode_plaintext(decrypted, payload["encoding"], what)
-    content = records.parse_json(plaintext, f"the plaintext of {where}")
-    if not isinstance(content, dict) or set(content) != {"records", "salts"}:
-        raise records.RecordError(f"the plaintext of {where} must be "
-                                  f"{{\"records\": [...], \"salts\": [...]}}")
-    return records.verified_records(schema, batch, content["records"], content["salts"],
-                                    where)[0]
+    rows, salts, cursor = records.batch_plaintext(
+        records.parse_json(plaintext, f"the plaintext of {where}"), f"the plaintext of {where}")
+    return records.verified_records(schema, batch, rows, salts, where)[0], cursor
 
 
 # -- reading a batch's ciphertext back from its block ---------------------------------------

@@ -1,1 +1,2 @@
-"""The CLI's command groups, each a thin shell over the library."""
+"""The CLI's command groups, one module each (a thin shell over the library), registered
+at the end of ledgerlake/cli.py."""

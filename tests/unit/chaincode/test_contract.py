@@ -331,7 +331,7 @@ def test_reads_do_not_see_the_same_transactions_writes(ledger):
 def test_open_stream_is_audited_and_needs_a_purpose(ledger):
     with pytest.raises(ChaincodeError, match="stated 'purpose'"):
         ledger.invoke(analyst2, "OpenStream", "plant", "{}")
-    for who, rule in ((producer1, "stream.open"), (auditor2, "stream.open"),
+    for who, rule in ((producer2, "stream.open"), (auditor2, "stream.open"),
                       (analyst3, "stream.open")):
         with denied(rule):
             ledger.invoke(who, "OpenStream", "plant", '{"purpose": "x"}')

@@ -295,9 +295,9 @@ def test_keys_only_for_an_analyst_of_a_reader_org_with_its_own_ticket(ledger):
 
 
 @pytest.mark.parametrize("who, rule", [
-    (analyst3, "stream.open"), (producer1, "stream.open"), (admin1, "stream.open"),
+    (analyst3, "stream.open"), (producer2, "stream.open"), (admin1, "stream.open"),
     (nobody, "stream.open")])
-def test_only_reader_analysts_open_a_stream(ledger, who, rule):
+def test_only_reader_analysts_and_writers_open_a_stream(ledger, who, rule):
     with denied(rule):
         open_ticket(ledger, who)
     open_ticket(ledger, analyst1)
