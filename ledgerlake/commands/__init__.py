@@ -1,1 +1,1 @@
-"""The CLI's command groups, one module each, registered at the end of ledgerlake/cli.py."""
+"""The CLI's command groups, each a thin shell over the library."""

@@ -452,6 +452,7 @@ def test_access_scopes_are_integers_in_range(ledger, request_, message):
 def test_pages_default_to_100_and_hold_at_most_1000(ledger):
     for i in range(101):
         ledger.invoke(admin2, "CreateStream", spec(id=f"s{i:03d}", readers=[ORG2],
+                                                   writers={"msp_ids": [ORG2]},
                                                    wrapped_keys={ORG2: "QkJC"}))
     first = json.loads(ledger.query(analyst1, "ListStreams", "", ""))
     assert len(first["items"]) == 100 and first["bookmark"]
