@@ -412,9 +412,9 @@ from ledgerlake.commands.query import query  # noqa: E402
 cli.add_command(query)
 from ledgerlake.commands.audit import audit  # noqa: E402
 cli.add_command(audit)
-from ledgerlake.commands import ingest as _ingest  # noqa: E402  (commands use the helpers above)
-cli.add_command(_ingest.ingest_cmd)
-cli.add_command(_ingest.submit_cmd)
+from ledgerlake.commands.ingest import ingest_cmd, submit_cmd  # noqa: E402
+cli.add_command(ingest_cmd)
+cli.add_command(submit_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from ledgerlake.cli import _settle, main
+from ledgerlake.cli import main
 from ledgerlake.client import Identity, connect, connection, encryption, from_state_dir
 from ledgerlake.client import signer_from_wallet
 from ledgerlake.client.api import LedgerlakeContract
@@ -67,14 +67,13 @@ def apis(net):
 
 @pytest.fixture(scope="module")
 def org_keys(net, apis):
-    """Each organisation's X25519 key where a local network keeps it, registered on-chain
-    (what 'network up' will do itself)."""
-    keys = {}
+    """Each organisation's X25519 key, which 'network up' made, kept where a local network
+    keeps it and published on-chain."""
+    keys = {org: encryption.load_org_key(connection.local_org_key_path(net.state_dir, org))
+            for org in ORGS}
     for org in ORGS:
-        keys[org] = encryption.new_org_key()
-        encryption.save_org_key(connection.local_org_key_path(net.state_dir, org), keys[org])
-        apis[org, "admin"].register_org_key(encryption.public_pem(keys[org]))
-    _settle(net)
+        published = apis[org, "admin"].get_org_key(f"{org}MSP").public_key
+        assert published == encryption.public_pem(keys[org])
     return keys
 
 
@@ -88,7 +87,7 @@ def stream(net, apis, org_keys):
                         writers=Writers(("Org1MSP",)),
                         wrapped_keys={f"{o}MSP": admin.get_org_key(f"{o}MSP").wrap(
                             data_key, stream=name, epoch=1) for o in ORGS})
-    _settle(net)
+    net.settle()
     return name, data_key
 
 
