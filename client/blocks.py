@@ -129,10 +129,16 @@ def _der_uint(n: int) -> bytes:
     return _der(0x02, body)
 
 
+def header_bytes(number: int, previous_hash: bytes, data_hash: bytes) -> bytes:
+    """A block header as Fabric hashes and the orderers sign it
+    (``protoutil.BlockHeaderBytes``: the ASN.1 DER sequence of number, previous hash and
+    data hash)."""
+    return _der(0x30, _der_uint(number) + _der(0x04, previous_hash) + _der(0x04, data_hash))
+
+
 def block_hash(number: int, previous_hash: bytes, data_hash: bytes) -> bytes:
     """Fabric's block header hash (``protoutil.BlockHeaderHash``)."""
-    encoded = _der(0x30, _der_uint(number) + _der(0x04, previous_hash) + _der(0x04, data_hash))
-    return hashlib.sha256(encoded).digest()
+    return hashlib.sha256(header_bytes(number, previous_hash, data_hash)).digest()
 
 
 def header_hash(header: common_pb2.BlockHeader) -> bytes:
