@@ -473,8 +473,9 @@ def verify_chain(network, *, start: int = 0, progress: Progress | None = None) -
         raise ConfigError(f"--from must be a block number from 0 to the tip {tip}, not {start}")
     verifier = ChainVerifier()
     if start > 0:
-        config, _ = config_in_force(network, start)
+        config, config_blocks = config_in_force(network, start)
         verifier = ChainVerifier(config, block_by_number(network, start - 1))
+        verifier.report.config_blocks.extend(config_blocks)
     total = tip - start + 1
     with network.block_events(start_block=start) as blocks:
         for block in blocks:

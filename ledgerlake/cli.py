@@ -602,6 +602,10 @@ def _one_line(exc: LedgerlakeError) -> str:
     return str(exc)
 
 
+from ledgerlake.commands.verify import verify_cmd  # noqa: E402
+cli.add_command(verify_cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="ledgerlake", standalone_mode=False)

@@ -1,0 +1,1 @@
+"""Command groups of the ledgerlake CLI, one module each."""
