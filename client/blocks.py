@@ -102,7 +102,7 @@ class Block:
     data_hash: bytes
     transactions: tuple[TransactionInfo, ...]
     signatures: tuple[OrdererSignature, ...] = ()
-    last_config: int = 0
+    last_config: int = 0  # -1: the signature metadata does not parse
     raw: common_pb2.Block | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -259,10 +259,19 @@ def decode_transaction(index: int, envelope_bytes: bytes, validation_code: int
 
 
 def _signatures(block: common_pb2.Block) -> tuple[tuple[OrdererSignature, ...], int]:
+    """The orderers' signatures and the last-config index; ``((), -1)`` when the signature
+    metadata does not parse (changed bytes: ``client.verify`` names it, decoding goes on)."""
     entries = block.metadata.metadata
     if len(entries) <= common_pb2.SIGNATURES or not entries[common_pb2.SIGNATURES]:
         return (), 0
-    meta = common_pb2.Metadata.FromString(entries[common_pb2.SIGNATURES])
+    try:
+        return _parse_signatures(entries[common_pb2.SIGNATURES])
+    except Exception:  # protobuf DecodeError, X.509 errors: from untrusted bytes
+        return (), -1
+
+
+def _parse_signatures(entry: bytes) -> tuple[tuple[OrdererSignature, ...], int]:
+    meta = common_pb2.Metadata.FromString(entry)
     last_config = common_pb2.OrdererBlockMetadata.FromString(meta.value).last_config.index \
         if meta.value else 0
     sigs = []

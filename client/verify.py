@@ -412,13 +412,13 @@ class ChainVerifier:
             report.consensus = self.config.consensus
             report.config_blocks.append(0)
         else:
+            for signer in check_block_signatures(block, self.config):
+                report.signatures[signer] = report.signatures.get(signer, 0) + 1
             config_number = number if is_config_block(block) else self.config.block_number
-            if block.last_config != config_number:
+            if block.last_config != config_number:  # signed: an orderer wrote it wrong
                 raise IntegrityError(f"block {number}: its last-config index is "
                                      f"{block.last_config}, not {config_number}",
                                      block_number=number, check="last_config")
-            for signer in check_block_signatures(block, self.config):
-                report.signatures[signer] = report.signatures.get(signer, 0) + 1
             if is_config_block(block):
                 self.config = ChannelConfig.from_block(block)
                 report.config_blocks.append(number)
@@ -510,17 +510,24 @@ class BatchCheck:
                 "config_blocks": list(self.config_blocks)}
 
 
-def _submitted_batch(tx: TransactionInfo) -> dict:
-    """The batch a SubmitBatch transaction carries, checked for shape and id.
+def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
+    """The batch a SubmitBatch transaction carries, checked to hash to ``batch_id`` and
+    for shape.
 
-    TODO(storage): replace by the storage helper's parser of a SubmitBatch transaction
-    once the ciphertext lives in the block only."""
+    TODO(storage): replace the parsing by the storage helper's parser of a SubmitBatch
+    transaction once the ciphertext lives in the block only."""
     if tx.function != Function.SUBMIT_BATCH.value or not tx.args:
         raise IntegrityError(f"transaction {tx.tx_id} is {tx.function or tx.type!r}, not a "
                              f"SubmitBatch", check="transaction")
     try:
-        return dict(records.validate_batch_shape(
-            records.parse_json(tx.args[0], f"the argument of transaction {tx.tx_id}")))
+        batch = records.parse_json(tx.args[0], f"the argument of transaction {tx.tx_id}")
+        if not isinstance(batch, dict):
+            raise RecordError("batch must be a JSON object")
+        if records.batch_id(batch) != batch_id:
+            raise IntegrityError(f"batch {batch_id}: the batch in transaction {tx.tx_id} "
+                                 f"hashes to {records.batch_id(batch)} (changed or swapped)",
+                                 check="batch_id")
+        return dict(records.validate_batch_shape(batch))
     except RecordError as exc:
         raise IntegrityError(f"transaction {tx.tx_id} does not hold a well-formed batch: "
                              f"{exc}", check="batch_id") from None
@@ -538,10 +545,7 @@ def check_batch(header: Mapping[str, Any], batch_id: str, tx: TransactionInfo) -
     if not tx.valid:
         raise IntegrityError(f"transaction {tx.tx_id} of batch {batch_id} is "
                              f"{tx.validation_code_name}, not VALID", check="transaction")
-    batch = _submitted_batch(tx)
-    if records.batch_id(batch) != batch_id:
-        raise IntegrityError(f"batch {batch_id}: the batch in transaction {tx.tx_id} hashes to "
-                             f"{records.batch_id(batch)} (changed or swapped)", check="batch_id")
+    batch = _submitted_batch(tx, batch_id)
     if header.get("id") != batch_id:
         raise IntegrityError(f"batch {batch_id}: world state answered batch {header.get('id')}",
                              check="batch_header")

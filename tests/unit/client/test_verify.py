@@ -1,0 +1,368 @@
+"""The checks of client/verify.py on real blocks (a Raft network's genesis and signed
+blocks, a SmartBFT network's genesis and three blocks, see tests/data/blocks/README.md),
+each changed in one place; batches and records built by the real sealing code."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, \
+    encode_dss_signature
+from fabric_protos.common import common_pb2
+
+from ledgerlake import records
+from ledgerlake.client import encryption
+from ledgerlake.client.batches import seal_batch
+from ledgerlake.client.blocks import TransactionInfo, decode_block
+from ledgerlake.client.signing import P256_ORDER
+from ledgerlake.client.verify import (
+    ChainVerifier,
+    ChannelConfig,
+    RecordId,
+    RecordProof,
+    check_batch,
+    check_block_signatures,
+    check_record_proof,
+    prove_record,
+)
+from ledgerlake.errors import ConfigError, DecryptionError, IntegrityError
+from ledgerlake.protocol import Creator
+
+DATA = Path(__file__).parents[2] / "data" / "blocks"
+
+
+def raw(name) -> common_pb2.Block:
+    return common_pb2.Block.FromString((DATA / f"{name}.block").read_bytes())
+
+
+def block(name):
+    return decode_block(raw(name))
+
+
+def bft(n):
+    return block(f"bftsig-{n}")
+
+
+@pytest.fixture(scope="module")
+def raft_config():
+    return ChannelConfig.from_block(block(0))
+
+
+@pytest.fixture(scope="module")
+def bft_config():
+    return ChannelConfig.from_block(bft(0))
+
+
+def _signatures(message: common_pb2.Block) -> common_pb2.Metadata:
+    return common_pb2.Metadata.FromString(message.metadata.metadata[common_pb2.SIGNATURES])
+
+
+def _with_signatures(message: common_pb2.Block, metadata: common_pb2.Metadata):
+    message.metadata.metadata[common_pb2.SIGNATURES] = metadata.SerializeToString()
+    return decode_block(message)
+
+
+# -- the channel configuration ------------------------------------------------------------
+def test_raft_config_names_three_consenters_by_tls_certificate_and_the_orderer_msp(raft_config):
+    assert raft_config.consensus == "etcdraft" and not raft_config.bft
+    assert [c.port for c in raft_config.consenters] == [7100, 7110, 7120]
+    assert list(raft_config.orderer_orgs) == ["OrdererMSP"]
+    assert raft_config.orderer_orgs["OrdererMSP"].orderer_ou == "orderer"
+    assert raft_config.quorum == 1
+
+
+def test_bft_config_names_four_consenters_by_id_and_identity(bft_config):
+    assert bft_config.bft and [c.id for c in bft_config.consenters] == [1, 2, 3, 4]
+    assert all(c.identity.startswith(b"-----BEGIN CERTIFICATE") for c in bft_config.consenters)
+    assert bft_config.quorum == 3
+
+
+@pytest.mark.parametrize("n, quorum", [(1, 1), (2, 2), (3, 2), (4, 3), (5, 4), (6, 4), (7, 5),
+                                       (10, 7), (13, 9)])
+def test_bft_quorum_is_fabrics_ceil_n_plus_f_plus_1_over_2(bft_config, n, quorum):
+    consenters = tuple(dataclasses.replace(bft_config.consenters[0], id=i) for i in range(n))
+    assert dataclasses.replace(bft_config, consenters=consenters).quorum == quorum
+
+
+def test_a_block_that_is_not_a_config_block_gives_no_configuration():
+    with pytest.raises(IntegrityError, match="block 8 is not a config block") as raised:
+        ChannelConfig.from_block(block(8))
+    assert (raised.value.block_number, raised.value.check) == (8, "config")
+
+
+# -- signatures ---------------------------------------------------------------------------
+@pytest.mark.parametrize("number, signer", [(3, "orderer2"), (8, "orderer1"), (9, "orderer1")])
+def test_raft_blocks_are_signed_by_a_consenter(raft_config, number, signer):
+    assert check_block_signatures(block(number), raft_config) == (
+        f"{signer} (OrdererMSP, 127.0.0.1:{7100 + 10 * (int(signer[-1]) - 1)})",)
+
+
+def test_bft_blocks_carry_a_quorum_of_consenter_signatures(bft_config):
+    signers = check_block_signatures(bft(3), bft_config)
+    assert len(signers) == 3 and {s.split()[0] for s in signers} == \
+        {"orderer4", "orderer1", "orderer3"}
+
+
+def _fails(block_, config, match):
+    with pytest.raises(IntegrityError, match=match) as raised:
+        check_block_signatures(block_, config)
+    assert (raised.value.block_number, raised.value.check) == (block_.number, "signatures")
+    return raised.value
+
+
+def test_a_changed_signature_byte_is_named(raft_config):
+    message = raw(8)
+    metadata = _signatures(message)
+    sig = bytearray(metadata.signatures[0].signature)
+    sig[-1] ^= 1
+    metadata.signatures[0].signature = bytes(sig)
+    _fails(_with_signatures(message, metadata), raft_config,
+           r"^block 8: orderer signatures: signature 0 by orderer1 \(OrdererMSP, "
+           r"127.0.0.1:7100\) does not verify$")
+
+
+def test_a_high_s_signature_is_refused_as_fabric_does(raft_config):
+    message = raw(8)
+    metadata = _signatures(message)
+    r, s = decode_dss_signature(metadata.signatures[0].signature)
+    metadata.signatures[0].signature = encode_dss_signature(r, P256_ORDER - s)
+    _fails(_with_signatures(message, metadata), raft_config, "does not verify")
+
+
+def test_a_changed_header_or_metadata_value_breaks_the_signature(raft_config):
+    message = raw(9)
+    message.header.previous_hash = bytes(32)
+    _fails(decode_block(message), raft_config, "does not verify")
+    message = raw(9)
+    metadata = _signatures(message)
+    metadata.value = metadata.value + b"\x12\x01x"  # another consenter_metadata
+    _fails(_with_signatures(message, metadata), raft_config, "does not verify")
+
+
+def test_an_unsigned_block_fails(raft_config):
+    message = raw(9)
+    message.metadata.metadata[common_pb2.SIGNATURES] = b""
+    _fails(decode_block(message), raft_config, "the block is not signed")
+
+
+def test_a_raft_signer_outside_the_consenter_set_fails(raft_config):
+    others = tuple(c for c in raft_config.consenters if c.port != 7100)
+    _fails(block(8), dataclasses.replace(raft_config, consenters=others),
+           r"signature 0 by orderer1 \(OrdererMSP\): not a consenter of config block 0")
+
+
+def test_a_signer_of_another_network_does_not_chain_to_the_orderer_root(bft_config):
+    # block 8 of the Raft network, checked against the SmartBFT network's configuration
+    _fails(block(8), bft_config, "does not chain to OrdererMSP's root CA")
+
+
+def test_a_signer_of_an_organisation_that_is_not_an_orderer_org_fails(raft_config):
+    config = dataclasses.replace(raft_config, orderer_orgs={})
+    _fails(block(8), config, r"OrdererMSP is not an orderer organisation")
+
+
+def test_bft_below_quorum_fails_and_a_repeated_signer_counts_once(bft_config):
+    message = raw("bftsig-3")
+    metadata = _signatures(message)
+    del metadata.signatures[2]
+    _fails(_with_signatures(message, metadata), bft_config,
+           r"2 consenter\(s\) signed; the block needs a quorum of 3 of 4 SmartBFT consenters")
+    metadata.signatures.append(metadata.signatures[0])
+    _fails(_with_signatures(message, metadata), bft_config, r"^block 3: .*2 consenter\(s\)")
+
+
+def test_a_bft_consenter_id_outside_the_set_fails(bft_config):
+    others = tuple(c for c in bft_config.consenters if c.id != 4)
+    _fails(bft(3), dataclasses.replace(bft_config, consenters=others),
+           "names consenter id 4, which is not in the consenter set of config block 0")
+
+
+# -- the chain ----------------------------------------------------------------------------
+def test_the_bft_chain_from_genesis_verifies_and_counts_each_signer():
+    verifier = ChainVerifier()
+    for n in range(4):
+        verifier.add(bft(n))
+    report = verifier.report
+    assert (report.first, report.last, report.blocks, report.consensus) == (0, 3, 4, "BFT")
+    assert report.genesis_hash == bft(0).hash.hex() and report.tip_hash == bft(3).hash.hex()
+    assert sum(report.signatures.values()) == 9 and report.config_blocks == [0]
+
+
+def test_chain_checks_each_name_the_block(bft_config):
+    def run(blocks, config=None, previous=None):
+        verifier = ChainVerifier(config, previous)
+        with pytest.raises(IntegrityError) as raised:
+            for b in blocks:
+                verifier.add(b)
+        return raised.value.block_number, raised.value.check, str(raised.value)
+
+    tampered = raw("bftsig-2")
+    data = bytearray(tampered.data.data[0])
+    data[len(data) // 2] ^= 1
+    tampered.data.data[0] = bytes(data)
+    assert run([bft(0), bft(1), decode_block(tampered)])[:2] == (2, "data_hash")
+    assert run([bft(0), bft(2)])[:2] == (2, "number")
+    assert run([bft(2)], bft_config, bft(0))[:2] == (2, "number")
+    assert run([bft(1), bft(3)], bft_config, bft(0))[:2] == (3, "number")
+    forged = raw("bftsig-1")
+    forged.header.previous_hash = bytes(32)
+    assert run([bft(0), decode_block(forged)])[:2] == (1, "previous_hash")
+    number, check, text = run([bft(1)], dataclasses.replace(bft_config, block_number=7), bft(0))
+    assert (number, check) == (1, "last_config")
+    assert text == "block 1: its last-config index is 0, not 7"
+
+
+def test_checking_from_a_later_block_needs_its_configuration():
+    with pytest.raises(ConfigError, match="needs the configuration in force"):
+        ChainVerifier().add(bft(1))
+
+
+# -- batches ------------------------------------------------------------------------------
+SCHEMA = {"version": 1, "fields": [{"name": "sensor", "type": "string", "public": True},
+                                   {"name": "value", "type": "float"}]}
+ROWS = [{"sensor": f"s{i}", "value": i + 0.5} for i in range(5)]
+KEY = bytes(range(32))
+CREATOR = Creator("Org1MSP", b"", {}, "producer")
+
+
+def _sealed(seq=1, prev="", rows=ROWS):
+    return seal_batch(stream="plant", source="line-1", seq=seq, prev_hash=prev, schema=SCHEMA,
+                      rows=rows, data_key=KEY, key_epoch=1)
+
+
+def _tx(batch: dict, tx_id="t1", code=0, function="SubmitBatch"):
+    return TransactionInfo(0, tx_id, "ledgerlake", "ENDORSER_TRANSACTION", CREATOR,
+                           dt.datetime.now(dt.timezone.utc), code, "ledgerlake", function,
+                           (records.canonical(batch),))
+
+
+def _header(batch: dict, tx_id="t1") -> dict:
+    return {**batch, "tx_id": tx_id, "producer": {"msp_id": "Org1MSP", "id": "producer"}}
+
+
+def _batch_fails(header, batch_id, tx, check, match):
+    with pytest.raises(IntegrityError, match=match) as raised:
+        check_batch(header, batch_id, tx)
+    assert raised.value.check == check
+
+
+def test_a_batch_matching_its_transaction_passes():
+    batch = _sealed().batch
+    assert check_batch(_header(batch), batch["id"], _tx(batch)) == batch
+
+
+def test_a_changed_ciphertext_byte_in_the_transaction_is_named_by_the_batch_id():
+    batch = _sealed().batch
+    changed = dict(batch, payload=dict(batch["payload"]))
+    text = changed["payload"]["ciphertext"]
+    changed["payload"]["ciphertext"] = ("B" if text[5] != "B" else "C").join(
+        (text[:5], text[6:]))
+    _batch_fails(_header(batch), batch["id"], _tx(changed), "batch_id",
+                 rf"^batch {batch['id']}: the batch in transaction t1 hashes to [0-9a-f]{{64}} "
+                 rf"\(changed or swapped\)$")
+
+
+def test_a_swapped_batch_is_named():
+    first, second = _sealed().batch, _sealed(2, _sealed().id).batch
+    _batch_fails(_header(first), first["id"], _tx(second), "batch_id", "changed or swapped")
+    _batch_fails(_header(second), first["id"], _tx(first), "batch_header",
+                 f"world state answered batch {second['id']}")
+
+
+def test_world_state_fields_must_equal_the_transactions():
+    batch = _sealed().batch
+    _batch_fails(dict(_header(batch), merkle_root="0" * 64), batch["id"], _tx(batch),
+                 "batch_header", "world state's merkle_root differs")
+    _batch_fails(dict(_header(batch), producer={"msp_id": "Org2MSP"}), batch["id"], _tx(batch),
+                 "batch_header", "producer Org2MSP is not the transaction's creator Org1MSP")
+    # integers may come as decimal strings (the record format's integer rule)
+    check_batch(dict(_header(batch), seq="1"), batch["id"], _tx(batch))
+
+
+def test_the_transaction_must_be_the_named_valid_submit_batch():
+    batch = _sealed().batch
+    _batch_fails(_header(batch, "t2"), batch["id"], _tx(batch), "transaction",
+                 "world state names transaction t2, the block holds t1")
+    _batch_fails(_header(batch), batch["id"], _tx(batch, code=11), "transaction",
+                 "is MVCC_READ_CONFLICT, not VALID")
+    _batch_fails(_header(batch), batch["id"], _tx(batch, function="CreateStream"),
+                 "transaction", "not a SubmitBatch")
+
+
+# -- records ------------------------------------------------------------------------------
+def test_record_ids_are_batch_id_colon_index():
+    batch_id = "ab" * 32
+    assert RecordId.parse(f"{batch_id}:12") == RecordId(batch_id, 12)
+    assert str(RecordId(batch_id, 0)) == f"{batch_id}:0"
+    for bad in (batch_id, f"{batch_id}:-1", f"{batch_id}:01", f"{batch_id[:-1]}:1",
+                f"{batch_id.upper()}:1"):
+        with pytest.raises(ConfigError, match="a record id is BATCH_ID:INDEX"):
+            RecordId.parse(bad)
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_each_record_proves_its_place_in_the_merkle_root(index):
+    sealed = _sealed()
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, index)
+    assert proof.record == ROWS[index] and proof.salt == sealed.salts[index].hex()
+    assert proof.leaf == sealed.commitments[index].hex()
+    assert proof.merkle_root == sealed.batch["merkle_root"]
+    assert len(proof.path) == (1 if index == 4 else 3)  # the odd fifth leaf is carried up
+    check_record_proof(proof)
+
+
+def test_a_record_left_out_of_a_proof_is_detected():
+    sealed = _sealed()
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 1)
+    without_last = list(sealed.commitments[:4])  # record 4 left out
+    path = tuple((s, h.hex()) for s, h in records.merkle_proof(without_last, 1))
+    with pytest.raises(IntegrityError, match=r"record [0-9a-f]{64}:1: its Merkle path does not "
+                                             r"lead to the batch's root") as raised:
+        check_record_proof(dataclasses.replace(proof, path=path))
+    assert raised.value.check == "merkle_proof"
+    with pytest.raises(IntegrityError, match="Merkle path"):
+        check_record_proof(dataclasses.replace(proof, path=proof.path[:-1]))
+
+
+def test_a_changed_record_or_salt_no_longer_matches_its_commitment():
+    sealed = _sealed()
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 2)
+    changed = dataclasses.replace(proof, record={**proof.record, "value": 99.5})
+    with pytest.raises(IntegrityError, match=r"its commitment is not SHA-256\(salt ‖ record\)"):
+        check_record_proof(changed)
+    leaf = records.commitment(bytes.fromhex(proof.salt), changed.record).hex()
+    with pytest.raises(IntegrityError, match="Merkle path"):
+        check_record_proof(dataclasses.replace(changed, leaf=leaf))
+
+
+def test_a_changed_ciphertext_byte_does_not_decrypt_and_an_index_out_of_range_is_named():
+    batch = _sealed().batch
+    schema = records.Schema.from_mapping(SCHEMA)
+    with pytest.raises(ConfigError, match="holds records 0 to 4"):
+        prove_record(schema, batch, KEY, 5)
+    raw_ct = bytearray(encryption.b64decode(batch["payload"]["ciphertext"], "ct"))
+    raw_ct[3] ^= 1
+    changed = dict(batch, payload={**batch["payload"],
+                                   "ciphertext": encryption.b64encode(bytes(raw_ct))})
+    with pytest.raises(DecryptionError, match="did not decrypt"):
+        prove_record(schema, changed, KEY, 0)
+
+
+def test_a_proof_serialises_with_its_path():
+    sealed = _sealed()
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 4)
+    doc = proof.to_json()
+    assert doc["record_id"] == f"{sealed.id}:4" and doc["record"] == ROWS[4]
+    assert [p["side"] for p in doc["path"]] == ["left"]  # the odd leaf is carried up
+    assert isinstance(proof, RecordProof)
+
+
+def test_signature_metadata_that_does_not_parse_is_named_not_raised(raft_config):
+    message = raw(9)
+    message.metadata.metadata[common_pb2.SIGNATURES] = b"\x0a\xff"  # a length past the end
+    changed = decode_block(message)
+    assert (changed.signatures, changed.last_config) == ((), -1)
+    _fails(changed, raft_config, "the signature metadata does not parse")
