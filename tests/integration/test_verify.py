@@ -1,0 +1,353 @@
+"""``ledgerlake verify`` on a real Raft network, the denials an integration team meets, and
+"no plaintext anywhere" in the network's files.
+
+One network for the module. The tampering test changes a peer's block file (peer0.org2,
+stopped), checks what each command reports through that peer, and puts the bytes back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ledgerlake import records
+from ledgerlake.cli import _one_line, _settle, main
+from ledgerlake.client import Identity, connect, encryption, from_state_dir, signer_from_wallet
+from ledgerlake.client.api import LedgerlakeContract
+from ledgerlake.client.batches import seal_batch
+from ledgerlake.client.connection import local_org_key_path
+from ledgerlake.client.models import OrgKey, Writers
+from ledgerlake.client.verify import (
+    RecordId,
+    check_record_proof,
+    prove_record,
+    verify_batch,
+    verify_chain,
+    verify_record,
+)
+from ledgerlake.errors import EndorseError, IntegrityError
+from ledgerlake.network import LocalNetwork, NetworkSpec, process
+from ledgerlake.protocol import ErrorCode
+from ports import base_port
+
+pytestmark = pytest.mark.integration
+ORGS = ("Org1", "Org2")
+ROLES = ("admin", "producer", "analyst", "auditor")
+SCHEMA = {"version": 1, "fields": [
+    {"name": "sensor", "type": "string", "public": True},
+    {"name": "note", "type": "string"},
+    {"name": "value", "type": "float"}]}
+#: A marker in a public field: the scan for secret markers must find this one (in blocks).
+PUBLIC = f"PUBLIC{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    network = LocalNetwork(tmp_path_factory.mktemp("verify") / "state",
+                           spec=NetworkSpec(base_port=base_port(25500)))
+    try:
+        network.up()
+        yield network
+    finally:
+        network.down()
+
+
+def _wallet(net, org, role):
+    folder = net.layout.wallet_dir(net.layout.org(org), role)
+    return Identity.from_wallet(folder), signer_from_wallet(folder)
+
+
+@pytest.fixture(scope="module")
+def apis(net):
+    channels = {org: from_state_dir(net.state_dir, org).dial() for org in ORGS}
+    yield {(org, role): LedgerlakeContract(
+        connect(*_wallet(net, org, role), channels[org])
+        .get_network("ledgerlake").get_contract("ledgerlake"))
+        for org in ORGS for role in ROLES}
+    for channel in channels.values():
+        channel.close()
+
+
+@pytest.fixture(scope="module")
+def org_keys(net, apis):
+    """Each organisation's X25519 key where a local network keeps it (the key 'verify
+    record' reads), registered on-chain unless the network already did."""
+    keys = {}
+    for org in ORGS:
+        path = local_org_key_path(net.state_dir, org)
+        if path.exists():
+            keys[org] = encryption.load_org_key(path)
+            continue
+        keys[org] = encryption.new_org_key()
+        encryption.save_org_key(path, keys[org])
+        apis[org, "admin"].register_org_key(encryption.public_pem(keys[org]))
+    _settle(net)
+    return keys
+
+
+def _wrap(keys, data_key, org, stream, epoch=1):
+    return OrgKey(f"{org}MSP", encryption.public_pem(keys[org]), 0).wrap(
+        data_key, stream=stream, epoch=epoch)
+
+
+class Stream:
+    """A stream made for a test, its data key per epoch and its sources' chain heads."""
+
+    def __init__(self, net, apis, keys, readers, writers=("Org1",)):
+        self.net, self.apis, self.keys = net, apis, keys
+        self.name = f"v-{uuid.uuid4().hex[:8]}"
+        self.data_keys = {1: encryption.new_data_key()}
+        self.epoch = 1
+        self.heads: dict[str, tuple[int, str]] = {}
+        apis["Org1", "admin"].create_stream(
+            self.name, SCHEMA, readers=[f"{o}MSP" for o in readers],
+            writers=Writers(tuple(f"{o}MSP" for o in writers)),
+            wrapped_keys={f"{o}MSP": _wrap(keys, self.data_keys[1], o, self.name)
+                          for o in readers})
+        _settle(net)
+
+    def seal(self, rows, source="line-1"):
+        seq, prev = self.heads.get(source, (0, ""))
+        return seal_batch(stream=self.name, source=source, seq=seq + 1, prev_hash=prev,
+                          schema=SCHEMA, rows=rows, data_key=self.data_keys[self.epoch],
+                          key_epoch=self.epoch)
+
+    def submit(self, rows, source="line-1", who=("Org1", "producer"), **options):
+        sealed = self.seal(rows, source)
+        self.apis[who].submit_batch(sealed, **options)
+        self.heads[source] = (sealed.batch["seq"], sealed.id)
+        _settle(self.net)
+        return sealed
+
+
+def _rows(n, note="n"):
+    return [{"sensor": f"s{i}", "note": f"{note}{i}", "value": i + 0.25} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def org1_stream(net, apis, org_keys):
+    """Readable and writable by Org1 only, with a few batches."""
+    stream = Stream(net, apis, org_keys, readers=("Org1",))
+    stream.batches = [stream.submit(_rows(5)), stream.submit(_rows(3))]
+    return stream
+
+
+def _cli(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# -- verify: success ----------------------------------------------------------------------
+def test_verify_chain_checks_every_block_and_each_orderers_signature(net, apis, org1_stream,
+                                                                     capsys):
+    state = str(net.state_dir)
+    report = verify_chain(apis["Org1", "auditor"].contract.network)
+    assert report.first == 0 and report.last >= 5 and report.consensus == "etcdraft"
+    assert report.genesis_hash and report.config_blocks == [0]
+    assert sum(report.signatures.values()) == report.blocks - 1  # all but genesis
+    assert all(s.startswith("orderer") and "OrdererMSP" in s for s in report.signatures)
+
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state)
+    assert code == 0, err
+    assert f"chain verified: blocks 0 to {report.last}" in out
+    assert "orderer signatures (etcdraft) under config block(s) 0" in out
+    assert f"genesis hash {report.genesis_hash}" in out
+
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
+                          "peer0.org2", "--from", "2", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["first"], doc["peer"], doc["config_blocks"]) == (2, "peer0.org2", [0])
+    assert doc["last"] >= report.last and doc["blocks_per_second"] > 0
+
+
+def test_verify_batch_and_record_print_what_they_checked(net, org1_stream, org_keys, capsys):
+    state = str(net.state_dir)
+    first = org1_stream.batches[0]
+    code, out, err = _cli(capsys, "verify", "batch", org1_stream.name, first.id,
+                          "--state-dir", state)
+    assert code == 0, err
+    assert f"batch {first.id} of stream {org1_stream.name} verified" in out
+    assert "signed by orderer" in out and "hashes to its id" in out
+
+    code, out, err = _cli(capsys, "verify", "record", org1_stream.name, f"{first.id}:3",
+                          "--state-dir", state, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["proof"]["record"] == _rows(5)[3]
+    assert doc["proof"]["merkle_root"] == first.batch["merkle_root"]
+    assert [p["side"] for p in doc["proof"]["path"]] == ["left", "left", "right"]
+    assert doc["batch"]["tx_id"] and doc["batch"]["signers"]
+
+    code, out, err = _cli(capsys, "verify", "record", org1_stream.name, f"{first.id}:4",
+                          "--state-dir", state)
+    assert code == 0, err
+    assert "level 0    sibling on the left" in out and f"merkle root {first.batch['merkle_root']}" in out
+
+
+def test_a_record_left_out_of_a_proof_is_named(apis, org1_stream, org_keys):
+    analyst = apis["Org1", "analyst"]
+    first = org1_stream.batches[0]
+    checked = verify_record(analyst, org1_stream.name, RecordId(first.id, 1), org_keys["Org1"])
+    check_record_proof(checked.proof)
+    schema = records.Schema.from_mapping(SCHEMA)
+    key = org1_stream.data_keys[1]
+    leaves = [bytes.fromhex(prove_record(schema, checked.batch.batch, key, i).leaf)
+              for i in range(first.batch["record_count"])]
+    del leaves[2]  # the proof is built as if record 2 were not in the batch
+    path = tuple((side, h.hex()) for side, h in records.merkle_proof(leaves, 1))
+    with pytest.raises(IntegrityError, match=rf"record {first.id}:1: its Merkle path does not "
+                                             rf"lead to the batch's root") as raised:
+        check_record_proof(dataclasses.replace(checked.proof, path=path))
+    assert raised.value.check == "merkle_proof"
+
+
+# -- denials ------------------------------------------------------------------------------
+def _denied(call, rule: str) -> str:
+    with pytest.raises(EndorseError) as raised:
+        call()
+    line = _one_line(raised.value)
+    assert raised.value.error_code is ErrorCode.ACCESS_DENIED
+    assert "\n" not in line and line.startswith("ACCESS_DENIED: ") and rule in line, line
+    return line
+
+
+def test_a_producer_of_org2_cannot_write_to_an_org1_only_stream(apis, org1_stream):
+    sealed = org1_stream.seal(_rows(2), source="org2-line")
+    _denied(lambda: apis["Org2", "producer"].submit_batch(sealed), "batch.write")
+
+
+def test_an_analyst_of_a_non_reader_org_cannot_open_the_stream(net, apis, org1_stream, capsys):
+    _denied(lambda: apis["Org2", "analyst"].open_stream(org1_stream.name, "curious"),
+            "Org2MSP")
+    first = org1_stream.batches[0]
+    code, out, err = _cli(capsys, "verify", "record", org1_stream.name, f"{first.id}:0",
+                          "--state-dir", str(net.state_dir), "--as", "Org2/analyst")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "ACCESS_DENIED" in err, err
+
+
+def test_a_revoked_org_cannot_open_the_epoch_after_rotation(net, apis, org_keys, capsys):
+    stream = Stream(net, apis, org_keys, readers=("Org1", "Org2"))
+    ticket = apis["Org2", "analyst"].open_stream(stream.name, "before the revocation")
+    _settle(net)
+    admin = apis["Org1", "admin"]
+    admin.revoke_reader(stream.name, "Org2MSP")
+    _settle(net)
+    stream.data_keys[2] = encryption.new_data_key()
+    admin.rotate_key(stream.name, {"Org1MSP": _wrap(org_keys, stream.data_keys[2], "Org1",
+                                                    stream.name, 2)})
+    stream.epoch = 2
+    _settle(net)
+    after = stream.submit(_rows(2))
+    org2 = apis["Org2", "analyst"]
+    _denied(lambda: org2.open_stream(stream.name, "after the rotation", epoch=2), "Org2MSP")
+    _denied(lambda: org2.get_stream_keys(stream.name, ticket), "")
+    code, out, err = _cli(capsys, "verify", "record", stream.name, f"{after.id}:0",
+                          "--state-dir", str(net.state_dir), "--as", "Org2/analyst")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "ACCESS_DENIED" in err, err
+    # Org1 still reads the new epoch
+    checked = verify_record(apis["Org1", "analyst"], stream.name, f"{after.id}:1",
+                            org_keys["Org1"])
+    assert checked.proof.record == _rows(2)[1]
+
+
+# -- no plaintext anywhere ----------------------------------------------------------------
+def test_no_plaintext_marker_in_any_file_of_the_network(net, apis, org_keys):
+    stream = Stream(net, apis, org_keys, readers=("Org1", "Org2"))
+    markers = [f"SECRET{uuid.uuid4().hex}" for _ in range(6)]
+    batches = []
+    for i in range(3):  # plaintext sent to both reader organisations' endorsers
+        rows = [{"sensor": PUBLIC, "note": markers[2 * i + j], "value": 1.5 + j}
+                for j in range(2)]
+        batches.append(stream.submit(rows, send_plaintext=True,
+                                     endorsing_organizations=["Org1MSP", "Org2MSP"]))
+    assert all(apis["Org1", "producer"].get_batch(stream.name, b.id).plaintext_checked
+               for b in batches)
+    files = [p for p in net.state_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+    logs = {p.name for p in (net.state_dir / "logs").glob("*.log") if p.stat().st_size}
+    assert {f"{n.name}.log" for n in net.layout.nodes} <= logs  # every node's log is there
+    assert any("ledgersData" in str(p) for p in files)  # peers' block files and LevelDBs
+    found_public, leaks = False, []
+    for path in files:
+        data = path.read_bytes()
+        found_public |= PUBLIC.encode() in data
+        leaks += [f"{path.relative_to(net.state_dir)}: {m}" for m in markers
+                  if m.encode() in data]
+    assert found_public, "the scan did not even find the public marker in the blocks"
+    assert leaks == []
+
+
+# -- tampering on a peer's disk -----------------------------------------------------------
+def _blockfiles(net, peer) -> list[Path]:
+    return sorted((net.layout.node_dir(peer)).rglob(
+        f"chains/chains/{net.spec.channel}/blockfile_*"))
+
+
+def _replace_once(files: list[Path], old: bytes, new: bytes) -> None:
+    assert len(old) == len(new) and old != new
+    for path in files:
+        data = path.read_bytes()
+        if data.count(old) == 1:
+            path.write_bytes(data.replace(old, new))
+            return
+    raise AssertionError("bytes to change not found exactly once in the block files")
+
+
+def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named(
+        net, apis, org_keys, capsys):
+    stream = Stream(net, apis, org_keys, readers=("Org1",))
+    changed = stream.submit(_rows(4), source="line-a")
+    a, b = stream.submit(_rows(4), source="line-b"), stream.submit(_rows(4), source="line-c")
+    state = str(net.state_dir)
+    peer = net.layout.node("peer0.org2")
+    files = _blockfiles(net, peer)
+    arg = records.canonical(changed.batch)
+    text = changed.batch["payload"]["ciphertext"]
+    at = arg.index(text.encode()) + len(text) // 2
+    flipped = arg[:at] + (b"A" if arg[at:at + 1] != b"A" else b"B") + arg[at + 1:]
+    arg_a, arg_b = records.canonical(a.batch), records.canonical(b.batch)
+    process.stop(net.layout.pid_file(peer))
+    original = {p: p.read_bytes() for p in files}
+    try:
+        _replace_once(files, arg, flipped)  # one byte of a transaction's payload
+        _replace_once(files, arg_a, arg_b)  # b's batch in a's place
+        net.up()
+        org2_tx = verify_batch(apis["Org1", "auditor"], stream.name, changed.id)  # peer0.org1
+        block = org2_tx.block_number
+
+        code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state,
+                              "--peer", "peer0.org2")
+        assert code == 1 and out == "", out
+        assert err.strip() == (f"IntegrityError: block {block}: data hash does not match its "
+                               f"data"), err
+
+        code, out, err = _cli(capsys, "verify", "batch", stream.name, changed.id,
+                              "--state-dir", state, "--peer", "peer0.org2")
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"batch {changed.id}: the batch in transaction {org2_tx.tx_id} hashes to" in err
+        assert "(changed or swapped)" in err
+
+        code, out, err = _cli(capsys, "verify", "batch", stream.name, a.id,
+                              "--state-dir", state, "--peer", "peer0.org2")
+        assert code == 1 and f"batch {a.id}: the batch in transaction" in err, err
+
+        code, out, err = _cli(capsys, "verify", "record", stream.name, f"{changed.id}:0",
+                              "--state-dir", state, "--peer", "peer0.org2")
+        assert code == 1 and "(changed or swapped)" in err, err
+
+        # the untouched peer still verifies
+        assert _cli(capsys, "verify", "chain", "--state-dir", state)[0] == 0
+        assert _cli(capsys, "verify", "batch", stream.name, a.id, "--state-dir", state)[0] == 0
+    finally:
+        process.stop(net.layout.pid_file(peer))
+        for path, data in original.items():
+            path.write_bytes(data)
+        net.up()
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
+                          "peer0.org2")
+    assert code == 0, err
