@@ -93,7 +93,7 @@ class Consenter:
         return f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it keys a cache)
 class ChannelConfig:
     """What block signatures are checked against, from one config block."""
 
@@ -118,6 +118,13 @@ class ChannelConfig:
         n = len(self.consenters)
         f = (n - 1) // 3
         return math.ceil((n + f + 1) / 2)
+
+    @property
+    def rule(self) -> str:
+        """What each block's signatures must show, in words."""
+        if self.bft:
+            return f"a quorum of {self.quorum} of {len(self.consenters)} SmartBFT consenters"
+        return "a Raft consenter's signature"
 
     @classmethod
     def from_block(cls, block: Block) -> "ChannelConfig":
@@ -257,6 +264,21 @@ def _raft_consenter(cert: x509.Certificate, msp_id: str,
     return None
 
 
+@lru_cache(maxsize=64)
+def _signer(config: ChannelConfig, msp_id: str, pem: bytes) -> tuple[str, Consenter | None]:
+    """``(problem, consenter)`` for a signing certificate: why it may not sign blocks under
+    ``config`` (or ""), and the consenter it is. Cached: a chain repeats a few signers."""
+    cert = _certificate(pem)
+    problem = _signer_problem(cert, msp_id, config)
+    if problem:
+        return problem, None
+    consenter = _raft_consenter(cert, msp_id, config) if not config.bft else next(
+        (c for c in config.consenters if c.msp_id == msp_id and c.identity == pem), None)
+    if consenter is None:
+        return f"not a consenter of config block {config.block_number}", None
+    return "", consenter
+
+
 def _verifies(cert: x509.Certificate, signature: bytes, message: bytes) -> bool:
     """ECDSA (SHA-256) with Fabric's low-S rule."""
     key = cert.public_key()
@@ -324,22 +346,15 @@ def check_block_signatures(block: Block, config: ChannelConfig) -> tuple[str, ..
             raise
         except Exception as exc:  # protobuf / X.509 parse errors
             raise fail(f"{what}: its signer does not parse ({type(exc).__name__})") from None
-        problem = _signer_problem(cert, msp_id, config)
+        problem, member = _signer(config, msp_id, pem)
         if problem:
             raise fail(f"{what} by {_common_name(cert)} ({msp_id}): {problem}")
-        if consenter is None:
-            consenter = _raft_consenter(cert, msp_id, config) if not config.bft else next(
-                (c for c in config.consenters if c.msp_id == msp_id and c.identity == pem), None)
-            if consenter is None:
-                raise fail(f"{what} by {_common_name(cert)} ({msp_id}): not a consenter of "
-                           f"config block {config.block_number}")
+        consenter = consenter or member
         if not _verifies(cert, entry.signature, metadata.value + signed_by + header):
             raise fail(f"{what} by {_signer_name(cert, msp_id, consenter)} does not verify")
         signers[_signer_name(cert, msp_id, consenter)] = None
     if len(signers) < config.quorum:
-        rule = (f"a quorum of {config.quorum} of {len(config.consenters)} SmartBFT consenters"
-                if config.bft else "a Raft consenter's signature")
-        raise fail(f"{len(signers)} consenter(s) signed; the block needs {rule}")
+        raise fail(f"{len(signers)} consenter(s) signed; the block needs {config.rule}")
     return tuple(signers)
 
 
@@ -356,6 +371,7 @@ class ChainReport:
     signatures: dict[str, int] = field(default_factory=dict)  # signer -> blocks signed
     config_blocks: list[int] = field(default_factory=list)
     consensus: str = ""
+    rule: str = ""  # what the signatures had to show (under the last configuration)
     seconds: float = 0.0
 
     @property
@@ -370,6 +386,7 @@ class ChainReport:
         return {"first": self.first, "last": self.last, "blocks": self.blocks,
                 "transactions": self.transactions, "tip_hash": self.tip_hash,
                 "genesis_hash": self.genesis_hash, "consensus": self.consensus,
+                "rule": self.rule,
                 "config_blocks": list(self.config_blocks),
                 "signatures": dict(self.signatures), "seconds": round(self.seconds, 3),
                 "blocks_per_second": round(self.blocks_per_second, 1)}
@@ -386,7 +403,7 @@ class ChainVerifier:
         self.previous = previous
         self.report = ChainReport()
         if config is not None:
-            self.report.consensus = config.consensus
+            self.report.consensus, self.report.rule = config.consensus, config.rule
 
     def add(self, block: Block) -> None:
         number = block.number
@@ -409,7 +426,7 @@ class ChainVerifier:
                                   f"in force there")
             self.config = ChannelConfig.from_block(block)
             report.genesis_hash = block.hash.hex()
-            report.consensus = self.config.consensus
+            report.consensus, report.rule = self.config.consensus, self.config.rule
             report.config_blocks.append(0)
         else:
             for signer in check_block_signatures(block, self.config):
@@ -422,7 +439,7 @@ class ChainVerifier:
             if is_config_block(block):
                 self.config = ChannelConfig.from_block(block)
                 report.config_blocks.append(number)
-                report.consensus = self.config.consensus
+                report.consensus, report.rule = self.config.consensus, self.config.rule
         if report.first < 0:
             report.first = number
         report.last = number

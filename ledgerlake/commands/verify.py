@@ -75,7 +75,8 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, who: str, as_json:
     columns = (TextColumn("verifying blocks"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with _api(state_dir, who, peer) as api, \
-            Progress(*columns, console=err, transient=True, disable=as_json) as bar:
+            Progress(*columns, console=err, transient=True,
+                     disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("chain", total=None, rate="")
 
         def progress(done: int, total: int) -> None:
@@ -92,7 +93,7 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, who: str, as_json:
               f"blocks, {report.transactions} transactions) read from {escape(where)} in "
               f"{report.seconds:.2f} s ({report.blocks_per_second:,.0f} blocks/s)")
     out.print(f"checked: data hashes, hash chain, last-config indexes, orderer signatures "
-              f"({report.consensus}) under config block(s) "
+              f"({report.consensus}: each block needs {report.rule}) under config block(s) "
               f"{', '.join(map(str, report.config_blocks)) or '-'}")
     if report.genesis_hash:
         out.print(f"genesis hash {report.genesis_hash}")

@@ -154,7 +154,8 @@ def test_verify_chain_checks_every_block_and_each_orderers_signature(net, apis, 
     code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state)
     assert code == 0, err
     assert f"chain verified: blocks 0 to {report.last}" in out
-    assert "orderer signatures (etcdraft) under config block(s) 0" in out
+    assert ("orderer signatures (etcdraft: each block needs a Raft consenter's signature) "
+            "under config block(s) 0") in out
     assert f"genesis hash {report.genesis_hash}" in out
 
     code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
