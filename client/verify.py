@@ -735,10 +735,10 @@ def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
     reader organisation: opening the stream is audited with ``purpose``; ``org_key`` is the
     organisation's X25519 private key) and proven to be in the batch's Merkle root."""
     rid = record_id if isinstance(record_id, RecordId) else RecordId.parse(record_id)
+    keys = api.open_keys(stream, purpose, org_key)  # first: a non-reader is refused here
     checked = verify_batch(api, stream, rid.batch_id)
     definition = api.get_stream(stream)
     epoch = int(checked.batch["key_epoch"])
-    keys = api.open_keys(stream, purpose, org_key)
     if epoch not in keys:
         raise ConfigError(f"stream {stream!r}: no data key of epoch {epoch} for this "
                           f"organisation (shredded, or granted later)")
