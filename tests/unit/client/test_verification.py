@@ -366,3 +366,33 @@ def test_signature_metadata_that_does_not_parse_is_named_not_raised(raft_config)
     changed = decode_block(message)
     assert (changed.signatures, changed.last_config) == ((), -1)
     _fails(changed, raft_config, "the signature metadata does not parse")
+
+
+# -- a config update changes who may sign -------------------------------------------------
+def cfg(n):
+    return block(f"raftcfg-{n}")
+
+
+def test_a_config_block_replaces_the_consenters_for_the_blocks_after_it():
+    verifier = ChainVerifier()
+    for n in range(6):
+        verifier.add(cfg(n))
+    report = verifier.report
+    assert report.config_blocks == [0, 4] and cfg(5).last_config == 4
+    assert report.signatures == {"orderer2 (OrdererMSP, 127.0.0.1:8610)": 4,
+                                 "orderer1 (OrdererMSP, 127.0.0.1:8600)": 1}
+    assert [c.port for c in verifier.config.consenters] == [8600, 8620]
+
+
+def test_the_removed_consenter_may_no_longer_sign():
+    after = ChannelConfig.from_block(cfg(4))
+    _fails(cfg(3), after, r"signature 0 by orderer2 \(OrdererMSP\): not a consenter of config "
+                          r"block 4")
+    assert check_block_signatures(cfg(5), after) == ("orderer1 (OrdererMSP, 127.0.0.1:8600)",)
+
+
+def test_a_chain_that_skips_a_config_block_is_named_by_the_last_config_index():
+    genesis = ChannelConfig.from_block(cfg(0))
+    verifier = ChainVerifier(genesis, cfg(4))  # as if block 4 were not a config block
+    with pytest.raises(IntegrityError, match="^block 5: its last-config index is 4, not 0$"):
+        verifier.add(cfg(5))
