@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+from fabric_protos.common import common_pb2, configtx_pb2
+from fabric_protos.orderer import configuration_pb2 as orderer_config_pb2
+from fabric_protos.orderer.etcdraft import configuration_pb2 as etcdraft_pb2
 
 from ledgerlake import records
 from ledgerlake.cli import _one_line, _settle, main
@@ -20,6 +24,7 @@ from ledgerlake.client.api import LedgerlakeContract
 from ledgerlake.client.batches import seal_batch
 from ledgerlake.client.connection import local_org_key_path
 from ledgerlake.client.models import OrgKey, Writers
+from ledgerlake.client.qscc import block_by_number, chain_info
 from ledgerlake.client.verify import (
     RecordId,
     check_record_proof,
@@ -30,6 +35,8 @@ from ledgerlake.client.verify import (
 )
 from ledgerlake.errors import EndorseError, IntegrityError
 from ledgerlake.network import LocalNetwork, NetworkSpec, process
+from ledgerlake.network.layout import ORDERER_ORG
+from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.protocol import ErrorCode
 from ports import base_port
 
@@ -372,3 +379,64 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
                           "peer0.org2")
     assert code == 0, err
+
+
+# -- a config update (last: it shrinks the network's consenter set) ------------------------
+def _remove_consenter(net, network, port: int, workdir: Path) -> None:
+    """Remove the Raft consenter listening on ``port``: the channel's config, changed, the
+    update computed by Fabric's configtxlator, signed by the orderer admin and sent with
+    Fabric's ``peer channel update``."""
+    tip = block_by_number(network, chain_info(network).height - 1)
+    envelope = common_pb2.Envelope.FromString(
+        block_by_number(network, tip.last_config).raw.data.data[0])
+    config = configtx_pb2.ConfigEnvelope.FromString(
+        common_pb2.Payload.FromString(envelope.payload).data).config
+    updated = configtx_pb2.Config()
+    updated.CopyFrom(config)
+    value = updated.channel_group.groups["Orderer"].values["ConsensusType"]
+    consensus = orderer_config_pb2.ConsensusType.FromString(value.value)
+    metadata = etcdraft_pb2.ConfigMetadata.FromString(consensus.metadata)
+    kept = [c for c in metadata.consenters if c.port != port]
+    del metadata.consenters[:]
+    metadata.consenters.extend(kept)
+    consensus.metadata = metadata.SerializeToString()
+    value.value = consensus.SerializeToString()
+    (workdir / "original.pb").write_bytes(config.SerializeToString())
+    (workdir / "updated.pb").write_bytes(updated.SerializeToString())
+    subprocess.run([net.chain.bin("configtxlator"), "compute_update", "--channel_id",
+                    net.spec.channel, "--original", str(workdir / "original.pb"),
+                    "--updated", str(workdir / "updated.pb"),
+                    "--output", str(workdir / "update.pb")], check=True, capture_output=True)
+    payload = common_pb2.Payload(
+        header=common_pb2.Header(channel_header=common_pb2.ChannelHeader(
+            type=common_pb2.CONFIG_UPDATE, channel_id=net.spec.channel).SerializeToString()),
+        data=configtx_pb2.ConfigUpdateEnvelope(
+            config_update=(workdir / "update.pb").read_bytes()).SerializeToString())
+    (workdir / "envelope.pb").write_bytes(
+        common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString())
+    env = peer_env(net.layout, net.chain, net.layout.peers[0])
+    env.update(CORE_PEER_LOCALMSPID=ORDERER_ORG.msp_id,
+               CORE_PEER_MSPCONFIGPATH=str(net.layout.user_dir(ORDERER_ORG, "admin") / "msp"))
+    orderer = next(o for o in net.layout.orderers if o.ports["grpc"] != port)
+    run_peer(net.chain, ["channel", "update", "-f", str(workdir / "envelope.pb"), "-c",
+                         net.spec.channel, "-o", orderer.address, "--tls", "--cafile",
+                         str(net.layout.ca_cert(ORDERER_ORG))], env, what="config update")
+
+
+def test_after_a_config_update_only_the_remaining_consenters_sign(net, apis, org_keys,
+                                                                  tmp_path, capsys):
+    network = apis["Org1", "auditor"].contract.network
+    before = verify_chain(network)
+    signer = block_by_number(network, before.last).signatures[0].creator.enrollment_id
+    leader = next(s for s in before.signatures if s.startswith(f"{signer} "))  # the tip's
+    port = int(leader.rsplit(":", 1)[1].rstrip(")"))  # "orderer2 (OrdererMSP, host:port)"
+    _remove_consenter(net, network, port, tmp_path)
+    stream = Stream(net, apis, org_keys, readers=("Org1",))  # blocks ordered after it
+    stream.submit(_rows(2))
+    after = verify_chain(network)
+    update = after.config_blocks[-1]
+    assert after.config_blocks == [0, update] and update > before.last
+    signers_after = verify_chain(network, start=update + 1).signatures
+    assert signers_after and leader not in signers_after
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", str(net.state_dir))
+    assert code == 0 and f"under config block(s) 0, {update}" in out, err
