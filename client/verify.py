@@ -612,7 +612,7 @@ def verify_batch(api, stream: str, batch_id: str) -> BatchCheck:
         raise IntegrityError(f"block {block.number}: data hash does not match its data",
                              block_number=block.number, check="data_hash")
     if block.number == 0:
-        raise IntegrityError("batch {batch_id} cannot be in the genesis block",
+        raise IntegrityError(f"batch {batch_id} cannot be in the genesis block",
                              block_number=0, check="transaction")
     config, config_blocks = config_in_force(network, block.number)
     signers = check_block_signatures(block, config)
