@@ -448,27 +448,32 @@ class ChainVerifier:
         self.previous = block
 
 
-def config_in_force(network, number: int) -> tuple[ChannelConfig, tuple[int, ...]]:
+def config_in_force_flow(network, number: int):
     """The configuration that block ``number``'s signatures are checked against, trusted
     through every config block from genesis on: genesis gives the first, and each later
     config block is checked (data hash, signatures) under the one before it. Returns it
     with the config blocks read. The config blocks are found by the last-config indexes a
     peer reports; a peer hiding one can only make a good block fail, or pass under a
     configuration that a hidden config block replaced (``verify_chain`` reads them all)."""
-    from ledgerlake.client.qscc import block_by_number
+    from ledgerlake.client.qscc import block_by_number_flow
+
+    def last_config(n: int):
+        if n < 1:
+            return 0
+        return (yield from block_by_number_flow(network, n)).last_config
 
     if number < 1:
         raise ConfigError("the genesis block is the anchor: no configuration signs it")
-    numbers, index = [], block_by_number(network, number - 1).last_config if number > 1 else 0
+    numbers, index = [], (yield from last_config(number - 1))
     while True:
         numbers.append(index)
         if index == 0:
             break
-        index = block_by_number(network, index - 1).last_config if index > 1 else 0
+        index = yield from last_config(index - 1)
     numbers.reverse()
     config: ChannelConfig | None = None
     for index in numbers:
-        block = block_by_number(network, index)
+        block = yield from block_by_number_flow(network, index)
         if data_hash(block.raw) != block.data_hash:
             raise IntegrityError(f"block {index}: data hash does not match its data",
                                  block_number=index, check="data_hash")
@@ -476,6 +481,11 @@ def config_in_force(network, number: int) -> tuple[ChannelConfig, tuple[int, ...
             check_block_signatures(block, config)
         config = ChannelConfig.from_block(block)
     return config, tuple(numbers)
+
+
+def config_in_force(network, number: int) -> tuple[ChannelConfig, tuple[int, ...]]:
+    """``config_in_force_flow`` run by the network's gateway."""
+    return network.gateway.run(config_in_force_flow(network, number))
 
 
 def verify_chain(network, *, start: int = 0, progress: Progress | None = None) -> ChainReport:
@@ -586,20 +596,20 @@ def _normal(value: Any, name: str) -> Any:
     return value
 
 
-def verify_batch(api, stream: str, batch_id: str) -> BatchCheck:
+def verify_batch_flow(api, stream: str, batch_id: str):
     """Check batch ``batch_id`` of ``stream`` (``api``: a ``LedgerlakeContract`` whose
     identity may read the batch) against its transaction, its block and the orderers'
-    signatures. Raises IntegrityError naming what failed."""
-    from ledgerlake.client.qscc import block_by_tx_id
+    signatures; returns a ``BatchCheck``. Raises IntegrityError naming what failed."""
+    from ledgerlake.client.qscc import block_by_tx_id_flow
 
     network = api.contract.network
-    header = api.get_batch(stream, batch_id).raw
+    header = (yield from api.flows.get_batch(stream, batch_id)).raw
     if header.get("stream") != stream:
         raise IntegrityError(f"batch {batch_id}: world state answered a batch of stream "
                              f"{header.get('stream')!r}", check="batch_header")
     tx_id = header.get("tx_id", "")
     try:
-        block = block_by_tx_id(network, tx_id)
+        block = yield from block_by_tx_id_flow(network, tx_id)
     except LedgerlakeError as exc:
         raise IntegrityError(f"batch {batch_id}: its transaction {tx_id} is not on the peer's "
                              f"ledger ({exc})", check="transaction") from None
@@ -614,10 +624,15 @@ def verify_batch(api, stream: str, batch_id: str) -> BatchCheck:
     if block.number == 0:
         raise IntegrityError(f"batch {batch_id} cannot be in the genesis block",
                              block_number=0, check="transaction")
-    config, config_blocks = config_in_force(network, block.number)
+    config, config_blocks = yield from config_in_force_flow(network, block.number)
     signers = check_block_signatures(block, config)
     return BatchCheck(stream, batch_id, tx_id, block.number, tx.index, block.hash.hex(),
                       signers, config_blocks, batch)
+
+
+def verify_batch(api, stream: str, batch_id: str) -> BatchCheck:
+    """``verify_batch_flow`` run by the api's gateway (an awaitable when it is async)."""
+    return api.run(verify_batch_flow(api, stream, batch_id))
 
 
 # -- records ------------------------------------------------------------------------------
@@ -728,16 +743,18 @@ class RecordCheck:
                 "batch": self.batch.to_json()}
 
 
-def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
-                  purpose: str = "ledgerlake verify record") -> RecordCheck:
-    """Check one record from its Merkle path up to the orderers' signatures: the batch as
-    ``verify_batch`` does, then the record decrypted (``api`` must be an analyst of a
-    reader organisation: opening the stream is audited with ``purpose``; ``org_key`` is the
-    organisation's X25519 private key) and proven to be in the batch's Merkle root."""
+def verify_record_flow(api, stream: str, record_id: str | RecordId, org_key, *,
+                       purpose: str = "ledgerlake verify record"):
+    """Check one record from its Merkle path up to the orderers' signatures; returns a
+    ``RecordCheck``. The stream is opened first (``api`` must be an analyst of a reader
+    organisation; the opening is audited with ``purpose``; ``org_key`` is the
+    organisation's X25519 private key), then the batch is checked as ``verify_batch_flow``
+    does, decrypted, and the record proven to be in the batch's Merkle root."""
     rid = record_id if isinstance(record_id, RecordId) else RecordId.parse(record_id)
-    keys = api.open_keys(stream, purpose, org_key)  # first: a non-reader is refused here
-    checked = verify_batch(api, stream, rid.batch_id)
-    definition = api.get_stream(stream)
+    ticket = yield from api.flows.open_stream(stream, purpose)  # a non-reader is refused here
+    keys = (yield from api.flows.get_stream_keys(stream, ticket)).unwrap(org_key)
+    checked = yield from verify_batch_flow(api, stream, rid.batch_id)
+    definition = yield from api.flows.get_stream(stream)
     epoch = int(checked.batch["key_epoch"])
     if epoch not in keys:
         raise ConfigError(f"stream {stream!r}: no data key of epoch {epoch} for this "
@@ -746,9 +763,16 @@ def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
     return RecordCheck(proof, checked)
 
 
+def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
+                  purpose: str = "ledgerlake verify record") -> RecordCheck:
+    """``verify_record_flow`` run by the api's gateway (an awaitable when it is async)."""
+    return api.run(verify_record_flow(api, stream, record_id, org_key, purpose=purpose))
+
+
 __all__ = [
     "BatchCheck", "ChainReport", "ChainVerifier", "ChannelConfig", "Consenter", "OrdererOrg",
     "RecordCheck", "RecordId", "RecordProof", "check_batch", "check_block_signatures",
-    "check_record_proof", "config_in_force", "is_config_block", "prove_record",
-    "verify_batch", "verify_chain", "verify_record",
+    "check_record_proof", "config_in_force", "config_in_force_flow", "is_config_block",
+    "prove_record", "verify_batch", "verify_batch_flow", "verify_chain", "verify_record",
+    "verify_record_flow",
 ]

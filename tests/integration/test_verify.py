@@ -6,6 +6,7 @@ stopped), checks what each command reports through that peer, and puts the bytes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import subprocess
@@ -197,6 +198,26 @@ def test_verify_batch_and_record_print_what_they_checked(net, org1_stream, org_k
                           "--state-dir", state)
     assert code == 0, err
     assert "level 0    sibling on the left" in out and f"merkle root {first.batch['merkle_root']}" in out
+
+
+def test_batch_and_record_checks_run_on_an_asyncio_gateway_too(net, org1_stream, org_keys):
+    from ledgerlake.client import connect_async
+
+    second = org1_stream.batches[1]
+
+    async def scenario():
+        channel = from_state_dir(net.state_dir, "Org1").dial_async()
+        try:
+            api = LedgerlakeContract(connect_async(*_wallet(net, "Org1", "analyst"), channel)
+                                     .get_network("ledgerlake").get_contract("ledgerlake"))
+            return await verify_record(api, org1_stream.name, f"{second.id}:2",
+                                       org_keys["Org1"], purpose="asyncio verify")
+        finally:
+            await channel.close()
+
+    checked = asyncio.run(scenario())
+    assert checked.proof.record == _rows(3)[2] and checked.batch.batch_id == second.id
+    assert checked.batch.signers and checked.batch.config_blocks == (0,)
 
 
 def test_a_record_left_out_of_a_proof_is_named(apis, org1_stream, org_keys):
