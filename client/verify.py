@@ -577,13 +577,18 @@ def check_batch(header: Mapping[str, Any], batch_id: str, tx: TransactionInfo) -
         raise IntegrityError(f"batch {batch_id}: world state answered batch {header.get('id')}",
                              check="batch_header")
     for name in records.BATCH_FIELDS:
-        if name in header and _normal(header[name], name) != _normal(batch[name], name):
+        if name not in header:
+            raise IntegrityError(f"batch {batch_id}: world state's batch lacks {name}",
+                                 check="batch_header")
+        if _normal(header[name], name) != _normal(batch[name], name):
             raise IntegrityError(f"batch {batch_id}: world state's {name} differs from its "
                                  f"transaction's", check="batch_header")
     producer = header.get("producer") or {}
-    if producer.get("msp_id") not in (None, tx.creator.msp_id):
-        raise IntegrityError(f"batch {batch_id}: world state's producer {producer.get('msp_id')} "
-                             f"is not the transaction's creator {tx.creator.msp_id}",
+    creator = tx.creator
+    if (producer.get("msp_id"), producer.get("id")) != (creator.msp_id, creator.enrollment_id):
+        raise IntegrityError(f"batch {batch_id}: world state's producer "
+                             f"{producer.get('msp_id')}/{producer.get('id')} is not the "
+                             f"transaction's creator {creator.msp_id}/{creator.enrollment_id}",
                              check="batch_header")
     return batch
 

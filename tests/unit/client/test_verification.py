@@ -276,8 +276,15 @@ def test_world_state_fields_must_equal_the_transactions():
     batch = _sealed().batch
     _batch_fails(dict(_header(batch), merkle_root="0" * 64), batch["id"], _tx(batch),
                  "batch_header", "world state's merkle_root differs")
-    _batch_fails(dict(_header(batch), producer={"msp_id": "Org2MSP"}), batch["id"], _tx(batch),
-                 "batch_header", "producer Org2MSP is not the transaction's creator Org1MSP")
+    _batch_fails(dict(_header(batch), producer={"msp_id": "Org2MSP", "id": "producer"}),
+                 batch["id"], _tx(batch), "batch_header",
+                 "producer Org2MSP/producer is not the transaction's creator Org1MSP/producer")
+    _batch_fails(dict(_header(batch), producer={"msp_id": "Org1MSP", "id": "other"}),
+                 batch["id"], _tx(batch), "batch_header", "producer Org1MSP/other is not")
+    without = _header(batch)
+    del without["public"]
+    _batch_fails(without, batch["id"], _tx(batch), "batch_header",
+                 "world state's batch lacks public")
     # integers may come as decimal strings (the record format's integer rule)
     check_batch(dict(_header(batch), seq="1"), batch["id"], _tx(batch))
 
