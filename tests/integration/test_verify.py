@@ -357,6 +357,10 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     state = str(net.state_dir)
     peer = net.layout.node("peer0.org2")
     files = _blockfiles(net, peer)
+    # Bytes are changed inside a transaction's argument, for others of the same length (a
+    # base64 letter for another; one header for another of the same size): protobuf
+    # framing, block lengths and the peer's block index (file offsets) all still hold, so
+    # the peer starts and serves the changed blocks as they are on its disk.
     arg = records.canonical(changed.batch)
     text = changed.batch["payload"]["ciphertext"]
     at = arg.index(text.encode()) + len(text) // 2
