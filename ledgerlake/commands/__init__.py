@@ -1,1 +1,1 @@
-"""Command groups of the ledgerlake CLI, one module each."""
+"""The CLI's command groups, one module each, registered at the end of ledgerlake/cli.py."""
