@@ -704,6 +704,10 @@ def _records_and_salts(schema: records.Schema, batch: Mapping[str, Any], data_ke
     only; replace this by a variant of it that also returns salts and commitments (and
     follows the payload encoding the storage helper chooses)."""
     where = f"batch {batch['id']}"
+    if batch["schema_version"] != schema.version:
+        raise RecordError(f"{where} has schema version {batch['schema_version']}; the stream's "
+                          f"schema is version {schema.version} now, and the ledger keeps only "
+                          f"the current one")
     payload = batch["payload"]
     if "ciphertext" not in payload:
         raise RecordError(f"{where}: its payload is off-chain ({payload.get('uri')})")

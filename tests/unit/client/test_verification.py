@@ -28,7 +28,7 @@ from ledgerlake.client.verify import (
     check_record_proof,
     prove_record,
 )
-from ledgerlake.errors import ConfigError, DecryptionError, IntegrityError
+from ledgerlake.errors import ConfigError, DecryptionError, IntegrityError, RecordError
 from ledgerlake.protocol import Creator
 
 DATA = Path(__file__).parents[2] / "data" / "blocks"
@@ -356,6 +356,14 @@ def test_a_changed_ciphertext_byte_does_not_decrypt_and_an_index_out_of_range_is
                                    "ciphertext": encryption.b64encode(bytes(raw_ct))})
     with pytest.raises(DecryptionError, match="did not decrypt"):
         prove_record(schema, changed, KEY, 0)
+
+
+def test_a_record_of_another_schema_version_is_named():
+    sealed = _sealed()
+    newer = records.Schema.from_mapping({**SCHEMA, "version": 2})
+    with pytest.raises(RecordError, match="has schema version 1; the stream's schema is "
+                                          "version 2 now"):
+        prove_record(newer, sealed.batch, KEY, 0)
 
 
 def test_a_proof_serialises_with_its_path():
