@@ -14,11 +14,13 @@ Nothing read from a peer is trusted until it is checked against what commits to 
 - **batch** (``verify_batch``): the batch header in world state against the SubmitBatch
   transaction that wrote it: the transaction is VALID, its argument is the batch, the
   batch's recomputed id is the id asked for, the header's fields are the transaction's,
-  the transaction is in its block, the block's data hash covers it and a quorum of
-  consenters signed the block under the configuration in force (``config_in_force``).
+  the transaction is in its block, the block's data hash covers it, and the block's
+  signatures meet the rule above under the configuration in force (``config_in_force``:
+  each config block from genesis on checked under the one before).
 - **record** (``verify_record``): a record's id is ``BATCH_ID:INDEX`` (``RecordId``; INDEX
-  counts from 0 in the batch's order). The batch is checked as above, decrypted with the
-  stream's data key (an audited ``OpenStream``), the record's commitment
+  counts from 0 in the batch's order). The stream is opened (audited ``OpenStream``, then
+  the organisation's wrapped data keys), the batch checked as above and decrypted, the
+  record's commitment
   ``SHA-256(salt ‖ canonical record)`` recomputed, and its Merkle path (``RecordProof``)
   walked up to the batch's Merkle root; ``check_record_proof`` checks such a path without
   any key.
@@ -26,7 +28,8 @@ Nothing read from a peer is trusted until it is checked against what commits to 
 A failed check raises ``IntegrityError`` with ``block_number`` (when a block is at fault)
 and ``check`` naming it: ``data_hash``, ``previous_hash``, ``number``, ``last_config``,
 ``signatures``, ``config`` for blocks; ``transaction``, ``batch_id``, ``batch_header`` for
-a batch; ``merkle_proof`` for a record. Validation codes (the peer's own verdict on each
+a batch; ``merkle_proof`` for a record. Batch and record checks are flows on the sans-IO
+core (``*_flow``; sync or asyncio gateway); the chain check reads a Deliver stream (sync). Validation codes (the peer's own verdict on each
 transaction) are not covered by any hash or signature in Fabric; a batch check reads the
 gateway peer's.
 """
