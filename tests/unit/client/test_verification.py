@@ -411,3 +411,88 @@ def test_a_chain_that_skips_a_config_block_is_named_by_the_last_config_index():
     verifier = ChainVerifier(genesis, cfg(4))  # as if block 4 were not a config block
     with pytest.raises(IntegrityError, match="^block 5: its last-config index is 4, not 0$"):
         verifier.add(cfg(5))
+
+
+# -- signer identities: chains through intermediates, revocation, the orderer OU ---------
+def _cert(subject: str, key, issuer=None, issuer_key=None, *, ca=False, ou="orderer"):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, subject)]
+    if ou:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    name = x509.Name(attrs)
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer.subject if issuer else name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in ("root", "inter", "leaf", "x")}
+    root = _cert("root", keys["root"], ca=True, ou="")
+    inter = _cert("inter", keys["inter"], root, keys["root"], ca=True, ou="")
+    leaf = _cert("orderer9", keys["leaf"], inter, keys["inter"])
+    stranger = _cert("orderer9", keys["x"])  # same subject, self-issued
+    client = _cert("someone", keys["x"], inter, keys["inter"], ou="client")
+    return {"root": root, "inter": inter, "leaf": leaf, "stranger": stranger,
+            "client": client, "keys": keys}
+
+
+def _config_with(org, consenters=()):
+    return ChannelConfig(0, "etcdraft", tuple(consenters), {org.msp_id: org})
+
+
+def test_a_signer_chains_to_the_root_through_an_intermediate_only(pki):
+    from ledgerlake.client.verify import OrdererOrg, _chains_to, _signer_problem
+
+    assert _chains_to(pki["leaf"], [pki["root"]], [pki["inter"]])
+    assert not _chains_to(pki["leaf"], [pki["root"]])
+    assert not _chains_to(pki["stranger"], [pki["root"]], [pki["inter"]])
+    org = OrdererOrg("OMSP", (pki["root"],), (pki["inter"],), orderer_ou="orderer")
+    assert _signer_problem(pki["leaf"], "OMSP", _config_with(org)) == ""
+    assert _signer_problem(pki["stranger"], "OMSP", _config_with(org)) == \
+        "its certificate does not chain to OMSP's root CA"
+    assert _signer_problem(pki["client"], "OMSP", _config_with(org)) == \
+        "its certificate is not an orderer's (OU 'orderer')"
+
+
+def test_a_revoked_signer_is_named(pki):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from ledgerlake.client.verify import OrdererOrg, _signer_problem
+
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    revoked = (x509.RevokedCertificateBuilder().serial_number(pki["leaf"].serial_number)
+               .revocation_date(now).build())
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(pki["inter"].subject)
+           .last_update(now).next_update(now + datetime.timedelta(days=1))
+           .add_revoked_certificate(revoked).sign(pki["keys"]["inter"], hashes.SHA256()))
+    org = OrdererOrg("OMSP", (pki["root"],), (pki["inter"],), crls=(crl,))
+    assert _signer_problem(pki["leaf"], "OMSP", _config_with(org)) == \
+        "its certificate is revoked by OMSP"
+
+
+def test_a_raft_consenter_is_matched_by_the_subject_of_a_tls_certificate_of_its_org(pki):
+    from ledgerlake.client.verify import Consenter, OrdererOrg, _raft_consenter
+
+    keys = pki["keys"]
+    tls = _cert("orderer9", keys["x"], pki["inter"], keys["inter"])
+    forged_tls = _cert("orderer9", keys["x"])  # right subject, issued by nobody of the org
+    org = OrdererOrg("OMSP", (pki["root"],), (pki["inter"],))
+    mine = Consenter("127.0.0.1", 7050, (tls,))
+    assert _raft_consenter(pki["leaf"], "OMSP", _config_with(org, [mine])) is mine
+    assert _raft_consenter(pki["leaf"], "OMSP",
+                           _config_with(org, [Consenter("h", 1, (forged_tls,))])) is None
