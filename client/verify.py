@@ -683,6 +683,44 @@ class RecordProof:
                 "leaf": self.leaf, "path": [{"side": s, "hash": h} for s, h in self.path],
                 "merkle_root": self.merkle_root}
 
+    @classmethod
+    def from_json(cls, doc: Any, what: str = "the proof") -> "RecordProof":
+        """A proof as ``to_json`` writes it; ConfigError naming the first field that is not
+        as it should be."""
+        def need(ok: bool, field_: str, form: str) -> None:
+            if not ok:
+                raise ConfigError(f"{what}: {field_} must be {form}")
+
+        need(isinstance(doc, dict), "it", "a JSON object")
+        need(isinstance(doc.get("record_id"), str), "record_id", "BATCH_ID:INDEX")
+        rid = RecordId.parse(doc["record_id"])
+        need(isinstance(doc.get("record"), dict), "record", "a JSON object")
+        need(isinstance(doc.get("salt"), str) and bool(records.SALT_HEX.fullmatch(doc["salt"])),
+             "salt", "32 lower-case hex digits")
+        for name in ("leaf", "merkle_root"):
+            need(isinstance(doc.get(name), str) and bool(records.HEX64.fullmatch(doc[name])),
+                 name, "64 lower-case hex digits")
+        path = doc.get("path")
+        need(isinstance(path, list) and len(path) <= 64, "path", "a list of steps")
+        for i, step in enumerate(path):
+            need(isinstance(step, dict) and step.get("side") in ("left", "right") and
+                 isinstance(step.get("hash"), str) and bool(records.HEX64.fullmatch(step["hash"])),
+                 f"path[{i}]", '{"side": "left" | "right", "hash": 64 hex digits}')
+        return cls(rid, doc["record"], doc["salt"], doc["leaf"],
+                   tuple((step["side"], step["hash"]) for step in path), doc["merkle_root"])
+
+
+def path_sides(index: int, count: int) -> tuple[str, ...]:
+    """The sides of the siblings on the path of leaf ``index`` among ``count`` (the tree of
+    ``records.merkle_root``: an odd last node is carried up, so it has no sibling on that
+    level). A proof whose sides differ is the proof of another position."""
+    sides, i, width = [], index, count
+    while width > 1:
+        if i ^ 1 < width:
+            sides.append("left" if i ^ 1 < i else "right")
+        i, width = i // 2, (width + 1) // 2
+    return tuple(sides)
+
 
 def check_record_proof(proof: RecordProof) -> None:
     """Recompute the record's commitment from its record and salt and walk its path to
@@ -775,6 +813,32 @@ def verify_record_flow(api, stream: str, record_id: str | RecordId, org_key, *,
     return RecordCheck(proof, checked)
 
 
+def verify_proof_flow(api, stream: str, proof: RecordProof):
+    """Check a record's inclusion proof without any key (e.g. one an analyst exported with
+    ``verify record --json``): its commitment and path, that the path is the one of its
+    position in a batch of that size, and that its root is the root of the batch, itself
+    checked as ``verify_batch_flow`` does. Returns a ``RecordCheck``."""
+    check_record_proof(proof)
+    rid = proof.record_id
+    checked = yield from verify_batch_flow(api, stream, rid.batch_id)
+    batch = checked.batch
+    if proof.merkle_root != batch["merkle_root"]:
+        raise IntegrityError(f"record {rid}: the proof leads to root {proof.merkle_root}, not "
+                             f"to batch {rid.batch_id}'s {batch['merkle_root']}",
+                             check="merkle_proof")
+    count = int(batch["record_count"])
+    if not 0 <= rid.index < count or \
+            tuple(side for side, _ in proof.path) != path_sides(rid.index, count):
+        raise IntegrityError(f"record {rid}: the path is not the one of record {rid.index} of "
+                             f"a batch of {count} records", check="merkle_proof")
+    return RecordCheck(proof, checked)
+
+
+def verify_proof(api, stream: str, proof: RecordProof) -> RecordCheck:
+    """``verify_proof_flow`` run by the api's gateway (an awaitable when it is async)."""
+    return api.run(verify_proof_flow(api, stream, proof))
+
+
 def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
                   purpose: str = "ledgerlake verify record") -> RecordCheck:
     """``verify_record_flow`` run by the api's gateway (an awaitable when it is async)."""
@@ -785,6 +849,6 @@ __all__ = [
     "BatchCheck", "ChainReport", "ChainVerifier", "ChannelConfig", "Consenter", "OrdererOrg",
     "RecordCheck", "RecordId", "RecordProof", "check_batch", "check_block_signatures",
     "check_record_proof", "config_in_force", "config_in_force_flow", "is_config_block",
-    "prove_record", "verify_batch", "verify_batch_flow", "verify_chain", "verify_record",
-    "verify_record_flow",
+    "path_sides", "prove_record", "verify_batch", "verify_batch_flow", "verify_chain",
+    "verify_proof", "verify_proof_flow", "verify_record", "verify_record_flow",
 ]

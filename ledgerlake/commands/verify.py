@@ -141,7 +141,11 @@ def verify_batch_cmd(state_dir, stream: str, batch_id: str, peer: str | None, wh
 @verify_cmd.command("record")
 @_state_dir_option
 @click.argument("stream")
-@click.argument("record_id", metavar="BATCH_ID:INDEX")
+@click.argument("record_id", metavar="[BATCH_ID:INDEX]", required=False)
+@click.option("--proof", "proof_file", type=click.Path(dir_okay=False, exists=True,
+                                                      path_type=Path),
+              help="Check this proof (a 'verify record --json' output) instead: no key "
+                   "needed, any identity that may read the batch.")
 @click.option("--org-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The organisation's X25519 private key [the local network's: "
                    "<state dir>/keys/<Org>/x25519.pem].")
@@ -150,20 +154,37 @@ def verify_batch_cmd(state_dir, stream: str, batch_id: str, peer: str | None, wh
 @click.option("--peer", help="Ask this peer (e.g. peer0.org2).")
 @_as_option("Org1/analyst")
 @_json_option
-def verify_record_cmd(state_dir, stream: str, record_id: str, org_key: Path | None,
-                      purpose: str, peer: str | None, who: str, as_json: bool) -> None:
+def verify_record_cmd(state_dir, stream: str, record_id: str | None, proof_file: Path | None,
+                      org_key: Path | None, purpose: str, peer: str | None, who: str,
+                      as_json: bool) -> None:
     """One record (BATCH_ID:INDEX, INDEX from 0): decrypted as an analyst of a reader
     organisation (an audited opening of the stream), its commitment and Merkle path to
-    the batch's root, then the batch as 'verify batch' checks it."""
+    the batch's root, then the batch as 'verify batch' checks it. With --proof, an
+    exported proof is checked the same way without decrypting anything."""
     from ledgerlake.client.connection import local_org_key_path
     from ledgerlake.client.encryption import load_org_key
-    from ledgerlake.client.verify import RecordId, verify_record
+    from ledgerlake.client.verify import RecordId, RecordProof, verify_proof, verify_record
+    from ledgerlake.records import parse_json
 
-    rid = RecordId.parse(record_id)
+    proof = None
+    if proof_file is not None:
+        doc = parse_json(proof_file.read_bytes(), str(proof_file))
+        if isinstance(doc, dict) and "proof" in doc:  # the whole 'verify record --json'
+            doc = doc["proof"]
+        proof = RecordProof.from_json(doc, str(proof_file))
+        if record_id is not None and RecordId.parse(record_id) != proof.record_id:
+            raise ConfigError(f"{proof_file} proves record {proof.record_id}, not {record_id}")
+    elif record_id is None:
+        raise ConfigError("name the record (BATCH_ID:INDEX) or pass --proof FILE")
+    rid = proof.record_id if proof is not None else RecordId.parse(record_id)
     with _api(state_dir, who, peer) as api:
-        if org_key is None:  # load_org_key names a missing file
-            org_key = local_org_key_path(_network(state_dir).state_dir, who.partition("/")[0])
-        check = verify_record(api, stream, rid, load_org_key(org_key), purpose=purpose)
+        if proof is not None:
+            check = verify_proof(api, stream, proof)
+        else:
+            if org_key is None:  # load_org_key names a missing file
+                org_key = local_org_key_path(_network(state_dir).state_dir,
+                                             who.partition("/")[0])
+            check = verify_record(api, stream, rid, load_org_key(org_key), purpose=purpose)
     if as_json:
         _print_json(check.to_json())
         return

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from ledgerlake.client.verify import (
 )
 from ledgerlake.errors import EndorseError, IntegrityError
 from ledgerlake.network import LocalNetwork, NetworkSpec, process
+from ledgerlake.network.channel import metrics as channel_metrics
 from ledgerlake.network.layout import ORDERER_ORG
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.protocol import ErrorCode
@@ -235,6 +237,42 @@ def test_a_record_left_out_of_a_proof_is_named(apis, org1_stream, org_keys):
                                              rf"lead to the batch's root") as raised:
         check_record_proof(dataclasses.replace(checked.proof, path=path))
     assert raised.value.check == "merkle_proof"
+
+
+def test_an_exported_proof_is_checked_without_a_key_and_a_record_left_out_is_named(
+        net, org1_stream, tmp_path, capsys):
+    state = str(net.state_dir)
+    first = org1_stream.batches[0]
+    code, out, err = _cli(capsys, "verify", "record", org1_stream.name, f"{first.id}:1",
+                          "--state-dir", state, "--json")
+    assert code == 0, err
+    exported = json.loads(out)
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(out)
+    code, out, err = _cli(capsys, "verify", "record", org1_stream.name, "--proof",
+                          str(proof_file), "--state-dir", state, "--as", "Org2/auditor")
+    assert code == 0, err
+    assert f"record 1 of batch {first.id}" in out and "signed by orderer" in out
+
+    proof = exported["proof"]
+    leaves = [bytes.fromhex(proof["leaf"])] + [bytes(32)] * 3  # not the batch's 5 records
+    forged = {**proof, "path": [{"side": s, "hash": h.hex()}
+                                for s, h in records.merkle_proof(leaves, 0)]}
+    cases = [  # (the proof's change, what the one-line error says)
+        ({"path": proof["path"][:-1]}, "its Merkle path does not lead to the batch's root"),
+        ({"record": {**proof["record"], "value": 99.25}},
+         r"its commitment is not SHA-256(salt ‖ record)"),
+        ({"record_id": f"{first.id}:2"}, "the path is not the one of record 2 of a batch of "
+                                         "5 records"),
+        ({"path": forged["path"], "merkle_root": records.merkle_root(leaves).hex()},
+         "the proof leads to root"),
+    ]
+    for change, named in cases:
+        proof_file.write_text(json.dumps({**proof, **change}))
+        code, out, err = _cli(capsys, "verify", "record", org1_stream.name, "--proof",
+                              str(proof_file), "--state-dir", state, "--as", "Org2/auditor")
+        assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("IntegrityError: record ") and named in err, err
 
 
 # -- denials ------------------------------------------------------------------------------
@@ -461,9 +499,18 @@ def test_a_config_update_changes_the_consenters_blocks_are_checked_against(
         net, apis, org_keys, tmp_path, capsys):
     network = apis["Org1", "auditor"].contract.network
     before = verify_chain(network)
-    leader = block_by_number(network, before.last).signatures[0].creator.enrollment_id
-    follower = next(o for o in net.layout.orderers if o.name != leader)  # no election needed
+    # Each orderer signs its own copy of a block: the tip's signer is the orderer this peer
+    # pulls blocks from. Remove one that is neither that one nor the Raft leader, so no
+    # election and no reconnection slows the test down.
+    source = block_by_number(network, before.last).signatures[0].creator.enrollment_id
+    leaders = {o.name for o in net.layout.orderers if channel_metrics(net.layout, o).get(
+        f'consensus_etcdraft_is_leader{{channel="{net.spec.channel}"}}')}
+    follower = next(o for o in net.layout.orderers if o.name not in {source, *leaders})
     _remove_consenter(net, network, follower.ports["grpc"], tmp_path)
+    deadline = time.monotonic() + 30
+    while block_by_number(network, chain_info(network).height - 1).last_config == 0:
+        assert time.monotonic() < deadline, "the config block was not committed in 30 s"
+        time.sleep(0.1)
     _settle(net)
     process.stop(net.layout.pid_file(follower))  # decommissioned: the Gateway may still
     # know its address for a moment, and then tries the next orderer

@@ -41,6 +41,19 @@ def test_a_bad_as_option_and_a_negative_from_are_refused(tmp_path, capsys):
     assert "--from" in capsys.readouterr().err
 
 
+def test_a_record_needs_an_id_or_a_proof_and_a_bad_proof_file_is_named(tmp_path, capsys):
+    line = _one_line_error(capsys, "verify", "record", "s1", "--state-dir", str(tmp_path))
+    assert line == "ConfigError: name the record (BATCH_ID:INDEX) or pass --proof FILE"
+    proof = tmp_path / "proof.json"
+    for text, named in [("[1, 2]", "it must be a JSON object"),
+                        ('{"proof": {"record_id": "x"}}', "a record id is BATCH_ID:INDEX"),
+                        ("{not json", "proof.json")]:
+        proof.write_text(text)
+        line = _one_line_error(capsys, "verify", "record", "s1", "--proof", str(proof),
+                               "--state-dir", str(tmp_path))
+        assert named in line, line
+
+
 def test_every_verify_command_has_help():
     for args in (["verify", "--help"], ["verify", "chain", "--help"],
                  ["verify", "batch", "--help"], ["verify", "record", "--help"]):

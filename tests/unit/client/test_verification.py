@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -496,3 +498,30 @@ def test_a_raft_consenter_is_matched_by_the_subject_of_a_tls_certificate_of_its_
     assert _raft_consenter(pki["leaf"], "OMSP", _config_with(org, [mine])) is mine
     assert _raft_consenter(pki["leaf"], "OMSP",
                            _config_with(org, [Consenter("h", 1, (forged_tls,))])) is None
+
+
+# -- proofs exported and checked without a key --------------------------------------------
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13, 17])
+def test_path_sides_are_the_sides_of_each_positions_merkle_proof(count):
+    from ledgerlake.client.verify import path_sides
+
+    leaves = [bytes([i]) * 32 for i in range(count)]
+    for index in range(count):
+        assert path_sides(index, count) == tuple(
+            side for side, _ in records.merkle_proof(leaves, index))
+    assert len({path_sides(i, count) for i in range(count)}) == count  # one per position
+
+
+def test_a_proof_reads_back_from_its_json_and_a_bad_field_is_named():
+    sealed = _sealed()
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 2)
+    doc = json.loads(json.dumps(proof.to_json()))
+    assert RecordProof.from_json(doc) == proof
+    check_record_proof(RecordProof.from_json(doc))
+    for field_, value, named in [("salt", "zz", "salt must be 32 lower-case hex digits"),
+                                 ("record", [], "record must be a JSON object"),
+                                 ("path", [{"side": "up", "hash": "0" * 64}], "path[0] must be"),
+                                 ("merkle_root", "0", "merkle_root must be 64 lower-case hex"),
+                                 ("record_id", "x", "a record id is BATCH_ID:INDEX")]:
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            RecordProof.from_json({**doc, field_: value}, "proof.json")
