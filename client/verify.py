@@ -27,7 +27,7 @@ Nothing read from a peer is trusted until it is checked against what commits to 
 
 A failed check raises ``IntegrityError`` with ``block_number`` (when a block is at fault)
 and ``check`` naming it: ``data_hash``, ``previous_hash``, ``number``, ``last_config``,
-``signatures``, ``config`` for blocks; ``transaction``, ``batch_id``, ``batch_header`` for
+``signatures``, ``config``, ``genesis`` for blocks; ``transaction``, ``batch_id``, ``batch_header`` for
 a batch; ``merkle_proof`` for a record. Batch and record checks are flows on the sans-IO
 core (``*_flow``; sync or asyncio gateway); the chain check reads a Deliver stream (sync). Validation codes (the peer's own verdict on each
 transaction) are not covered by any hash or signature in Fabric; a batch check reads the
@@ -401,9 +401,11 @@ class ChainVerifier:
     Start from the genesis block (no ``config``), or from any block with the configuration
     in force there and, to check the link, the block before it (``previous``)."""
 
-    def __init__(self, config: ChannelConfig | None = None, previous: Block | None = None):
+    def __init__(self, config: ChannelConfig | None = None, previous: Block | None = None,
+                 *, genesis_hash: str | None = None):
         self.config = config
         self.previous = previous
+        self.genesis_hash = genesis_hash  # the anchor, when known from elsewhere (hex)
         self.report = ChainReport()
         if config is not None:
             self.report.consensus, self.report.rule = config.consensus, config.rule
@@ -427,6 +429,10 @@ class ChainVerifier:
             if number != 0:
                 raise ConfigError(f"checking from block {number} needs the configuration "
                                   f"in force there")
+            if self.genesis_hash is not None and block.hash.hex() != self.genesis_hash.lower():
+                raise IntegrityError(f"block 0: its hash {block.hash.hex()} is not the genesis "
+                                     f"hash {self.genesis_hash} it was to be", block_number=0,
+                                     check="genesis")
             self.config = ChannelConfig.from_block(block)
             report.genesis_hash = block.hash.hex()
             report.consensus, report.rule = self.config.consensus, self.config.rule
@@ -491,17 +497,24 @@ def config_in_force(network, number: int) -> tuple[ChannelConfig, tuple[int, ...
     return network.gateway.run(config_in_force_flow(network, number))
 
 
-def verify_chain(network, *, start: int = 0, progress: Progress | None = None) -> ChainReport:
+def verify_chain(network, *, start: int = 0, progress: Progress | None = None,
+                 genesis_hash: str | None = None) -> ChainReport:
     """Check every block from ``start`` (default: genesis) to the tip, read through the
     gateway peer's Deliver service; see the module's docstring for what is checked.
-    Raises IntegrityError at the first block that fails, naming it and the check."""
+    ``genesis_hash`` (hex) pins the anchor: the genesis block must hash to it (checking
+    from genesis only). Raises IntegrityError at the first block that fails, naming it and
+    the check."""
     from ledgerlake.client.qscc import block_by_number, chain_info
 
+    if genesis_hash is not None and (start > 0 or not re.fullmatch(r"[0-9a-fA-F]{64}",
+                                                                   genesis_hash)):
+        raise ConfigError("--genesis-hash is 64 hex digits and needs the check to start at "
+                          "genesis (no --from)")
     began = time.monotonic()
     tip = chain_info(network).height - 1
     if not 0 <= start <= tip:
         raise ConfigError(f"--from must be a block number from 0 to the tip {tip}, not {start}")
-    verifier = ChainVerifier()
+    verifier = ChainVerifier(genesis_hash=genesis_hash)
     if start > 0:
         config, config_blocks = config_in_force(network, start)
         verifier = ChainVerifier(config, block_by_number(network, start - 1))

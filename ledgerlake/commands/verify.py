@@ -61,9 +61,13 @@ def verify_cmd() -> None:
 @click.option("--from", "start", type=click.IntRange(0), default=0, show_default=True,
               help="First block to check; the configuration in force there is checked "
                    "from genesis through each config block.")
+@click.option("--genesis-hash", metavar="HEX",
+              help="The genesis block's hash as known from elsewhere (another peer, the "
+                   "orderers, the channel's creator): the chain must start there.")
 @_as_option("Org1/auditor")
 @_json_option
-def verify_chain_cmd(state_dir, peer: str | None, start: int, who: str, as_json: bool) -> None:
+def verify_chain_cmd(state_dir, peer: str | None, start: int, genesis_hash: str | None,
+                     who: str, as_json: bool) -> None:
     """Every block to the tip: data hash, hash chain, last-config index and the orderers'
     signatures against the channel configuration (Raft: a consenter signed; SmartBFT: a
     quorum of consenters)."""
@@ -84,7 +88,8 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, who: str, as_json:
             bar.update(task, completed=done, total=total,
                        rate=f"{speed:,.0f} blocks/s" if speed else "")
 
-        report = verify_chain(api.contract.network, start=start, progress=progress)
+        report = verify_chain(api.contract.network, start=start, progress=progress,
+                              genesis_hash=genesis_hash)
     where = peer or f"{who.partition('/')[0]}'s peer"
     if as_json:
         _print_json({**report.to_json(), "peer": where})
@@ -96,7 +101,8 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, who: str, as_json:
               f"({report.consensus}: each block needs {report.rule}) under config block(s) "
               f"{', '.join(map(str, report.config_blocks)) or '-'}")
     if report.genesis_hash:
-        out.print(f"genesis hash {report.genesis_hash}")
+        out.print(f"genesis hash {report.genesis_hash}"
+                  f"{' (as pinned by --genesis-hash)' if genesis_hash else ''}")
     out.print(f"tip hash     {report.tip_hash} (block {report.last})")
     table = Table(title="orderer signatures checked")
     table.add_column("signer")

@@ -169,6 +169,13 @@ def test_verify_chain_checks_every_block_and_each_orderers_signature(net, apis, 
     assert ("orderer signatures (etcdraft: each block needs a Raft consenter's signature) "
             "under config block(s) 0") in out
     assert f"genesis hash {report.genesis_hash}" in out
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--genesis-hash",
+                          report.genesis_hash)
+    assert code == 0 and "(as pinned by --genesis-hash)" in out, err
+    code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--genesis-hash",
+                          "ab" * 32)
+    assert code == 1 and err.startswith("IntegrityError: block 0: its hash ") and \
+        err.strip().endswith(f"is not the genesis hash {'ab' * 32} it was to be"), err
 
     code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
                           "peer0.org2", "--from", "2", "--json")

@@ -54,6 +54,15 @@ def test_a_record_needs_an_id_or_a_proof_and_a_bad_proof_file_is_named(tmp_path,
         assert named in line, line
 
 
+def test_a_genesis_hash_is_64_hex_digits_checked_from_genesis(tmp_path, capsys):
+    from ledgerlake.client.verify import verify_chain
+    from ledgerlake.errors import ConfigError
+
+    for options in ({"genesis_hash": "abc"}, {"genesis_hash": "ab" * 32, "start": 3}):
+        with pytest.raises(ConfigError, match="--genesis-hash is 64 hex digits"):
+            verify_chain(None, **options)  # refused before any I/O
+
+
 def test_every_verify_command_has_help():
     for args in (["verify", "--help"], ["verify", "chain", "--help"],
                  ["verify", "batch", "--help"], ["verify", "record", "--help"]):

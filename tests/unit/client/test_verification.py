@@ -525,3 +525,11 @@ def test_a_proof_reads_back_from_its_json_and_a_bad_field_is_named():
                                  ("record_id", "x", "a record id is BATCH_ID:INDEX")]:
         with pytest.raises(ConfigError, match=re.escape(named)):
             RecordProof.from_json({**doc, field_: value}, "proof.json")
+
+
+def test_a_pinned_genesis_hash_anchors_the_chain():
+    ChainVerifier(genesis_hash=bft(0).hash.hex().upper()).add(bft(0))
+    with pytest.raises(IntegrityError, match=r"^block 0: its hash [0-9a-f]{64} is not the "
+                                             r"genesis hash 00+ it was to be$") as raised:
+        ChainVerifier(genesis_hash="0" * 64).add(bft(0))
+    assert (raised.value.block_number, raised.value.check) == (0, "genesis")
