@@ -102,7 +102,7 @@ class Block:
     data_hash: bytes
     transactions: tuple[TransactionInfo, ...]
     signatures: tuple[OrdererSignature, ...] = ()
-    last_config: int = 0
+    last_config: int = 0  # -1: the signature metadata does not parse
     raw: common_pb2.Block | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -129,10 +129,16 @@ def _der_uint(n: int) -> bytes:
     return _der(0x02, body)
 
 
+def header_bytes(number: int, previous_hash: bytes, data_hash: bytes) -> bytes:
+    """A block header as Fabric hashes and the orderers sign it
+    (``protoutil.BlockHeaderBytes``: the ASN.1 DER sequence of number, previous hash and
+    data hash)."""
+    return _der(0x30, _der_uint(number) + _der(0x04, previous_hash) + _der(0x04, data_hash))
+
+
 def block_hash(number: int, previous_hash: bytes, data_hash: bytes) -> bytes:
     """Fabric's block header hash (``protoutil.BlockHeaderHash``)."""
-    encoded = _der(0x30, _der_uint(number) + _der(0x04, previous_hash) + _der(0x04, data_hash))
-    return hashlib.sha256(encoded).digest()
+    return hashlib.sha256(header_bytes(number, previous_hash, data_hash)).digest()
 
 
 def header_hash(header: common_pb2.BlockHeader) -> bytes:
@@ -253,10 +259,19 @@ def decode_transaction(index: int, envelope_bytes: bytes, validation_code: int
 
 
 def _signatures(block: common_pb2.Block) -> tuple[tuple[OrdererSignature, ...], int]:
+    """The orderers' signatures and the last-config index; ``((), -1)`` when the signature
+    metadata does not parse (changed bytes: ``client.verify`` names it, decoding goes on)."""
     entries = block.metadata.metadata
     if len(entries) <= common_pb2.SIGNATURES or not entries[common_pb2.SIGNATURES]:
         return (), 0
-    meta = common_pb2.Metadata.FromString(entries[common_pb2.SIGNATURES])
+    try:
+        return _parse_signatures(entries[common_pb2.SIGNATURES])
+    except Exception:  # protobuf DecodeError, X.509 errors: from untrusted bytes
+        return (), -1
+
+
+def _parse_signatures(entry: bytes) -> tuple[tuple[OrdererSignature, ...], int]:
+    meta = common_pb2.Metadata.FromString(entry)
     last_config = common_pb2.OrdererBlockMetadata.FromString(meta.value).last_config.index \
         if meta.value else 0
     sigs = []

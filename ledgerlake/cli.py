@@ -415,6 +415,8 @@ cli.add_command(audit)
 from ledgerlake.commands.ingest import ingest_cmd, submit_cmd  # noqa: E402
 cli.add_command(ingest_cmd)
 cli.add_command(submit_cmd)
+from ledgerlake.commands.verify import verify_cmd  # noqa: E402
+cli.add_command(verify_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

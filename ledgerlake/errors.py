@@ -7,8 +7,9 @@ Every error a user can cause or act on is a ``LedgerlakeError``; the CLI prints
     ├── ConfigError          bad spec, option, or environment value (names the field)
     ├── RecordError          a record, batch, schema or JSON input breaks the record format's
     │                        rules (names the rule; also a ValueError)
-    ├── IntegrityError       data does not match the hash that commits to it (names the block
-    │                        and the check: data hash, previous hash, numbering)
+    ├── IntegrityError       data does not match the hash or signature that commits to it
+    │                        (names the block and the check: data hash, previous hash,
+    │                        numbering, orderer signatures, ...; see the class)
     ├── DecryptionError      a ciphertext or wrapped key did not decrypt (names what; never the
     │                        crypto library's own exception)
     ├── ToolchainError       Go / gcc missing or too old, module proxy unreachable
@@ -43,10 +44,14 @@ class RecordError(LedgerlakeError, ValueError):
 
 
 class IntegrityError(LedgerlakeError):
-    """Data does not match the hash that commits to it. For the block chain, ``block_number``
-    names the block and ``check`` what failed: ``"data_hash"`` (the header's data hash is not
-    the hash of the block's data), ``"previous_hash"`` (the header does not name the hash of
-    the block before) or ``"number"`` (blocks are not consecutive)."""
+    """Data does not match the hash or signature that commits to it. ``block_number`` names
+    the block (when one is at fault) and ``check`` what failed: ``"data_hash"`` (the header's
+    data hash is not the hash of the block's data), ``"previous_hash"`` (the header does not
+    name the hash of the block before), ``"number"`` (blocks are not consecutive),
+    ``"signatures"`` (the orderers' signatures do not meet the channel configuration),
+    ``"last_config"``, ``"config"`` (a config block's content); for a batch
+    ``"transaction"``, ``"batch_id"``, ``"batch_header"``; for a record ``"merkle_proof"``
+    (``ledgerlake.client.verify``)."""
 
     def __init__(self, message: str, *, block_number: int | None = None, check: str = ""):
         super().__init__(message)
