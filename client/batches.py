@@ -100,8 +100,9 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
     return SealedBatch(batch, ciphertext, {"records": plaintext}, salts, tuple(leaves))
 
 
-def check_batch(batch: Mapping[str, Any] | SealedBatch, *, ciphertext: bytes | None = None,
-                schema: records.Schema | Mapping | None = None) -> tuple[dict, bytes]:
+def checked_batch(batch: Mapping[str, Any] | SealedBatch, *,
+                  ciphertext: bytes | None = None,
+                  schema: records.Schema | Mapping | None = None) -> tuple[dict, bytes]:
     """The batch's header (shape checked, integers normalised, its id recomputed) and its
     ciphertext, once that ciphertext is the one the header commits to: what anyone can
     check without the data key (an auditor, ``verify``). ``batch`` and ``ciphertext`` as
@@ -144,7 +145,7 @@ def open_batch_with_cursor(schema: records.Schema | Mapping,
                            ciphertext: bytes | None = None) -> tuple[list[dict], Any]:
     """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) and return its
     records, normalised, and the producer's cursor kept in the plaintext (None when the
-    batch has none), once ``check_batch`` has established that the ciphertext is the one
+    batch has none), once ``checked_batch`` has established that the ciphertext is the one
     the batch's header commits to and ``records.verify_batch_records`` has decided that the
     records are exactly the ones the batch commits to.
 
@@ -158,7 +159,7 @@ def open_batch_with_cursor(schema: records.Schema | Mapping,
     does not decrypt with ``data_key`` in the batch's context."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
-    batch, ciphertext = check_batch(batch, ciphertext=ciphertext, schema=schema)
+    batch, ciphertext = checked_batch(batch, ciphertext=ciphertext, schema=schema)
     where, payload = f"batch {batch['id']}", batch["payload"]
     what = f"the payload of {where}"
     decrypted = encryption.decrypt(

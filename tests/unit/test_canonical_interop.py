@@ -40,13 +40,13 @@ def js_input(value):
     return [js_input(v) for v in value]
 
 
-def node(values=(), batches=()) -> dict:
+def node(values=(), batches=(), sealed=()) -> dict:
     """One node run over many inputs (starting node costs more than canonicalising)."""
     if not (PACKAGE / "package.json").exists():
         pytest.fail(f"npm package canonicalize is missing from {PACKAGE.parent}; "
                     f"run scripts/install")
     request = {"values": list(values), "batches": list(batches),
-               "batch_fields": list(records.BATCH_FIELDS)}
+               "batch_fields": list(records.BATCH_FIELDS), "sealed": list(sealed)}
     done = subprocess.run(["node", str(SCRIPT), str(PACKAGE)], input=json.dumps(request),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -120,6 +120,21 @@ def test_javascript_reproduces_batch_ids_commitments_and_merkle_roots():
         assert got["payload_sha256"] == s.batch["payload"]["sha256"]  # binds the ciphertext
         assert got["commitments"] == [c.hex() for c in s.commitments]
         assert got["merkle_root"] == s.batch["merkle_root"]
+
+
+@needs_node
+@pytest.mark.parametrize("encoding", ["json+deflate", "json"])
+def test_javascript_decrypts_and_decodes_a_payload_with_its_own_crypto_and_zlib(encoding):
+    key = new_data_key()
+    sealed = seal_batch(stream="plant", source="src-1", seq=3, prev_hash="ab" * 32,
+                        schema=SCHEMA, rows=BATCH_ROWS[0] * 20, data_key=key, key_epoch=2,
+                        encoding=encoding)
+    js = node(sealed=[{"header": records.canonical(sealed.batch).decode(),
+                       "ciphertext": base64.b64encode(sealed.ciphertext).decode(),
+                       "key": base64.b64encode(key).decode()}])
+    opened = js["opened"][0]
+    assert opened["payload_sha256"] == sealed.batch["payload"]["sha256"]
+    assert opened["plaintext"].encode() == sealed.transient["records"]
 
 
 def test_float_fields_are_committed_as_the_double_javascript_sees():

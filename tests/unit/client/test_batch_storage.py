@@ -18,7 +18,7 @@ from ledgerlake.client import encryption
 from ledgerlake.client.api import LedgerlakeContract
 from ledgerlake.client.batches import (
     batch_from_transaction,
-    check_batch,
+    checked_batch,
     fetch_batch,
     open_batch,
     seal_batch,
@@ -194,13 +194,13 @@ def test_check_batch_needs_no_key_and_names_what_fails(world):
     receipt = world.submit(sealed)
     fetched = fetch_batch(world.analyst.contract.network,
                           world.analyst.get_batch("plant", sealed.id, payload=False).raw)
-    header, ciphertext = check_batch(fetched, schema=SCHEMA)
+    header, ciphertext = checked_batch(fetched, schema=SCHEMA)
     assert header["id"] == sealed.id and ciphertext == sealed.ciphertext
     assert fetched["tx_id"] == receipt.tx_id
     assert set(header) == {*records.BATCH_FIELDS, "id"}  # what the batch id covers, no more
     with pytest.raises(IntegrityError, match=f"^batch {sealed.id}: the ciphertext is not"):
-        check_batch({**fetched, "ciphertext": fetched["ciphertext"][:-1]})
+        checked_batch({**fetched, "ciphertext": fetched["ciphertext"][:-1]})
     with pytest.raises(RecordError, match="id is not the hash"):
-        check_batch({**fetched, "seq": 2, "prev_hash": "ab" * 32})
+        checked_batch({**fetched, "seq": 2, "prev_hash": "ab" * 32})
     with pytest.raises(RecordError, match="has schema version 1, not the given schema's 2"):
-        check_batch(fetched, schema={**SCHEMA, "version": 2})
+        checked_batch(fetched, schema={**SCHEMA, "version": 2})

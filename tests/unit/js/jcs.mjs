@@ -1,12 +1,14 @@
 // What a JavaScript client computes with the npm `canonicalize` package (RFC 8785), for the
 // record-format interop tests (tests/unit/test_canonical_interop.py).
 // stdin: {"values": [json text...], "batches": [{"batch": json text, "plaintext": json text,
-//         "ciphertext": base64 of the transaction's second argument}], "batch_fields": [...]}
+//         "ciphertext": base64 of the transaction's second argument}], "batch_fields": [...],
+//         "sealed": [{"header": json text, "ciphertext": base64, "key": base64}]}
 // argv[2]: the package's folder (.node/node_modules/canonicalize)
-import { createHash } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { inflateSync } from 'node:zlib';
 
 const dir = process.argv[2];
 const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
@@ -51,4 +53,20 @@ const out = {
     };
   })
 };
+// A reader with the data key: AES-256-GCM (tag last) with the batch's context as associated
+// data, then the payload's encoding (DEFLATE in a zlib stream, or none).
+out.opened = (request.sealed || []).map(({ header, ciphertext, key }) => {
+  const batch = JSON.parse(header);
+  const ad = canonicalize({ stream: batch.stream, source: batch.source, seq: batch.seq,
+                            key_epoch: batch.key_epoch });
+  const data = Buffer.from(ciphertext, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key, 'base64'),
+                                    Buffer.from(batch.payload.nonce, 'base64'));
+  decipher.setAAD(Buffer.from(ad, 'utf8'));
+  decipher.setAuthTag(data.subarray(data.length - 16));
+  const decrypted = Buffer.concat([decipher.update(data.subarray(0, data.length - 16)),
+                                   decipher.final()]);
+  const plaintext = batch.payload.encoding === 'json+deflate' ? inflateSync(decrypted) : decrypted;
+  return { payload_sha256: sha256(data).toString('hex'), plaintext: plaintext.toString('utf8') };
+});
 process.stdout.write(JSON.stringify(out));
