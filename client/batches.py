@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 from ledgerlake import records
 from ledgerlake.client import encryption
@@ -143,11 +143,30 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any] | Seal
 def open_batch_with_cursor(schema: records.Schema | Mapping,
                            batch: Mapping[str, Any] | SealedBatch, data_key: bytes, *,
                            ciphertext: bytes | None = None) -> tuple[list[dict], Any]:
-    """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) and return its
-    records, normalised, and the producer's cursor kept in the plaintext (None when the
-    batch has none), once ``checked_batch`` has established that the ciphertext is the one
-    the batch's header commits to and ``records.verify_batch_records`` has decided that the
-    records are exactly the ones the batch commits to.
+    """Decrypt ``batch`` and return its records, normalised, and the producer's cursor kept
+    in the plaintext (None when the batch has none); see ``open_batch_verified``."""
+    opened = open_batch_verified(schema, batch, data_key, ciphertext=ciphertext)
+    return opened.records, opened.cursor
+
+
+class OpenedBatch(NamedTuple):
+    """A batch's plaintext once decided: what a record's inclusion proof is made of."""
+
+    records: list[dict]  # normalised, in batch order
+    salts: list[str]  # hex, one per record
+    commitments: list[bytes]  # the Merkle leaves, SHA-256(salt ‖ canonical record)
+    cursor: Any  # the producer's position after the last record; None when absent
+
+
+def open_batch_verified(schema: records.Schema | Mapping,
+                        batch: Mapping[str, Any] | SealedBatch, data_key: bytes, *,
+                        ciphertext: bytes | None = None) -> OpenedBatch:
+    """Decrypt ``batch`` (a stream's batch under that stream's ``schema``) once
+    ``checked_batch`` has established that the ciphertext is the one the batch's header
+    commits to, and return its records with their salts and commitments (for a record's
+    inclusion proof) and cursor once ``records.verify_batch_records`` has decided that the
+    records are exactly the ones the batch commits to. The one path by which a client opens
+    a batch (``open_batch``, ``open_batch_with_cursor``, ``verify.prove_record``).
 
     ``batch`` is a header with its ciphertext under ``"ciphertext"`` (as ``fetch_batch`` and
     ``batch_from_transaction`` return it), a header and ``ciphertext`` (e.g. fetched from
@@ -169,7 +188,8 @@ def open_batch_with_cursor(schema: records.Schema | Mapping,
     plaintext = records.decode_plaintext(decrypted, payload["encoding"], what)
     rows, salts, cursor = records.batch_plaintext(
         records.parse_json(plaintext, f"the plaintext of {where}"), f"the plaintext of {where}")
-    return records.verified_records(schema, batch, rows, salts, where)[0], cursor
+    rows, leaves = records.verified_records(schema, batch, rows, salts, where)
+    return OpenedBatch(rows, list(salts), leaves, cursor)
 
 
 # -- reading a batch's ciphertext back from its block ---------------------------------------

@@ -12,9 +12,11 @@ Nothing read from a peer is trusted until it is checked against what commits to 
   changed). The genesis block carries no signature: it is the anchor, and its hash is
   reported so it can be compared with another peer's or the orderers'.
 - **batch** (``verify_batch``): the batch header in world state against the SubmitBatch
-  transaction that wrote it: the transaction is VALID, its argument is the batch, the
-  batch's recomputed id is the id asked for, the header's fields are the transaction's,
-  the transaction is in its block, the block's data hash covers it, and the block's
+  transaction that wrote it: the transaction is VALID, its first argument is the batch
+  header and its recomputed id is the id asked for, its second argument (the ciphertext,
+  unless the payload is off-chain) has the header's SHA-256 and size
+  (``batches.checked_batch``), world state's header fields are the transaction's, the
+  transaction is in its block, the block's data hash covers it, and the block's
   signatures meet the rule above under the configuration in force (``config_in_force``:
   each config block from genesis on checked under the one before).
 - **record** (``verify_record``): a record's id is ``BATCH_ID:INDEX`` (``RecordId``; INDEX
@@ -28,7 +30,7 @@ Nothing read from a peer is trusted until it is checked against what commits to 
 A failed check raises ``IntegrityError`` with ``block_number`` (when a block is at fault)
 and ``check`` naming it: ``data_hash``, ``previous_hash``, ``number``, ``last_config``,
 ``signatures``, ``config``, ``genesis`` for blocks; ``transaction``, ``batch_id``,
-``batch_header`` for a batch; ``merkle_proof`` for a record. Batch and record checks are
+``payload_sha256``, ``batch_header`` for a batch; ``merkle_proof`` for a record. Batch and record checks are
 flows on the sans-IO core (``*_flow``; sync or asyncio gateway); the chain check reads a
 Deliver stream (sync). Validation codes (the peer's own verdict on each transaction) are
 not covered by any hash or signature in Fabric; a batch check reads the gateway peer's.
@@ -56,7 +58,8 @@ from fabric_protos.orderer import configuration_pb2 as orderer_config_pb2
 from fabric_protos.orderer.etcdraft import configuration_pb2 as etcdraft_pb2
 
 from ledgerlake import records
-from ledgerlake.client import encryption
+from ledgerlake.client.batches import SealedBatch, batch_from_transaction, checked_batch, \
+    open_batch_verified
 from ledgerlake.client.blocks import Block, TransactionInfo, data_hash, header_bytes
 from ledgerlake.client.signing import P256_ORDER
 from ledgerlake.errors import ConfigError, IntegrityError, LedgerlakeError, RecordError
@@ -554,33 +557,38 @@ class BatchCheck:
 
 
 def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
-    """The batch a SubmitBatch transaction carries, checked to hash to ``batch_id`` and
-    for shape.
-
-    TODO(storage): replace the parsing by the storage helper's parser of a SubmitBatch
-    transaction once the ciphertext lives in the block only."""
-    if tx.function != Function.SUBMIT_BATCH.value or not tx.args:
+    """The batch a SubmitBatch transaction carries (``batches.batch_from_transaction``):
+    its header, checked for shape and to hash to ``batch_id``, with its ciphertext (absent
+    when off-chain) checked against the header's digest (``batches.checked_batch``)."""
+    if tx.function != Function.SUBMIT_BATCH.value:
         raise IntegrityError(f"transaction {tx.tx_id} is {tx.function or tx.type!r}, not a "
                              f"SubmitBatch", check="transaction")
     try:
-        batch = records.parse_json(tx.args[0], f"the argument of transaction {tx.tx_id}")
-        if not isinstance(batch, dict):
-            raise RecordError("batch must be a JSON object")
-        if records.batch_id(batch) != batch_id:
+        sent = batch_from_transaction(tx)
+        if records.batch_id(sent) != batch_id:
             raise IntegrityError(f"batch {batch_id}: the batch in transaction {tx.tx_id} "
-                                 f"hashes to {records.batch_id(batch)} (changed or swapped)",
+                                 f"hashes to {records.batch_id(sent)} (changed or swapped)",
                                  check="batch_id")
-        return dict(records.validate_batch_shape(batch))
+        payload = sent.get("payload")
+        if "ciphertext" not in sent and isinstance(payload, dict) and "uri" in payload:
+            # off-chain: the header's digest binds it; a reader fetches it from the URI
+            return {**records.validate_batch_shape(
+                {k: sent[k] for k in (*records.BATCH_FIELDS, "id") if k in sent}),
+                "tx_id": tx.tx_id}
+        header, ciphertext = checked_batch(sent)
     except RecordError as exc:
         raise IntegrityError(f"transaction {tx.tx_id} does not hold a well-formed batch: "
                              f"{exc}", check="batch_id") from None
+    return {**header, "ciphertext": ciphertext, "tx_id": tx.tx_id}
 
 
-def check_batch(header: Mapping[str, Any], batch_id: str, tx: TransactionInfo) -> dict:
+def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
+                                     tx: TransactionInfo) -> dict:
     """The pure part of a batch check: the world-state ``header`` (GetBatch's answer) of
     ``batch_id`` against the transaction ``tx`` found in its block. Returns the batch the
-    transaction holds. Raises IntegrityError(check="transaction" | "batch_id" |
-    "batch_header")."""
+    transaction holds: its header, ``"tx_id"`` and ``"ciphertext"`` (bytes, checked against
+    the header's digest; absent when the payload is off-chain). Raises
+    IntegrityError(check="transaction" | "batch_id" | "payload_sha256" | "batch_header")."""
     if tx.tx_id != header.get("tx_id"):
         raise IntegrityError(f"batch {batch_id}: world state names transaction "
                              f"{header.get('tx_id')}, the block holds {tx.tx_id}",
@@ -624,7 +632,8 @@ def verify_batch_flow(api, stream: str, batch_id: str):
     from ledgerlake.client.qscc import block_by_tx_id_flow
 
     network = api.contract.network
-    header = (yield from api.flows.get_batch(stream, batch_id)).raw
+    # the header alone: the ciphertext is read from the block below, by the checks here
+    header = (yield from api.flows.get_batch(stream, batch_id, payload=False)).raw
     if header.get("stream") != stream:
         raise IntegrityError(f"batch {batch_id}: world state answered a batch of stream "
                              f"{header.get('stream')!r}", check="batch_header")
@@ -638,7 +647,7 @@ def verify_batch_flow(api, stream: str, batch_id: str):
     if tx is None:
         raise IntegrityError(f"block {block.number} does not hold transaction {tx_id} of "
                              f"batch {batch_id}", block_number=block.number, check="transaction")
-    batch = check_batch(header, batch_id, tx)
+    batch = verify_batch_against_transaction(header, batch_id, tx)
     if data_hash(block.raw) != block.data_hash:
         raise IntegrityError(f"block {block.number}: data hash does not match its data",
                              block_number=block.number, check="data_hash")
@@ -749,49 +758,23 @@ def check_record_proof(proof: RecordProof) -> None:
                              f"root {proof.merkle_root}", check="merkle_proof")
 
 
-def _records_and_salts(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes
-                       ) -> tuple[list[dict], list[str], list[bytes]]:
-    """Decrypt ``batch`` and decide its records with the one record rule; returns the
-    records, their hex salts and their commitments.
-
-    TODO(storage): ``client.batches.open_batch`` decides the same but returns the records
-    only; replace this by a variant of it that also returns salts and commitments (and
-    follows the payload encoding the storage helper chooses)."""
-    where = f"batch {batch['id']}"
-    if batch["schema_version"] != schema.version:
-        raise RecordError(f"{where} has schema version {batch['schema_version']}; the stream's "
-                          f"schema is version {schema.version} now, and the ledger keeps only "
-                          f"the current one")
-    payload = batch["payload"]
-    if "ciphertext" not in payload:
-        raise RecordError(f"{where}: its payload is off-chain ({payload.get('uri')})")
-    what = f"the payload of {where}"
-    plaintext = encryption.decrypt(
-        data_key, encryption.b64decode(payload["nonce"], f"{what} (nonce)"),
-        encryption.b64decode(payload["ciphertext"], what),
-        encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
-                                   batch["key_epoch"]), what=what)
-    content = records.parse_json(plaintext, f"the plaintext of {where}")
-    if not isinstance(content, dict) or set(content) != {"records", "salts"}:
-        raise RecordError(f"the plaintext of {where} must be {{\"records\": [...], "
-                          f"\"salts\": [...]}}")
-    rows, leaves = records.verified_records(schema, batch, content["records"],
-                                            content["salts"], where)
-    return rows, list(content["salts"]), leaves
-
-
 def prove_record(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
-                 index: int) -> RecordProof:
-    """The inclusion proof of record ``index`` of ``batch`` (as its transaction holds it),
-    decrypted with the stream's ``data_key``; checked before it is returned."""
-    rid = RecordId(batch["id"], index)
-    rows, salts, leaves = _records_and_salts(schema, batch, data_key)
-    if not 0 <= index < len(rows):
-        raise ConfigError(f"record {rid}: batch {batch['id']} holds records 0 to "
-                          f"{len(rows) - 1}")
+                 index: int, *, ciphertext: bytes | None = None) -> RecordProof:
+    """The inclusion proof of record ``index`` of ``batch`` (as its transaction holds it:
+    the header with its ``"ciphertext"``, or a ``SealedBatch``; ``ciphertext`` for one read
+    from an off-chain payload's URI), decrypted with the stream's ``data_key`` and opened by
+    ``batches.open_batch_verified``; checked before it is returned."""
+    header = batch.batch if isinstance(batch, SealedBatch) else batch
+    batch_id = header["id"]
+    rid = RecordId(batch_id, index)
+    opened = open_batch_verified(schema, batch, data_key, ciphertext=ciphertext)
+    if not 0 <= index < len(opened.records):
+        raise ConfigError(f"record {rid}: batch {batch_id} holds records 0 to "
+                          f"{len(opened.records) - 1}")
+    leaves = opened.commitments
     path = tuple((side, h.hex()) for side, h in records.merkle_proof(leaves, index))
-    proof = RecordProof(rid, rows[index], salts[index], leaves[index].hex(), path,
-                        batch["merkle_root"])
+    proof = RecordProof(rid, opened.records[index], opened.salts[index], leaves[index].hex(),
+                        path, header["merkle_root"])
     check_record_proof(proof)
     return proof
 
@@ -860,8 +843,9 @@ def verify_record(api, stream: str, record_id: str | RecordId, org_key, *,
 
 __all__ = [
     "BatchCheck", "ChainReport", "ChainVerifier", "ChannelConfig", "Consenter", "OrdererOrg",
-    "RecordCheck", "RecordId", "RecordProof", "check_batch", "check_block_signatures",
+    "RecordCheck", "RecordId", "RecordProof", "check_block_signatures",
     "check_record_proof", "config_in_force", "config_in_force_flow", "is_config_block",
     "path_sides", "prove_record", "verify_batch", "verify_batch_flow", "verify_chain",
-    "verify_proof", "verify_proof_flow", "verify_record", "verify_record_flow",
+    "verify_batch_against_transaction", "verify_proof", "verify_proof_flow",
+    "verify_record", "verify_record_flow",
 ]

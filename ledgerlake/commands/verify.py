@@ -115,7 +115,14 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, genesis_hash: str 
 def _print_batch(check) -> None:
     out.print(f"batch {check.batch_id} of stream {escape(check.stream)} verified:")
     out.print(f"  transaction {check.tx_id}: VALID, in block {check.block_number} at index "
-              f"{check.tx_index}; its argument is the batch and hashes to its id")
+              f"{check.tx_index}; its batch header hashes to its id")
+    payload = check.batch["payload"]
+    if "ciphertext" in check.batch:
+        out.print(f"  its ciphertext ({payload['size']} bytes) has the header's SHA-256 "
+                  f"{payload['sha256']}")
+    else:
+        out.print(f"  its ciphertext is off-chain at {escape(payload['uri'])} (SHA-256 "
+                  f"{payload['sha256']} in the header; not read here)")
     out.print("  world state's batch header equals the transaction's batch")
     out.print(f"  block {check.block_number} (hash {check.block_hash}): data hash covers the "
               f"transaction; signed by {escape(', '.join(check.signers))}")

@@ -25,10 +25,10 @@ from ledgerlake.client.verify import (
     ChannelConfig,
     RecordId,
     RecordProof,
-    check_batch,
     check_block_signatures,
     check_record_proof,
     prove_record,
+    verify_batch_against_transaction,
 )
 from ledgerlake.errors import ConfigError, DecryptionError, IntegrityError, RecordError
 from ledgerlake.protocol import Creator
@@ -235,10 +235,11 @@ def _sealed(seq=1, prev="", rows=ROWS):
                       rows=rows, data_key=KEY, key_epoch=1)
 
 
-def _tx(batch: dict, tx_id="t1", code=0, function="SubmitBatch"):
+def _tx(sealed, tx_id="t1", code=0, function="SubmitBatch", args=None):
+    """The SubmitBatch transaction of ``sealed`` as a block holds it (``args``: others)."""
     return TransactionInfo(0, tx_id, "ledgerlake", "ENDORSER_TRANSACTION", CREATOR,
                            dt.datetime.now(dt.timezone.utc), code, "ledgerlake", function,
-                           (records.canonical(batch),))
+                           sealed.args if args is None else args)
 
 
 def _header(batch: dict, tx_id="t1") -> dict:
@@ -247,57 +248,98 @@ def _header(batch: dict, tx_id="t1") -> dict:
 
 def _batch_fails(header, batch_id, tx, check, match):
     with pytest.raises(IntegrityError, match=match) as raised:
-        check_batch(header, batch_id, tx)
+        verify_batch_against_transaction(header, batch_id, tx)
     assert raised.value.check == check
 
 
-def test_a_batch_matching_its_transaction_passes():
-    batch = _sealed().batch
-    assert check_batch(_header(batch), batch["id"], _tx(batch)) == batch
+def test_a_batch_matching_its_transaction_passes_with_its_ciphertext():
+    sealed = _sealed()
+    checked = verify_batch_against_transaction(_header(sealed.batch), sealed.id, _tx(sealed))
+    assert checked == {**sealed.batch, "ciphertext": sealed.ciphertext, "tx_id": "t1"}
 
 
-def test_a_changed_ciphertext_byte_in_the_transaction_is_named_by_the_batch_id():
-    batch = _sealed().batch
-    changed = dict(batch, payload=dict(batch["payload"]))
-    text = changed["payload"]["ciphertext"]
-    changed["payload"]["ciphertext"] = ("B" if text[5] != "B" else "C").join(
-        (text[:5], text[6:]))
-    _batch_fails(_header(batch), batch["id"], _tx(changed), "batch_id",
-                 rf"^batch {batch['id']}: the batch in transaction t1 hashes to [0-9a-f]{{64}} "
+def test_an_offchain_batch_is_checked_by_its_header_alone():
+    sealed = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=ROWS, data_key=KEY, key_epoch=1, payload_uri="s3://b/x")
+    assert len(sealed.args) == 1
+    checked = verify_batch_against_transaction(_header(sealed.batch), sealed.id, _tx(sealed))
+    assert checked == {**sealed.batch, "tx_id": "t1"}
+    with pytest.raises(RecordError, match="its ciphertext is not given; it is stored "
+                                          "off-chain at s3://b/x"):
+        prove_record(records.Schema.from_mapping(SCHEMA), checked, KEY, 0)
+    assert prove_record(records.Schema.from_mapping(SCHEMA), checked, KEY, 0,
+                        ciphertext=sealed.ciphertext).record == ROWS[0]
+
+
+def test_a_changed_ciphertext_byte_in_the_transaction_is_named_by_the_payload_digest():
+    sealed = _sealed()
+    header, ciphertext = sealed.args
+    for at in (0, len(ciphertext) // 2, len(ciphertext) - 1):  # nonce-side, body, GCM tag
+        changed = bytearray(ciphertext)
+        changed[at] ^= 1
+        _batch_fails(_header(sealed.batch), sealed.id, _tx(sealed, args=(header, bytes(changed))),
+                     "payload_sha256",
+                     rf"^batch {sealed.id}: the ciphertext is not the one its header commits "
+                     rf"to \(payload.sha256 and size\)$")
+    _batch_fails(_header(sealed.batch), sealed.id, _tx(sealed, args=(header, ciphertext[:-1])),
+                 "payload_sha256", "not the one its header commits to")
+    _batch_fails(_header(sealed.batch), sealed.id, _tx(sealed, args=(header,)), "batch_id",
+                 "its ciphertext is not given")
+
+
+def test_a_changed_header_byte_in_the_transaction_is_named_by_the_batch_id():
+    sealed = _sealed()
+    header, ciphertext = sealed.args
+    at = header.index(sealed.batch["payload"]["sha256"].encode()) + 5
+    changed = header[:at] + (b"a" if header[at:at + 1] != b"a" else b"b") + header[at + 1:]
+    _batch_fails(_header(sealed.batch), sealed.id, _tx(sealed, args=(changed, ciphertext)),
+                 "batch_id",
+                 rf"^batch {sealed.id}: the batch in transaction t1 hashes to [0-9a-f]{{64}} "
                  rf"\(changed or swapped\)$")
+    _batch_fails(_header(sealed.batch), sealed.id, _tx(sealed, args=(b"{", ciphertext)),
+                 "batch_id", "^transaction t1 does not hold a well-formed batch: ")
 
 
 def test_a_swapped_batch_is_named():
-    first, second = _sealed().batch, _sealed(2, _sealed().id).batch
-    _batch_fails(_header(first), first["id"], _tx(second), "batch_id", "changed or swapped")
-    _batch_fails(_header(second), first["id"], _tx(first), "batch_header",
-                 f"world state answered batch {second['id']}")
+    first = _sealed()
+    second = _sealed(2, first.id)
+    _batch_fails(_header(first.batch), first.id, _tx(second), "batch_id", "changed or swapped")
+    _batch_fails(_header(second.batch), first.id, _tx(first), "batch_header",
+                 f"world state answered batch {second.id}")
+    # the header of the first with the ciphertext of the second: the digest names it
+    _batch_fails(_header(first.batch), first.id,
+                 _tx(first, args=(first.args[0], second.ciphertext)), "payload_sha256",
+                 "not the one its header commits to")
 
 
 def test_world_state_fields_must_equal_the_transactions():
-    batch = _sealed().batch
-    _batch_fails(dict(_header(batch), merkle_root="0" * 64), batch["id"], _tx(batch),
+    sealed = _sealed()
+    batch = sealed.batch
+    _batch_fails(dict(_header(batch), merkle_root="0" * 64), batch["id"], _tx(sealed),
                  "batch_header", "world state's merkle_root differs")
     _batch_fails(dict(_header(batch), producer={"msp_id": "Org2MSP", "id": "producer"}),
-                 batch["id"], _tx(batch), "batch_header",
+                 batch["id"], _tx(sealed), "batch_header",
                  "producer Org2MSP/producer is not the transaction's creator Org1MSP/producer")
     _batch_fails(dict(_header(batch), producer={"msp_id": "Org1MSP", "id": "other"}),
-                 batch["id"], _tx(batch), "batch_header", "producer Org1MSP/other is not")
+                 batch["id"], _tx(sealed), "batch_header", "producer Org1MSP/other is not")
     without = _header(batch)
     del without["public"]
-    _batch_fails(without, batch["id"], _tx(batch), "batch_header",
+    _batch_fails(without, batch["id"], _tx(sealed), "batch_header",
                  "world state's batch lacks public")
+    _batch_fails(dict(_header(batch), payload={**batch["payload"], "size": 1}), batch["id"],
+                 _tx(sealed), "batch_header", "world state's payload differs")
     # integers may come as decimal strings (the record format's integer rule)
-    check_batch(dict(_header(batch), seq="1"), batch["id"], _tx(batch))
+    verify_batch_against_transaction(dict(_header(batch), seq="1"), batch["id"], _tx(sealed))
 
 
 def test_the_transaction_must_be_the_named_valid_submit_batch():
-    batch = _sealed().batch
-    _batch_fails(_header(batch, "t2"), batch["id"], _tx(batch), "transaction",
+    sealed = _sealed()
+    batch = sealed.batch
+    _batch_fails(_header(batch, "t2"), batch["id"], _tx(sealed), "transaction",
                  "world state names transaction t2, the block holds t1")
-    _batch_fails(_header(batch), batch["id"], _tx(batch, code=11), "transaction",
+    _batch_fails(_header(batch), batch["id"], _tx(sealed, code=11), "transaction",
                  "is MVCC_READ_CONFLICT, not VALID")
-    _batch_fails(_header(batch), batch["id"], _tx(batch, function="CreateStream"),
+    _batch_fails(_header(batch), batch["id"], _tx(sealed, function="CreateStream"),
                  "transaction", "not a SubmitBatch")
 
 
@@ -315,7 +357,7 @@ def test_record_ids_are_batch_id_colon_index():
 @pytest.mark.parametrize("index", range(5))
 def test_each_record_proves_its_place_in_the_merkle_root(index):
     sealed = _sealed()
-    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, index)
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed, KEY, index)
     assert proof.record == ROWS[index] and proof.salt == sealed.salts[index].hex()
     assert proof.leaf == sealed.commitments[index].hex()
     assert proof.merkle_root == sealed.batch["merkle_root"]
@@ -325,7 +367,7 @@ def test_each_record_proves_its_place_in_the_merkle_root(index):
 
 def test_a_record_left_out_of_a_proof_is_detected():
     sealed = _sealed()
-    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 1)
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed, KEY, 1)
     without_last = list(sealed.commitments[:4])  # record 4 left out
     path = tuple((s, h.hex()) for s, h in records.merkle_proof(without_last, 1))
     with pytest.raises(IntegrityError, match=r"record [0-9a-f]{64}:1: its Merkle path does not "
@@ -338,7 +380,7 @@ def test_a_record_left_out_of_a_proof_is_detected():
 
 def test_a_changed_record_or_salt_no_longer_matches_its_commitment():
     sealed = _sealed()
-    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 2)
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed, KEY, 2)
     changed = dataclasses.replace(proof, record={**proof.record, "value": 99.5})
     with pytest.raises(IntegrityError, match=r"its commitment is not SHA-256\(salt ‖ record\)"):
         check_record_proof(changed)
@@ -348,29 +390,33 @@ def test_a_changed_record_or_salt_no_longer_matches_its_commitment():
 
 
 def test_a_changed_ciphertext_byte_does_not_decrypt_and_an_index_out_of_range_is_named():
-    batch = _sealed().batch
+    sealed = _sealed()
     schema = records.Schema.from_mapping(SCHEMA)
     with pytest.raises(ConfigError, match="holds records 0 to 4"):
-        prove_record(schema, batch, KEY, 5)
-    raw_ct = bytearray(encryption.b64decode(batch["payload"]["ciphertext"], "ct"))
-    raw_ct[3] ^= 1
-    changed = dict(batch, payload={**batch["payload"],
-                                   "ciphertext": encryption.b64encode(bytes(raw_ct))})
+        prove_record(schema, sealed.batch, KEY, 5, ciphertext=sealed.ciphertext)
+    changed = bytearray(sealed.ciphertext)
+    changed[3] ^= 1
+    with pytest.raises(IntegrityError, match="not the one its header commits to"):
+        prove_record(schema, sealed.batch, KEY, 0, ciphertext=bytes(changed))
+    # a header re-sealed around the changed bytes (digest and id recomputed): still refused,
+    # by AES-GCM's tag
+    payload = {**sealed.batch["payload"], "sha256": records.payload_digest(bytes(changed))}
+    forged = {**sealed.batch, "payload": payload}
+    forged["id"] = records.batch_id(forged)
     with pytest.raises(DecryptionError, match="did not decrypt"):
-        prove_record(schema, changed, KEY, 0)
+        prove_record(schema, forged, KEY, 0, ciphertext=bytes(changed))
 
 
 def test_a_record_of_another_schema_version_is_named():
     sealed = _sealed()
     newer = records.Schema.from_mapping({**SCHEMA, "version": 2})
-    with pytest.raises(RecordError, match="has schema version 1; the stream's schema is "
-                                          "version 2 now"):
-        prove_record(newer, sealed.batch, KEY, 0)
+    with pytest.raises(RecordError, match="has schema version 1, not the given schema's 2"):
+        prove_record(newer, sealed, KEY, 0)
 
 
 def test_a_proof_serialises_with_its_path():
     sealed = _sealed()
-    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 4)
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed, KEY, 4)
     doc = proof.to_json()
     assert doc["record_id"] == f"{sealed.id}:4" and doc["record"] == ROWS[4]
     assert [p["side"] for p in doc["path"]] == ["left"]  # the odd leaf is carried up
@@ -514,7 +560,7 @@ def test_path_sides_are_the_sides_of_each_positions_merkle_proof(count):
 
 def test_a_proof_reads_back_from_its_json_and_a_bad_field_is_named():
     sealed = _sealed()
-    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed.batch, KEY, 2)
+    proof = prove_record(records.Schema.from_mapping(SCHEMA), sealed, KEY, 2)
     doc = json.loads(json.dumps(proof.to_json()))
     assert RecordProof.from_json(doc) == proof
     check_record_proof(RecordProof.from_json(doc))
