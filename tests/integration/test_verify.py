@@ -121,14 +121,15 @@ class Stream:
                           for o in readers})
         _settle(net)
 
-    def seal(self, rows, source="line-1"):
+    def seal(self, rows, source="line-1", encoding="json+deflate"):
         seq, prev = self.heads.get(source, (0, ""))
         return seal_batch(stream=self.name, source=source, seq=seq + 1, prev_hash=prev,
                           schema=SCHEMA, rows=rows, data_key=self.data_keys[self.epoch],
-                          key_epoch=self.epoch)
+                          key_epoch=self.epoch, encoding=encoding)
 
-    def submit(self, rows, source="line-1", who=("Org1", "producer"), **options):
-        sealed = self.seal(rows, source)
+    def submit(self, rows, source="line-1", who=("Org1", "producer"),
+               encoding="json+deflate", **options):
+        sealed = self.seal(rows, source, encoding)
         self.apis[who].submit_batch(sealed, **options)
         self.heads[source] = (sealed.batch["seq"], sealed.id)
         _settle(self.net)
@@ -193,6 +194,8 @@ def test_verify_batch_and_record_print_what_they_checked(net, org1_stream, org_k
     assert code == 0, err
     assert f"batch {first.id} of stream {org1_stream.name} verified" in out
     assert "signed by orderer" in out and "hashes to its id" in out
+    assert (f"its ciphertext ({first.batch['payload']['size']} bytes) has the header's "
+            f"SHA-256 {first.batch['payload']['sha256']}") in out
 
     code, out, err = _cli(capsys, "verify", "record", org1_stream.name, f"{first.id}:3",
                           "--state-dir", state, "--json")
@@ -343,27 +346,50 @@ def test_a_revoked_org_cannot_open_the_epoch_after_rotation(net, apis, org_keys,
 
 # -- no plaintext anywhere ----------------------------------------------------------------
 def test_no_plaintext_marker_in_any_file_of_the_network(net, apis, org_keys):
+    """Every file under the network's state directory (block files, LevelDBs, logs, MSPs)
+    is searched for what a leak would leave there: the secret markers as they are (the
+    plaintext endorsers receive as transient data is uncompressed canonical JSON; so is
+    the encrypted plaintext of the batch sealed with encoding "json") and, for the batches
+    sealed compressed, the compressed plaintext itself, in which the markers would not show
+    (DEFLATE codes them bit by bit). Positive controls show the scan reads the places a leak
+    would land: the public marker in the block files and in world state, and each batch's
+    ciphertext in the block files."""
     stream = Stream(net, apis, org_keys, readers=("Org1", "Org2"))
     markers = [f"SECRET{uuid.uuid4().hex}" for _ in range(6)]
     batches = []
-    for i in range(3):  # plaintext sent to both reader organisations' endorsers
+    for i, encoding in enumerate(("json+deflate", "json", "json+deflate")):
         rows = [{"sensor": PUBLIC, "note": markers[2 * i + j], "value": 1.5 + j}
-                for j in range(2)]
-        batches.append(stream.submit(rows, send_plaintext=True,
+                for j in range(2)]  # plaintext sent to both reader organisations' endorsers
+        batches.append(stream.submit(rows, encoding=encoding, send_plaintext=True,
                                      endorsing_organizations=["Org1MSP", "Org2MSP"]))
     assert all(apis["Org1", "producer"].get_batch(stream.name, b.id).plaintext_checked
                for b in batches)
+    secrets = {f"marker {m}": m.encode() for m in markers}
+    for i, b in enumerate(batches):
+        encoding = b.batch["payload"]["encoding"]
+        encoded = records.encode_plaintext(b.transient["records"], encoding)
+        # compressed, the markers do not show: only the encoded bytes themselves would
+        shown = [m for m in markers[2 * i:2 * i + 2] if m.encode() in encoded]
+        assert len(shown) == (2 if encoding == "json" else 0), (encoding, shown)
+        secrets[f"the {encoding} plaintext of batch {b.id}"] = encoded
     files = [p for p in net.state_dir.rglob("*") if p.is_file() and not p.is_symlink()]
     logs = {p.name for p in (net.state_dir / "logs").glob("*.log") if p.stat().st_size}
     assert {f"{n.name}.log" for n in net.layout.nodes} <= logs  # every node's log is there
-    assert any("ledgersData" in str(p) for p in files)  # peers' block files and LevelDBs
-    found_public, leaks = False, []
+    blockfiles = [p for p in files if p.name.startswith("blockfile_")]
+    state = [p for p in files if "stateLeveldb" in p.parts]
+    assert blockfiles and state  # peers' block files and world state's LevelDBs
+    public_in, ciphertexts, leaks = set(), set(), []
     for path in files:
         data = path.read_bytes()
-        found_public |= PUBLIC.encode() in data
-        leaks += [f"{path.relative_to(net.state_dir)}: {m}" for m in markers
-                  if m.encode() in data]
-    assert found_public, "the scan did not even find the public marker in the blocks"
+        if PUBLIC.encode() in data:
+            public_in.add("blocks" if path in blockfiles else
+                          "state" if path in state else "other")
+        ciphertexts |= {b.id for b in batches if b.ciphertext in data}
+        leaks += [f"{path.relative_to(net.state_dir)}: {what}"
+                  for what, secret in secrets.items() if secret in data]
+    assert {"blocks", "state"} <= public_in, \
+        f"the scan found the public marker only in {public_in}, not in blocks and world state"
+    assert ciphertexts == {b.id for b in batches}, "a batch's ciphertext is not in any block"
     assert leaks == []
 
 
@@ -403,20 +429,21 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     state = str(net.state_dir)
     peer = net.layout.node("peer0.org2")
     files = _blockfiles(net, peer)
-    # Bytes are changed inside a transaction's argument, for others of the same length (a
-    # base64 letter for another; one header for another of the same size): protobuf
-    # framing, block lengths and the peer's block index (file offsets) all still hold, so
-    # the peer starts and serves the changed blocks as they are on its disk.
-    arg = records.canonical(changed.batch)
-    text = changed.batch["payload"]["ciphertext"]
-    at = arg.index(text.encode()) + len(text) // 2
-    flipped = arg[:at] + (b"A" if arg[at:at + 1] != b"A" else b"B") + arg[at + 1:]
-    arg_a, arg_b = records.canonical(a.batch), records.canonical(b.batch)
+    # Bytes are changed inside a transaction's arguments, for others of the same length (one
+    # bit of the raw ciphertext, SubmitBatch's second argument; one header, the first, for
+    # another of the same size): protobuf framing, block lengths and the peer's block index
+    # (file offsets) all still hold, so the peer starts and serves the changed blocks as
+    # they are on its disk.
+    ciphertext = changed.ciphertext
+    at = len(ciphertext) // 2
+    flipped = ciphertext[:at] + bytes([ciphertext[at] ^ 1]) + ciphertext[at + 1:]
+    arg_a, arg_b = a.args[0], b.args[0]
+    assert (arg_a, arg_b) == (records.canonical(a.batch), records.canonical(b.batch))
     process.stop(net.layout.pid_file(peer))
     changes = []
     try:
-        changes.append(_replace_once(files, arg, flipped))  # one byte of a transaction
-        changes.append(_replace_once(files, arg_a, arg_b))  # b's batch in a's place
+        changes.append(_replace_once(files, ciphertext, flipped))  # one bit of a transaction
+        changes.append(_replace_once(files, arg_a, arg_b))  # b's header in a's place
         net.up()
         org2_tx = verify_batch(apis["Org1", "auditor"], stream.name, changed.id)  # peer0.org1
         block = org2_tx.block_number
@@ -429,17 +456,19 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
 
         code, out, err = _cli(capsys, "verify", "batch", stream.name, changed.id,
                               "--state-dir", state, "--peer", "peer0.org2")
-        assert code == 1 and len(err.strip().splitlines()) == 1, err
-        assert f"batch {changed.id}: the batch in transaction {org2_tx.tx_id} hashes to" in err
-        assert "(changed or swapped)" in err
+        assert code == 1 and out == "", out
+        assert err == (f"IntegrityError: batch {changed.id}: the ciphertext is not the one its "
+                       f"header commits to (payload.sha256 and size)\n"), err
 
         code, out, err = _cli(capsys, "verify", "batch", stream.name, a.id,
                               "--state-dir", state, "--peer", "peer0.org2")
-        assert code == 1 and f"batch {a.id}: the batch in transaction" in err, err
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"IntegrityError: batch {a.id}: the batch in transaction ") and \
+            err.strip().endswith(f"hashes to {b.id} (changed or swapped)"), err
 
         code, out, err = _cli(capsys, "verify", "record", stream.name, f"{changed.id}:0",
                               "--state-dir", state, "--peer", "peer0.org2")
-        assert code == 1 and "(changed or swapped)" in err, err
+        assert code == 1 and "the ciphertext is not the one its header commits to" in err, err
 
         # the untouched peer still verifies
         assert _cli(capsys, "verify", "chain", "--state-dir", state)[0] == 0
