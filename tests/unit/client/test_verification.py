@@ -579,3 +579,16 @@ def test_a_pinned_genesis_hash_anchors_the_chain():
                                              r"genesis hash 00+ it was to be$") as raised:
         ChainVerifier(genesis_hash="0" * 64).add(bft(0))
     assert (raised.value.block_number, raised.value.check) == (0, "genesis")
+
+
+def test_opening_a_batch_for_a_proof_is_the_one_opening_path():
+    from ledgerlake.client.batches import open_batch_verified, open_batch_with_cursor
+
+    sealed = seal_batch(stream="plant", source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                        rows=ROWS, data_key=KEY, key_epoch=1, cursor={"offset": 5},
+                        encoding="json")
+    opened = open_batch_verified(SCHEMA, sealed, KEY)
+    assert opened.records == ROWS and opened.cursor == {"offset": 5}
+    assert opened.salts == [s.hex() for s in sealed.salts]
+    assert opened.commitments == list(sealed.commitments)
+    assert open_batch_with_cursor(SCHEMA, sealed, KEY) == (ROWS, {"offset": 5})
