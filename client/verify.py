@@ -32,8 +32,9 @@ and ``check`` naming it: ``data_hash``, ``previous_hash``, ``number``, ``last_co
 ``signatures``, ``config``, ``genesis`` for blocks; ``transaction``, ``batch_id``,
 ``payload_sha256``, ``batch_header`` for a batch; ``merkle_proof`` for a record. Batch and
 record checks are flows on the sans-IO core (``*_flow``; sync or asyncio gateway); the
-chain check reads a Deliver stream (sync). Validation codes (the peer's own verdict on each transaction) are
-not covered by any hash or signature in Fabric; a batch check reads the gateway peer's.
+chain check reads a Deliver stream (sync). Validation codes (the peer's own verdict on
+each transaction) are not covered by any hash or signature in Fabric; a batch check reads
+the gateway peer's.
 """
 
 from __future__ import annotations
