@@ -57,6 +57,11 @@ class LoadResult:
         what a crashed leader had not yet replicated; the client was told so)."""
         return [o for o in self.outcomes if o.accepted is not None and o.code is None]
 
+    def latencies(self, start: float, end: float) -> list[float]:
+        """Seconds from start to VALID commit of the transactions committed in [start, end)."""
+        return sorted(o.finished - o.started for o in self.outcomes
+                      if o.valid and o.finished is not None and start <= o.finished < end)
+
     def commit_times(self) -> list[float]:
         return sorted(o.finished for o in self.outcomes if o.valid and o.finished)
 
@@ -84,13 +89,14 @@ class LoadResult:
 
 
 async def run_load(contract, *, in_flight: int = 32, total: int | None = None,
-                   duration: float | None = None, pause_after_error: float = 0.2,
-                   stop: asyncio.Event | None = None, prefix: str = "") -> LoadResult:
-    """Submit the self-test ``put`` of distinct keys, ``in_flight`` at a time, until
-    ``total`` were started, ``duration`` seconds passed or ``stop`` is set; every
-    transaction's commit status is awaited. A failed one is recorded (never retried: a
-    retried put is a new transaction) and its worker pauses ``pause_after_error`` seconds,
-    so a network that refuses does not turn the load into a busy loop."""
+                   duration: float | None = None, rate: float | None = None,
+                   pause_after_error: float = 0.2, stop: asyncio.Event | None = None,
+                   prefix: str = "") -> LoadResult:
+    """Submit the self-test ``put`` of distinct keys, ``in_flight`` at a time (and at most
+    ``rate`` starts per second), until ``total`` were started, ``duration`` seconds passed
+    or ``stop`` is set; every transaction's commit status is awaited. A failed one is
+    recorded (never retried: a retried put is a new transaction) and its worker pauses
+    ``pause_after_error`` seconds, so a network that refuses does not become a busy loop."""
     if total is None and duration is None and stop is None:
         raise ValueError("run_load needs total, duration or stop")
     run = prefix or uuid.uuid4().hex[:8]
@@ -104,6 +110,8 @@ async def run_load(contract, *, in_flight: int = 32, total: int | None = None,
 
     async def worker() -> None:
         for i in counter:
+            if rate:
+                await asyncio.sleep(max(0.0, result.started + i / rate - time.monotonic()))
             if not more():
                 return
             outcome = Outcome(key=f"{run}-{i}", started=time.monotonic())
@@ -119,7 +127,8 @@ async def run_load(contract, *, in_flight: int = 32, total: int | None = None,
                 if not status.successful:
                     outcome.error = status.code_name
             except Exception as exc:  # noqa: BLE001  (every failure is the measurement)
-                outcome.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+                outcome.error = f"{type(exc).__name__}: {text[:800]}"
             outcome.finished = time.monotonic()
             if outcome.error:
                 await asyncio.sleep(pause_after_error)
