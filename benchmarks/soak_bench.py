@@ -77,9 +77,9 @@ def soak(minutes: float, rate: float | None, in_flight: int) -> list[str]:
              f"({len(result.accepted_not_committed)} accepted without a commit status)", "",
              "  | minute | committed tx/s | p50 | p99 | errors |", "  |---|---|---|---|---|"]
     minute = 0
-    while result.started + 60 * minute < result.ended:
+    while result.started + 60 * (minute + 1) <= result.ended:  # whole minutes only
         start = result.started + 60 * minute
-        end = min(start + 60, result.ended)
+        end = start + 60
         lat = result.latencies(start, end)
         errors = sum(1 for o in result.failed if o.finished and start <= o.finished < end)
         lines.append(f"  | {minute + 1} | {result.rate(start, end):.0f} | "

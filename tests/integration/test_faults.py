@@ -114,7 +114,7 @@ def _check_ledgers(net: LocalNetwork, result: LoadResult, first: int) -> dict:
     assert twice == [], f"committed twice: {twice[:5]}"
     lost = [o.tx_id for o in result.valid if o.tx_id not in valid_in_ledger]
     assert lost == [], f"{len(lost)} acknowledged (VALID) transactions are not in the ledger"
-    return {"height": one["height"], "keys": one["digest"]["keys"]}
+    return {"height": one["height"], "keys": one["digest"]["keys"], "valid": valid_in_ledger}
 
 
 def _report(fault: str, result: LoadResult, began: float, ledger: dict) -> dict:
@@ -124,6 +124,8 @@ def _report(fault: str, result: LoadResult, began: float, ledger: dict) -> dict:
         "fault": fault, "submitted": len(result.outcomes), "valid": len(result.valid),
         "failed": len(result.failed), "acknowledged_lost": 0,
         "accepted_then_no_status": len(result.accepted_not_committed),
+        "of_which_committed": sum(1 for o in result.accepted_not_committed
+                                  if o.tx_id in ledger["valid"]),
         "baseline_tx_s": round(baseline, 1),
         "longest_stall_s": round(result.longest_stall(after=began), 2),
         "back_to_full_s": None if back is None else round(back, 2),
