@@ -7,7 +7,6 @@ so every later command finds it through ``run/<node>.pid`` and ``/proc``.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -20,19 +19,17 @@ from ledgerlake.errors import PortInUseError
 NOFILE_LIMIT = 65536
 
 
-def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(NOFILE_LIMIT, hard) if hard != resource.RLIM_INFINITY else NOFILE_LIMIT
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
 #: The node's parent while it runs: starts it, hands its pid over on its standard input
 #: (the write end of a pipe; the node itself reads /dev/null), waits for it
 #: and records how it ended (exit code; 128 + N when signal N killed it) in the exit file
 #: and the log, so ``status`` can say why a node is down after the command that started
-#: it has gone.
-_WATCH = ('exit_file=$1; shift; rm -f "$exit_file"; "$@" </dev/null & child=$!; '
+#: it has gone. It also raises the node's open-files limit (Fabric keeps many files and
+#: sockets open) in the shell, so no Python runs between fork and exec.
+_WATCH = ('exit_file=$1; shift; rm -f "$exit_file"; '
+          f'want={NOFILE_LIMIT}; hard=$(ulimit -Hn); '
+          '[ "$hard" != unlimited ] && [ "$hard" -lt "$want" ] && want=$hard; '
+          '[ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ] && ulimit -n "$want"; '
+          '"$@" </dev/null & child=$!; '
           'echo "$child" >&0; exec 0</dev/null; wait "$child"; code=$?; '
           'echo "$code $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$exit_file"; '
           'echo "==== $(date -u \'+%Y-%m-%d %H:%M:%S\') exited: code $code"')
@@ -58,7 +55,7 @@ def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_fil
             watcher = subprocess.Popen(
                 ["/bin/sh", "-c", _WATCH, "watch", str(exit_file(pid_file)), *argv],
                 env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                stdin=write_end, start_new_session=True, preexec_fn=_raise_nofile)
+                stdin=write_end, start_new_session=True)
         os.close(write_end)
         write_end = -1
         with os.fdopen(read_end, "rb") as handover:
@@ -69,8 +66,8 @@ def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_fil
             if fd >= 0:
                 os.close(fd)
     if not line:
-        watcher.wait()
-        raise OSError(f"could not start {argv[0]}")
+        raise OSError(f"could not start {argv[0]} (its watcher ended with code "
+                      f"{watcher.wait()}; see {log})")
     pid = int(line)
     pid_file.write_text(f"{pid} {_start_time(pid)}\n")
     _children[pid] = watcher

@@ -26,7 +26,10 @@ from ledgerlake.network.load import LoadResult, run_load
 from ports import base_port
 
 pytestmark = pytest.mark.integration
-IN_FLIGHT = 16
+#: An open-loop load: RATE transactions started per second by up to IN_FLIGHT workers, so
+#: the few whose commit status never comes (lost with a killed leader) do not slow it.
+IN_FLIGHT = 64
+RATE = 40.0
 BASELINE = 3.0  # seconds of load before the fault
 
 
@@ -70,7 +73,7 @@ async def _load_with(net: LocalNetwork, fault, *, after: float = BASELINE,
     info: dict = {}
     async with _gateway(net) as gateway:
         contract = gateway.get_network(net.spec.channel).get_contract(net.spec.chaincode)
-        load = asyncio.ensure_future(run_load(contract, in_flight=IN_FLIGHT,
+        load = asyncio.ensure_future(run_load(contract, in_flight=IN_FLIGHT, rate=RATE,
                                               duration=duration))
         await asyncio.sleep(after)
         began = time.monotonic()

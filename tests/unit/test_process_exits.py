@@ -48,3 +48,20 @@ def test_a_new_start_clears_the_previous_exit(tmp_path):
     assert process.exit_status(pid_file) is None
     assert process.stop(pid_file) is True
     assert process.describe_exit(_wait_exit(pid_file)[0]) == "killed by SIGTERM"
+
+
+def test_a_node_gets_the_raised_open_files_limit(tmp_path):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want = process.NOFILE_LIMIT if hard == resource.RLIM_INFINITY else min(
+        process.NOFILE_LIMIT, hard)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # inherited by the watcher
+    try:
+        _, pid_file = _start(tmp_path, "echo limit=$(ulimit -n)")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    _wait_exit(pid_file)
+    line = next(l for l in (tmp_path / "logs/node.log").read_text().splitlines()
+                if l.startswith("limit="))
+    assert int(line.split("=")[1]) >= want
