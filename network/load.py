@@ -25,7 +25,9 @@ class Outcome:
 
     key: str
     started: float
+    args: tuple[str, ...] = ()
     tx_id: str = ""
+    endorsed: float | None = None   # endorsed: from here on it may reach the orderers
     accepted: float | None = None   # the orderers accepted it (Submit returned)
     finished: float | None = None   # its commit status arrived, or it failed
     code: int | None = None         # the commit status' validation code
@@ -34,6 +36,13 @@ class Outcome:
     @property
     def valid(self) -> bool:
         return self.code == VALID
+
+    @property
+    def may_have_committed(self) -> bool:
+        """No commit status, but it was endorsed and handed to the Gateway to submit: only
+        the ledger can say whether it committed (look it up by ``tx_id``). One that failed
+        before that was never submitted and may simply be sent again."""
+        return self.code is None and self.endorsed is not None
 
 
 @dataclass
@@ -76,14 +85,21 @@ class LoadResult:
         n = sum(1 for t in self.commit_times() if start <= t < end)
         return n / (end - start) if end > start else 0.0
 
+    def stall_end(self, after: float) -> float:
+        """When the longest stall after ``after`` ended (its first commit after the gap)."""
+        times = [t for t in self.commit_times() if t >= after]
+        edge = [after, *times, self.ended]
+        gaps = [(b - a, b) for a, b in zip(edge, edge[1:])]
+        return max(gaps)[1] if gaps else after
+
     def back_to_full(self, fault: float, baseline: float, window: float = 1.0,
                      share: float = 0.8) -> float | None:
-        """Seconds from ``fault`` until a ``window`` of commits first reaches ``share`` of
-        ``baseline`` tx/s again (None if it never did before the load ended)."""
-        t = fault
+        """Seconds from ``fault`` until, after the longest stall, a ``window`` of commits
+        first reaches ``share`` of ``baseline`` tx/s again (None if not before the end)."""
+        t = self.stall_end(fault)
         while t + window <= self.ended:
             if self.rate(t, t + window) >= share * baseline:
-                return t - fault
+                return t + window - fault
             t += 0.1
         return None
 
@@ -114,12 +130,14 @@ async def run_load(contract, *, in_flight: int = 32, total: int | None = None,
                 await asyncio.sleep(max(0.0, result.started + i / rate - time.monotonic()))
             if not more():
                 return
-            outcome = Outcome(key=f"{run}-{i}", started=time.monotonic())
+            key = f"{run}-{i}"
+            outcome = Outcome(key=key, started=time.monotonic(), args=(key, f"v{i}"))
             result.outcomes.append(outcome)
-            proposal = contract.new_proposal("put", [outcome.key, f"v{i}"])
+            proposal = contract.new_proposal("put", outcome.args)
             outcome.tx_id = proposal.transaction_id
             try:
                 transaction = await proposal.endorse()
+                outcome.endorsed = time.monotonic()
                 commit = await transaction.submit()
                 outcome.accepted = time.monotonic()
                 status = await commit.status()

@@ -20,8 +20,11 @@ import pytest
 from fabric_protos.peer import transaction_pb2
 
 from ledgerlake.client import Identity, connect_async, from_state_dir, signer_from_wallet
-from ledgerlake.client.qscc import block_by_number_flow, chain_info_flow
+from ledgerlake.client.qscc import (block_by_number_flow, chain_info_flow,
+                                    transaction_by_id_flow)
+from ledgerlake.errors import EndorseError
 from ledgerlake.network import LocalNetwork, NetworkSpec
+from ledgerlake.network.spec import OrgSpec
 from ledgerlake.network.load import LoadResult, run_load
 from ports import base_port
 
@@ -35,8 +38,10 @@ BASELINE = 3.0  # seconds of load before the fault
 
 @pytest.fixture(scope="module")
 def raft(tmp_path_factory):
+    # Org1 has a second peer, so a client whose Gateway peer dies can resume on another
     net = LocalNetwork(tmp_path_factory.mktemp("faults") / "state",
-                       spec=NetworkSpec(base_port=base_port(24850), selftest=True))
+                       spec=NetworkSpec(base_port=base_port(24850), selftest=True,
+                                        orgs=(OrgSpec("Org1", peers=2), OrgSpec("Org2"))))
     try:
         net.up()
         yield net
@@ -45,9 +50,9 @@ def raft(tmp_path_factory):
 
 
 @asynccontextmanager
-async def _gateway(net: LocalNetwork, org: str = "Org1"):
+async def _gateway(net: LocalNetwork, org: str = "Org1", peer: int = 0):
     wallet = net.layout.wallet_dir(net.layout.org(org), "producer")
-    channel = from_state_dir(net.state_dir, org).dial_async()
+    channel = from_state_dir(net.state_dir, org, peer).dial_async()
     try:
         # a transaction a killed leader had not replicated never commits: its status is
         # given up on after 10 s (the default 60 s would only lengthen the test)
@@ -82,10 +87,10 @@ async def _load_with(net: LocalNetwork, fault, *, after: float = BASELINE,
     return result, began, info
 
 
-async def _ledger_view(net: LocalNetwork, org: str, first: int) -> dict:
-    """One peer's view (through its own Gateway): height, blocks ``first``.. (data hash and
+async def _ledger_view(net: LocalNetwork, org: str, peer: int, first: int) -> dict:
+    """One peer's view (through its own Gateway): height, blocks ``first``.. (hash and
     each transaction's id and validation code) and its state digest."""
-    async with _gateway(net, org) as gateway:
+    async with _gateway(net, org, peer) as gateway:
         network = gateway.get_network(net.spec.channel)
         height = (await gateway.run(chain_info_flow(network))).height
         blocks = []
@@ -101,8 +106,8 @@ async def _ledger_view(net: LocalNetwork, org: str, first: int) -> dict:
 def _check_ledgers(net: LocalNetwork, result: LoadResult, first: int) -> dict:
     """Every peer holds every VALID transaction exactly once, and the peers agree."""
     net.settle(timeout=60)
-    views = {org.name: asyncio.run(_ledger_view(net, org.name, first))
-             for org in net.layout.orgs}
+    views = {f"peer{i}.{org.domain}": asyncio.run(_ledger_view(net, org.name, i, first))
+             for org in net.layout.orgs for i in range(org.peers)}
     one = next(iter(views.values()))
     for org, view in views.items():
         assert view["height"] == one["height"], {o: v["height"] for o, v in views.items()}
@@ -273,3 +278,51 @@ def test_smartbft_one_of_four_killed_mid_load(tmp_path):
         assert figures["valid"] > 0
     finally:
         net.down()
+
+
+async def _resume(net: LocalNetwork, unresolved) -> dict:
+    """What a client does after its Gateway peer died: through another peer of its org,
+    look up by id each transaction that may have committed; send again (as a new
+    transaction) the ones the ledger does not hold and those never submitted."""
+    found, sent = [], {}
+    async with _gateway(net, "Org1", peer=1) as gateway:
+        network = gateway.get_network(net.spec.channel)
+        contract = network.get_contract(net.spec.chaincode)
+        async def one(outcome) -> None:
+            if outcome.may_have_committed:
+                try:
+                    tx = await gateway.run(transaction_by_id_flow(network, outcome.tx_id))
+                    if tx.validation_code == transaction_pb2.VALID:
+                        found.append(outcome.key)
+                        return
+                except EndorseError:
+                    pass  # the ledger does not know it: it never committed
+            proposal = contract.new_proposal("put", outcome.args)
+            sent[outcome.key] = proposal.transaction_id
+            status = await (await (await proposal.endorse()).submit()).status()
+            assert status.successful, status.code_name
+
+        await asyncio.gather(*(one(o) for o in unresolved))
+    return {"found": found, "sent": sent}
+
+
+def test_the_gateway_peer_killed_the_client_resumes_on_another_peer(raft):
+    first = raft.height()
+
+    def fault(info):
+        _kill(raft, "peer0.org1")
+
+    result, began, _ = asyncio.run(_load_with(raft, fault, duration=6.0))
+    unresolved = [o for o in result.outcomes if not o.valid]
+    assert unresolved and all(o.error and o.tx_id for o in unresolved)
+    maybe = [o for o in unresolved if o.may_have_committed]
+    resumed = asyncio.run(_resume(raft, unresolved))
+    raft.up()
+    ledger = _check_ledgers(raft, result, first)
+    # every key of the load is written by exactly one VALID transaction
+    for outcome in result.outcomes:
+        ids = {outcome.tx_id, resumed["sent"].get(outcome.key, "")}
+        assert sum(ledger["valid"].get(t, 0) for t in ids) == 1, outcome.key
+    print(f"\nRESUME {len(result.valid)} VALID, {len(unresolved)} unresolved of which "
+          f"{len(maybe)} may have committed ({len(resumed['found'])} had), "
+          f"{len(resumed['sent'])} sent again through peer1.org1")
