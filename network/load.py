@@ -74,11 +74,23 @@ class LoadResult:
     def commit_times(self) -> list[float]:
         return sorted(o.finished for o in self.outcomes if o.valid and o.finished)
 
+    @property
+    def last_start(self) -> float:
+        """When the load started its last transaction: after that, fewer commits are no
+        stall (the load is winding down)."""
+        return max((o.started for o in self.outcomes), default=self.ended)
+
+    def _gaps(self, after: float | None) -> list[tuple[float, float]]:
+        """(length, end) of each time without a VALID commit, from ``after`` (default the
+        start) to the last start."""
+        start = after if after is not None else self.started
+        times = [t for t in self.commit_times() if start <= t <= self.last_start]
+        edge = [start, *times, max(start, self.last_start)]
+        return [(b - a, b) for a, b in zip(edge, edge[1:])]
+
     def longest_stall(self, after: float | None = None) -> float:
         """The longest time without a VALID commit (from ``after``, default the start)."""
-        times = [t for t in self.commit_times() if after is None or t >= after]
-        edge = [after if after is not None else self.started, *times, self.ended]
-        return max((b - a for a, b in zip(edge, edge[1:])), default=0.0)
+        return max(self._gaps(after), default=(0.0, 0.0))[0]
 
     def rate(self, start: float, end: float) -> float:
         """VALID commits per second in [start, end)."""
@@ -87,16 +99,14 @@ class LoadResult:
 
     def stall_end(self, after: float) -> float:
         """When the longest stall after ``after`` ended (its first commit after the gap)."""
-        times = [t for t in self.commit_times() if t >= after]
-        edge = [after, *times, self.ended]
-        gaps = [(b - a, b) for a, b in zip(edge, edge[1:])]
-        return max(gaps)[1] if gaps else after
+        return max(self._gaps(after), default=(0.0, after), key=lambda gap: gap[0])[1]
 
     def back_to_full(self, fault: float, baseline: float, window: float = 1.0,
                      share: float = 0.8) -> float | None:
-        """Seconds from ``fault`` until, after the longest stall, a ``window`` of commits
-        first reaches ``share`` of ``baseline`` tx/s again (None if not before the end)."""
-        t = self.stall_end(fault)
+        """Seconds from ``fault`` until, after the longest stall (if one as long as
+        ``window``), a ``window`` of commits first reaches ``share`` of ``baseline`` tx/s
+        again (None if not before the end)."""
+        t = self.stall_end(fault) if self.longest_stall(fault) >= window else fault
         while t + window <= self.ended:
             if self.rate(t, t + window) >= share * baseline:
                 return t + window - fault

@@ -22,5 +22,19 @@ def test_stall_and_recovery_are_measured_from_the_fault():
 
 def test_no_recovery_before_the_end_is_none():
     result = _result([i / 10 for i in range(1, 30)], 10.0)
+    # the load kept starting transactions; from 3.0 on every one failed
+    result.outcomes += [Outcome(key=f"f{i}", started=3 + i / 10, finished=3.5 + i / 10,
+                                error="SubmitError: refused") for i in range(70)]
     assert result.back_to_full(3.0, baseline=10.0) is None
-    assert abs(result.longest_stall(after=3.0) - 7.0) < 1e-6  # to the end
+    assert abs(result.longest_stall(after=3.0) - 6.9) < 1e-6  # to the last start, 9.9
+
+
+def test_the_wind_down_after_the_last_start_is_no_stall():
+    # steady 10 tx/s started until 6.0; the last commits at 6.1; the load ends at 9.0
+    times = [i / 10 for i in range(1, 62)]
+    outcomes = [Outcome(key=str(i), started=t - 0.1, finished=t, code=VALID)
+                for i, t in enumerate(times)]
+    result = LoadResult(outcomes=outcomes, started=0.0, ended=9.0)
+    assert result.longest_stall(after=3.0) < 0.2
+    back = result.back_to_full(3.0, baseline=10.0)
+    assert back is not None and back < 1.3
