@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import machine  # noqa: E402
 
-from ledgerlake.client import Identity, connect_async, from_state_dir, signer_from_wallet  # noqa: E402
+from ledgerlake.client import (Identity, connect_async, from_state_dir,  # noqa: E402
+                               signer_from_wallet)
 from ledgerlake.network import LocalNetwork, NetworkSpec, process  # noqa: E402
 from ledgerlake.network.load import LoadResult, run_load  # noqa: E402
 

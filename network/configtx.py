@@ -29,13 +29,14 @@ CHANNEL_CAPABILITY = {"raft": "V2_0", "bft": "V3_0"}
 #: ConfChanges at the start of its Raft log. Replaying one deadlocks the pinned Fabric
 #: (hyperledger/fabric#4199, fixed upstream by #4201 after our snapshot): Chain.apply
 #: sends on the unbuffered WALSyncC for each ConfChange (etcdraft/chain.go:1183), while
-#: Node.run, which serves WALSyncC, may already hold the next Ready and block handing it
-#: to applyC (etcdraft/node.go:156; WALSyncC is served at :174). The next Ready is there whenever the other orderers'
-#: messages arrive during the replay, i.e. under load; the log then ends at "switched to
-#: configuration voters=(1)" and the orderer never catches up. With a snapshot, the
-#: ConfState comes from the snapshot and no ConfChange is replayed (ledgerlake never
-#: changes the consenter set). It also keeps the replay before the first snapshot within
-#: one Raft Ready (MaxSizePerMsg = PreferredMaxBytes), the 16 MB default's failure.
+#: Node.run, which serves WALSyncC (node.go:174), may already hold the next Ready and be
+#: blocked handing it to applyC (node.go:156). The next Ready is there as soon as the other
+#: orderers' messages arrive during the replay, i.e. under load; the log then ends at
+#: "switched to configuration voters=()" or "voters=(1)" and the orderer never applies
+#: another block. With a snapshot the ConfState comes from the snapshot and no ConfChange
+#: is replayed (ledgerlake never changes the consenter set). It also keeps the replay
+#: before the first snapshot within one Raft Ready (MaxSizePerMsg = PreferredMaxBytes),
+#: where the 16 MB default failed first.
 RAFT_SNAPSHOT_INTERVAL = "16 KB"
 PREFERRED_MAX_BYTES = "2 MB"
 

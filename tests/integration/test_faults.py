@@ -210,8 +210,8 @@ def test_raft_two_of_three_killed_refuses_then_recovers_with_one_back(raft):
     assert result.rate(began + 1.0, info["one_back"]) == 0, "committed without a quorum"
     assert result.rate(info["one_back"], result.ended) > 0, "no commit after one came back"
     raft.up()
-    figures = _report(f"Raft leader {b} and follower {a} killed, {a} back after 3 s", result, began,
-                      _check_ledgers(raft, result, first))
+    figures = _report(f"Raft leader {b} and follower {a} killed, {a} back after 3 s",
+                      result, began, _check_ledgers(raft, result, first))
     assert figures["valid"] > 0
 
 
