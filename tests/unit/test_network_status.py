@@ -55,3 +55,13 @@ def test_a_partly_running_network_shows_the_log_of_what_is_down(tmp_path, capsys
         assert "orderer1 is down" not in out  # never started: no log to show
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_status_as_json_carries_why_a_node_is_down(tmp_path, capsys):
+    net = _network(tmp_path)
+    _ended(net, "peer0.org2", "echo disk full; exit 1")
+    assert main(["network", "status", "--json", "--state-dir", str(net.state_dir)]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["peer0.org2"]["down"].startswith("exit code 1 at ")
+    assert "disk full" in rows["peer0.org2"]["log_tail"]
+    assert rows["orderer1"]["leader"] is None and rows["orderer1"]["down"] == "not running"
