@@ -159,8 +159,8 @@ def test_raft_leader_killed_mid_load_then_restarted(raft):
         raft.up()
 
     result, began, info = asyncio.run(_load_with(raft, fault))
-    assert info["status"] == {leader: "killed by SIGKILL at " + info["status"][leader]
-                              .rsplit(" ", 1)[1]}
+    assert list(info["status"]) == [leader]  # status: only the leader was down, and why
+    assert info["status"][leader].startswith("killed by SIGKILL at ")
     assert raft.leader() is not None
     figures = _report(f"Raft leader ({leader}) killed, up after 2 s", result, began,
                       _check_ledgers(raft, result, first))
