@@ -9,6 +9,8 @@ write without a role check or an audit entry.
 
 from __future__ import annotations
 
+import hashlib
+import json
 
 from ledgerlake.chaincode.ledger import ChaincodeError, Ledger as Stub
 from ledgerlake.protocol import ErrorCode
@@ -50,4 +52,16 @@ async def stamp_org(stub: Stub, key: bytes) -> str:
     return msp_id
 
 
-FUNCTIONS = {"put": put, "get": get, "append": append, "stamp_org": stamp_org}
+async def state_digest(stub: Stub) -> bytes:
+    """How many ``diag:`` keys the peer's committed state holds and a SHA-256 over them
+    (key and value, in key order): two peers agree on that state iff the digests match."""
+    pairs, _ = await stub.get_state_by_range(KEY_PREFIX, KEY_PREFIX[:-1] + ";")
+    digest = hashlib.sha256()
+    for key, value in pairs:
+        digest.update(len(key).to_bytes(4, "big") + key.encode())
+        digest.update(len(value).to_bytes(4, "big") + value)
+    return json.dumps({"keys": len(pairs), "sha256": digest.hexdigest()}).encode()
+
+
+FUNCTIONS = {"put": put, "get": get, "append": append, "stamp_org": stamp_org,
+             "state_digest": state_digest}

@@ -131,21 +131,36 @@ def _print_status(net) -> None:
     table = Table(title=f"{net.spec.channel} · {net.spec.consensus} · {net.state_dir}")
     for col in ("node", "org", "pid", "ports", "health", "height", "memory"):
         table.add_column(col)
-    for row in net.status():
+    rows = net.status()
+    for row in rows:
         ports = " ".join(f"{k}={v}" for k, v in row.ports.items())
         health = ("[green]ok[/green]" if row.healthy else
-                  "[red]unhealthy[/red]" if row.pid else "[dim]stopped[/dim]")
+                  "[red]unhealthy[/red]" if row.pid else f"[red]down[/red] ({row.down})")
+        if row.leader:
+            health += " · leader"
         table.add_row(row.name, row.org, str(row.pid or "-"), ports, health,
                       "-" if row.height is None else str(row.height),
                       f"{row.rss / 2**20:.0f} MiB" if row.rss else "-")
     out.print(table)
+    orderers = [r for r in rows if r.kind == "orderer" and r.healthy]
+    if orderers and not any(r.leader for r in orderers):
+        out.print("[red]No orderer reports itself leader: the channel orders nothing.[/red]")
+    if not any(r.pid for r in rows):
+        out.print("The network is stopped; 'ledgerlake network up' starts it.")
+        return
+    for row in rows:
+        if not row.pid and row.log_tail.strip():
+            out.print(f"[bold]{row.name}[/bold] is down ({row.down}); the end of its log:")
+            out.print(row.log_tail.rstrip("\n"), markup=False, highlight=False)
 
 
 @network.command()
 @_state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(state_dir, as_json: bool) -> None:
-    """Each process (pid, ports, health, memory) and each peer's channel height."""
+    """Each process (pid, ports, health, memory), the channel height of each peer and
+    orderer, which orderer leads, and for a node that is down why (how it ended) and the
+    end of its log. 'ledgerlake network up' restarts only what is down."""
     net = _network(state_dir)
     if not net.bootstrapped:
         raise LedgerlakeError(f"no network in {net.state_dir}; run 'ledgerlake network up'")

@@ -144,14 +144,30 @@ def peer_height(layout: Layout, node: Node) -> int | None:
     return int(value) if value is not None else None
 
 
-def has_leader(layout: Layout) -> bool:
-    """True when some orderer reports itself leader of the channel."""
+def _leads(layout: Layout, found: dict[str, float]) -> bool:
     ch = layout.spec.channel
     names = (f'consensus_etcdraft_is_leader{{channel="{ch}"}}',
              f'consensus_BFT_is_leader{{channel="{ch}"}}')
+    return any(found.get(n) == 1 for n in names)
+
+
+def node_view(layout: Layout, node: Node) -> tuple[int | None, bool | None]:
+    """A peer's or orderer's channel height and, for an orderer, whether it says it leads
+    the channel ((None, None) when its metrics do not answer)."""
+    found = metrics(layout, node)
+    if not found:
+        return None, None
+    value = found.get(f'ledger_blockchain_height{{channel="{layout.spec.channel}"}}')
+    height = int(value) if value is not None else None
+    return height, (_leads(layout, found) if node.kind == "orderer" else None)
+
+
+def has_leader(layout: Layout) -> bool:
+    """True when some orderer reports itself leader of the channel."""
+    ch = layout.spec.channel
     for orderer in layout.orderers:
         m = metrics(layout, orderer)
-        if any(m.get(n) == 1 for n in names):
+        if _leads(layout, m):
             return True
         if m.get(f'consensus_BFT_leader_id{{channel="{ch}"}}', 0) > 0:
             return True

@@ -24,15 +24,20 @@ PROFILE = "LedgerlakeChannel"
 #: participation), so Raft channels take V2_0 and SmartBFT keeps V3_0.
 CHANNEL_CAPABILITY = {"raft": "V2_0", "bft": "V3_0"}
 
-#: Raft snapshot interval, kept below PreferredMaxBytes (this Fabric's Raft MaxSizePerMsg).
-#: Until its first snapshot a Raft orderer replays its WAL from the channel's first entries,
-#: the ConfChanges adding each consenter; when that replay spans more than one Raft Ready
-#: (> MaxSizePerMsg of blocks), applying the second ConfChange waits on a WAL sync that the
-#: node loop, itself waiting to hand over the next Ready, never serves (chain.go apply /
-#: node.go run), and a restarted network never elects a leader. Measured: with 16 MB, `down`
-#: + `up` after 500 transactions (V3_0) or 1,500 (V2_0) hung; a snapshot every 1 MB keeps the
-#: replay before the first snapshot within one Ready.
-RAFT_SNAPSHOT_INTERVAL = "1 MB"
+#: Raft snapshot interval: small, so that every orderer takes its first snapshot from the
+#: channel's first blocks (``up`` waits for it) and a restarted orderer never replays the
+#: ConfChanges at the start of its Raft log. Replaying one deadlocks the pinned Fabric
+#: (hyperledger/fabric#4199, fixed upstream by #4201 after our snapshot): Chain.apply
+#: sends on the unbuffered WALSyncC for each ConfChange (etcdraft/chain.go:1183), while
+#: Node.run, which serves WALSyncC (node.go:174), may already hold the next Ready and be
+#: blocked handing it to applyC (node.go:156). The next Ready is there as soon as the other
+#: orderers' messages arrive during the replay, i.e. under load; the log then ends at
+#: "switched to configuration voters=()" or "voters=(1)" and the orderer never applies
+#: another block. With a snapshot the ConfState comes from the snapshot and no ConfChange
+#: is replayed (ledgerlake never changes the consenter set). It also keeps the replay
+#: before the first snapshot within one Raft Ready (MaxSizePerMsg = PreferredMaxBytes),
+#: where the 16 MB default failed first.
+RAFT_SNAPSHOT_INTERVAL = "16 KB"
 PREFERRED_MAX_BYTES = "2 MB"
 
 

@@ -47,6 +47,11 @@ STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "profiles", "logs", "run", "ch
 
 @dataclass
 class NodeStatus:
+    """One node as ``status`` sees it. ``height`` is the channel height a peer or orderer
+    reports; ``leader`` whether an orderer says it leads the channel (None: not an orderer
+    or not answering); a node that is not running has ``down`` = why (how it ended, when
+    known) and ``log_tail`` = the last lines of its log."""
+
     name: str
     kind: str
     org: str
@@ -55,6 +60,9 @@ class NodeStatus:
     healthy: bool
     height: int | None = None
     rss: int = 0
+    leader: bool | None = None
+    down: str = ""
+    log_tail: str = ""
 
 
 class LocalNetwork:
@@ -149,11 +157,17 @@ class LocalNetwork:
             if waiting:
                 time.sleep(0.1)
 
-    def _start_group(self, group: list[Node], what: str, package_id: str = "") -> None:
-        self.progress(f"starting {what} …")
-        for node in group:
+    def _start_group(self, group: list[Node], what: str, package_id: str = "") -> list[Node]:
+        """Start the nodes of ``group`` that are not running, wait until all are healthy;
+        returns the nodes started."""
+        down = [n for n in group if not self.pid(n)]
+        if down:
+            names = what if len(down) == len(group) else ", ".join(n.name for n in down)
+            self.progress(f"starting {names} …")
+        for node in down:
             self._start(node, package_id)
         self._wait_healthy(group)
+        return down
 
     def _wait_leader(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -166,6 +180,25 @@ class LocalNetwork:
                 raise NetworkError(f"the orderers elected no leader within {timeout:.0f} s; "
                                    f"see 'ledgerlake network logs orderer1'")
             time.sleep(0.2)
+
+    def _wait_caught_up(self, restarted: list[Node], timeout: float = 60.0) -> None:
+        """Wait until each restarted orderer has the height the running ones had when it
+        came back: a restarted orderer whose consensus is stuck (it answers /healthz but
+        never applies another block) is reported rather than left silently behind."""
+        others = [n for n in self.layout.orderers if n not in restarted]
+        target = max((channel.node_view(self.layout, n)[0] or 0) for n in others)
+        deadline = time.monotonic() + timeout
+        for node in restarted:
+            while (height := channel.node_view(self.layout, node)[0] or 0) < target:
+                if not self.pid(node):
+                    raise NodeFailedError(node.name, "exited while catching up",
+                                          process.log_tail(self.layout.log_file(node)))
+                if time.monotonic() > deadline:
+                    raise NodeFailedError(
+                        node.name, f"did not catch up within {timeout:.0f} s (height "
+                        f"{height}, the other orderers had {target})",
+                        process.log_tail(self.layout.log_file(node)))
+                time.sleep(0.2)
 
     def _wait_gossip(self, timeout: float = 60.0) -> None:
         """Wait until every peer knows every other peer on the channel (anchor peers found):
@@ -183,6 +216,18 @@ class LocalNetwork:
                                        f"{timeout:.0f} s; see 'ledgerlake network logs "
                                        f"{peer.name}'")
                 time.sleep(0.2)
+
+    def start_node(self, name: str) -> bool:
+        """Start one node that is down and wait until it is healthy (``up`` starts every
+        node that is down); False if it was already running."""
+        node = self.layout.node(name)
+        if self.pid(node):
+            return False
+        package_id = (self.deployed or {}).get("package_id", "") if node.kind == "chaincode" \
+            else ""
+        self._start(node, package_id)
+        self._wait_healthy([node])
+        return True
 
     def running(self) -> list[Node]:
         return [n for n in self.layout.nodes if self.pid(n)]
@@ -212,7 +257,29 @@ class LocalNetwork:
                     process.stop(layout.pid_file(node))
             raise
         self.ensure_org_keys()  # the network is up either way: a key problem is reported
+        self._check_raft_snapshots()
         return True
+
+    def raft_snapshotted(self, node: Node) -> bool:
+        """Whether a Raft orderer has taken a snapshot of the channel (see
+        ``configtx.RAFT_SNAPSHOT_INTERVAL``: until it has, a restart replays the channel's
+        ConfChanges, which can leave this Fabric's orderer stuck)."""
+        snaps = self.layout.node_dir(node) / "data" / "etcdraft" / "snap" / self.spec.channel
+        return any(snaps.glob("*.snap"))
+
+    def _check_raft_snapshots(self, timeout: float = 15.0) -> None:
+        """Wait (briefly) until every Raft orderer has a snapshot; warn about any without."""
+        if self.spec.consensus != "raft":
+            return
+        deadline = time.monotonic() + timeout
+        missing = list(self.layout.orderers)
+        while missing and time.monotonic() < deadline:
+            missing = [n for n in missing if not self.raft_snapshotted(n)]
+            if missing:
+                time.sleep(0.2)
+        for node in missing:
+            self.progress(f"warning: {node.name} has no Raft snapshot yet; until it has one "
+                          f"a restart under load can leave it stuck (Fabric #4199)")
 
     # -- organisation encryption keys --------------------------------------------------------
     @contextmanager
@@ -293,13 +360,16 @@ class LocalNetwork:
             time.sleep(0.02)
 
     def _restart(self) -> None:
+        """Start what is not running (a partly running network keeps its running nodes)."""
         layout = self.layout
         pki.migrate_legacy_wallet(layout)
         self._start_group(layout.cas, "certificate authorities")
-        self._start_group(layout.orderers, f"{len(layout.orderers)} orderers")
+        orderers = self._start_group(layout.orderers, f"{len(layout.orderers)} orderers")
         self._start_group(layout.peers, f"{len(layout.peers)} peers")
         self.progress("waiting for an orderer leader …")
         self._wait_leader()
+        if orderers and len(orderers) < len(layout.orderers):
+            self._wait_caught_up(orderers)
         if self.deployed:
             self._start_group(layout.chaincode_servers, "chaincode servers",
                               self.deployed["package_id"])
@@ -499,16 +569,37 @@ class LocalNetwork:
         return pki.OrgCA(self.layout, org_spec).issue_user(name, role)
 
     # -- inspection -----------------------------------------------------------------------
-    def status(self) -> list[NodeStatus]:
+    def status(self, log_lines: int = 5) -> list[NodeStatus]:
+        """Every node: running or why not, health, memory; for peers and orderers the
+        channel height, for orderers which one leads (from their operations /metrics)."""
         rows = []
         for node in self.layout.nodes:
             pid = self.pid(node)
             healthy = bool(pid) and self.is_healthy(node)
-            height = channel.peer_height(self.layout, node) if (
-                node.kind == "peer" and healthy) else None
-            rows.append(NodeStatus(node.name, node.kind, node.org.name, pid, node.ports,
-                                   healthy, height, process.rss_bytes(pid) if pid else 0))
+            row = NodeStatus(node.name, node.kind, node.org.name, pid, node.ports, healthy,
+                             rss=process.rss_bytes(pid) if pid else 0)
+            if healthy and node.kind in ("peer", "orderer"):
+                row.height, row.leader = channel.node_view(self.layout, node)
+            if not pid:
+                row.down = self.why_down(node)
+                row.log_tail = process.log_tail(self.layout.log_file(node), log_lines)
+            rows.append(row)
         return rows
+
+    def why_down(self, node: Node) -> str:
+        """How a node that is not running ended (``killed by SIGKILL at …``), if recorded."""
+        ended = process.exit_status(self.layout.pid_file(node))
+        if ended is None:
+            return "not running"
+        code, when = ended
+        return f"{process.describe_exit(code)} at {when}"
+
+    def leader(self) -> str | None:
+        """The orderer that reports itself leader of the channel, if one does."""
+        for node in self.layout.orderers:
+            if self.pid(node) and channel.node_view(self.layout, node)[1]:
+                return node.name
+        return None
 
     def height(self) -> int | None:
         """The channel height on the first peer (None if it is not running)."""

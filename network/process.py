@@ -7,7 +7,6 @@ so every later command finds it through ``run/<node>.pid`` and ``/proc``.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -20,28 +19,78 @@ from ledgerlake.errors import PortInUseError
 NOFILE_LIMIT = 65536
 
 
-def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(NOFILE_LIMIT, hard) if hard != resource.RLIM_INFINITY else NOFILE_LIMIT
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+#: The node's parent while it runs: starts it, hands its pid over on its standard input
+#: (the write end of a pipe; the node itself reads /dev/null), waits for it
+#: and records how it ended (exit code; 128 + N when signal N killed it) in the exit file
+#: and the log, so ``status`` can say why a node is down after the command that started
+#: it has gone. It also raises the node's open-files limit (Fabric keeps many files and
+#: sockets open) in the shell, so no Python runs between fork and exec.
+_WATCH = ('exit_file=$1; shift; rm -f "$exit_file"; '
+          f'want={NOFILE_LIMIT}; hard=$(ulimit -Hn); '
+          '[ "$hard" != unlimited ] && [ "$hard" -lt "$want" ] && want=$hard; '
+          '[ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ] && ulimit -n "$want"; '
+          '"$@" </dev/null & child=$!; '
+          'echo "$child" >&0; exec 0</dev/null; wait "$child"; code=$?; '
+          'echo "$code $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$exit_file"; '
+          'echo "==== $(date -u \'+%Y-%m-%d %H:%M:%S\') exited: code $code"')
+
+
+def exit_file(pid_file: Path) -> Path:
+    """Where the watcher records how the node behind ``pid_file`` ended."""
+    return pid_file.with_suffix(".exit")
 
 
 def start(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, pid_file: Path) -> int:
-    """Start a detached process whose output goes to ``log``; record its pid."""
+    """Start a detached process whose output goes to ``log``; record its pid (and, once it
+    ends, its exit code in ``exit_file(pid_file)``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n"
-                  .encode())
-        out.flush()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=_raise_nofile)
-    pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
-    _children[proc.pid] = proc
-    return proc.pid
+    read_end, write_end = os.pipe()
+    try:
+        with open(log, "ab") as out:
+            out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n"
+                      .encode())
+            out.flush()
+            watcher = subprocess.Popen(
+                ["/bin/sh", "-c", _WATCH, "watch", str(exit_file(pid_file)), *argv],
+                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                stdin=write_end, start_new_session=True)
+        os.close(write_end)
+        write_end = -1
+        with os.fdopen(read_end, "rb") as handover:
+            read_end = -1
+            line = handover.readline().strip()
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    if not line:
+        raise OSError(f"could not start {argv[0]} (its watcher ended with code "
+                      f"{watcher.wait()}; see {log})")
+    pid = int(line)
+    pid_file.write_text(f"{pid} {_start_time(pid)}\n")
+    _children[pid] = watcher
+    return pid
+
+
+def exit_status(pid_file: Path) -> tuple[int, str] | None:
+    """How the node last ended: (code, UTC time), or None if no end was recorded."""
+    try:
+        code, when = exit_file(pid_file).read_text().split()
+        return int(code), when
+    except (OSError, ValueError):
+        return None
+
+
+def describe_exit(code: int) -> str:
+    """``exit code 2`` or ``killed by SIGKILL`` (a shell reports signal N as 128 + N)."""
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
 
 
 #: Processes started by this Python process, so they can be reaped (no zombies in tests).

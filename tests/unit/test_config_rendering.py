@@ -124,13 +124,15 @@ def test_raft_channels_avoid_the_gateways_bft_path_and_bft_channels_keep_it(tmp_
     assert raft["Orderer"]["Capabilities"] == bft["Orderer"]["Capabilities"] == {"V2_0": True}
 
 
-def test_raft_snapshots_before_its_wal_replay_outgrows_one_raft_message(tmp_path):
+def test_raft_snapshots_early_so_no_restart_replays_a_conf_change(tmp_path):
+    """The channel's first blocks (lifecycle, org keys: a few KB each) must already make
+    every orderer snapshot, and the replay before it must fit one Raft message."""
     orderer = configtx.render(_layout(tmp_path))["Profiles"][configtx.PROFILE]["Orderer"]
 
-    def mb(size: str) -> float:
-        number, unit = size.split()
-        assert unit == "MB"
-        return float(number)
+    def size(text: str) -> int:
+        number, unit = text.split()
+        return int(number) * {"KB": 2**10, "MB": 2**20}[unit]
 
-    snapshot = mb(orderer["EtcdRaft"]["Options"]["SnapshotIntervalSize"])
-    assert snapshot < mb(orderer["BatchSize"]["PreferredMaxBytes"])  # Raft's MaxSizePerMsg
+    snapshot = size(orderer["EtcdRaft"]["Options"]["SnapshotIntervalSize"])
+    assert snapshot <= 16 * 2**10
+    assert snapshot < size(orderer["BatchSize"]["PreferredMaxBytes"])  # Raft's MaxSizePerMsg
