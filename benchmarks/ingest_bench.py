@@ -1,0 +1,157 @@
+"""Issue 8's ingestion benchmark: CSV files of a ten-field sensor schema, several sources,
+through the real ingest pipeline (``ledgerlake.client.ingest.ingest``, what ``ledgerlake
+ingest`` runs) onto the default local network.
+
+    python benchmarks/ingest_bench.py [--records 1000000 5000000] [--sources 4]
+                                      [--batch 20000] [--no-append]
+
+For each record count: committed records/s, the ingesting process's CPU per record (read
+CSV, validate, commit, encrypt, encode, submit), its peak memory (which must not grow with
+the input), one peer's ledger growth per record, and how busy the machine was. Each count
+runs on a fresh network; the ingest runs in a child process so its peak memory is its own.
+Results are appended to benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import machine  # noqa: E402
+
+BASE_PORT = machine.base_port(26000)
+STREAM = "plant-sensors"
+T0 = 1_700_000_000_000_000_000
+SCHEMA = {"version": 1, "fields": [
+    {"name": "sensor", "type": "string", "public": True},
+    {"name": "value", "type": "float", "min": -1e6, "max": 1e6},
+    {"name": "ts", "type": "timestamp"},
+    {"name": "temperature_c", "type": "float", "unit": "C", "min": -60, "max": 200},
+    {"name": "humidity", "type": "float", "unit": "%", "min": 0, "max": 100},
+    {"name": "pressure_hpa", "type": "float", "unit": "hPa"},
+    {"name": "battery", "type": "int", "min": 0, "max": 100},
+    {"name": "site", "type": "string"},
+    {"name": "ok", "type": "bool"},
+    {"name": "seq_no", "type": "int"}]}
+
+
+def write_csv(path: Path, source: int, n: int) -> None:
+    """``n`` rows for one source, written a chunk at a time with pyarrow (never whole)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    now = time.time_ns()
+    with pacsv.CSVWriter(path, pa.schema([(f["name"], {"string": pa.string(), "float":
+                                                       pa.float64(), "timestamp": pa.int64(),
+                                                       "int": pa.int64(), "bool": pa.bool_()}
+                                           [f["type"]]) for f in SCHEMA["fields"]])) as out:
+        for start in range(0, n, 100_000):
+            idx = range(start, min(n, start + 100_000))
+            out.write_table(pa.table({
+                "sensor": [f"s{source}-{i % 50}" for i in idx],
+                "value": [(i % 1000) * 0.25 for i in idx],
+                # recent times, so every row lies in the stream's time window
+                "ts": [now - (n - i) * 1000 for i in idx],
+                "temperature_c": [20 + (i % 70) / 10 for i in idx],
+                "humidity": [(i % 1000) / 10 for i in idx],
+                "pressure_hpa": [1013.25 - (i % 30) for i in idx],
+                "battery": [i % 101 for i in idx],
+                "site": [f"site-{i % 7}" for i in idx],
+                "ok": [i % 13 != 0 for i in idx],
+                "seq_no": list(idx)}))
+
+
+def child(state_dir: str, files: list[str], batch: int) -> None:
+    """The ingest itself, as Org1's producer; prints its figures as JSON."""
+    from ledgerlake.client.encryption import load_org_key
+    from ledgerlake.client.ingest import ingest, open_source
+    from ledgerlake.network import LocalNetwork
+
+    net = LocalNetwork(state_dir)
+    with net.contract("Org1", "producer") as api:
+        t0, c0 = time.monotonic(), time.process_time()
+        summary = ingest(api, [open_source(f) for f in files], stream=STREAM,
+                         org_key=load_org_key(net.org_key_path("Org1")),
+                         purpose="ingest benchmark", batch_size=batch, state_dir=state_dir)
+        wall, cpu = time.monotonic() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    print(json.dumps({"committed": summary.committed, "rejected": summary.rejected,
+                      "batches": summary.batches, "seconds": wall, "cpu": cpu,
+                      "peak_mib": peak}))
+
+
+def run(count: int, sources: int, batch: int) -> dict:
+    from ledgerlake.client.streams import create_stream
+    from ledgerlake.network import LocalNetwork, NetworkSpec
+
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+        state, data = Path(tmp) / "state", Path(tmp) / "data"
+        data.mkdir()
+        files = []
+        for s in range(sources):
+            path = data / f"line-{s + 1}.csv"
+            write_csv(path, s, count // sources + (1 if s < count % sources else 0))
+            files.append(str(path))
+        net = LocalNetwork(state, NetworkSpec(base_port=BASE_PORT))
+        net.up()
+        try:
+            with net.contract("Org1", "admin") as admin:
+                create_stream(admin, STREAM, SCHEMA, readers=["Org1MSP", "Org2MSP"],
+                              writers=["Org1MSP"])
+            net.settle()
+            peer = net.layout.peers_of(net.layout.org("Org1"))[0]
+            ledger = net.layout.node_dir(peer) / "data" / "ledgersData"
+            before = sum(p.stat().st_size for p in ledger.rglob("*") if p.is_file())
+            busy0, t0 = machine.machine_busy_seconds(), time.monotonic()
+            out = subprocess.run([sys.executable, __file__, "--child", str(state), str(batch),
+                                  *files], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"the ingest failed:\n{out.stderr[-3000:]}")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            busy = (machine.machine_busy_seconds() - busy0) / (time.monotonic() - t0)
+            net.settle(60)
+            after = sum(p.stat().st_size for p in ledger.rglob("*") if p.is_file())
+        finally:
+            net.down(purge=True)
+    result.update(records=count, sources=sources, batch=batch, busy=busy,
+                  ledger_bytes=(after - before) / max(result["committed"], 1))
+    return result
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[4:], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--sources", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--no-append", action="store_true")
+    opts = parser.parse_args()
+    lines = ["| input records | sources | batch | committed | records/s | client CPU µs/record "
+             "| client peak MiB | ledger bytes/record | machine busy |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for count in opts.records:
+        r = run(count, opts.sources, opts.batch)
+        line = (f"| {count:,} | {r['sources']} | {r['batch']:,} | {r['committed']:,} | "
+                f"{r['committed'] / r['seconds']:,.0f} | "
+                f"{r['cpu'] / max(r['committed'], 1) * 1e6:.1f} | {r['peak_mib']:.0f} | "
+                f"{r['ledger_bytes']:.0f} | {r['busy'] * 100:.0f}% |")
+        print(line, flush=True)
+        lines.append(line)
+    if not opts.no_append:
+        machine.append("Ingest: ten-field CSV through the pipeline (issue 8)", lines + [
+            "", "`benchmarks/ingest_bench.py`: the real `ingest` (as `ledgerlake ingest` runs "
+            "it) in a child process, one CSV file per source, default network, a fresh "
+            "network per row. Client CPU and peak memory are the ingesting process's own."])
+
+
+if __name__ == "__main__":
+    main()
