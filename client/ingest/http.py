@@ -171,7 +171,8 @@ class HttpSource:
     def first_url(self):
         url = self.url
         if self.page_param and self.page_param not in url.params:
-            url = url.copy_set_param(self.page_param, str(self.first_page or 1))
+            url = url.copy_set_param(self.page_param,
+                                     str(1 if self.first_page is None else self.first_page))
         if self.offset_param and self.offset_param not in url.params:
             url = url.copy_set_param(self.offset_param, "0")
         if self.limit_param:
