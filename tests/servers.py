@@ -166,7 +166,8 @@ class PostgresServer:
 
     def _dsn(self, database: str) -> str:
         return (f"host=127.0.0.1 port={self.port} user={self.USER} "
-                f"password={self.PASSWORD} dbname={database} connect_timeout=2")
+                f"password={self.PASSWORD} dbname={database} connect_timeout=2 "
+                f"options='-c lock_timeout=10s'")  # a read left open fails a DROP, no hang
 
     def _accepts(self) -> bool:
         import psycopg

@@ -71,14 +71,17 @@ def test_a_big_table_streams_through_a_server_side_cursor(readings):
                      "FROM generate_series(1, 20000) AS g")
     with SqlSource(readings.url, table="readings", cursor="id", batch_rows=500) as source:
         rows = source.rows()
-        first = [next(rows) for _ in range(10)]
-        assert ids(first) == list(range(1, 11))
-        with psycopg.connect(readings.url) as conn:  # what the reading session runs now
-            running = [q for (q,) in conn.execute(
-                "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")]
-        assert any(q.startswith("FETCH FORWARD 500") for q in running), running
-        rest = list(rows)
+        try:
+            first = [next(rows) for _ in range(10)]
+            assert ids(first) == list(range(1, 11))
+            with psycopg.connect(readings.url) as conn:  # what the reading session runs now
+                running = [q for (q,) in conn.execute(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()")]
+            assert any(q.startswith("FETCH FORWARD 500") for q in running), running
+            rest = list(rows)
+        finally:
+            rows.close()  # else a failure here leaves the read open and the DROP waiting
     assert len(rest) == 19_990 and rest[-1].record["id"] == 20_000
     assert rest[-1].record["day"] is None
 
