@@ -1,0 +1,153 @@
+"""The MQTT source against a real Mosquitto broker (Debian's, started by tests/servers.py):
+messages become rows, stop() ends cleanly, only committed messages are acknowledged, and a
+source killed with SIGKILL after its position was recorded resumes without duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ledgerlake.client.ingest import open_source
+from ledgerlake.client.ingest.mqtt import MqttSource
+from ledgerlake.errors import ConfigError, SourceError
+from servers import mosquitto  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def make(broker, name: str, **kwargs) -> MqttSource:
+    kwargs.setdefault("heartbeat", 0.2)
+    return MqttSource("127.0.0.1", broker.port, f"plant/{name}/+", client_id=f"test-{name}",
+                      username=broker.USER, password=broker.PASSWORD, **kwargs)
+
+
+def read(source, count: int, after=None, limit: float = 10.0) -> list:
+    """``count`` rows (skipping heartbeats), or fewer if ``limit`` seconds pass."""
+    rows, deadline = [], time.monotonic() + limit
+    for row in source.rows(after=after):
+        if row is not None:
+            rows.append(row)
+        if len(rows) == count or time.monotonic() > deadline:
+            break
+    return rows
+
+
+def until_quiet(source, after=None) -> list:
+    """Rows until the first heartbeat: what the broker had for us."""
+    rows = []
+    for row in source.rows(after=after):
+        if row is None:
+            return rows
+        rows.append(row)
+
+
+def numbers(rows):
+    return [row.record["n"] for row in rows]
+
+
+def publish(broker, name, values, sensor="s1"):
+    broker.publish(f"plant/{name}/{sensor}",
+                   [v if isinstance(v, (str, bytes)) else json.dumps({"n": v}) for v in values])
+
+
+def test_messages_become_rows_heartbeats_come_when_idle_and_stop_ends_cleanly(mosquitto):
+    with make(mosquitto, "basic") as source:
+        publish(mosquitto, "basic", [0, 1, 2, "not json", "[1]", 5])
+        rows = read(source, 6)
+        assert [r.record for r in rows[:3]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        assert rows[3].record is None and "must be JSON" in rows[3].error
+        assert rows[3].where == "topic plant/basic/s1 message 4"
+        assert rows[4].error == "topic plant/basic/s1 message 5 is a JSON list, not an object"
+        assert rows[5].record == {"n": 5}
+        assert source.source_id() == "mqtt.127.0.0.1.plant.basic.any"
+        started = time.monotonic()
+        assert next(source.rows()) is None  # nothing more: a heartbeat after ~0.2 s
+        assert time.monotonic() - started < 2
+        threading.Timer(0.3, source.stop).start()
+        assert all(row is None for row in source.rows())  # ends, no exception
+        source.committed(rows[-1].position)
+
+
+def test_only_committed_messages_are_acknowledged_the_rest_come_again(mosquitto):
+    with make(mosquitto, "acks") as first:
+        publish(mosquitto, "acks", range(10))
+        rows = read(first, 10)
+        assert numbers(rows) == list(range(10))
+        first.committed(rows[3].position)  # 0..3 committed; 4..9 not
+        time.sleep(0.3)  # let the acknowledgements reach the broker
+    with make(mosquitto, "acks") as second:  # same client id: the same session
+        again = until_quiet(second)
+        assert numbers(again) == list(range(4, 10))
+        second.committed(again[-1].position)
+        time.sleep(0.3)
+    with make(mosquitto, "acks") as third:
+        assert until_quiet(third) == []
+        publish(mosquitto, "acks", [10])
+        assert numbers(read(third, 1)) == [10]  # the subscription lives on in the session
+
+
+READER = """
+import json, sys
+from ledgerlake.client.ingest.mqtt import MqttSource
+port, name, user, password = sys.argv[1:5]
+source = MqttSource("127.0.0.1", int(port), f"plant/{name}/+", client_id=f"test-{name}",
+                    username=user, password=password, heartbeat=0.2)
+print("ready", flush=True)
+for row in source.rows():
+    if row is not None:
+        print(json.dumps(row.position), flush=True)
+"""
+
+
+def test_a_source_killed_after_its_position_was_recorded_resumes_without_duplicates(mosquitto):
+    """The pipeline records a position after its batch commits, then calls committed(): a
+    SIGKILL between the two leaves committed messages unacknowledged. The broker gives them
+    again; given the position, the next source drops them and reads only the rest."""
+    name = "killed"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(mosquitto.port), name,
+                               mosquitto.USER, mosquitto.PASSWORD],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        publish(mosquitto, name, range(8))
+        positions = [json.loads(reader.stdout.readline()) for _ in range(8)]
+    finally:
+        os.kill(reader.pid, signal.SIGKILL)
+        reader.wait(timeout=10)
+    recorded = positions[4]  # messages 0..4 "committed", never acknowledged
+    with make(mosquitto, name) as source:
+        rows = until_quiet(source, after=recorded)
+        assert numbers(rows) == [5, 6, 7]
+        publish(mosquitto, name, [8])
+        assert numbers(read(source, 1)) == [8]
+        source.committed(rows[1].position)  # 5, 6 acknowledged; 7 and 8 not
+        time.sleep(0.3)
+    with make(mosquitto, name) as source:
+        assert numbers(until_quiet(source)) == [7, 8]
+    with make(mosquitto, name) as source:  # a position matching nothing drops nothing
+        assert numbers(until_quiet(source, after=recorded)) == [7, 8]
+
+
+def test_refused_credentials_and_an_unreachable_broker_are_clear_errors(mosquitto):
+    with pytest.raises(ConfigError, match="refused: Not authorized") as caught:
+        MqttSource("127.0.0.1", mosquitto.port, "t", username=mosquitto.USER,
+                   password="wrong-hunter2")
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(SourceError, match="cannot reach the MQTT broker 127.0.0.1:1:"):
+        MqttSource("127.0.0.1", 1, "t")
+
+
+def test_open_source_reads_an_mqtt_url_with_credentials(mosquitto):
+    spec = f"mqtt://{mosquitto.USER}:{mosquitto.PASSWORD}@127.0.0.1:{mosquitto.port}/plant/url/#"
+    with open_source(spec, {"client_id": "test-url", "heartbeat": "0.2"}) as source:
+        publish(mosquitto, "url", [1], sensor="a/b")
+        rows = read(source, 1)
+        assert numbers(rows) == [1] and rows[0].where.startswith("topic plant/url/a/b ")
+        source.committed(rows[0].position)
