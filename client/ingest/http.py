@@ -245,9 +245,8 @@ class HttpSource:
 
     def rows(self, after: Any | None = None) -> Iterator[Row]:
         """Items after position ``after`` (page URL + index), page by page; ends after the
-        last page, or soon after ``stop()``."""
+        last page, or soon after ``stop()`` (called before, it ends the next ``rows()``)."""
         import httpx
-        self._stop.clear()
         if after is None:
             url, skip_through = self.first_url(), -1
         else:
@@ -292,6 +291,8 @@ class HttpSource:
                 url = nxt
         except _Stopped:
             return
+        finally:
+            self._stop.clear()  # stop() ends this rows() (or the next, if called before)
 
     def committed(self, position: Any) -> None:
         """Nothing to acknowledge: the position alone says what was read."""

@@ -6,8 +6,9 @@ acknowledged to the broker only in ``committed(position)``, once the batch holdi
 the ledger and the position recorded. Each message's payload is one JSON object, the record;
 a payload that is not yields a Row with the error, ``where`` = "topic T message N".
 
-``rows()`` yields None (a heartbeat, see ``source.Source.rows``) when no message has come for
-``heartbeat`` seconds, so the pipeline can flush a batch by time.
+``rows()`` blocks while no message comes (the pipeline flushes batches by time in its own
+thread) and ends when ``stop()`` is called, from any thread. The client reconnects by
+itself after a lost connection, into the same session.
 
 What is guaranteed, and how:
 
@@ -55,9 +56,12 @@ from .source import Row, derived_source_id
 KIND = "mqtt"
 SCHEMES = ("mqtt", "mqtts")
 #: the options ``from_cli`` takes (CLI: --qos, --client-id, --username, --password,
-#: --ca-file, --heartbeat)
-CLI_OPTIONS = ("qos", "client_id", "username", "password", "ca_file", "heartbeat")
+#: --ca-file, --keepalive)
+CLI_OPTIONS = ("qos", "client_id", "username", "password", "ca_file", "keepalive")
 MAX_RECEIVE = 65_535
+#: seconds without a message after which redelivered messages held while looking for the
+#: resume position are known not to contain it
+SETTLE = 1.0
 
 
 def fingerprint(topic: str, payload: bytes) -> str:
@@ -91,7 +95,7 @@ class MqttSource:
                  client_id: str | None = None, username: str | None = None,
                  password: str | None = None, tls: bool = False, ca_file: str | None = None,
                  session_expiry: int = 7 * 86_400, receive_maximum: int = MAX_RECEIVE,
-                 heartbeat: float = 0.5, keepalive: int = 30, connect_timeout: float = 10.0):
+                 keepalive: int = 30, connect_timeout: float = 10.0):
         if not topic:
             raise ConfigError("an MQTT source needs a topic, e.g. mqtt://host:1883/plant/+/temp")
         if qos not in (0, 1):
@@ -99,12 +103,11 @@ class MqttSource:
                               "is acknowledged before the batch commits")
         if not 1 <= receive_maximum <= MAX_RECEIVE:
             raise ConfigError(f"receive_maximum must be between 1 and {MAX_RECEIVE}")
-        if not heartbeat > 0:
-            raise ConfigError("heartbeat must be a positive number of seconds")
+        if not isinstance(keepalive, int) or keepalive < 1:
+            raise ConfigError("keepalive must be a positive number of seconds")
         self.host, self.port, self.topic, self.qos = host, int(port), topic, qos
         self.client_id = client_id or derived_source_id(
             f"ledgerlake-{hashlib.sha256(f'{host}:{port}/{topic}'.encode()).hexdigest()[:16]}")
-        self.heartbeat = heartbeat
         self._inbox: queue.Queue = queue.Queue()
         self._pending: collections.deque = collections.deque()  # (seq, mid, qos, key), unacked
         self._pending_keys: set = set()
@@ -193,39 +196,39 @@ class MqttSource:
         return derived_source_id(f"mqtt.{self.host}.{self.topic}".replace("/", ".")
                                  .replace("+", "any").replace("#", "all"))
 
-    def rows(self, after: Any | None = None) -> Iterator[Row | None]:
-        """Messages as rows until ``stop()``; None when none came for ``heartbeat`` s.
-        With ``after``, redelivered messages already committed up to it are dropped."""
+    def rows(self, after: Any | None = None) -> Iterator[Row]:
+        """Messages as rows until ``stop()`` (called before, it ends the next ``rows()`` at
+        once). With ``after``, redelivered messages committed up to it are dropped."""
         resume = self._resume_key(after)
         held: list = []  # redelivered messages while looking for ``resume``
-        self._stopped.clear()
-        while not self._stopped.is_set():
-            try:
-                message = self._inbox.get(timeout=self.heartbeat if resume is None else
-                                          max(self.heartbeat, 1.0))
-            except queue.Empty:
-                if resume is not None:  # quiet: what was held was not committed
+        try:
+            while not self._stopped.is_set():
+                try:
+                    message = self._inbox.get(timeout=SETTLE)
+                except queue.Empty:
+                    if resume is not None:  # quiet: what was held was not committed
+                        resume = None
+                        yield from self._release(held)
+                        held = []
+                    continue
+                if message is None:  # stop(), now or left over from an earlier one
+                    continue
+                if resume is not None:
+                    if message.dup:
+                        held.append(message)
+                        if (message.mid, fingerprint(message.topic, message.payload)) == resume:
+                            with self._lock:
+                                for old in held:
+                                    self._client.ack(old.mid, old.qos)  # committed last run
+                            held, resume = [], None
+                        continue
                     resume = None
                     yield from self._release(held)
                     held = []
-                yield None
-                continue
-            if message is None:  # stop()
-                break
-            if resume is not None:
-                if message.dup:
-                    held.append(message)
-                    if (message.mid, fingerprint(message.topic, message.payload)) == resume:
-                        with self._lock:
-                            for old in held:
-                                self._client.ack(old.mid, old.qos)  # committed last run
-                        held, resume = [], None
-                    continue
-                resume = None
-                yield from self._release(held)
-                held = []
-            yield from self._release([message])
-        # held messages are left unacknowledged: the broker gives them again
+                yield from self._release([message])
+        finally:
+            self._stopped.clear()
+        # messages still held are left unacknowledged: the broker gives them again
 
     def _resume_key(self, after: Any) -> tuple[int, str] | None:
         if after is None:
@@ -322,12 +325,13 @@ def parse_spec(spec: str) -> dict:
 def from_cli(spec: str, options: Mapping[str, Any]) -> MqttSource:
     """``SOURCE`` is ``mqtt://[user[:password]@]host[:port]/topic`` (``mqtts://`` for TLS);
     options: ``qos`` (1, or 0), ``client_id`` (default: derived from host, port and topic;
-    keep it to resume the session), ``username``, ``password``, ``ca_file``, ``heartbeat``."""
+    keep it to resume the session), ``username``, ``password``, ``ca_file``, ``keepalive``
+    (seconds between MQTT pings)."""
     arguments = parse_spec(spec)
     for name in ("client_id", "username", "password", "ca_file"):
         if options.get(name) is not None:
             arguments[name] = options[name]
-    for name, kind in (("qos", int), ("heartbeat", float)):
+    for name, kind in (("qos", int), ("keepalive", int)):
         if options.get(name) is not None:
             try:
                 arguments[name] = kind(options[name])

@@ -41,10 +41,9 @@ class Source(Protocol):
         """The default source id on the ledger (follows ``records.check_identifier``), stable
         across runs over the same input, so a re-run continues the same chain."""
 
-    def rows(self, after: Any | None = None) -> Iterator[Row | None]:
+    def rows(self, after: Any | None = None) -> Iterator[Row]:
         """The items after position ``after`` (None: from the beginning), in input order.
-        A finite source ends; a live one (MQTT) runs until ``stop()`` is called, and yields
-        None as a heartbeat when no item came for a while, so the pipeline can flush by time."""
+        A finite source ends; a live one (MQTT) runs until ``stop()`` is called."""
 
     def committed(self, position: Any) -> None:
         """Every item up to ``position`` is committed on the ledger (and recorded locally): a

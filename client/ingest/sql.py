@@ -302,12 +302,12 @@ class SqlSource:
 
     def rows(self, after: Any | None = None) -> Iterator[Row]:
         """Rows after ``after`` in ``(cursor, tiebreak…)`` order, streamed ``batch_rows`` at
-        a time; ends at the last row, or soon after ``stop()``."""
+        a time; ends at the last row, or soon after ``stop()`` (called before, it ends the
+        next ``rows()`` at once)."""
         from sqlalchemy.exc import SQLAlchemyError
         stmt, skip = self.statement(after)
         last_value = self._parse_position(after)[0][0] if after is not None else None
         same = skip  # rows read so far with the cursor value ``last_value``
-        self._stopped = False
         try:
             with self._engine.connect() as conn:
                 result = conn.execution_options(stream_results=True,
@@ -334,6 +334,8 @@ class SqlSource:
         except SQLAlchemyError as exc:
             raise SourceError(f"reading {self._label_for()} from {_safe(self._url)} "
                               f"failed: {_one_line(exc)}") from None
+        finally:
+            self._stopped = False  # stop() ends this rows() (or the next, if called before)
 
     def committed(self, position: Any) -> None:
         """Nothing to acknowledge: the position alone says what was read."""

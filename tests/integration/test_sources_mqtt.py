@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ledgerlake.client.ingest import open_source
-from ledgerlake.client.ingest.mqtt import MqttSource
+from ledgerlake.client.ingest.mqtt import SETTLE, MqttSource
 from ledgerlake.errors import ConfigError, SourceError
 from servers import mosquitto  # noqa: F401  (fixture)
 
@@ -23,29 +23,35 @@ pytestmark = pytest.mark.integration
 
 
 def make(broker, name: str, **kwargs) -> MqttSource:
-    kwargs.setdefault("heartbeat", 0.2)
     return MqttSource("127.0.0.1", broker.port, f"plant/{name}/+", client_id=f"test-{name}",
                       username=broker.USER, password=broker.PASSWORD, **kwargs)
 
 
-def read(source, count: int, after=None, limit: float = 10.0) -> list:
-    """``count`` rows (skipping heartbeats), or fewer if ``limit`` seconds pass."""
-    rows, deadline = [], time.monotonic() + limit
+def read(source, count: int, after=None) -> list:
+    """The next ``count`` rows."""
+    rows = []
     for row in source.rows(after=after):
-        if row is not None:
-            rows.append(row)
-        if len(rows) == count or time.monotonic() > deadline:
+        rows.append(row)
+        if len(rows) == count:
             break
     return rows
 
 
 def until_quiet(source, after=None) -> list:
-    """Rows until the first heartbeat: what the broker had for us."""
-    rows = []
+    """Rows until none came for a while (then stop()): what the broker had. A resume holds
+    redelivered messages up to ``SETTLE`` seconds, so it gets longer."""
+    rows, last = [], [time.monotonic()]
+    quiet = 1.0 if after is None else SETTLE + 1.5
+
+    def watch():
+        while time.monotonic() - last[0] < quiet:
+            time.sleep(0.05)
+        source.stop()
+    threading.Thread(target=watch, daemon=True).start()
     for row in source.rows(after=after):
-        if row is None:
-            return rows
         rows.append(row)
+        last[0] = time.monotonic()
+    return rows
 
 
 def numbers(rows):
@@ -57,7 +63,7 @@ def publish(broker, name, values, sensor="s1"):
                    [v if isinstance(v, (str, bytes)) else json.dumps({"n": v}) for v in values])
 
 
-def test_messages_become_rows_heartbeats_come_when_idle_and_stop_ends_cleanly(mosquitto):
+def test_messages_become_rows_and_stop_ends_them_cleanly(mosquitto):
     with make(mosquitto, "basic") as source:
         publish(mosquitto, "basic", [0, 1, 2, "not json", "[1]", 5])
         rows = read(source, 6)
@@ -67,11 +73,14 @@ def test_messages_become_rows_heartbeats_come_when_idle_and_stop_ends_cleanly(mo
         assert rows[4].error == "topic plant/basic/s1 message 5 is a JSON list, not an object"
         assert rows[5].record == {"n": 5}
         assert source.source_id() == "mqtt.127.0.0.1.plant.basic.any"
+        threading.Timer(0.3, source.stop).start()  # from another thread, while waiting
         started = time.monotonic()
-        assert next(source.rows()) is None  # nothing more: a heartbeat after ~0.2 s
-        assert time.monotonic() - started < 2
-        threading.Timer(0.3, source.stop).start()
-        assert all(row is None for row in source.rows())  # ends, no exception
+        assert list(source.rows()) == []  # ends, no exception
+        assert time.monotonic() - started < 3
+        source.stop()  # before rows(): the next rows() ends at once
+        assert list(source.rows()) == []
+        publish(mosquitto, "basic", [6])
+        assert numbers(read(source, 1)) == [6]  # and the one after reads again
         source.committed(rows[-1].position)
 
 
@@ -95,14 +104,13 @@ def test_only_committed_messages_are_acknowledged_the_rest_come_again(mosquitto)
 
 READER = """
 import json, sys
-from ledgerlake.client.ingest.mqtt import MqttSource
+from ledgerlake.client.ingest.mqtt import SETTLE, MqttSource
 port, name, user, password = sys.argv[1:5]
 source = MqttSource("127.0.0.1", int(port), f"plant/{name}/+", client_id=f"test-{name}",
-                    username=user, password=password, heartbeat=0.2)
+                    username=user, password=password)
 print("ready", flush=True)
 for row in source.rows():
-    if row is not None:
-        print(json.dumps(row.position), flush=True)
+    print(json.dumps(row.position), flush=True)
 """
 
 
@@ -146,7 +154,7 @@ def test_refused_credentials_and_an_unreachable_broker_are_clear_errors(mosquitt
 
 def test_open_source_reads_an_mqtt_url_with_credentials(mosquitto):
     spec = f"mqtt://{mosquitto.USER}:{mosquitto.PASSWORD}@127.0.0.1:{mosquitto.port}/plant/url/#"
-    with open_source(spec, {"client_id": "test-url", "heartbeat": "0.2"}) as source:
+    with open_source(spec, {"client_id": "test-url", "keepalive": "20"}) as source:
         publish(mosquitto, "url", [1], sensor="a/b")
         rows = read(source, 1)
         assert numbers(rows) == [1] and rows[0].where.startswith("topic plant/url/a/b ")

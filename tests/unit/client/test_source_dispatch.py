@@ -53,7 +53,7 @@ def test_mqtt_urls_carry_host_port_topic_and_credentials():
     ({"topic": ""}, "needs a topic"),
     ({"topic": "t", "qos": 2}, "qos must be 1"),
     ({"topic": "t", "receive_maximum": 70_000}, "receive_maximum"),
-    ({"topic": "t", "heartbeat": 0}, "heartbeat"),
+    ({"topic": "t", "keepalive": 0}, "keepalive"),
 ])
 def test_mqtt_options_are_checked_before_connecting(kwargs, message):
     with pytest.raises(ConfigError, match=message):
