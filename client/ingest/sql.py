@@ -31,7 +31,10 @@ Database values become record values (``record_value``): Decimal → int when it
 fractional digits by its scale (NUMERIC(10,0)), else float; datetime → int nanoseconds since
 the Unix epoch (a ``timestamp`` field; a naive datetime is taken as UTC); timedelta → int
 nanoseconds; date and time → ISO 8601 strings; UUID → string; bytes → lowercase hex; NULL →
-None (a missing optional field). Positions encode values in JSON losslessly
+None (a missing optional field). Given the stream's schema (``use_schema``, which the
+pipeline calls), the field's type refines this (``field_value``): a date in a timestamp
+field is its midnight UTC, a date, time or Decimal in a string field its text, a Decimal in a
+float field a float. Positions encode values in JSON losslessly
 (``encode_value``): a datetime, date, Decimal, UUID, bytes or an integer beyond ±(2^53−1)
 becomes a one-key object such as ``{"datetime": "2026-11-22T03:00:00+00:00"}``.
 """
@@ -88,6 +91,20 @@ def record_value(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return value  # JSON columns: the schema decides (records hold scalars)
     return str(value)
+
+
+def field_value(kind: str | None, value: Any) -> Any:
+    """A database value for a schema field of type ``kind`` (None: no schema): a date is
+    midnight UTC in a ``timestamp`` field; a datetime, date, time or Decimal is its ISO /
+    decimal text in a ``string`` field; a Decimal is a float in a ``float`` field; anything
+    else as ``record_value``."""
+    if kind == "timestamp" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return datetime_ns(dt.datetime(value.year, value.month, value.day))
+    if kind == "string" and isinstance(value, (dt.date, dt.time, Decimal)):
+        return value.isoformat() if not isinstance(value, Decimal) else str(value)
+    if kind == "float" and isinstance(value, Decimal):
+        return float(value)
+    return record_value(value)
 
 
 _TAGGED = {
@@ -204,6 +221,7 @@ class SqlSource:
             self._engine.dispose()
             raise
         self._label = table or "query"
+        self._types: dict[str, str] = {}
 
     def _connect(self):
         import sqlalchemy
@@ -263,6 +281,10 @@ class SqlSource:
         return f"table {self.table!r}" if self.table is not None else "the query's result"
 
     # -- Source protocol ------------------------------------------------------------------
+    def use_schema(self, schema) -> None:
+        """The stream's ``records.Schema``: values are converted for their fields' types."""
+        self._types = {f.name: f.type for f in schema.fields}
+
     def source_id(self) -> str:
         return default_source_id(self._url_text, self.table, self.query)
 
@@ -329,8 +351,9 @@ class SqlSource:
                         position = {"key": [encode_value(value)], "skip": same}
                     where = f"{self._label} row " + ", ".join(
                         f"{name}={val}" for name, val in zip([self.cursor, *self.tiebreak], key))
-                    yield Row({name: record_value(val) for name, val in row.items()}, where,
-                              position)
+                    types = self._types
+                    yield Row({name: field_value(types.get(name), val)
+                               for name, val in row.items()}, where, position)
         except SQLAlchemyError as exc:
             raise SourceError(f"reading {self._label_for()} from {_safe(self._url)} "
                               f"failed: {_one_line(exc)}") from None

@@ -14,7 +14,7 @@ import pytest
 
 from ledgerlake import records
 from ledgerlake.client.ingest.sql import (SqlSource, decode_value, default_source_id,
-                                          encode_value, from_cli, record_value)
+                                          encode_value, field_value, from_cli, record_value)
 from ledgerlake.errors import ConfigError, SourceError
 
 
@@ -57,6 +57,18 @@ def test_record_values_follow_the_documented_conversions():
     assert record_value(memoryview(b"\x01")) == "01"
     for same in (None, True, 7, 1.5, "x"):
         assert record_value(same) is same
+
+
+def test_the_stream_schema_refines_conversions_by_field_type():
+    day, moment = dt.date(2026, 11, 22), dt.datetime(2026, 11, 22, 3, 4, 5)
+    assert field_value("timestamp", day) == 1_795_305_600 * 10**9
+    assert field_value("timestamp", moment) == field_value(None, moment) == 1_795_316_645 * 10**9
+    assert field_value("string", day) == "2026-11-22"
+    assert field_value("string", moment) == "2026-11-22T03:04:05"
+    assert field_value("string", Decimal("12.50")) == "12.50"
+    assert field_value("float", Decimal("12")) == 12.0 and type(field_value("float", Decimal(1))) is float
+    assert field_value("int", Decimal("12")) == 12
+    assert field_value("string", dt.time(1, 2)) == "01:02:00"
 
 
 @pytest.mark.parametrize("value", [
@@ -157,6 +169,18 @@ def test_a_datetime_cursor_resumes_and_becomes_nanoseconds(tmp_path):
         assert rows[1].position["key"][0] == {"datetime": "2026-11-22T03:00:00.000002"}
         assert ids(source.rows(after=json.loads(json.dumps(rows[1].position)))) == [3, 4]
         assert [r.record["amount"] for r in rows] == [1.25, 2.5, 3.75, 5.0]
+
+
+def test_rows_follow_the_stream_schema_given(db):
+    db((1, 5, 20.0, "a"))
+    schema = records.Schema.from_mapping({"version": 1, "fields": [
+        {"name": "id", "type": "int"}, {"name": "ts", "type": "timestamp"},
+        {"name": "temp", "type": "string"}, {"name": "site", "type": "string"}]})
+    with SqlSource(db.url, table="readings", cursor="ts") as source:
+        source.use_schema(schema)
+        row, = source.rows()
+        assert records.validate_record(schema, row.record) == {
+            "id": 1, "ts": 5, "temp": "20.00", "site": "a"}  # NUMERIC(6,2)
 
 
 def test_stop_ends_the_rows_early(db):
