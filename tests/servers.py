@@ -65,6 +65,17 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _die_with_parent(sig: int):
+    """A preexec_fn: the server gets ``sig`` when the test process dies, even by SIGKILL,
+    so an interrupted run leaves no server behind (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    prctl = ctypes.CDLL(None).prctl  # looked up here: the child only calls it
+
+    def arrange() -> None:
+        prctl(1, sig, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    return arrange
+
+
 def _stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
     if process is None or process.poll() is not None:
         return
@@ -131,6 +142,13 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         if _port_open(self.port):
             raise RuntimeError(f"port {self.port} for PostgreSQL is taken")
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "PostgresServer":
         bindir = postgres_bindir()
         owner = self._as_owner()
         self.dir = Path(tempfile.mkdtemp(prefix="ledgerlake-pg-"))
@@ -157,7 +175,7 @@ class PostgresServer:
                  "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                  "-c", "max_connections=30", "-c", "shared_buffers=16MB"],
                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.dir,
-                start_new_session=True, **owner)
+                start_new_session=True, preexec_fn=_die_with_parent(signal.SIGINT), **owner)
         _wait_for(self._accepts, 60, self.process, "PostgreSQL", log)
         import psycopg
         with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
@@ -214,6 +232,13 @@ class MosquittoServer:
     def start(self) -> "MosquittoServer":
         if _port_open(self.port):
             raise RuntimeError(f"port {self.port} for Mosquitto is taken")
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "MosquittoServer":
         self.dir = Path(tempfile.mkdtemp(prefix="ledgerlake-mqtt-"))
         passwords = self.dir / "passwords"
         subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd",
@@ -231,7 +256,8 @@ class MosquittoServer:
         with open(log, "wb") as out:
             self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
                                             stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=_die_with_parent(signal.SIGTERM))
         _wait_for(lambda: _port_open(self.port), 20, self.process, "Mosquitto", log)
         return self
 
