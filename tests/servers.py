@@ -261,7 +261,7 @@ class MosquittoServer:
         _wait_for(lambda: _port_open(self.port), 20, self.process, "Mosquitto", log)
         return self
 
-    def publish(self, topic: str, payloads, qos: int = 1) -> None:
+    def publish(self, topic: str, payloads, qos: int = 1, retain: bool = False) -> None:
         """Publish each payload (bytes or str) to ``topic`` and wait until the broker has
         acknowledged every one."""
         import paho.mqtt.client as mqtt
@@ -270,7 +270,8 @@ class MosquittoServer:
         client.connect("127.0.0.1", self.port)
         client.loop_start()
         try:
-            infos = [client.publish(topic, payload, qos=qos) for payload in payloads]
+            infos = [client.publish(topic, payload, qos=qos, retain=retain)
+                     for payload in payloads]
             for info in infos:
                 info.wait_for_publish(timeout=10)
                 if not info.is_published():

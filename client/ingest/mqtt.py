@@ -176,7 +176,10 @@ class MqttSource:
             client.disconnect()
             return
         self._connected.set()
-        client.subscribe(self.topic, qos=self.qos)  # again after every reconnect: harmless
+        # Again after every reconnect (a session may have expired); retain handling 1: the
+        # broker sends a retained message for a new subscription only, not at each resubscribe
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+        client.subscribe(self.topic, options=SubscribeOptions(qos=self.qos, retainHandling=1))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [code for code in reason_codes if code.is_failure]
@@ -289,6 +292,7 @@ class MqttSource:
         """Disconnect, keeping the session: unacknowledged messages wait for the next run."""
         if not self._closed:
             self._closed = True
+            self.stop()
             self._shutdown()
 
     def __enter__(self) -> "MqttSource":

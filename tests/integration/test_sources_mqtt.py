@@ -176,3 +176,14 @@ def test_messages_resent_after_a_reconnect_are_not_read_twice(mosquitto):
         time.sleep(0.3)
     with make(mosquitto, "blip") as source:
         assert numbers(until_quiet(source)) == [5]  # 2..4 were acknowledged after the blip
+
+
+def test_a_retained_message_is_read_once_not_at_every_run(mosquitto):
+    mosquitto.publish("plant/retained/s1", [json.dumps({"n": 1})], retain=True)
+    with make(mosquitto, "retained") as source:
+        rows = until_quiet(source)
+        assert numbers(rows) == [1]
+        source.committed(rows[-1].position)
+        time.sleep(0.3)
+    with make(mosquitto, "retained") as source:  # the session's subscription stays
+        assert until_quiet(source) == []
