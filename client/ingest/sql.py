@@ -30,8 +30,8 @@ written while ingesting.
 Database values become record values (``record_value``): Decimal → int when it has no
 fractional digits by its scale (NUMERIC(10,0)), else float; datetime → int nanoseconds since
 the Unix epoch (a ``timestamp`` field; a naive datetime is taken as UTC); timedelta → int
-nanoseconds; date and time → ISO 8601 strings; UUID → string; bytes → lowercase hex; NULL →
-None (a missing optional field). Given the stream's schema (``use_schema``, which the
+nanoseconds; date and time → ISO 8601 strings; UUID → string; bytes → lowercase hex; a NULL
+leaves the field out of the record (absent, as an empty CSV cell: fine for an optional field). Given the stream's schema (``use_schema``, which the
 pipeline calls), the field's type refines this (``field_value``): a date in a timestamp
 field is its midnight UTC, a date, time or Decimal in a string field its text, a Decimal in a
 float field a float. Positions encode values in JSON losslessly
@@ -353,7 +353,8 @@ class SqlSource:
                         f"{name}={val}" for name, val in zip([self.cursor, *self.tiebreak], key))
                     types = self._types
                     yield Row({name: field_value(types.get(name), val)
-                               for name, val in row.items()}, where, position)
+                               for name, val in row.items() if val is not None}, where,
+                              position)
         except SQLAlchemyError as exc:
             raise SourceError(f"reading {self._label_for()} from {_safe(self._url)} "
                               f"failed: {_one_line(exc)}") from None

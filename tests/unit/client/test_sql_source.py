@@ -144,10 +144,11 @@ def test_without_a_tie_breaker_the_position_counts_rows_at_the_last_cursor_value
         assert ids(source.rows(after={"key": [20, 2]})) == [3, 4, 5]
 
 
-def test_rows_with_a_null_cursor_are_not_read(db):
-    db((1, None, 1, "a"), (2, 5, 1, "a"))
+def test_rows_with_a_null_cursor_are_not_read_and_null_values_are_absent_fields(db):
+    db((1, None, 1, "a"), (2, 5, 1, None))
     with SqlSource(db.url, table="readings", cursor="ts") as source:
-        assert ids(source.rows()) == [2]
+        rows = list(source.rows())
+        assert [r.record for r in rows] == [{"id": 2, "ts": 5, "temp": 1.0}]
 
 
 def test_a_datetime_cursor_resumes_and_becomes_nanoseconds(tmp_path):
