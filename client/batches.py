@@ -30,15 +30,23 @@ class SealedBatch:
 def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
                schema: records.Schema | Mapping, rows: Sequence[Mapping[str, Any]],
                data_key: bytes, key_epoch: int, time_start: int | None = None,
-               time_end: int | None = None) -> SealedBatch:
-    """Build batch ``seq`` of ``source`` from ``rows``; raises RecordError for a bad record."""
+               time_end: int | None = None, cursor: Any = None,
+               normalised: bool = False) -> SealedBatch:
+    """Build batch ``seq`` of ``source`` from ``rows``; raises RecordError for a bad record.
+
+    ``cursor``: the producer's position in its input after the last row, kept encrypted in
+    the plaintext (``records.batch_plaintext``) so an ingest resumes from the ledger alone.
+    ``normalised``: the rows already came out of ``records.validate_record`` with this
+    schema (an ingest validates each row once, to reject it alone)."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
     if not rows:
         raise records.RecordError("a batch needs at least one record")
-    rows = [records.validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
+    if not normalised:
+        rows = [records.validate_record(schema, row, f"record {i}")
+                for i, row in enumerate(rows)]
     salts = tuple(os.urandom(16) for _ in rows)
-    leaves, plaintext = records.seal_records(rows, salts)
+    leaves, plaintext = records.seal_records(rows, salts, cursor)
     nonce, ciphertext = encryption.encrypt(
         data_key, plaintext, encryption.associated_data(stream, source, seq, key_epoch))
     now = time.time_ns()
@@ -65,6 +73,13 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
     Raises RecordError when the batch or its records break a rule (id, shape, counts,
     schema, public fields, Merkle root) and DecryptionError when the payload does not
     decrypt with ``data_key`` in the batch's context."""
+    return open_batch_with_cursor(schema, batch, data_key)[0]
+
+
+def open_batch_with_cursor(schema: records.Schema | Mapping, batch: Mapping[str, Any],
+                           data_key: bytes) -> tuple[list[dict], Any]:
+    """``open_batch``'s records and the producer's cursor kept in the plaintext (None when
+    the batch has none)."""
     if not isinstance(schema, records.Schema):
         schema = records.Schema.from_mapping(schema)
     if batch.get("schema_version") != schema.version:
@@ -84,12 +99,9 @@ def open_batch(schema: records.Schema | Mapping, batch: Mapping[str, Any],
         encryption.b64decode(payload["ciphertext"], what),
         encryption.associated_data(batch["stream"], batch["source"], batch["seq"],
                                    batch["key_epoch"]), what=what)
-    content = records.parse_json(plaintext, f"the plaintext of {where}")
-    if not isinstance(content, dict) or set(content) != {"records", "salts"}:
-        raise records.RecordError(f"the plaintext of {where} must be "
-                                  f"{{\"records\": [...], \"salts\": [...]}}")
-    return records.verified_records(schema, batch, content["records"], content["salts"],
-                                    where)[0]
+    rows, salts, cursor = records.batch_plaintext(
+        records.parse_json(plaintext, f"the plaintext of {where}"), f"the plaintext of {where}")
+    return records.verified_records(schema, batch, rows, salts, where)[0], cursor
 
 
 def is_chain_gap(error: Exception) -> bool:

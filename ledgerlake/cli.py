@@ -21,15 +21,12 @@ from rich.table import Table
 
 from ledgerlake.errors import (
     ConfigError,
-    DecryptionError,
-    EndorseError,
     GatewayError,
     LedgerlakeError,
-    NetworkError,
     NodeFailedError,
     NotRunningError,
 )
-from ledgerlake.protocol import ROLES, ErrorCode
+from ledgerlake.protocol import ROLES
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -266,7 +263,11 @@ def _nanos_option(value: str | None, name: str) -> int | None:
                                  f"(e.g. 2026-01-31T12:00:00Z)", param_hint=name) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+    ns = int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+    if not 0 <= ns < 2**63:
+        raise click.BadParameter(f"{value!r} is outside 1970..2262, the times nanoseconds "
+                                 f"since the epoch hold", param_hint=name)
+    return ns
 
 
 def _take(iterator, limit: int) -> list:
@@ -279,127 +280,41 @@ def _print_json(items) -> None:
     out.print_json(canonical(items).decode())
 
 
-@cli.group()
-def stream() -> None:
-    """Read streams: definitions, readers and writers, batches (through the contract)."""
+def _format_option(fn):
+    return click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
+                        default="table", show_default=True,
+                        help="table for people; json (the contract's answers) or csv (a "
+                             "header row, then one row per item) for machines.")(fn)
 
 
-@stream.command("list")
-@_state_dir_option
-@_as_option("Org1/analyst")
-@_json_option
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
-              help="Show at most this many streams.")
-def stream_list(state_dir, who: str, as_json: bool, limit: int) -> None:
-    """The channel's streams, in id order."""
-    with _contract(state_dir, who) as api:
-        streams = _take(api.items(api.list_streams, page_size=min(limit, 100)), limit)
-    if as_json:
-        return _print_json([s.raw for s in streams])
-    table = Table(title=f"{len(streams)} stream(s)")
-    for col in ("stream", "owner", "status", "epoch", "schema", "writers", "readers",
-                "updated"):
+def _emit(fmt: str, raws: list, rows: list[dict], columns: tuple[str, ...], title: str,
+          short: tuple[str, ...] = ()) -> None:
+    """Items as a rich table, as JSON (``raws``, the contract's answers) or as CSV (``rows``
+    with ``columns``, written by the csv module). ``short`` columns are cut in the table."""
+    if fmt == "json":
+        return _print_json(raws)
+    if fmt == "csv":
+        import csv
+        import io
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        click.echo(buffer.getvalue(), nl=False)
+        return None
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col)
-    for s in streams:
-        table.add_row(s.id, s.owner, s.status, str(s.epoch), f"v{s.schema.version}",
-                      " ".join(s.writers.msp_ids), " ".join(s.readers), _when(s.updated))
+    for row in rows:
+        cells = []
+        for col in columns:
+            value = "-" if row.get(col) in (None, "") else str(row[col])
+            cells.append(_escape(value[:16] + "…" if col in short and len(value) > 17
+                                 else value))
+        table.add_row(*cells)
     out.print(table)
-
-
-@stream.command("show")
-@_state_dir_option
-@click.argument("name")
-@_as_option("Org1/analyst")
-@_json_option
-def stream_show(state_dir, name: str, who: str, as_json: bool) -> None:
-    """One stream's definition: schema, writers, readers, key epochs."""
-    with _contract(state_dir, who) as api:
-        s = api.get_stream(name)
-    if as_json:
-        return _print_json(s.raw)
-    out.print(f"[bold]{s.id}[/bold] · owner {s.owner} · {s.status} · key epoch {s.epoch}"
-              f"{' (shredded: ' + ', '.join(map(str, s.shredded)) + ')' if s.shredded else ''}")
-    if s.description:
-        out.print(s.description, markup=False)
-    out.print(f"writers: {', '.join(s.writers.msp_ids)} (roles {', '.join(s.writers.roles)})"
-              f" · readers: {', '.join(s.readers) or '-'} · max age {s.max_age_seconds} s")
-    out.print(f"created {_when(s.created)} · updated {_when(s.updated)}")
-    table = Table(title=f"schema v{s.schema.version}")
-    for col in ("field", "type", "unit", "range", "public", "required"):
-        table.add_column(col)
-    for f in s.schema.fields:
-        bounds = "-" if f.min is None and f.max is None else \
-            f"{'' if f.min is None else f.min}..{'' if f.max is None else f.max}"
-        table.add_row(f.name, f.type, f.unit or "-", bounds, "yes" if f.public else "no",
-                      "yes" if f.required else "no")
-    out.print(table)
-
-
-@stream.command("batches")
-@_state_dir_option
-@click.argument("name")
-@click.option("--source", help="Only this source's batches, in sequence order.")
-@_as_option("Org1/auditor")
-@_json_option
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
-              help="Show at most this many batches.")
-def stream_batches(state_dir, name: str, source: str | None, who: str, as_json: bool,
-                   limit: int) -> None:
-    """A stream's batches (time order, or one source's chain): ids, sequence, records."""
-    with _contract(state_dir, who) as api:
-        batches = _take(api.items(api.list_batches, name, source=source,
-                                  page_size=min(limit, 100)), limit)
-    if as_json:
-        return _print_json([b.raw for b in batches])
-    table = Table(title=f"{len(batches)} batch(es) of {name}")
-    for col in ("batch", "source", "seq", "records", "epoch", "from", "to", "producer",
-                "plaintext checked"):
-        table.add_column(col)
-    for b in batches:
-        table.add_row(b.id[:16] + "…", b.source, str(b.seq), str(b.record_count),
-                      str(b.key_epoch), _when(b.time_start), _when(b.time_end),
-                      str(b.producer), "yes" if b.plaintext_checked else "no")
-    out.print(table)
-
-
-AUDIT_EXAMPLES = {"actor": "Org1MSP/admin", "stream": "plant-sensors",
-                  "action": "StreamOpened"}
-
-
-@cli.command()
-@_state_dir_option
-@click.option("--by", type=click.Choice(["actor", "stream", "action", "time"]), default="time",
-              show_default=True, help="Which index to read.")
-@click.option("--value", help="The actor (MSP/id, e.g. Org1MSP/admin), stream or action "
-                              "(e.g. StreamOpened); not with --by time.")
-@click.option("--since", help="From this time (ISO-8601, UTC unless given, or nanoseconds).")
-@click.option("--until", help="Before this time (ISO-8601 or nanoseconds).")
-@_as_option("Org1/auditor")
-@_json_option
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
-              help="Show at most this many entries (oldest first).")
-def audit(state_dir, by: str, value: str | None, since, until, who: str, as_json: bool,
-          limit: int) -> None:
-    """The audit trail: who did what to which stream, when (auditors only)."""
-    if by != "time" and not value:
-        raise click.UsageError(f"--by {by} needs --value (e.g. {AUDIT_EXAMPLES[by]})")
-    if by == "time" and value:
-        raise click.UsageError("--by time takes no --value; use --since/--until")
-    time_from, time_to = _nanos_option(since, "--since"), _nanos_option(until, "--until")
-    with _contract(state_dir, who) as api:
-        entries = _take(api.items(api.query_audit, by, value, time_from=time_from,
-                                  time_to=time_to, page_size=min(limit, 100)), limit)
-    if as_json:
-        return _print_json([e.raw for e in entries])
-    table = Table(title=f"{len(entries)} audit entr{'y' if len(entries) == 1 else 'ies'}")
-    for col in ("time", "action", "actor", "role", "target", "details", "tx"):
-        table.add_column(col)
-    for e in entries:
-        target = " ".join(f"{k}={v}" for k, v in e.target.items())
-        details = " ".join(f"{k}={json.dumps(v)}" for k, v in e.extra.items())
-        table.add_row(_when(e.time), e.action, str(e.actor), e.actor.role or "-", target,
-                      details or "-", e.tx_id[:12] + "…")
-    out.print(table)
+    return None
 
 
 @cli.group()
@@ -424,99 +339,9 @@ def lineage_show(state_dir, receipt_id: str, who: str, as_json: bool) -> None:
 
 
 # -- the main job, for now ----------------------------------------------------------------
-DEMO_SCHEMA = {"version": 1, "fields": [
-    {"name": "sensor", "type": "string", "public": True},
-    {"name": "temperature_c", "type": "float", "unit": "°C", "min": -40, "max": 125},
-    {"name": "ts", "type": "timestamp"}]}
-DEMO_SOURCE = "demo-line"
-
-
-def _demo_org_key(net, msp_id: str):
-    """The demo's X25519 private key for an organisation, kept in the state directory
-    (0600) so a second run can still unwrap what the first one wrapped."""
-    from cryptography.hazmat.primitives import serialization
-
-    from ledgerlake.client import encryption
-
-    path = net.state_dir / "demo" / f"{msp_id}.x25519.pem"
-    if path.exists():
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    key = encryption.new_org_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return key
-
-
-def _absent(exc: EndorseError) -> bool:
-    """A read refused because the thing does not exist."""
-    return exc.error_code is ErrorCode.NOT_FOUND
-
-
 def _settle(net, timeout: float = 10.0) -> None:
-    """Wait until every peer has committed what the gateway peer has: the Gateway waits for
-    its own peer only, and the next step may be endorsed by another organisation's peer."""
-    from ledgerlake.network.channel import peer_height
-
-    deadline = time.monotonic() + timeout
-    while True:
-        heights = [peer_height(net.layout, p) or 0 for p in net.layout.peers]
-        if len(set(heights)) == 1:
-            return
-        if time.monotonic() > deadline:
-            raise NetworkError(f"the peers did not reach the same height in {timeout:.0f} s "
-                               f"(heights {heights})")
-        time.sleep(0.02)
-
-
-def _demo_keys(net, state_dir) -> dict:
-    """Each organisation's published key is the demo's (registered when absent or other):
-    ``{msp_id: (private key, published OrgKey)}``."""
-    from ledgerlake.client import encryption
-
-    keys = {}
-    for org in net.layout.orgs:
-        key = _demo_org_key(net, org.msp_id)
-        pem = encryption.public_pem(key)
-        with _contract(state_dir, f"{org.name}/admin") as admin:
-            try:
-                published = admin.get_org_key(org.msp_id)
-            except EndorseError as exc:
-                if not _absent(exc):
-                    raise
-                published = None
-            if published is None or published.public_key != pem:
-                published = admin.register_org_key(pem)
-                _progress(f"registered {org.msp_id}'s encryption key")
-        keys[org.msp_id] = (key, published)
-    _settle(net)
-    return keys
-
-
-def _demo_stream(net, state_dir, name: str, keys: dict):
-    """The demo stream, created (readers: every org; writers: the first org's producers)
-    when it does not exist yet."""
-    from ledgerlake.client import encryption
-    from ledgerlake.client.models import Writers
-
-    first = net.layout.orgs[0]
-    with _contract(state_dir, f"{first.name}/admin") as admin:
-        try:
-            return admin.get_stream(name)
-        except EndorseError as exc:
-            if not _absent(exc):
-                raise
-        data_key = encryption.new_data_key()
-        created = admin.create_stream(
-            name, DEMO_SCHEMA, readers=sorted(keys), writers=Writers((first.msp_id,)),
-            wrapped_keys={msp: published.wrap(data_key, stream=name, epoch=1)
-                          for msp, (_, published) in keys.items()},
-            description="ledgerlake demo: temperatures of a production line")
-        _progress(f"created stream {name!r}")
-    _settle(net)
-    return created
+    """Wait until every peer has the same height (``LocalNetwork.settle``)."""
+    net.settle(timeout)
 
 
 @cli.command()
@@ -528,63 +353,39 @@ def _demo_stream(net, state_dir, name: str, keys: dict):
 def demo(state_dir, stream_name: str, count: int) -> None:
     """Bring the network up, write a record batch and read it back, print the network's state.
 
-    Through the typed contract API: publish each organisation's encryption key and create
-    the demo stream (when absent), open it as Org1's analyst (an audited ticket, then the
-    wrapped data key), submit one encrypted batch as Org1's producer (the plaintext checked
-    by every organisation's endorser), read it back and decrypt it, then read it again with
-    Fabric's own 'peer chaincode query'.
+    Through the typed contract API (ledgerlake.client.demo): create the demo stream (when
+    absent; every organisation reads it, the first writes), open it as Org1's analyst (an
+    audited ticket, then the data key wrapped for Org1's key from 'network up'), submit one
+    encrypted batch as Org1's producer (the plaintext checked by every organisation's
+    endorser), read it back and decrypt it, then read it again with Fabric's own 'peer
+    chaincode query'.
     """
-    import random
-
-    from ledgerlake.client.batches import seal_batch
+    from ledgerlake.client.demo import run_demo
+    from ledgerlake.client.streams import org_private_keys
     from ledgerlake.network import toolchain
 
     toolchain.install()
     net = _network(state_dir)
     net.up()
-    state_dir = net.state_dir
     first = net.layout.orgs[0]
-    keys = _demo_keys(net, state_dir)
-    stream_def = _demo_stream(net, state_dir, stream_name, keys)
-    with _contract(state_dir, f"{first.name}/analyst") as analyst:
-        try:
-            data_keys = analyst.open_keys(stream_name, "ledgerlake demo: write and read back",
-                                          keys[first.msp_id][0])
-        except DecryptionError:
-            raise LedgerlakeError(f"stream {stream_name!r} was created for another "
-                                  f"{first.msp_id} key than the demo's; use --stream NEW") \
-                from None
-        data_key = data_keys[stream_def.epoch]
-        last = max(analyst.items(analyst.list_batches, stream_name, source=DEMO_SOURCE),
-                   key=lambda b: b.seq, default=None)
-    now = time.time_ns()
-    rows = [{"sensor": f"t{i + 1}", "temperature_c": round(random.uniform(18, 26), 2),
-             "ts": now - (count - 1 - i) * 10**9} for i in range(count)]  # one a second
-    sealed = seal_batch(stream=stream_name, source=DEMO_SOURCE,
-                        seq=last.seq + 1 if last else 1, prev_hash=last.id if last else "",
-                        schema=stream_def.schema, rows=rows, data_key=data_key,
-                        key_epoch=stream_def.epoch)
-    t0 = time.monotonic()
-    with _contract(state_dir, f"{first.name}/producer") as producer:
-        receipt = producer.submit_batch(sealed, send_plaintext=True,
-                                        endorsing_organizations=sorted(keys))
-    committed = time.monotonic() - t0
-    with _contract(state_dir, f"{first.name}/analyst") as analyst:
-        stored = analyst.get_batch(stream_name, receipt.id)
-    read = stored.open(data_key, stream_def.schema)
-    if read != rows:
-        raise LedgerlakeError(f"batch {receipt.id} read back differs from what was written")
-    out.print(f"wrote batch {receipt.id[:16]}… of {stream_name!r} (source {DEMO_SOURCE}, "
+    run = run_demo(lambda who: _contract(net.state_dir, who),
+                   [(o.name, o.msp_id) for o in net.layout.orgs],
+                   org_private_keys(net.org_key_path(first.name)), stream_name=stream_name,
+                   count=count, settle=net.settle)
+    if run.created:
+        _progress(f"created stream {stream_name!r}")
+    receipt = run.receipt
+    out.print(f"wrote batch {receipt.id[:16]}… of {stream_name!r} (source {run.stored.source}, "
               f"seq {receipt.seq}, {count} record(s), plaintext checked by the endorsers: "
-              f"{'yes' if receipt.plaintext_checked else 'no'}) in {committed:.2f} s")
+              f"{'yes' if receipt.plaintext_checked else 'no'}) in {run.commit_seconds:.2f} s")
     table = Table(title=f"read back through the typed API as {first.name}/analyst, decrypted")
     for col in ("sensor", "temperature_c", "ts"):
         table.add_column(col)
-    for row in read:
+    for row in run.read:
         table.add_row(row["sensor"], f"{row['temperature_c']:.2f}", _when(row["ts"]))
     out.print(table)
     peer_answer = json.loads(net.query("GetBatch", stream_name, receipt.id))
-    same = peer_answer.get("merkle_root") == stored.merkle_root
+    same = peer_answer.get("merkle_root") == run.stored.merkle_root
     out.print(f"peer chaincode query GetBatch: batch {peer_answer.get('id', '?')[:16]}…, "
               f"merkle root {'matches' if same else 'DIFFERS'}")
     if not same:
@@ -600,6 +401,20 @@ def _one_line(exc: LedgerlakeError) -> str:
             if (message := contract_message(detail.message)) is not None:
                 return message
     return str(exc)
+
+
+# -- command groups in their own modules (one line each) ------------------------------------
+from ledgerlake.commands.streams import stream  # noqa: E402
+cli.add_command(stream)
+from ledgerlake.commands.org import org  # noqa: E402
+cli.add_command(org)
+from ledgerlake.commands.query import query  # noqa: E402
+cli.add_command(query)
+from ledgerlake.commands.audit import audit  # noqa: E402
+cli.add_command(audit)
+from ledgerlake.commands.ingest import ingest_cmd, submit_cmd  # noqa: E402
+cli.add_command(ingest_cmd)
+cli.add_command(submit_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,8 +57,8 @@ MAX_FLOAT = 1.7976931348623157e308
 #: The largest integer a double (a JavaScript number, an RFC 8785 number) holds exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-__all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "canonical",
-           "check_identifier", "check_value", "commitment", "int64", "merkle_proof",
+__all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "batch_plaintext",
+           "canonical", "check_identifier", "check_value", "commitment", "int64", "merkle_proof",
            "merkle_root", "parse_json", "public_part", "seal_records", "validate_batch_shape",
            "validate_public", "validate_record", "verified_records", "verify_batch_records",
            "verify_proof"]
@@ -237,15 +237,18 @@ def commitment(salt: bytes, record: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(salt + canonical(record)).digest()
 
 
-def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes]
-                 ) -> tuple[list[bytes], bytes]:
+def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes],
+                 cursor: Any = None) -> tuple[list[bytes], bytes]:
     """The commitments of normalised ``rows`` and the batch's plaintext, the canonical form
-    of ``{"records": rows, "salts": [hex salts]}``, built from each record's canonical
-    bytes (an RFC 8785 array is its elements' canonical forms, comma-separated) so each
-    record is encoded once."""
+    of ``{"records": rows, "salts": [hex salts]}`` (with ``"cursor"`` first when one is
+    given, see ``batch_plaintext``), built from each record's canonical bytes (an RFC 8785
+    array is its elements' canonical forms, comma-separated) so each record is encoded
+    once."""
     encoded = [canonical(row) for row in rows]
     leaves = [hashlib.sha256(salt + body).digest() for salt, body in zip(salts, encoded)]
-    plaintext = b"".join((b'{"records":[', b",".join(encoded), b'],"salts":[',
+    head = b'{"records":[' if cursor is None else \
+        b'{"cursor":' + _cursor_bytes(cursor) + b',"records":['
+    plaintext = b"".join((head, b",".join(encoded), b'],"salts":[',
                           b",".join(b'"' + salt.hex().encode() + b'"' for salt in salts),
                           b"]}"))
     return leaves, plaintext
@@ -527,6 +530,35 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     if batch["id"] != batch_id(batch):
         raise RecordError("batch.id is not the hash of the batch's content")
     return batch
+
+
+# -- a batch's plaintext ----------------------------------------------------------------------
+#: The most canonical bytes a batch plaintext's cursor may take.
+MAX_CURSOR_BYTES = 4096
+
+
+def _cursor_bytes(cursor: Any) -> bytes:
+    body = canonical(cursor)
+    if len(body) > MAX_CURSOR_BYTES:
+        raise RecordError(f"a batch's cursor is {len(body)} bytes in canonical form, more "
+                          f"than {MAX_CURSOR_BYTES}")
+    return body
+
+
+def batch_plaintext(content: Any, what: str = "the plaintext") -> tuple[Any, Any, Any]:
+    """The members of a decrypted batch plaintext (parsed JSON): its ``records``, their
+    ``salts`` and the optional ``cursor``, the producer's position in its input after the
+    batch's last record (any JSON value of at most ``MAX_CURSOR_BYTES``; encrypted with the
+    records, so an ingest can resume from the ledger alone). Raises RecordError naming
+    ``what`` for any other shape; the records themselves are decided by
+    ``verify_batch_records``."""
+    if not isinstance(content, dict) or not {"records", "salts"} <= set(content) <= \
+            {"records", "salts", "cursor"}:
+        raise RecordError(f"{what} must be JSON {{records: [...], salts: [...]}}, with an "
+                          f"optional cursor")
+    if "cursor" in content:
+        _cursor_bytes(content["cursor"])
+    return content["records"], content["salts"], content.get("cursor")
 
 
 # -- the one rule for records against their batch -------------------------------------------

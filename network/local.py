@@ -7,13 +7,16 @@ A first ``up`` that fails leaves no ``network.json``; the next ``up`` starts afr
 
 Every ``up`` (re)writes what clients read, and only that: a Fabric connection profile per
 organisation (``profiles/<Org>.json``) and the wallet (``wallet/<Org>/<user>/``, in the
-client's format).
+client's format). It also gives each peer organisation an encryption key pair once: the
+X25519 private key in ``keys/<Org>/x25519.pem`` (0600) and its public key published on the
+channel by the organisation's admin (``RegisterOrgKey``); a later ``up`` only checks it.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +42,7 @@ from ledgerlake.protocol import ROLES
 
 Progress = Callable[[str], None]
 STATE_MARKERS = ("ca", "nodes", "orgs", "wallet", "profiles", "logs", "run", "channel",
-                 "config", "builders", "chaincode")
+                 "config", "builders", "chaincode", "keys", "demo")
 
 
 @dataclass
@@ -195,6 +198,7 @@ class LocalNetwork:
         layout = self.layout
         if self.bootstrapped and len(self.running()) == len(layout.nodes):
             self._write_client_files()
+            self.ensure_org_keys()
             return False
         before = {n.name for n in self.running()}
         try:
@@ -207,7 +211,86 @@ class LocalNetwork:
                 if node.name not in before:
                     process.stop(layout.pid_file(node))
             raise
+        self.ensure_org_keys()  # the network is up either way: a key problem is reported
         return True
+
+    # -- organisation encryption keys --------------------------------------------------------
+    @contextmanager
+    def contract(self, org: str, user: str = "admin"):
+        """The typed contract API as wallet identity ``org``/``user``, through the org's
+        first peer (read from the profile and wallet ``up`` wrote, as any client would)."""
+        from ledgerlake.client import LedgerlakeContract, connect, load_local_profile, \
+            load_wallet
+
+        org_spec = self.layout.org(org)
+        identity, signer = load_wallet(self.layout.wallet_dir(org_spec, user))
+        with load_local_profile(self.state_dir, org_spec.name).endpoint().dial() as ch:
+            yield LedgerlakeContract(connect(identity, signer, ch)
+                                     .get_network(self.spec.channel)
+                                     .get_contract(self.spec.chaincode))
+
+    def org_key_path(self, org: str) -> Path:
+        """Where organisation ``org``'s X25519 private key is kept (0600)."""
+        from ledgerlake.client.connection import local_org_key_path
+        return local_org_key_path(self.state_dir, self.layout.org(org).name)
+
+    def ensure_org_keys(self) -> list:
+        """Give each peer organisation an encryption key pair, published by its admin, once
+        (in parallel, one submit per organisation that has none); a key already published
+        and matching its file is left alone. Returns ``OrgKeyStatus`` per organisation and
+        reports (``progress``) a file that does not match the published key."""
+        from ledgerlake.client.streams import ensure_org_key
+
+        if not self.deployed:
+            return []
+        for org in self.layout.orgs:
+            self._adopt_demo_key(org)
+
+        def one(org):
+            with self.contract(org.name, "admin") as api:
+                return ensure_org_key(api, org.msp_id, self.org_key_path(org.name))
+
+        with ThreadPoolExecutor(max_workers=len(self.layout.orgs)) as pool:
+            results = list(pool.map(one, self.layout.orgs))
+        for status in results:
+            if status.state == "registered":
+                self.progress(f"published {status.msp_id}'s encryption key "
+                              f"({status.path.relative_to(self.state_dir)})")
+            elif status.message:
+                self.progress(f"warning: {status.message}")
+        if any(s.state == "registered" for s in results):
+            self.settle()
+        return results
+
+    def _adopt_demo_key(self, org) -> bool:
+        """A state directory from before ``up`` made org keys holds the key the old demo
+        published in ``demo/<MSP>.x25519.pem``: it becomes the org's key (kept 0600)."""
+        from ledgerlake.client.encryption import load_org_key, save_org_key
+
+        legacy = self.state_dir / "demo" / f"{org.msp_id}.x25519.pem"
+        path = self.org_key_path(org.name)
+        if path.exists() or not legacy.is_file():
+            return False
+        save_org_key(path, load_org_key(legacy))
+        legacy.unlink()
+        try:
+            legacy.parent.rmdir()
+        except OSError:
+            pass  # another org's key is still there
+        return True
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every peer has committed what the others have: a Gateway waits for
+        its own peer only, and the next step may be endorsed by another org's peer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            heights = [channel.peer_height(self.layout, p) or 0 for p in self.layout.peers]
+            if len(set(heights)) == 1:
+                return
+            if time.monotonic() > deadline:
+                raise NetworkError(f"the peers did not reach the same height in "
+                                   f"{timeout:.0f} s (heights {heights})")
+            time.sleep(0.02)
 
     def _restart(self) -> None:
         layout = self.layout

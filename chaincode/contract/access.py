@@ -1,6 +1,10 @@
 """Audited key access in two steps: OpenStream issues a ticket, GetStreamKeys releases the
 organisation's wrapped keys against it.
 
+Two kinds of identity open a stream, both of a reader organisation: an analyst, to read
+it, and a writer (a writer role of a writer organisation), which needs the data key to
+encrypt what it writes. Both state a purpose and are audited alike.
+
 A ticket holds against the endorsing peer's clock as well as the transaction time, and
 records the stream's grant generation: a revocation ends it, a later re-grant does not
 revive it.
@@ -21,7 +25,6 @@ from ledgerlake.chaincode.contract.common import (
     load_stream,
     parse_object,
     put,
-    require_role,
     text,
     transaction,
 )
@@ -41,16 +44,32 @@ def _scope(req: dict) -> dict:
     return scope
 
 
+def _require_opener(ctx: Ledger, stream: dict) -> None:
+    """An analyst, or a writer of the stream (a writer role of a writer organisation); the
+    reader check that both need follows."""
+    creator = ctx.creator()
+    writers = stream["writers"]
+    if creator.role == "analyst":
+        return
+    if creator.role and creator.role in writers["roles"] and \
+            creator.msp_id in writers["msp_ids"]:
+        return
+    raise deny("stream.open", f"needs role analyst, or a writer role "
+                              f"({' or '.join(writers['roles'])}) of a writer organisation "
+                              f"({', '.join(writers['msp_ids'])}); {creator.msp_id} identity "
+                              f"{creator.enrollment_id[:64]!r} has role {creator.role or 'none'!r}")
+
+
 @transaction(Function.OPEN_STREAM)
 async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
-    """Step 1 of audited key access: an analyst of a reader org states a purpose (and
-    optionally a block or time range); the access is written to the audit trail and a
+    """Step 1 of audited key access: an analyst or a writer of a reader org states a purpose
+    (and optionally a block or time range); the access is written to the audit trail and a
     ticket is issued. Submit it: an evaluated call commits nothing and so opens nothing.
 
     Request: ``{purpose, epoch?, block_from?, block_to?, time_from?, time_to?}``."""
     stream = await load_stream(ctx, stream_id)
     creator = ctx.creator()
-    require_role(ctx, "stream.open", "analyst")
+    _require_opener(ctx, stream)
     if creator.msp_id not in stream["readers"]:
         raise deny("stream.open", f"{creator.msp_id} is not a reader of {stream_id!r}")
     req = parse_object(request_json, "request", REQUEST_FIELDS)
@@ -87,7 +106,7 @@ async def get_stream_keys(ctx: Ledger, stream_id: str, ticket_id: str) -> dict:
     audit trail, and none outlives a revocation)."""
     stream = await load_stream(ctx, stream_id)
     creator = ctx.creator()
-    require_role(ctx, "stream.open", "analyst")
+    _require_opener(ctx, stream)
     ticket = await get(ctx, composite_key("ticket", stream_id, hex64(ticket_id, "ticket")))
     if ticket is None:
         raise deny("stream.keys", f"no committed ticket {ticket_id!r} for {stream_id!r}; "

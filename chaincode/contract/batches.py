@@ -51,10 +51,9 @@ def _check_plaintext(ctx: Ledger, stream: dict, schema: records.Schema, batch: d
                              f"stream {stream['id']!r}; send it only to reader organisations")
     if len(raw) > MAX_TRANSIENT_BYTES:
         raise invalid(f"transient 'records' is more than {MAX_TRANSIENT_BYTES} bytes")
-    content = records.parse_json(bytes(raw), "transient 'records'")
-    if not isinstance(content, dict) or set(content) != {"records", "salts"}:
-        raise invalid("transient 'records' must be JSON {records: [...], salts: [...]}")
-    records.verify_batch_records(schema, batch, content["records"], content["salts"])
+    rows, salts, _ = records.batch_plaintext(
+        records.parse_json(bytes(raw), "transient 'records'"), "transient 'records'")
+    records.verify_batch_records(schema, batch, rows, salts)
     return True
 
 

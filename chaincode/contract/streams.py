@@ -46,6 +46,19 @@ def _touch(ctx: Ledger, stream: dict) -> None:
     stream["updated"] = ctx.timestamp_ns
 
 
+def _writers_read(writer_orgs: list[str], readers: list[str], stream_id: str,
+                  code: ErrorCode = ErrorCode.CONFLICT) -> None:
+    """Every writer organisation must also read the stream: its producers encrypt with the
+    stream's data key, which reaches an organisation only wrapped for it as a reader."""
+    missing = [m for m in writer_orgs if m not in readers]
+    if missing:
+        raise ChaincodeError(
+            code,
+            f"writer organisation(s) {', '.join(missing)} of stream {stream_id!r} must also "
+            f"be reader(s): writers encrypt with the stream's data key; make "
+            f"{', '.join(missing)} a reader too")
+
+
 @transaction(Function.CREATE_STREAM)
 async def create_stream(ctx: Ledger, spec_json: str) -> dict:
     """Create a stream owned by the caller's organisation (admin only)."""
@@ -59,9 +72,11 @@ async def create_stream(ctx: Ledger, spec_json: str) -> dict:
     readers = msp_ids(spec["readers"], "readers")
     keys = wrapped_keys(spec["wrapped_keys"], readers, "wrapped_keys")
     age = max_age(spec.get("max_age_seconds", records.DEFAULT_MAX_AGE_NS // 10**9))
+    who_writes = writers(spec["writers"])
+    _writers_read(who_writes["msp_ids"], readers, stream_id, ErrorCode.INVALID_INPUT)
     stream = {"id": stream_id, "owner": ctx.creator().msp_id,
               "description": text(spec.get("description", ""), "description", MAX_TEXT),
-              "schema": parsed.to_mapping(), "writers": writers(spec["writers"]),
+              "schema": parsed.to_mapping(), "writers": who_writes,
               "readers": readers, "epoch": 1, "shredded": [], "status": "active",
               "max_age_seconds": age, "generation": 1,
               "reader_since": {m: 1 for m in readers},
@@ -84,6 +99,7 @@ async def update_stream(ctx: Ledger, stream_id: str, changes_json: str) -> dict:
     new = dict(stream)
     if "writers" in changes:
         new["writers"] = writers(changes["writers"])
+        _writers_read(new["writers"]["msp_ids"], stream["readers"], stream["id"])
     if "description" in changes:
         new["description"] = text(changes["description"], "description", MAX_TEXT)
     if "max_age_seconds" in changes:
@@ -152,6 +168,11 @@ async def revoke_reader(ctx: Ledger, stream_id: str, msp_id: str) -> dict:
     ident(msp_id, "msp_id")
     if msp_id not in stream["readers"]:
         raise ChaincodeError(ErrorCode.NOT_FOUND, f"{msp_id} does not read stream {stream_id!r}")
+    if msp_id in stream["writers"]["msp_ids"]:
+        raise ChaincodeError(
+            ErrorCode.CONFLICT,
+            f"{msp_id} still writes to stream {stream_id!r}, and a writer must read it; "
+            f"remove {msp_id} from the writers first (UpdateStream)")
     stream["readers"] = [m for m in stream["readers"] if m != msp_id]
     stream["generation"] = stream.get("generation", 0) + 1
     stream["reader_since"] = {m: g for m, g in stream.get("reader_since", {}).items()

@@ -73,8 +73,9 @@ def members(raft_network):
 
 
 @pytest.fixture(scope="module")
-def org_keys(members):
-    keys = {org: encryption.new_org_key() for org in ORGS}
+def org_keys(raft_network, members):
+    # the keys 'network up' made and published (published again, unchanged)
+    keys = {org: encryption.load_org_key(raft_network.org_key_path(org)) for org in ORGS}
     for org in ORGS:
         members[(org, "admin")].submit("RegisterOrgKey", encryption.public_pem(keys[org]))
     return keys

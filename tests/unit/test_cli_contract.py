@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ledgerlake import cli as cli_module
+from ledgerlake.commands import audit as audit_module
 from ledgerlake.cli import _nanos_option, _one_line, _when, cli, main
 from ledgerlake.errors import EndorseError, ErrorDetail
 
@@ -29,9 +29,9 @@ def test_reads_name_the_identity_option_and_its_default():
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["audit", "--by", "actor"], "--by actor needs --value"),
-    (["audit", "--by", "time", "--value", "x"], "--by time takes no --value"),
-    (["audit", "--by", "colour"], "Invalid value for '--by'"),
+    (["audit", "--since", "2026-02-01", "--until", "2026-01-01"], "--since is after --until"),
+    (["audit", "--format", "xml"], "Invalid value for '--format'"),
+    (["audit", "--by", "stream"], "No such option '--by'"),
     (["audit", "--since", "yesterday"], "neither nanoseconds nor ISO-8601"),
     (["audit", "--limit", "0"], "Invalid value for '--limit'"),
     (["stream", "list", "--limit", "-1"], "Invalid value for '--limit'"),
@@ -47,7 +47,7 @@ def test_bad_options_are_usage_errors(tmp_path, args, expected):
     (["stream", "list", "--as", "Org1"], "--as must be ORG/USER like Org1/analyst"),
     (["stream", "show", "s", "--as", "Org1/analyst/x"], "--as must be ORG/USER"),
     (["stream", "list"], "no network is running"),
-    (["audit", "--by", "stream", "--value", "s"], "ledgerlake network up"),
+    (["audit", "--stream", "s"], "ledgerlake network up"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, args, expected):
     assert main([*args, "--state-dir", str(tmp_path)]) == 1
@@ -64,7 +64,7 @@ def test_a_contract_refusal_is_the_chaincodes_own_words(monkeypatch, tmp_path, c
                            details=(ErrorDetail("127.0.0.1:7201", "Org1MSP", "chaincode "
                                     "response 500, ACCESS_DENIED: access denied by rule "
                                     "'audit.read': x"),))
-    monkeypatch.setattr(cli_module, "_contract", refuse)
+    monkeypatch.setattr(audit_module, "_contract", refuse)
     assert main(["audit", "--as", "Org1/analyst", "--state-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == \
         "EndorseError: ACCESS_DENIED: access denied by rule 'audit.read': x"

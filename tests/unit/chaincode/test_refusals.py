@@ -291,9 +291,9 @@ def test_keys_only_for_an_analyst_of_a_reader_org_with_its_own_ticket(ledger):
 
 
 @pytest.mark.parametrize("who, rule", [
-    (analyst3, "stream.open"), (producer1, "stream.open"), (admin1, "stream.open"),
+    (analyst3, "stream.open"), (producer2, "stream.open"), (admin1, "stream.open"),
     (nobody, "stream.open")])
-def test_only_reader_analysts_open_a_stream(ledger, who, rule):
+def test_only_reader_analysts_and_writers_open_a_stream(ledger, who, rule):
     with denied(rule):
         open_ticket(ledger, who)
     open_ticket(ledger, analyst1)
@@ -452,6 +452,7 @@ def test_access_scopes_are_integers_in_range(ledger, request_, message):
 def test_pages_default_to_100_and_hold_at_most_1000(ledger):
     for i in range(101):
         ledger.invoke(admin2, "CreateStream", spec(id=f"s{i:03d}", readers=[ORG2],
+                                                   writers={"msp_ids": [ORG2]},
                                                    wrapped_keys={ORG2: "QkJC"}))
     first = json.loads(ledger.query(analyst1, "ListStreams", "", ""))
     assert len(first["items"]) == 100 and first["bookmark"]

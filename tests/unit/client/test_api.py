@@ -208,7 +208,7 @@ def _refusal(text):
 def _stream(world, name, readers=("Org1",)):
     data_key = encryption.new_data_key()
     world["Org1", "admin"].create_stream(
-        name, SCHEMA, readers=[f"{o}MSP" for o in readers], writers=Writers(("Org1MSP",)),
+        name, SCHEMA, readers=[f"{o}MSP" for o in readers], writers=Writers((f"{readers[0]}MSP",)),
         wrapped_keys={f"{o}MSP": wrap(world, data_key, o, name)
                       for o in readers})
     return data_key
@@ -258,7 +258,7 @@ def test_the_asyncio_api_runs_the_same_flows():
         data_key = encryption.new_data_key()
         for name in ("a1", "a2", "a3"):
             await world["Org1", "admin"].create_stream(
-                name, SCHEMA, readers=["Org2MSP"], writers={"msp_ids": ["Org1MSP"]},
+                name, SCHEMA, readers=["Org2MSP"], writers={"msp_ids": ["Org2MSP"]},
                 wrapped_keys={"Org2MSP": wrap(world, data_key, "Org2", name)})
         api = world["Org2", "analyst"]
         assert api.asynchronous

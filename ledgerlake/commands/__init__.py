@@ -1,0 +1,1 @@
+"""The CLI's command groups, each a thin shell over the library."""
