@@ -27,6 +27,8 @@ What is guaranteed, and how:
   dropped the same way. A packet id is reused only after its message is acknowledged, so a
   wrong match needs a redelivered message with the same id and the same payload as the
   committed one, which the broker cannot have in flight at once.
+- A retained message is read when the session's subscription is made, not again at each
+  resubscription (retain handling 1).
 - Not covered: a broker that loses its session (restart without persistence, session
   expired) loses unacknowledged messages; a position recorded elsewhere than the batch's
   commit (the pipeline's own rule) is outside this source.
