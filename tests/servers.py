@@ -407,7 +407,9 @@ class HttpApiServer:
 
 
 # -- fixtures --------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+# Module-scoped: a test module imports the fixture, which makes it that module's own (a
+# session scope would start one server per importing module, on the same port).
+@pytest.fixture(scope="module")
 def postgres():
     server = PostgresServer(server_port(POSTGRES_PORT_OFFSET))
     try:
@@ -416,7 +418,7 @@ def postgres():
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mosquitto():
     server = MosquittoServer(server_port(MOSQUITTO_PORT_OFFSET))
     try:
