@@ -14,6 +14,8 @@ Every error a user can cause or act on is a ``LedgerlakeError``; the CLI prints
     │                        crypto library's own exception)
     ├── ToolchainError       Go / gcc missing or too old, module proxy unreachable
     ├── CAError              the Fabric CA refused or failed a request
+    ├── SourceError          an ingestion source (database, HTTP API, MQTT broker) failed
+    │                        while reading (names the source and what failed; no secrets)
     ├── GatewayError         a Gateway call failed (transaction id, gRPC code, per-node details)
     │   ├── EndorseError     endorsement (or evaluation) failed
     │   ├── SubmitError      the orderer did not accept the transaction
@@ -80,6 +82,12 @@ class CAError(LedgerlakeError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+class SourceError(LedgerlakeError):
+    """An ingestion source failed while reading: the database went away, the HTTP API kept
+    answering 5xx or refused the request, the MQTT broker could not be reached. The message
+    names the source (never its password or auth header) and what to do."""
 
 
 @dataclass(frozen=True)

@@ -583,10 +583,15 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
     def alive():
         return [t for lane in lanes for t in lane.threads if t.is_alive()]
 
+    stopped = False
     while alive():
         try:
             for thread in alive()[:1]:
                 thread.join(timeout=0.25)
+            if run.stop.is_set() and not stopped:  # the caller's stop: a live source too
+                stopped = True
+                for lane in lanes:
+                    lane.source.stop()
             summary.in_flight = sum(lane.in_flight for lane in lanes)
             summary.seconds = time.monotonic() - started
             if progress is not None:

@@ -10,8 +10,14 @@ is what makes an ingest resumable and exactly once.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+
+from ledgerlake.records import check_identifier
+
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -48,3 +54,13 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release files, connections and sockets."""
+
+
+def derived_source_id(text: str) -> str:
+    """A default source id made from ``text`` (e.g. ``"sql.shop.orders"``, which must start
+    with a letter): characters an identifier refuses become '-', and a text longer than an
+    identifier allows is cut and suffixed with a hash of the whole, so it stays distinct."""
+    ident = _NOT_IN_ID.sub("-", text).strip("-")
+    if len(ident) > 64:
+        ident = ident[:51] + "-" + hashlib.sha256(ident.encode()).hexdigest()[:12]
+    return check_identifier(ident, "a derived source id")

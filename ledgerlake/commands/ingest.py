@@ -37,7 +37,7 @@ PASS_THROUGH = (
     ("--username", "MQTT: user name."),
     ("--password", "MQTT: password."),
     ("--ca-file", "MQTT: CA certificate for mqtts://."),
-    ("--heartbeat", "MQTT: keep-alive seconds."),
+    ("--keepalive", "MQTT: seconds between keep-alive pings."),
 )
 
 
