@@ -740,3 +740,17 @@ def test_zz_count(capsys):
               f"targeted = {tried}; handled {handled}")
     assert tried == handled
 
+
+
+def test_a_world_built_minutes_ago_still_endorses(monkeypatch):
+    """A ledger kept for minutes (this module's WORLD in a long suite) keeps its
+    transaction times within the endorsing peer's clock-skew bound."""
+    import time
+
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() - 7 * 60 * 10**9)
+    world = build_world()
+    monkeypatch.setattr(time, "time_ns", real)
+    for name, (who, args, options) in world.valid_calls().items():
+        tx = check(world.ledger, who, name, args, options, kind="targeted")
+        assert not tx.error, (name, tx.error)
