@@ -134,9 +134,10 @@ class MemoryLedger:
                 timestamp_ns: int | None = None, tx_id: str | None = None) -> MemoryTx:
         """Simulate the function; the returned transaction holds its result or error.
         ``tx_id``: the proposal's transaction id (default: a fresh one)."""
-        # The client's clock: this machine's, strictly increasing, so a ledger kept for
-        # minutes (a module-level test world) stays within the peer's clock-skew bound.
-        self.clock_ns = max(self.clock_ns + 1000, time.time_ns())
+        # The client's clock: 1 µs per transaction (predictable, for tests at exact time
+        # bounds), but never more than a minute behind this machine's, so a ledger kept
+        # for minutes (a module-level test world) stays within the peer's clock-skew bound.
+        self.clock_ns = max(self.clock_ns + 1000, time.time_ns() - 60 * 10**9)
         tx_id = tx_id or hashlib.sha256(f"memory-tx-{next(_tx_counter)}".encode()).hexdigest()
         tx = MemoryTx(self, creator, tx_id,  # as Fabric's: 64 hex digits
                       timestamp_ns if timestamp_ns is not None else self.clock_ns,
