@@ -42,6 +42,8 @@ from ledgerlake.client.ingest.state import (
     Pending,
     SourceState,
     StateStore,
+    open_private,
+    private_dirs,
     reconcile,
     sealed_from_json,
     sealed_to_json,
@@ -121,8 +123,8 @@ class _Rejects:
                            "row": row}, default=str, ensure_ascii=False)
         with self._lock:
             if self._out is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._out = open(self.path, "a", encoding="utf-8")
+                private_dirs(self.path.parent)
+                self._out = open_private(self.path)
             self._out.write(line + "\n")
             self._out.flush()
 

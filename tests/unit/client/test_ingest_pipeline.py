@@ -347,3 +347,22 @@ def test_a_batch_too_large_for_a_transaction_is_split_and_later_ones_cut_smaller
     assert all(b.raw["payload"]["size"] <= 2000 for b in batches)
     assert counts[0] < 100 and len(counts) > 2 and sum(counts) == 200
     assert world.records("list") == rows(200)
+
+
+def test_reject_and_state_files_are_private_from_the_start(world, tmp_path):
+    old = os.umask(0o022)
+    try:
+        world.ingest(ListSource([*rows(2), "bad"]), batch_size=100,
+                     reject_file=world.state_dir / "ingest" / "plant" / "list.rejects.jsonl")
+        elsewhere = tmp_path / "mine" / "rejects.jsonl"
+        world.ingest(ListSource([*rows(2), "bad", "worse"]), batch_size=100,
+                     reject_file=elsewhere)
+    finally:
+        os.umask(old)
+    ingest_dir = world.state_dir / "ingest"
+    assert (ingest_dir.stat().st_mode & 0o777, (ingest_dir / "plant").stat().st_mode & 0o777) \
+        == (0o700, 0o700)
+    for name in ("list.json", "list.rejects.jsonl"):
+        assert (ingest_dir / "plant" / name).stat().st_mode & 0o777 == 0o600, name
+    assert elsewhere.stat().st_mode & 0o777 == 0o600
+    assert len(elsewhere.read_text().splitlines()) == 1  # "worse": "bad" was read before
