@@ -356,7 +356,7 @@ def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes],
     encoded = [canonical(row) for row in rows]
     leaves = [hashlib.sha256(salt + body).digest() for salt, body in zip(salts, encoded)]
     head = b'{"records":[' if cursor is None else \
-        b'{"cursor":' + _cursor_bytes(cursor) + b',"records":['
+        b'{"cursor":' + cursor_bytes(cursor) + b',"records":['
     plaintext = b"".join((head, b",".join(encoded), b'],"salts":[',
                           b",".join(b'"' + salt.hex().encode() + b'"' for salt in salts),
                           b"]}"))
@@ -730,7 +730,8 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
 MAX_CURSOR_BYTES = 4096
 
 
-def _cursor_bytes(cursor: Any) -> bytes:
+def cursor_bytes(cursor: Any) -> bytes:
+    """A cursor's canonical bytes; RecordError when over ``MAX_CURSOR_BYTES``."""
     body = canonical(cursor)
     if len(body) > MAX_CURSOR_BYTES:
         raise RecordError(f"a batch's cursor is {len(body)} bytes in canonical form, more "
@@ -750,7 +751,7 @@ def batch_plaintext(content: Any, what: str = "the plaintext") -> tuple[Any, Any
         raise RecordError(f"{what} must be JSON {{records: [...], salts: [...]}}, with an "
                           f"optional cursor")
     if "cursor" in content:
-        _cursor_bytes(content["cursor"])
+        cursor_bytes(content["cursor"])
     return content["records"], content["salts"], content.get("cursor")
 
 

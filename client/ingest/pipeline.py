@@ -328,6 +328,12 @@ class _Lane:
         from ledgerlake.client.batches import seal_batch
 
         run = self.run
+        try:
+            records.cursor_bytes(end)
+        except RecordError as exc:  # would fail alike on every run: name it, once
+            raise ConfigError(f"source {self.sid!r} cannot be ingested: its input position "
+                              f"is too long to record ({exc}, the limit); shorten it, e.g. "
+                              f"a shorter next-page URL") from None
         sealed = seal_batch(stream=run.stream, source=self.sid, seq=self.next_seq,
                             prev_hash=self.prev_id, schema=run.schema, rows=rows,
                             data_key=run.data_key, key_epoch=run.epoch, time_start=first,

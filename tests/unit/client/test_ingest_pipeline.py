@@ -366,3 +366,17 @@ def test_reject_and_state_files_are_private_from_the_start(world, tmp_path):
         assert (ingest_dir / "plant" / name).stat().st_mode & 0o777 == 0o600, name
     assert elsewhere.stat().st_mode & 0o777 == 0o600
     assert len(elsewhere.read_text().splitlines()) == 1  # "worse": "bad" was read before
+
+
+def test_a_position_too_long_for_a_cursor_is_one_line_naming_the_source_and_limit(world):
+    class LongPositions(ListSource):
+        def rows(self, after=None):
+            for row in super().rows(after):
+                yield Row(row.record, row.where, {"next": "x" * 5000, "i": row.position})
+
+    with pytest.raises(ConfigError) as caught:
+        world.ingest(LongPositions(rows(3)), batch_size=100)
+    text = str(caught.value)
+    assert text.startswith("source 'list' cannot be ingested: its input position is too long")
+    assert "4096" in text and "\n" not in text
+    assert world.batches("list") == []
