@@ -72,6 +72,7 @@ class SourceSummary:
     batches: int = 0
     head_seq: int = 0
     resumed: str = "start"  # "start", "local state", "ledger", "resubmitted pending batch"
+    note: str = ""  # one line the user should read (e.g. a dropped pending batch)
 
 
 @dataclass
@@ -494,9 +495,15 @@ def _prepare_lane(run: _Run, keys: dict[int, bytes], source, source_id: str,
             summary.batches += 1
             summary.resumed = "resubmitted pending batch"
         except EndorseError as exc:
-            if exc.error_code not in (ErrorCode.CLOCK_SKEW, ErrorCode.CONFLICT):
+            if exc.error_code is None:  # never reached the contract: keep it for next run
                 raise
-            state.pending = None  # refused for good and not committed: read its rows again
+            if ledger_head(run.api, run.stream, source_id)[1] == pending.batch_id:
+                state.committed(pending)  # committed after all
+            else:  # refused for good and not committed: its rows are read again
+                state.pending = None
+                summary.note = (f"dropped the pending batch seq {pending.seq} of source "
+                                f"{source_id!r}: the contract refused it "
+                                f"({exc.error_code}); its rows are read again")
     run.store.save(state)
     summary.head_seq = state.seq
     return state

@@ -380,3 +380,34 @@ def test_a_position_too_long_for_a_cursor_is_one_line_naming_the_source_and_limi
     assert text.startswith("source 'list' cannot be ingested: its input position is too long")
     assert "4096" in text and "\n" not in text
     assert world.batches("list") == []
+
+
+def test_a_pending_batch_the_contract_refuses_is_dropped_and_transport_failures_keep_it(
+        world, monkeypatch):
+    from ledgerlake.errors import EndorseError
+
+    pending_id = _crash_before_submit(world, monkeypatch, rows(10), after_commit=False)
+    real = LedgerlakeContract.submit_batch
+    refusals = {"transport": EndorseError("peer unavailable"),
+                "contract": EndorseError("chaincode response 500, INVALID_INPUT: the "
+                                         "argument is larger than 8388608 bytes")}
+
+    def refuse(kind):
+        def submit_batch(self, sealed, **options):
+            if sealed.id == pending_id:
+                raise refusals[kind]
+            return real(self, sealed, **options)
+        monkeypatch.setattr(LedgerlakeContract, "submit_batch", submit_batch)
+
+    refuse("transport")
+    with pytest.raises(EndorseError, match="peer unavailable"):
+        world.ingest(ListSource(rows(10)), batch_size=4)
+    assert StateStore(world.state_dir).load("plant", "list").pending.batch_id == pending_id
+    refuse("contract")
+    again = world.ingest(ListSource(rows(10)), batch_size=4)
+    assert StateStore(world.state_dir).load("plant", "list").pending is None
+    assert pending_id not in [b.id for b in world.batches("list")]
+    assert world.records("list") == rows(10)  # its rows were read again: nothing lost
+    note = again.sources[0].note
+    assert note.startswith("dropped the pending batch seq 2 of source 'list': the contract "
+                           "refused it (INVALID_INPUT)") and "\n" not in note
