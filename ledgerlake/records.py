@@ -48,6 +48,16 @@ from ledgerlake.errors import RecordError
 FIELD_TYPES = ("int", "float", "string", "bool", "timestamp")
 MAX_RECORDS = 100_000
 MAX_INLINE_PAYLOAD = 4 * 2**20  # bytes of ciphertext a transaction may carry (else off-chain)
+#: The contract's bound on one SubmitBatch argument (the header, or the ciphertext).
+MAX_BATCH_ARGUMENT = 8 * 2**20
+#: The orderer's BatchSize.AbsoluteMaxBytes (network/configtx.py: "10 MB", i.e. MiB), which
+#: bounds a whole transaction.
+ORDERER_ABSOLUTE_MAX_BYTES = 10 * 2**20
+#: The most a producer lets one SubmitBatch weigh: its canonical header twice (the argument
+#: and again in the write set) plus its ciphertext. 90% of the orderer's bound leaves room
+#: for signatures, endorsements and keys; it must stay below ORDERER_ABSOLUTE_MAX_BYTES,
+#: and half of it below MAX_BATCH_ARGUMENT, so a header within it fits the contract too.
+MAX_BATCH_TRANSACTION_BYTES = ORDERER_ABSOLUTE_MAX_BYTES * 9 // 10
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
 HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by

@@ -323,9 +323,9 @@ class _Lane:
         self._ahead.release()
 
     def _seal_chunks(self, rows, positions, first, last, end):
-        """Sealed batches of ``rows``: one, or halves when the ciphertext would exceed what
-        a transaction carries. Each ends at its last row's position (the last at ``end``,
-        which also covers rejected rows read after it)."""
+        """Sealed batches of ``rows``: one, or halves when it would exceed what a
+        transaction carries (``_load``). Each ends at its last row's position (the last at
+        ``end``, which also covers rejected rows read after it)."""
         from ledgerlake.client.batches import seal_batch
 
         run = self.run
@@ -339,10 +339,9 @@ class _Lane:
                             prev_hash=self.prev_id, schema=run.schema, rows=rows,
                             data_key=run.data_key, key_epoch=run.epoch, time_start=first,
                             time_end=last, cursor=end, normalised=True)
-        size = _payload_bytes(sealed)
-        self._limit = max(1, min(run.batch_size, int(_MAX_PAYLOAD_BYTES * 0.9 * len(rows)
-                                                     / max(size, 1))))
-        if size > _MAX_PAYLOAD_BYTES and len(rows) > 1:
+        load = _load(sealed)
+        self._limit = max(1, min(run.batch_size, int(0.9 * len(rows) / max(load, 1e-9))))
+        if load > 1 and len(rows) > 1:
             half = len(rows) // 2
             yield from self._seal_chunks(rows[:half], positions[:half], first, last,
                                          positions[half - 1])
@@ -397,6 +396,17 @@ class _Lane:
 
 
 _MAX_PAYLOAD_BYTES = records.MAX_INLINE_PAYLOAD * 3 // 4  # holds under either payload form
+
+
+def _load(sealed) -> float:
+    """How full ``sealed`` is, as the larger of two fractions (above 1: too large): its
+    ciphertext of ``_MAX_PAYLOAD_BYTES``, and the transaction it makes (the header twice,
+    as argument and in the write set, plus the ciphertext) of
+    ``records.MAX_BATCH_TRANSACTION_BYTES``."""
+    payload = _payload_bytes(sealed)
+    transaction = 2 * len(records.canonical(sealed.batch)) + payload
+    return max(payload / _MAX_PAYLOAD_BYTES,
+               transaction / records.MAX_BATCH_TRANSACTION_BYTES)
 
 
 def _payload_bytes(sealed) -> int:

@@ -411,3 +411,38 @@ def test_a_pending_batch_the_contract_refuses_is_dropped_and_transport_failures_
     note = again.sources[0].note
     assert note.startswith("dropped the pending batch seq 2 of source 'list': the contract "
                            "refused it (INVALID_INPUT)") and "\n" not in note
+
+
+def test_batches_are_sized_by_the_header_twice_plus_the_ciphertext(world, monkeypatch):
+    import ledgerlake.client.ingest.pipeline as pipeline
+    from ledgerlake import records
+
+    real, sent = pipeline.submit, []
+
+    def recording(api, stream, source, sealed, options):
+        sent.append(2 * len(records.canonical(sealed.batch)) + len(sealed.ciphertext))
+        return real(api, stream, source, sealed, options)
+
+    monkeypatch.setattr(pipeline, "submit", recording)
+    monkeypatch.setattr(records, "MAX_BATCH_TRANSACTION_BYTES", 6_000)
+    items = [{"sensor": f"plant-7/line-3/sensor-{i:06d}", "n": i} for i in range(200)]
+    world.ingest(ListSource(items), batch_size=100)
+    counts = [b.record_count for b in world.batches("list")]
+    # Public fields make the header, not the (compressed) ciphertext, what reaches the limit.
+    assert all(size <= 6_000 for size in sent), sent
+    assert counts[0] < 100 and sum(counts) == 200
+    assert world.records("list") == items
+
+
+def test_the_transaction_bound_stays_below_the_orderer_and_contract_limits():
+    import inspect
+
+    import network.configtx as configtx
+    from chaincode.contract import common
+    from ledgerlake import records
+
+    assert '"AbsoluteMaxBytes": "10 MB"' in inspect.getsource(configtx)  # MiB in Fabric
+    assert records.ORDERER_ABSOLUTE_MAX_BYTES == 10 * 2**20
+    assert records.MAX_BATCH_TRANSACTION_BYTES < records.ORDERER_ABSOLUTE_MAX_BYTES
+    assert records.MAX_BATCH_TRANSACTION_BYTES // 2 < common.MAX_BATCH_BYTES \
+        == records.MAX_BATCH_ARGUMENT
