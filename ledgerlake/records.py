@@ -48,6 +48,16 @@ from ledgerlake.errors import RecordError
 FIELD_TYPES = ("int", "float", "string", "bool", "timestamp")
 MAX_RECORDS = 100_000
 MAX_INLINE_PAYLOAD = 4 * 2**20  # bytes of ciphertext a transaction may carry (else off-chain)
+#: The contract's bound on one SubmitBatch argument (the header, or the ciphertext).
+MAX_BATCH_ARGUMENT = 8 * 2**20
+#: The orderer's BatchSize.AbsoluteMaxBytes (network/configtx.py: "10 MB", i.e. MiB), which
+#: bounds a whole transaction.
+ORDERER_ABSOLUTE_MAX_BYTES = 10 * 2**20
+#: The most a producer lets one SubmitBatch weigh: its canonical header twice (the argument
+#: and again in the write set) plus its ciphertext. 90% of the orderer's bound leaves room
+#: for signatures, endorsements and keys; it must stay below ORDERER_ABSOLUTE_MAX_BYTES,
+#: and half of it below MAX_BATCH_ARGUMENT, so a header within it fits the contract too.
+MAX_BATCH_TRANSACTION_BYTES = ORDERER_ABSOLUTE_MAX_BYTES * 9 // 10
 MAX_FUTURE_SKEW_NS = 5 * 60 * 10**9
 DEFAULT_MAX_AGE_NS = 7 * 24 * 3600 * 10**9
 HEX64 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline slips by
@@ -356,7 +366,7 @@ def seal_records(rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes],
     encoded = [canonical(row) for row in rows]
     leaves = [hashlib.sha256(salt + body).digest() for salt, body in zip(salts, encoded)]
     head = b'{"records":[' if cursor is None else \
-        b'{"cursor":' + _cursor_bytes(cursor) + b',"records":['
+        b'{"cursor":' + cursor_bytes(cursor) + b',"records":['
     plaintext = b"".join((head, b",".join(encoded), b'],"salts":[',
                           b",".join(b'"' + salt.hex().encode() + b'"' for salt in salts),
                           b"]}"))
@@ -730,7 +740,8 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
 MAX_CURSOR_BYTES = 4096
 
 
-def _cursor_bytes(cursor: Any) -> bytes:
+def cursor_bytes(cursor: Any) -> bytes:
+    """A cursor's canonical bytes; RecordError when over ``MAX_CURSOR_BYTES``."""
     body = canonical(cursor)
     if len(body) > MAX_CURSOR_BYTES:
         raise RecordError(f"a batch's cursor is {len(body)} bytes in canonical form, more "
@@ -750,7 +761,7 @@ def batch_plaintext(content: Any, what: str = "the plaintext") -> tuple[Any, Any
         raise RecordError(f"{what} must be JSON {{records: [...], salts: [...]}}, with an "
                           f"optional cursor")
     if "cursor" in content:
-        _cursor_bytes(content["cursor"])
+        cursor_bytes(content["cursor"])
     return content["records"], content["salts"], content.get("cursor")
 
 

@@ -22,7 +22,7 @@ from ledgerlake.protocol import ROLES, ErrorCode, Function
 
 # -- bounds -----------------------------------------------------------------------------------
 MAX_ARG_BYTES = 64 * 2**10          # any argument but a batch
-MAX_BATCH_BYTES = 8 * 2**20         # a SubmitBatch argument: header (public fields), ciphertext
+MAX_BATCH_BYTES = records.MAX_BATCH_ARGUMENT  # a SubmitBatch argument: header, ciphertext
 MAX_RECEIPT_BYTES = 256 * 2**10     # a lineage receipt (up to MAX_LINEAGE_BATCHES batches)
 MAX_TRANSIENT_BYTES = 16 * 2**20    # plaintext records sent to a reader endorser
 MAX_TEXT = 1024                     # description, purpose, a query value

@@ -153,6 +153,8 @@ class HttpSource:
             raise ConfigError("limit must be a positive integer")
         if not isinstance(retries, int) or retries < 0:
             raise ConfigError("retries must be a non-negative integer")
+        if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ConfigError("timeout (--timeout) must be a positive number of seconds")
         self.headers = parse_headers(headers)
         if auth_header is not None:
             self.headers["Authorization"] = auth_header
@@ -327,7 +329,10 @@ def from_cli(spec: str, options: Mapping[str, Any]) -> HttpSource:
             except (TypeError, ValueError):
                 raise ConfigError(f"--{name.replace('_', '-')} must be an integer") from None
     if options.get("timeout") is not None:
-        numbers["timeout"] = float(options["timeout"])
+        try:
+            numbers["timeout"] = float(options["timeout"])
+        except (TypeError, ValueError):
+            raise ConfigError("--timeout must be a positive number of seconds") from None
     return HttpSource(spec, headers=options.get("header"), items_path=options.get("items_path"),
                       next_path=options.get("next_path"), next_param=options.get("next_param"),
                       page_param=options.get("page_param"),

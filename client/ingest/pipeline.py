@@ -42,6 +42,8 @@ from ledgerlake.client.ingest.state import (
     Pending,
     SourceState,
     StateStore,
+    open_private,
+    private_dirs,
     reconcile,
     sealed_from_json,
     sealed_to_json,
@@ -70,6 +72,7 @@ class SourceSummary:
     batches: int = 0
     head_seq: int = 0
     resumed: str = "start"  # "start", "local state", "ledger", "resubmitted pending batch"
+    note: str = ""  # one line the user should read (e.g. a dropped pending batch)
 
 
 @dataclass
@@ -121,8 +124,8 @@ class _Rejects:
                            "row": row}, default=str, ensure_ascii=False)
         with self._lock:
             if self._out is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._out = open(self.path, "a", encoding="utf-8")
+                private_dirs(self.path.parent)
+                self._out = open_private(self.path)
             self._out.write(line + "\n")
             self._out.flush()
 
@@ -320,20 +323,25 @@ class _Lane:
         self._ahead.release()
 
     def _seal_chunks(self, rows, positions, first, last, end):
-        """Sealed batches of ``rows``: one, or halves when the ciphertext would exceed what
-        a transaction carries. Each ends at its last row's position (the last at ``end``,
-        which also covers rejected rows read after it)."""
+        """Sealed batches of ``rows``: one, or halves when it would exceed what a
+        transaction carries (``_load``). Each ends at its last row's position (the last at
+        ``end``, which also covers rejected rows read after it)."""
         from ledgerlake.client.batches import seal_batch
 
         run = self.run
+        try:
+            records.cursor_bytes(end)
+        except RecordError as exc:  # would fail alike on every run: name it, once
+            raise ConfigError(f"source {self.sid!r} cannot be ingested: its input position "
+                              f"is too long to record ({exc}, the limit); shorten it, e.g. "
+                              f"a shorter next-page URL") from None
         sealed = seal_batch(stream=run.stream, source=self.sid, seq=self.next_seq,
                             prev_hash=self.prev_id, schema=run.schema, rows=rows,
                             data_key=run.data_key, key_epoch=run.epoch, time_start=first,
                             time_end=last, cursor=end, normalised=True)
-        size = _payload_bytes(sealed)
-        self._limit = max(1, min(run.batch_size, int(_MAX_PAYLOAD_BYTES * 0.9 * len(rows)
-                                                     / max(size, 1))))
-        if size > _MAX_PAYLOAD_BYTES and len(rows) > 1:
+        load = _load(sealed)
+        self._limit = max(1, min(run.batch_size, int(0.9 * len(rows) / max(load, 1e-9))))
+        if load > 1 and len(rows) > 1:
             half = len(rows) // 2
             yield from self._seal_chunks(rows[:half], positions[:half], first, last,
                                          positions[half - 1])
@@ -388,6 +396,17 @@ class _Lane:
 
 
 _MAX_PAYLOAD_BYTES = records.MAX_INLINE_PAYLOAD * 3 // 4  # holds under either payload form
+
+
+def _load(sealed) -> float:
+    """How full ``sealed`` is, as the larger of two fractions (above 1: too large): its
+    ciphertext of ``_MAX_PAYLOAD_BYTES``, and the transaction it makes (the header twice,
+    as argument and in the write set, plus the ciphertext) of
+    ``records.MAX_BATCH_TRANSACTION_BYTES``."""
+    payload = _payload_bytes(sealed)
+    transaction = 2 * len(records.canonical(sealed.batch)) + payload
+    return max(payload / _MAX_PAYLOAD_BYTES,
+               transaction / records.MAX_BATCH_TRANSACTION_BYTES)
 
 
 def _payload_bytes(sealed) -> int:
@@ -486,9 +505,15 @@ def _prepare_lane(run: _Run, keys: dict[int, bytes], source, source_id: str,
             summary.batches += 1
             summary.resumed = "resubmitted pending batch"
         except EndorseError as exc:
-            if exc.error_code not in (ErrorCode.CLOCK_SKEW, ErrorCode.CONFLICT):
+            if exc.error_code is None:  # never reached the contract: keep it for next run
                 raise
-            state.pending = None  # refused for good and not committed: read its rows again
+            if ledger_head(run.api, run.stream, source_id)[1] == pending.batch_id:
+                state.committed(pending)  # committed after all
+            else:  # refused for good and not committed: its rows are read again
+                state.pending = None
+                summary.note = (f"dropped the pending batch seq {pending.seq} of source "
+                                f"{source_id!r}: the contract refused it "
+                                f"({exc.error_code}); its rows are read again")
     run.store.save(state)
     summary.head_seq = state.seq
     return state

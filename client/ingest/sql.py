@@ -45,6 +45,7 @@ import datetime as dt
 import hashlib
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ledgerlake.errors import ConfigError, SourceError
@@ -226,6 +227,11 @@ class SqlSource:
     def _connect(self):
         import sqlalchemy
         from sqlalchemy.exc import SQLAlchemyError
+        database = self._url.database
+        if (self._url.get_backend_name() == "sqlite" and database
+                and database != ":memory:" and not database.startswith("file:")
+                and not Path(database).is_file()):  # connecting would create an empty one
+            raise ConfigError(f"no such database file: {database}")
         try:
             engine = sqlalchemy.create_engine(self._url)
         except (SQLAlchemyError, ImportError, ValueError, TypeError) as exc:
@@ -380,7 +386,10 @@ class SqlSource:
 def from_cli(spec: str, options: Mapping[str, Any]) -> SqlSource:
     """``SOURCE`` is the SQLAlchemy URL; options ``table`` or ``query``, ``cursor``
     (required), ``tiebreak`` (comma-separated column names), ``batch_rows``."""
+    try:
+        batch_rows = int(options.get("batch_rows") or DEFAULT_BATCH_ROWS)
+    except (TypeError, ValueError):
+        raise ConfigError("--batch-rows must be a positive integer") from None
     return SqlSource(spec, table=options.get("table"), query=options.get("query"),
                      cursor=options.get("cursor") or "",
-                     tiebreak=options.get("tiebreak"),
-                     batch_rows=int(options.get("batch_rows") or DEFAULT_BATCH_ROWS))
+                     tiebreak=options.get("tiebreak"), batch_rows=batch_rows)

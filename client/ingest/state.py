@@ -74,6 +74,24 @@ class SourceState:
         self.pending = None
 
 
+def private_dirs(path: Path) -> None:
+    """Make ``path`` and its missing parents mode 0700: the folders made for ingest state
+    and reject files hold input positions and rejected plaintext rows."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
+def open_private(path: Path, mode: str = "a", truncate: bool = False):
+    """``path`` opened for writing, created mode 0600 from the start (never readable by
+    others, not even for a moment): reject files and state files."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
+    return os.fdopen(os.open(path, flags, 0o600), mode, encoding="utf-8")
+
+
 def sealed_to_json(sealed) -> dict:
     """What a re-run needs to resubmit a ``SealedBatch``: its header (and its ciphertext
     where the batch format keeps that apart); never its plaintext."""
@@ -119,10 +137,11 @@ class StateStore:
     def save(self, state: SourceState) -> None:
         """Atomically: a crash at any moment leaves the old file or the new one."""
         path = self.path(state.stream, state.source)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)  # a leftover may have other modes
         text = json.dumps(state.to_json(), separators=(",", ":"))  # one write, not many
-        with open(tmp, "w") as out:
+        with open_private(tmp, "w", truncate=True) as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -148,7 +167,7 @@ class SourceLock:
     _fd: int | None = field(default=None, repr=False)
 
     def __enter__(self) -> "SourceLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.path.parent)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -79,6 +79,9 @@ def _print_summary(summary, rejects: Path | None) -> None:
         table.add_row(s.source, s.kind, s.resumed, f"{s.read:,}", f"{s.committed:,}",
                       f"{s.rejected:,}", str(s.batches), f"seq {s.head_seq}")
     out.print(table)
+    for s in summary.sources:
+        if s.note:
+            out.print(s.note)
     out.print(f"{summary.committed:,} record(s) committed in {summary.seconds:.1f} s "
               f"({summary.records_per_second:,.0f} records/s)"
               + (f"; {summary.rejected:,} rejected, see {rejects}" if summary.rejected

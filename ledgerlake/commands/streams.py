@@ -162,7 +162,11 @@ def stream_create(state_dir, name, schema_file, sample, output, readers, writers
         if output is None:
             click.echo(text, nl=False)
         else:
-            output.write_text(text)
+            try:
+                output.write_text(text)
+            except OSError as exc:
+                raise ConfigError(f"cannot write the schema to {output}: "
+                                  f"{exc.strerror or exc}") from None
             out.print(f"Wrote a proposed schema to {output}; edit it (units, ranges, public "
                       f"fields), then: ledgerlake stream create NAME --schema {output}")
         return

@@ -90,3 +90,14 @@ def test_errors_are_one_line(tmp_path, monkeypatch, capsys, files, args, expecte
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_infer_schema_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    from ledgerlake.cli import main
+    (tmp_path / "s.csv").write_text("sensor,temp\na,1.5\n")
+    target = tmp_path / "nonexistent" / "x.yaml"
+    assert main(["stream", "create", "s1", "--infer-schema", str(tmp_path / "s.csv"),
+                 "-o", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ConfigError: cannot write the schema to {target}") \
+        and len(err.splitlines()) == 1, err

@@ -36,3 +36,29 @@ def test_the_progress_line_shows_rate_committed_rejected_and_in_flight():
     text = _status(summary, None).plain
     assert text == ("1,000 committed · 1,200 read · 3 rejected · 1 batch(es) in flight · "
                     "500 rec/s · 2 s")
+
+
+@pytest.mark.parametrize("options, line", [
+    (["--batch-rows", "abc", "--cursor", "id", "--table", "t"],
+     "ConfigError: --batch-rows must be a positive integer"),
+    (["--cursor", "id", "--table", "t"], "ConfigError: no such database file: "),
+])
+def test_sql_option_mistakes_are_one_line_and_create_no_database(options, line, capsys,
+                                                                 tmp_path):
+    db = tmp_path / "x.db"
+    argv = ["ingest", f"sqlite:///{db}", *options, "--stream", "s", "--state-dir",
+            str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(line) and len(err.splitlines()) == 1, err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("timeout", ["abc", "-1", "0", "nan"])
+def test_a_bad_http_timeout_is_one_line_naming_the_option(timeout, capsys, tmp_path):
+    argv = ["ingest", "http://x/", "--timeout", timeout, "--stream", "s", "--state-dir",
+            str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ConfigError: ") and "--timeout" in err \
+        and len(err.splitlines()) == 1, err

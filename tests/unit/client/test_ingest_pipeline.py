@@ -347,3 +347,102 @@ def test_a_batch_too_large_for_a_transaction_is_split_and_later_ones_cut_smaller
     assert all(b.raw["payload"]["size"] <= 2000 for b in batches)
     assert counts[0] < 100 and len(counts) > 2 and sum(counts) == 200
     assert world.records("list") == rows(200)
+
+
+def test_reject_and_state_files_are_private_from_the_start(world, tmp_path):
+    old = os.umask(0o022)
+    try:
+        world.ingest(ListSource([*rows(2), "bad"]), batch_size=100,
+                     reject_file=world.state_dir / "ingest" / "plant" / "list.rejects.jsonl")
+        elsewhere = tmp_path / "mine" / "rejects.jsonl"
+        world.ingest(ListSource([*rows(2), "bad", "worse"]), batch_size=100,
+                     reject_file=elsewhere)
+    finally:
+        os.umask(old)
+    ingest_dir = world.state_dir / "ingest"
+    assert (ingest_dir.stat().st_mode & 0o777, (ingest_dir / "plant").stat().st_mode & 0o777) \
+        == (0o700, 0o700)
+    for name in ("list.json", "list.rejects.jsonl"):
+        assert (ingest_dir / "plant" / name).stat().st_mode & 0o777 == 0o600, name
+    assert elsewhere.stat().st_mode & 0o777 == 0o600
+    assert len(elsewhere.read_text().splitlines()) == 1  # "worse": "bad" was read before
+
+
+def test_a_position_too_long_for_a_cursor_is_one_line_naming_the_source_and_limit(world):
+    class LongPositions(ListSource):
+        def rows(self, after=None):
+            for row in super().rows(after):
+                yield Row(row.record, row.where, {"next": "x" * 5000, "i": row.position})
+
+    with pytest.raises(ConfigError) as caught:
+        world.ingest(LongPositions(rows(3)), batch_size=100)
+    text = str(caught.value)
+    assert text.startswith("source 'list' cannot be ingested: its input position is too long")
+    assert "4096" in text and "\n" not in text
+    assert world.batches("list") == []
+
+
+def test_a_pending_batch_the_contract_refuses_is_dropped_and_transport_failures_keep_it(
+        world, monkeypatch):
+    from ledgerlake.errors import EndorseError
+
+    pending_id = _crash_before_submit(world, monkeypatch, rows(10), after_commit=False)
+    real = LedgerlakeContract.submit_batch
+    refusals = {"transport": EndorseError("peer unavailable"),
+                "contract": EndorseError("chaincode response 500, INVALID_INPUT: the "
+                                         "argument is larger than 8388608 bytes")}
+
+    def refuse(kind):
+        def submit_batch(self, sealed, **options):
+            if sealed.id == pending_id:
+                raise refusals[kind]
+            return real(self, sealed, **options)
+        monkeypatch.setattr(LedgerlakeContract, "submit_batch", submit_batch)
+
+    refuse("transport")
+    with pytest.raises(EndorseError, match="peer unavailable"):
+        world.ingest(ListSource(rows(10)), batch_size=4)
+    assert StateStore(world.state_dir).load("plant", "list").pending.batch_id == pending_id
+    refuse("contract")
+    again = world.ingest(ListSource(rows(10)), batch_size=4)
+    assert StateStore(world.state_dir).load("plant", "list").pending is None
+    assert pending_id not in [b.id for b in world.batches("list")]
+    assert world.records("list") == rows(10)  # its rows were read again: nothing lost
+    note = again.sources[0].note
+    assert note.startswith("dropped the pending batch seq 2 of source 'list': the contract "
+                           "refused it (INVALID_INPUT)") and "\n" not in note
+
+
+def test_batches_are_sized_by_the_header_twice_plus_the_ciphertext(world, monkeypatch):
+    import ledgerlake.client.ingest.pipeline as pipeline
+    from ledgerlake import records
+
+    real, sent = pipeline.submit, []
+
+    def recording(api, stream, source, sealed, options):
+        sent.append(2 * len(records.canonical(sealed.batch)) + len(sealed.ciphertext))
+        return real(api, stream, source, sealed, options)
+
+    monkeypatch.setattr(pipeline, "submit", recording)
+    monkeypatch.setattr(records, "MAX_BATCH_TRANSACTION_BYTES", 6_000)
+    items = [{"sensor": f"plant-7/line-3/sensor-{i:06d}", "n": i} for i in range(200)]
+    world.ingest(ListSource(items), batch_size=100)
+    counts = [b.record_count for b in world.batches("list")]
+    # Public fields make the header, not the (compressed) ciphertext, what reaches the limit.
+    assert all(size <= 6_000 for size in sent), sent
+    assert counts[0] < 100 and sum(counts) == 200
+    assert world.records("list") == items
+
+
+def test_the_transaction_bound_stays_below_the_orderer_and_contract_limits():
+    import inspect
+
+    import network.configtx as configtx
+    from chaincode.contract import common
+    from ledgerlake import records
+
+    assert '"AbsoluteMaxBytes": "10 MB"' in inspect.getsource(configtx)  # MiB in Fabric
+    assert records.ORDERER_ABSOLUTE_MAX_BYTES == 10 * 2**20
+    assert records.MAX_BATCH_TRANSACTION_BYTES < records.ORDERER_ABSOLUTE_MAX_BYTES
+    assert records.MAX_BATCH_TRANSACTION_BYTES // 2 < common.MAX_BATCH_BYTES \
+        == records.MAX_BATCH_ARGUMENT
