@@ -311,6 +311,9 @@ def canonical(value: Any) -> bytes:
         return rfc8785.dumps(_jcs_value(value))
     except rfc8785.CanonicalizationError as exc:
         raise RecordError(f"value cannot be encoded canonically: {exc}") from None
+    except UnicodeError:  # rfc8785 sorts keys as UTF-16, which a lone surrogate breaks
+        raise RecordError("value cannot be encoded canonically: an object key holds a lone "
+                          "surrogate (not valid Unicode)") from None
     except RecursionError:
         raise RecordError("value is nested too deeply to be encoded canonically") from None
 
