@@ -557,26 +557,31 @@ class BatchCheck:
                 "config_blocks": list(self.config_blocks)}
 
 
-def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
+def _submitted_batch(tx: TransactionInfo, batch_id: str,
+                     schema: records.Schema | None = None) -> dict:
     """The batch a SubmitBatch transaction carries (``batches.batch_from_transaction``):
-    its header, checked for shape and to hash to ``batch_id``, with its ciphertext (absent
-    when off-chain) checked against the header's digest (``batches.checked_batch``)."""
+    its header, checked for shape and, normalised as the contract did (with the stream's
+    ``schema`` when the batch is of its version), to hash to ``batch_id``, with its
+    ciphertext (absent when off-chain) checked against the header's digest
+    (``batches.checked_batch``)."""
     if tx.function != Function.SUBMIT_BATCH.value:
         raise IntegrityError(f"transaction {tx.tx_id} is {tx.function or tx.type!r}, not a "
                              f"SubmitBatch", check="transaction")
     try:
         sent = batch_from_transaction(tx)
-        if records.batch_id(sent) != batch_id:
+        if schema is not None and sent.get("schema_version") != schema.version:
+            schema = None  # a batch of an earlier schema: its header integers still normalise
+        header = records.normalised_batch(
+            {k: sent[k] for k in (*records.BATCH_FIELDS, "id") if k in sent}, schema)
+        if records.batch_id(header) != batch_id:
             raise IntegrityError(f"batch {batch_id}: the batch in transaction {tx.tx_id} "
-                                 f"hashes to {records.batch_id(sent)} (changed or swapped)",
+                                 f"hashes to {records.batch_id(header)} (changed or swapped)",
                                  check="batch_id")
         payload = sent.get("payload")
         if "ciphertext" not in sent and isinstance(payload, dict) and "uri" in payload:
             # off-chain: the header's digest binds it; a reader fetches it from the URI
-            return {**records.validate_batch_shape(
-                {k: sent[k] for k in (*records.BATCH_FIELDS, "id") if k in sent}),
-                "tx_id": tx.tx_id}
-        header, ciphertext = checked_batch(sent)
+            return {**records.validate_batch_shape(header, schema), "tx_id": tx.tx_id}
+        header, ciphertext = checked_batch(sent, schema=schema)
     except RecordError as exc:
         raise IntegrityError(f"transaction {tx.tx_id} does not hold a well-formed batch: "
                              f"{exc}", check="batch_id") from None
@@ -584,11 +589,13 @@ def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
 
 
 def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
-                                     tx: TransactionInfo) -> dict:
+                                     tx: TransactionInfo,
+                                     schema: records.Schema | None = None) -> dict:
     """The pure part of a batch check: the world-state ``header`` (GetBatch's answer) of
     ``batch_id`` against the transaction ``tx`` found in its block. Returns the batch the
     transaction holds: its header, ``"tx_id"`` and ``"ciphertext"`` (bytes, checked against
-    the header's digest; absent when the payload is off-chain). Raises
+    the header's digest; absent when the payload is off-chain). ``schema``: the stream's,
+    which the contract normalised the batch with before checking its id. Raises
     IntegrityError(check="transaction" | "batch_id" | "payload_sha256" | "batch_header")."""
     if tx.tx_id != header.get("tx_id"):
         raise IntegrityError(f"batch {batch_id}: world state names transaction "
@@ -597,7 +604,7 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
     if not tx.valid:
         raise IntegrityError(f"transaction {tx.tx_id} of batch {batch_id} is "
                              f"{tx.validation_code_name}, not VALID", check="transaction")
-    batch = _submitted_batch(tx, batch_id)
+    batch = _submitted_batch(tx, batch_id, schema)
     if header.get("id") != batch_id:
         raise IntegrityError(f"batch {batch_id}: world state answered batch {header.get('id')}",
                              check="batch_header")
@@ -605,7 +612,8 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
         if name not in header:
             raise IntegrityError(f"batch {batch_id}: world state's batch lacks {name}",
                                  check="batch_header")
-        if _normal(header[name], name) != _normal(batch[name], name):
+        if _normal(header[name], name) != _normal(batch[name], name) and \
+                records.canonical(header[name]) != records.canonical(batch[name]):
             raise IntegrityError(f"batch {batch_id}: world state's {name} differs from its "
                                  f"transaction's", check="batch_header")
     producer = header.get("producer") or {}
@@ -620,7 +628,7 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
 
 def _normal(value: Any, name: str) -> Any:
     """A header field in one form: integers may arrive as decimal strings (the record
-    format's integer rule)."""
+    format's integer rule; a field holding them, e.g. public, compares in canonical form)."""
     if name in records.BATCH_INTEGERS and isinstance(value, str) and value.isdigit():
         return int(value)
     return value
@@ -648,7 +656,8 @@ def verify_batch_flow(api, stream: str, batch_id: str):
     if tx is None:
         raise IntegrityError(f"block {block.number} does not hold transaction {tx_id} of "
                              f"batch {batch_id}", block_number=block.number, check="transaction")
-    batch = verify_batch_against_transaction(header, batch_id, tx)
+    schema = (yield from api.flows.get_stream(stream)).schema
+    batch = verify_batch_against_transaction(header, batch_id, tx, schema)
     if data_hash(block.raw) != block.data_hash:
         raise IntegrityError(f"block {block.number}: data hash does not match its data",
                              block_number=block.number, check="data_hash")
