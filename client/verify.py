@@ -444,11 +444,7 @@ class ChainVerifier:
         else:
             for signer in check_block_signatures(block, self.config):
                 report.signatures[signer] = report.signatures.get(signer, 0) + 1
-            config_number = number if is_config_block(block) else self.config.block_number
-            if block.last_config != config_number:  # signed: an orderer wrote it wrong
-                raise IntegrityError(f"block {number}: its last-config index is "
-                                     f"{block.last_config}, not {config_number}",
-                                     block_number=number, check="last_config")
+            require_last_config(block, self.config)
             if is_config_block(block):
                 self.config = ChannelConfig.from_block(block)
                 report.config_blocks.append(number)
@@ -461,13 +457,28 @@ class ChainVerifier:
         self.previous = block
 
 
-def config_in_force_flow(network, number: int):
+def require_last_config(block: Block, config: ChannelConfig) -> None:
+    """A block checked under ``config`` names that configuration by its last-config index
+    (signed with the block), or itself when it is a config block: otherwise the
+    configuration in force is not the one used (a peer hid or swapped a config block, or an
+    orderer wrote the index wrong). Raises IntegrityError(check="last_config")."""
+    expected = block.number if is_config_block(block) else config.block_number
+    if block.last_config != expected:
+        raise IntegrityError(f"block {block.number}: its last-config index is "
+                             f"{block.last_config}, not {expected}",
+                             block_number=block.number, check="last_config")
+
+
+def config_in_force_flow(network, number: int, block: Block | None = None):
     """The configuration that block ``number``'s signatures are checked against, trusted
     through every config block from genesis on: genesis gives the first, and each later
     config block is checked (data hash, signatures) under the one before it. Returns it
-    with the config blocks read. The config blocks are found by the last-config indexes a
-    peer reports; a peer hiding one can only make a good block fail, or pass under a
-    configuration that a hidden config block replaced (``verify_chain`` reads them all)."""
+    with the config blocks read. The walk starts from the block's own last-config index
+    (``block``, or read from the peer), which its signatures cover; the caller checks them
+    under the configuration returned and ``require_last_config``. Earlier config blocks
+    are found by the indexes a peer reports; a peer hiding one can only make a good block
+    fail, or pass under a configuration a hidden config block replaced before the one the
+    block names (``verify_chain`` reads them all)."""
     from ledgerlake.client.qscc import block_by_number_flow
 
     def last_config(n: int):
@@ -477,7 +488,16 @@ def config_in_force_flow(network, number: int):
 
     if number < 1:
         raise ConfigError("the genesis block is the anchor: no configuration signs it")
-    numbers, index = [], (yield from last_config(number - 1))
+    if block is None:
+        block = yield from block_by_number_flow(network, number)
+    if is_config_block(block):  # signed under the configuration before it
+        index = yield from last_config(number - 1)
+    else:
+        index = block.last_config
+    if not 0 <= index < number:
+        raise IntegrityError(f"block {number}: its last-config index is {index}, not an "
+                             f"earlier block", block_number=number, check="last_config")
+    numbers = []
     while True:
         numbers.append(index)
         if index == 0:
@@ -486,13 +506,16 @@ def config_in_force_flow(network, number: int):
     numbers.reverse()
     config: ChannelConfig | None = None
     for index in numbers:
-        block = yield from block_by_number_flow(network, index)
-        if data_hash(block.raw) != block.data_hash:
+        found = yield from block_by_number_flow(network, index)
+        if found.number != index:
+            raise IntegrityError(f"asked for block {index}, the peer answered block "
+                                 f"{found.number}", block_number=index, check="number")
+        if data_hash(found.raw) != found.data_hash:
             raise IntegrityError(f"block {index}: data hash does not match its data",
                                  block_number=index, check="data_hash")
         if config is not None:
-            check_block_signatures(block, config)
-        config = ChannelConfig.from_block(block)
+            check_block_signatures(found, config)
+        config = ChannelConfig.from_block(found)
     return config, tuple(numbers)
 
 
@@ -664,8 +687,9 @@ def verify_batch_flow(api, stream: str, batch_id: str):
     if block.number == 0:
         raise IntegrityError(f"batch {batch_id} cannot be in the genesis block",
                              block_number=0, check="transaction")
-    config, config_blocks = yield from config_in_force_flow(network, block.number)
+    config, config_blocks = yield from config_in_force_flow(network, block.number, block)
     signers = check_block_signatures(block, config)
+    require_last_config(block, config)
     return BatchCheck(stream, batch_id, tx_id, block.number, tx.index, block.hash.hex(),
                       signers, config_blocks, batch)
 
@@ -855,7 +879,7 @@ __all__ = [
     "BatchCheck", "ChainReport", "ChainVerifier", "ChannelConfig", "Consenter", "OrdererOrg",
     "RecordCheck", "RecordId", "RecordProof", "check_block_signatures",
     "check_record_proof", "config_in_force", "config_in_force_flow", "is_config_block",
-    "path_sides", "prove_record", "verify_batch", "verify_batch_flow", "verify_chain",
-    "verify_batch_against_transaction", "verify_proof", "verify_proof_flow",
+    "path_sides", "prove_record", "require_last_config", "verify_batch", "verify_batch_flow",
+    "verify_chain", "verify_batch_against_transaction", "verify_proof", "verify_proof_flow",
     "verify_record", "verify_record_flow",
 ]
