@@ -4,6 +4,8 @@ rfc8785 key sort used to raise UnicodeEncodeError, answered as INTERNAL)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ledgerlake import records
@@ -30,3 +32,11 @@ def test_a_contract_call_answers_invalid_input(world, caller, function, args):
     with refused(ErrorCode.INVALID_INPUT, "not valid Unicode"):
         world.ledger.invoke(MEMBERS[caller], function, *args)
 
+
+
+def test_submit_batch_plaintext_cursor_with_a_surrogate_key_is_invalid_input(world):
+    nxt = world.sealed()
+    plaintext = b'{"records": [], "salts": [], "cursor": ' + KEY.encode() + b'}'
+    with refused(ErrorCode.INVALID_INPUT, "lone surrogate"):
+        world.ledger.invoke(MEMBERS["producer1"], "SubmitBatch", json.dumps(nxt.batch),
+                            nxt.ciphertext, transient={"records": plaintext})
