@@ -444,11 +444,7 @@ class ChainVerifier:
         else:
             for signer in check_block_signatures(block, self.config):
                 report.signatures[signer] = report.signatures.get(signer, 0) + 1
-            config_number = number if is_config_block(block) else self.config.block_number
-            if block.last_config != config_number:  # signed: an orderer wrote it wrong
-                raise IntegrityError(f"block {number}: its last-config index is "
-                                     f"{block.last_config}, not {config_number}",
-                                     block_number=number, check="last_config")
+            require_last_config(block, self.config)
             if is_config_block(block):
                 self.config = ChannelConfig.from_block(block)
                 report.config_blocks.append(number)
@@ -461,13 +457,28 @@ class ChainVerifier:
         self.previous = block
 
 
-def config_in_force_flow(network, number: int):
+def require_last_config(block: Block, config: ChannelConfig) -> None:
+    """A block checked under ``config`` names that configuration by its last-config index
+    (signed with the block), or itself when it is a config block: otherwise the
+    configuration in force is not the one used (a peer hid or swapped a config block, or an
+    orderer wrote the index wrong). Raises IntegrityError(check="last_config")."""
+    expected = block.number if is_config_block(block) else config.block_number
+    if block.last_config != expected:
+        raise IntegrityError(f"block {block.number}: its last-config index is "
+                             f"{block.last_config}, not {expected}",
+                             block_number=block.number, check="last_config")
+
+
+def config_in_force_flow(network, number: int, block: Block | None = None):
     """The configuration that block ``number``'s signatures are checked against, trusted
     through every config block from genesis on: genesis gives the first, and each later
     config block is checked (data hash, signatures) under the one before it. Returns it
-    with the config blocks read. The config blocks are found by the last-config indexes a
-    peer reports; a peer hiding one can only make a good block fail, or pass under a
-    configuration that a hidden config block replaced (``verify_chain`` reads them all)."""
+    with the config blocks read. The walk starts from the block's own last-config index
+    (``block``, or read from the peer), which its signatures cover; the caller checks them
+    under the configuration returned and ``require_last_config``. Earlier config blocks
+    are found by the indexes a peer reports; a peer hiding one can only make a good block
+    fail, or pass under a configuration a hidden config block replaced before the one the
+    block names (``verify_chain`` reads them all)."""
     from ledgerlake.client.qscc import block_by_number_flow
 
     def last_config(n: int):
@@ -477,7 +488,16 @@ def config_in_force_flow(network, number: int):
 
     if number < 1:
         raise ConfigError("the genesis block is the anchor: no configuration signs it")
-    numbers, index = [], (yield from last_config(number - 1))
+    if block is None:
+        block = yield from block_by_number_flow(network, number)
+    if is_config_block(block):  # signed under the configuration before it
+        index = yield from last_config(number - 1)
+    else:
+        index = block.last_config
+    if not 0 <= index < number:
+        raise IntegrityError(f"block {number}: its last-config index is {index}, not an "
+                             f"earlier block", block_number=number, check="last_config")
+    numbers = []
     while True:
         numbers.append(index)
         if index == 0:
@@ -486,13 +506,16 @@ def config_in_force_flow(network, number: int):
     numbers.reverse()
     config: ChannelConfig | None = None
     for index in numbers:
-        block = yield from block_by_number_flow(network, index)
-        if data_hash(block.raw) != block.data_hash:
+        found = yield from block_by_number_flow(network, index)
+        if found.number != index:
+            raise IntegrityError(f"asked for block {index}, the peer answered block "
+                                 f"{found.number}", block_number=index, check="number")
+        if data_hash(found.raw) != found.data_hash:
             raise IntegrityError(f"block {index}: data hash does not match its data",
                                  block_number=index, check="data_hash")
         if config is not None:
-            check_block_signatures(block, config)
-        config = ChannelConfig.from_block(block)
+            check_block_signatures(found, config)
+        config = ChannelConfig.from_block(found)
     return config, tuple(numbers)
 
 
@@ -557,26 +580,31 @@ class BatchCheck:
                 "config_blocks": list(self.config_blocks)}
 
 
-def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
+def _submitted_batch(tx: TransactionInfo, batch_id: str,
+                     schema: records.Schema | None = None) -> dict:
     """The batch a SubmitBatch transaction carries (``batches.batch_from_transaction``):
-    its header, checked for shape and to hash to ``batch_id``, with its ciphertext (absent
-    when off-chain) checked against the header's digest (``batches.checked_batch``)."""
+    its header, checked for shape and, normalised as the contract did (with the stream's
+    ``schema`` when the batch is of its version), to hash to ``batch_id``, with its
+    ciphertext (absent when off-chain) checked against the header's digest
+    (``batches.checked_batch``)."""
     if tx.function != Function.SUBMIT_BATCH.value:
         raise IntegrityError(f"transaction {tx.tx_id} is {tx.function or tx.type!r}, not a "
                              f"SubmitBatch", check="transaction")
     try:
         sent = batch_from_transaction(tx)
-        if records.batch_id(sent) != batch_id:
+        if schema is not None and sent.get("schema_version") != schema.version:
+            schema = None  # a batch of an earlier schema: its header integers still normalise
+        header = records.normalised_batch(
+            {k: sent[k] for k in (*records.BATCH_FIELDS, "id") if k in sent}, schema)
+        if records.batch_id(header) != batch_id:
             raise IntegrityError(f"batch {batch_id}: the batch in transaction {tx.tx_id} "
-                                 f"hashes to {records.batch_id(sent)} (changed or swapped)",
+                                 f"hashes to {records.batch_id(header)} (changed or swapped)",
                                  check="batch_id")
         payload = sent.get("payload")
         if "ciphertext" not in sent and isinstance(payload, dict) and "uri" in payload:
             # off-chain: the header's digest binds it; a reader fetches it from the URI
-            return {**records.validate_batch_shape(
-                {k: sent[k] for k in (*records.BATCH_FIELDS, "id") if k in sent}),
-                "tx_id": tx.tx_id}
-        header, ciphertext = checked_batch(sent)
+            return {**records.validate_batch_shape(header, schema), "tx_id": tx.tx_id}
+        header, ciphertext = checked_batch(sent, schema=schema)
     except RecordError as exc:
         raise IntegrityError(f"transaction {tx.tx_id} does not hold a well-formed batch: "
                              f"{exc}", check="batch_id") from None
@@ -584,11 +612,13 @@ def _submitted_batch(tx: TransactionInfo, batch_id: str) -> dict:
 
 
 def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
-                                     tx: TransactionInfo) -> dict:
+                                     tx: TransactionInfo,
+                                     schema: records.Schema | None = None) -> dict:
     """The pure part of a batch check: the world-state ``header`` (GetBatch's answer) of
     ``batch_id`` against the transaction ``tx`` found in its block. Returns the batch the
     transaction holds: its header, ``"tx_id"`` and ``"ciphertext"`` (bytes, checked against
-    the header's digest; absent when the payload is off-chain). Raises
+    the header's digest; absent when the payload is off-chain). ``schema``: the stream's,
+    which the contract normalised the batch with before checking its id. Raises
     IntegrityError(check="transaction" | "batch_id" | "payload_sha256" | "batch_header")."""
     if tx.tx_id != header.get("tx_id"):
         raise IntegrityError(f"batch {batch_id}: world state names transaction "
@@ -597,7 +627,7 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
     if not tx.valid:
         raise IntegrityError(f"transaction {tx.tx_id} of batch {batch_id} is "
                              f"{tx.validation_code_name}, not VALID", check="transaction")
-    batch = _submitted_batch(tx, batch_id)
+    batch = _submitted_batch(tx, batch_id, schema)
     if header.get("id") != batch_id:
         raise IntegrityError(f"batch {batch_id}: world state answered batch {header.get('id')}",
                              check="batch_header")
@@ -605,7 +635,8 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
         if name not in header:
             raise IntegrityError(f"batch {batch_id}: world state's batch lacks {name}",
                                  check="batch_header")
-        if _normal(header[name], name) != _normal(batch[name], name):
+        if _normal(header[name], name) != _normal(batch[name], name) and \
+                records.canonical(header[name]) != records.canonical(batch[name]):
             raise IntegrityError(f"batch {batch_id}: world state's {name} differs from its "
                                  f"transaction's", check="batch_header")
     producer = header.get("producer") or {}
@@ -620,7 +651,7 @@ def verify_batch_against_transaction(header: Mapping[str, Any], batch_id: str,
 
 def _normal(value: Any, name: str) -> Any:
     """A header field in one form: integers may arrive as decimal strings (the record
-    format's integer rule)."""
+    format's integer rule; a field holding them, e.g. public, compares in canonical form)."""
     if name in records.BATCH_INTEGERS and isinstance(value, str) and value.isdigit():
         return int(value)
     return value
@@ -648,15 +679,17 @@ def verify_batch_flow(api, stream: str, batch_id: str):
     if tx is None:
         raise IntegrityError(f"block {block.number} does not hold transaction {tx_id} of "
                              f"batch {batch_id}", block_number=block.number, check="transaction")
-    batch = verify_batch_against_transaction(header, batch_id, tx)
+    schema = (yield from api.flows.get_stream(stream)).schema
+    batch = verify_batch_against_transaction(header, batch_id, tx, schema)
     if data_hash(block.raw) != block.data_hash:
         raise IntegrityError(f"block {block.number}: data hash does not match its data",
                              block_number=block.number, check="data_hash")
     if block.number == 0:
         raise IntegrityError(f"batch {batch_id} cannot be in the genesis block",
                              block_number=0, check="transaction")
-    config, config_blocks = yield from config_in_force_flow(network, block.number)
+    config, config_blocks = yield from config_in_force_flow(network, block.number, block)
     signers = check_block_signatures(block, config)
+    require_last_config(block, config)
     return BatchCheck(stream, batch_id, tx_id, block.number, tx.index, block.hash.hex(),
                       signers, config_blocks, batch)
 
@@ -846,7 +879,7 @@ __all__ = [
     "BatchCheck", "ChainReport", "ChainVerifier", "ChannelConfig", "Consenter", "OrdererOrg",
     "RecordCheck", "RecordId", "RecordProof", "check_block_signatures",
     "check_record_proof", "config_in_force", "config_in_force_flow", "is_config_block",
-    "path_sides", "prove_record", "verify_batch", "verify_batch_flow", "verify_chain",
-    "verify_batch_against_transaction", "verify_proof", "verify_proof_flow",
+    "path_sides", "prove_record", "require_last_config", "verify_batch", "verify_batch_flow",
+    "verify_chain", "verify_batch_against_transaction", "verify_proof", "verify_proof_flow",
     "verify_record", "verify_record_flow",
 ]

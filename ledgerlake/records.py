@@ -71,8 +71,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 __all__ = ["BigNumber", "Field", "RecordError", "Schema", "batch_id", "batch_plaintext",
            "canonical", "check_identifier", "check_payload", "check_value",
            "ciphertext_matches", "commitment", "decode_plaintext", "encode_plaintext", "int64",
-           "merkle_proof", "merkle_root", "parse_json", "payload_digest", "public_columns",
-           "seal_records", "validate_batch_shape", "validate_public_columns",
+           "merkle_proof", "merkle_root", "normalised_batch", "parse_json", "payload_digest",
+           "public_columns", "seal_records", "validate_batch_shape", "validate_public_columns",
            "validate_record", "verified_records", "verify_batch_records", "verify_proof"]
 
 
@@ -321,6 +321,9 @@ def canonical(value: Any) -> bytes:
         return rfc8785.dumps(_jcs_value(value))
     except rfc8785.CanonicalizationError as exc:
         raise RecordError(f"value cannot be encoded canonically: {exc}") from None
+    except UnicodeError:  # rfc8785 sorts keys as UTF-16, which a lone surrogate breaks
+        raise RecordError("value cannot be encoded canonically: an object key holds a lone "
+                          "surrogate (not valid Unicode)") from None
     except RecursionError:
         raise RecordError("value is nested too deeply to be encoded canonically") from None
 
@@ -684,12 +687,21 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     """Structure, sizes and formats of a batch, checked without any plaintext; returns
     ``batch`` with its integer fields normalised in place to ints (a copy when ``batch`` is
     read-only; they may arrive as decimal strings, see the module's integer rule) before
-    its id is checked.
+    its id is checked (``normalised_batch``, then the id).
 
     With the stream's ``schema``, the public fields are checked and normalised too. Pass it
     whenever the batch may not be in the canonical form: without it, an integer token
     beyond ±(2^53−1) in a public field is read as the double it denotes in the canonical
     form, which is not what a writer of exact JSON numbers meant by a timestamp."""
+    batch = normalised_batch(batch, schema)
+    if batch["id"] != batch_id(batch):
+        raise RecordError("batch.id is not the hash of the batch's content")
+    return batch
+
+
+def normalised_batch(batch: Any, schema: Schema | None = None) -> Any:
+    """``validate_batch_shape`` short of the id check: the batch in the one form its id is
+    the hash of, for a checker that names the id it hashes to (``verify``)."""
     if not isinstance(batch, Mapping):
         raise RecordError("batch must be a JSON object")
     missing = [k for k in (*BATCH_FIELDS, "id") if k not in batch]
@@ -730,8 +742,6 @@ def validate_batch_shape(batch: Any, schema: Schema | None = None) -> Any:
     if schema is not None:
         batch["public"] = validate_public_columns(schema, public, batch["record_count"])
     check_payload(batch["payload"])
-    if batch["id"] != batch_id(batch):
-        raise RecordError("batch.id is not the hash of the batch's content")
     return batch
 
 

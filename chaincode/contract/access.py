@@ -2,8 +2,9 @@
 organisation's wrapped keys against it.
 
 Two kinds of identity open a stream, both of a reader organisation: an analyst, to read
-it, and a writer (a writer role of a writer organisation), which needs the data key to
-encrypt what it writes. Both state a purpose and are audited alike.
+it, and a producer of a writer organisation (when producer is a writer role), which needs
+the data key to encrypt what it writes. Both state a purpose and are audited alike; no other
+role ever receives a data key, whatever the stream's writer roles.
 
 A ticket holds against the endorsing peer's clock as well as the transaction time, and
 records the stream's grant generation: a revocation ends it, a later re-grant does not
@@ -44,25 +45,30 @@ def _scope(req: dict) -> dict:
     return scope
 
 
-def _require_opener(ctx: Ledger, stream: dict) -> None:
-    """An analyst, or a writer of the stream (a writer role of a writer organisation); the
-    reader check that both need follows."""
+def _require_opener(ctx: Ledger, stream: dict, rule: str = "stream.open") -> None:
+    """The one rule of who opens a stream and so receives its organisation's data keys: an
+    analyst of a reader organisation, or a producer of a writer organisation that reads it
+    (when producer is a writer role). Other writer roles may write but get no key. A failed
+    reader check is named by ``rule`` (GetStreamKeys: the org lost its grant since)."""
     creator = ctx.creator()
     writers = stream["writers"]
-    if creator.role == "analyst":
-        return
-    if creator.role and creator.role in writers["roles"] and \
-            creator.msp_id in writers["msp_ids"]:
-        return
-    raise deny("stream.open", f"needs role analyst, or a writer role "
-                              f"({' or '.join(writers['roles'])}) of a writer organisation "
-                              f"({', '.join(writers['msp_ids'])}); {creator.msp_id} identity "
-                              f"{creator.enrollment_id[:64]!r} has role {creator.role or 'none'!r}")
+    producer = creator.role == "producer" and "producer" in writers["roles"] and \
+        creator.msp_id in writers["msp_ids"]
+    if creator.role != "analyst" and not producer:
+        raise deny("stream.open", f"only an analyst of a reader organisation or a producer of "
+                                  f"a writer organisation that reads it opens a stream "
+                                  f"(writers: {', '.join(writers['msp_ids'])}; writer roles: "
+                                  f"{', '.join(writers['roles'])}); {creator.msp_id} identity "
+                                  f"{creator.enrollment_id[:64]!r} has role "
+                                  f"{creator.role or 'none'!r}")
+    if creator.msp_id not in stream["readers"]:
+        raise deny(rule, f"{creator.msp_id} is {'no longer' if rule == 'stream.keys' else 'not'}"
+                         f" a reader of {stream['id']!r}")
 
 
 @transaction(Function.OPEN_STREAM)
 async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
-    """Step 1 of audited key access: an analyst or a writer of a reader org states a purpose
+    """Step 1 of audited key access: an opener (``_require_opener``) states a purpose
     (and optionally a block or time range); the access is written to the audit trail and a
     ticket is issued. Submit it: an evaluated call commits nothing and so opens nothing.
 
@@ -70,8 +76,6 @@ async def open_stream(ctx: Ledger, stream_id: str, request_json: str) -> dict:
     stream = await load_stream(ctx, stream_id)
     creator = ctx.creator()
     _require_opener(ctx, stream)
-    if creator.msp_id not in stream["readers"]:
-        raise deny("stream.open", f"{creator.msp_id} is not a reader of {stream_id!r}")
     req = parse_object(request_json, "request", REQUEST_FIELDS)
     purpose = text(req.get("purpose", ""), "purpose", MAX_TEXT).strip()
     if not purpose:
@@ -106,15 +110,13 @@ async def get_stream_keys(ctx: Ledger, stream_id: str, ticket_id: str) -> dict:
     audit trail, and none outlives a revocation)."""
     stream = await load_stream(ctx, stream_id)
     creator = ctx.creator()
-    _require_opener(ctx, stream)
+    _require_opener(ctx, stream, "stream.keys")
     ticket = await get(ctx, composite_key("ticket", stream_id, hex64(ticket_id, "ticket")))
     if ticket is None:
         raise deny("stream.keys", f"no committed ticket {ticket_id!r} for {stream_id!r}; "
                                   f"submit OpenStream first")
     if (ticket["msp_id"], ticket["id"]) != (creator.msp_id, creator.enrollment_id):
         raise deny("stream.keys", "the ticket was issued to another identity")
-    if creator.msp_id not in stream["readers"]:
-        raise deny("stream.keys", f"{creator.msp_id} is no longer a reader of {stream_id!r}")
     since = stream.get("reader_since", {}).get(creator.msp_id, 0)
     if ticket.get("generation", 0) < since:
         raise deny("stream.keys", f"the ticket predates {creator.msp_id}'s current grant "
