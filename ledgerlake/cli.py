@@ -223,9 +223,11 @@ def identity_list(state_dir) -> None:
 
 # -- the contract, through the typed API ----------------------------------------------
 @contextmanager
-def _contract(state_dir, who: str):
-    """The typed contract API as ``who`` ("Org1/analyst"): the one place that knows how
-    the CLI finds a peer and an identity (today the local network's state directory)."""
+def _contract(state_dir, who: str, peer: str | None = None):
+    """The typed contract API as ``who`` ("Org1/analyst"), through ``peer`` (a name from
+    the connection profile, e.g. peer0.org2) or the identity's organisation's first peer:
+    the one place that knows how the CLI finds a peer and an identity (today the local
+    network's state directory)."""
     from ledgerlake.client import LedgerlakeContract, connect, load_local_profile, load_wallet
 
     org, _, user = who.partition("/")
@@ -239,8 +241,18 @@ def _contract(state_dir, who: str):
     if not wallet.is_dir():
         raise ConfigError(f"no identity {who!r} in the wallet ({wallet}); see "
                           f"'ledgerlake identity list'")
+    profile = load_local_profile(net.state_dir, org)
+    if peer is None:
+        endpoint = profile.endpoint()
+    else:
+        owner = next((o.name for o in profile.organizations.values() if peer in o.peers), None)
+        if owner is None:
+            names = sorted(p for o in profile.organizations.values() for p in o.peers)
+            raise ConfigError(f"--peer {peer!r} is not in the connection profile; its peers: "
+                              f"{', '.join(names)}")
+        endpoint = profile.endpoint(peer, owner)
     identity, signer = load_wallet(wallet)
-    with load_local_profile(net.state_dir, org).endpoint().dial() as channel:
+    with endpoint.dial() as channel:
         gateway = connect(identity, signer, channel)
         yield LedgerlakeContract(gateway.get_network(net.spec.channel)
                                  .get_contract(net.spec.chaincode))

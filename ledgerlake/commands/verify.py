@@ -3,7 +3,6 @@ on the command line. A failed check is one line naming the block and the check (
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -12,41 +11,7 @@ from rich.table import Table
 
 from ledgerlake.cli import _as_option, _contract, _json_option, _network, _print_json, \
     _state_dir_option, err, out
-from ledgerlake.errors import ConfigError, NotRunningError
-
-
-@contextmanager
-def _api(state_dir, who: str, peer: str | None):
-    """The typed contract API as ``who``, through peer ``peer`` (a name from the
-    connection profile, e.g. peer0.org2) or the identity's organisation's first peer."""
-    if peer is None:
-        with _contract(state_dir, who) as api:
-            yield api
-        return
-    from ledgerlake.client import LedgerlakeContract, connect, load_local_profile, load_wallet
-
-    org, _, user = who.partition("/")
-    if not org or not user or "/" in user:
-        raise ConfigError(f"--as must be ORG/USER like Org1/analyst, not {who!r}")
-    net = _network(state_dir)
-    if not net.bootstrapped or not net.running():
-        raise NotRunningError(f"no network is running in {net.state_dir}; run "
-                              f"'ledgerlake network up' first")
-    wallet = net.layout.wallet_dir(net.layout.org(org), user)
-    if not wallet.is_dir():
-        raise ConfigError(f"no identity {who!r} in the wallet ({wallet}); see "
-                          f"'ledgerlake identity list'")
-    profile = load_local_profile(net.state_dir, org)
-    owner = next((o.name for o in profile.organizations.values() if peer in o.peers), None)
-    if owner is None:
-        names = sorted(p for o in profile.organizations.values() for p in o.peers)
-        raise ConfigError(f"--peer {peer!r} is not in the connection profile; its peers: "
-                          f"{', '.join(names)}")
-    identity, signer = load_wallet(wallet)
-    with profile.endpoint(peer, owner).dial() as channel:
-        gateway = connect(identity, signer, channel)
-        yield LedgerlakeContract(gateway.get_network(net.spec.channel)
-                                 .get_contract(net.spec.chaincode))
+from ledgerlake.errors import ConfigError
 
 
 @click.group("verify")
@@ -78,7 +43,7 @@ def verify_chain_cmd(state_dir, peer: str | None, start: int, genesis_hash: str 
 
     columns = (TextColumn("verifying blocks"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
-    with _api(state_dir, who, peer) as api, \
+    with _contract(state_dir, who, peer) as api, \
             Progress(*columns, console=err, transient=True,
                      disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("chain", total=None, rate="")
@@ -143,7 +108,7 @@ def verify_batch_cmd(state_dir, stream: str, batch_id: str, peer: str | None, wh
     signatures on that block."""
     from ledgerlake.client.verify import verify_batch
 
-    with _api(state_dir, who, peer) as api:
+    with _contract(state_dir, who, peer) as api:
         check = verify_batch(api, stream, batch_id)
     if as_json:
         _print_json(check.to_json())
@@ -190,7 +155,7 @@ def verify_record_cmd(state_dir, stream: str, record_id: str | None, proof_file:
     elif record_id is None:
         raise ConfigError("name the record (BATCH_ID:INDEX) or pass --proof FILE")
     rid = proof.record_id if proof is not None else RecordId.parse(record_id)
-    with _api(state_dir, who, peer) as api:
+    with _contract(state_dir, who, peer) as api:
         if proof is not None:
             check = verify_proof(api, stream, proof)
         else:
