@@ -23,8 +23,7 @@ from ledgerlake.client import signer_from_wallet
 from ledgerlake.client.api import LedgerlakeContract
 from ledgerlake.client.batches import open_batch_with_cursor
 from ledgerlake.client.models import Writers
-from ledgerlake.network import LocalNetwork, NetworkSpec
-from ports import base_port
+from networks import network_up
 
 pytestmark = pytest.mark.integration
 ORGS = ("Org1", "Org2")
@@ -39,13 +38,7 @@ SCHEMA = {"version": 1, "fields": [
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    network = LocalNetwork(tmp_path_factory.mktemp("ingest") / "state",
-                           spec=NetworkSpec(base_port=base_port(22500)))
-    try:
-        network.up()
-        yield network
-    finally:
-        network.down()
+    yield from network_up(tmp_path_factory, "ingest", 22500)
 
 
 def _api(net, org, user):

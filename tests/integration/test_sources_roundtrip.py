@@ -22,8 +22,7 @@ from ledgerlake.client.ingest.mqtt import MqttSource
 from ledgerlake.client.ingest.pipeline import ingest
 from ledgerlake.client.ingest.sql import SqlSource
 from ledgerlake.client.models import Writers
-from ledgerlake.network import LocalNetwork, NetworkSpec
-from ports import base_port
+from networks import network_up
 from servers import http_api, mosquitto, postgres  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -39,13 +38,7 @@ SCHEMA = {"version": 1, "fields": [
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    network = LocalNetwork(tmp_path_factory.mktemp("sources") / "state",
-                           spec=NetworkSpec(base_port=base_port(23500)))
-    try:
-        network.up()
-        yield network
-    finally:
-        network.down()
+    yield from network_up(tmp_path_factory, "sources", 23500)
 
 
 @pytest.fixture(scope="module")

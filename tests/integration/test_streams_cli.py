@@ -18,8 +18,7 @@ from ledgerlake.client import encryption
 from ledgerlake.client.batches import seal_batch
 from ledgerlake.client.streams import open_data_keys, org_private_keys
 from ledgerlake.errors import EndorseError
-from ledgerlake.network import LocalNetwork, NetworkSpec
-from ports import base_port
+from networks import network_up
 
 pytestmark = pytest.mark.integration
 SCHEMA_YAML = """version: 1
@@ -31,13 +30,7 @@ fields:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    network = LocalNetwork(tmp_path_factory.mktemp("streams") / "state",
-                           spec=NetworkSpec(base_port=base_port(24500)))
-    try:
-        network.up()
-        yield network
-    finally:
-        network.down()
+    yield from network_up(tmp_path_factory, "streams", 24500)
 
 
 @pytest.fixture(scope="module")

@@ -38,12 +38,12 @@ from ledgerlake.client.verify import (
     verify_record,
 )
 from ledgerlake.errors import EndorseError, IntegrityError
-from ledgerlake.network import LocalNetwork, NetworkSpec, process
+from ledgerlake.network import process
 from ledgerlake.network.channel import metrics as channel_metrics
 from ledgerlake.network.layout import ORDERER_ORG
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.protocol import ErrorCode
-from ports import base_port
+from networks import network_up
 
 pytestmark = pytest.mark.integration
 ORGS = ("Org1", "Org2")
@@ -58,13 +58,7 @@ PUBLIC = f"PUBLIC{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    network = LocalNetwork(tmp_path_factory.mktemp("verify") / "state",
-                           spec=NetworkSpec(base_port=base_port(25500)))
-    try:
-        network.up()
-        yield network
-    finally:
-        network.down()
+    yield from network_up(tmp_path_factory, "verify", 25500)
 
 
 def _wallet(net, org, role):
