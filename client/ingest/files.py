@@ -17,7 +17,6 @@ required field, stops the ingest with one line naming the file.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 from datetime import datetime, timezone
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ledgerlake import records
-from ledgerlake.client.ingest.source import Row
+from ledgerlake.client.ingest.source import Row, derived_source_id
 from ledgerlake.errors import ConfigError, RecordError
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -108,18 +107,6 @@ def _drop_none(row: dict) -> dict:
 
 
 # -- the source ------------------------------------------------------------------------------------
-def identifier_from(text: str, fallback: str = "source") -> str:
-    """A source id (``records.check_identifier``) made from a file name: other characters
-    become '-', a leading non-letter gets an 'f', and a name too long keeps a hash of the
-    whole so two long names stay apart."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or fallback
-    if not name[0].isalpha():
-        name = "f" + name
-    if len(name) > 64:
-        name = name[:55] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
-    return records.check_identifier(name, "source id")
-
-
 class FileSource:
     """CSV, JSON Lines or Parquet files (``spec``: a file, a directory or a glob); the format
     comes from each file's extension unless ``format`` ("csv", "jsonl", "parquet") is given."""
@@ -180,8 +167,8 @@ class FileSource:
 
     def source_id(self) -> str:
         path = Path(self.spec)
-        return identifier_from(path.name if (path.is_file() or path.is_dir())
-                               else self.spec.replace("*", "all"), "files")
+        return derived_source_id(path.name if (path.is_file() or path.is_dir())
+                                 else self.spec.replace("*", "all"), "files")
 
     def rows(self, after: Any | None = None) -> Iterator[Row]:
         start_file, skip = None, 0

@@ -56,11 +56,15 @@ class Source(Protocol):
         """Release files, connections and sockets."""
 
 
-def derived_source_id(text: str) -> str:
-    """A default source id made from ``text`` (e.g. ``"sql.shop.orders"``, which must start
-    with a letter): characters an identifier refuses become '-', and a text longer than an
-    identifier allows is cut and suffixed with a hash of the whole, so it stays distinct."""
-    ident = _NOT_IN_ID.sub("-", text).strip("-")
+def derived_source_id(text: str, fallback: str = "source") -> str:
+    """A default source id made from ``text`` (``"sql.shop.orders"``, a file's name):
+    characters an identifier refuses become '-', a leading non-letter gets an 'f'
+    (``2024 sales.csv`` → ``f2024-sales.csv``), nothing left gives ``fallback``, and a text
+    longer than an identifier allows is cut and suffixed with a hash of the whole, so it
+    stays distinct."""
+    ident = _NOT_IN_ID.sub("-", text).strip("-.") or fallback
+    if not ident[0].isalpha():
+        ident = "f" + ident
     if len(ident) > 64:
         ident = ident[:51] + "-" + hashlib.sha256(ident.encode()).hexdigest()[:12]
     return check_identifier(ident, "a derived source id")

@@ -11,7 +11,8 @@ import pytest
 
 from ledgerlake import records
 from ledgerlake.client.ingest import open_source, source_kind
-from ledgerlake.client.ingest.files import FileSource, coerce_text, identifier_from
+from ledgerlake.client.ingest.files import FileSource, coerce_text
+from ledgerlake.client.ingest.source import derived_source_id as identifier_from
 from ledgerlake.client.ingest.stdin import StdinSource
 from ledgerlake.errors import ConfigError
 
