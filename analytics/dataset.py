@@ -369,3 +369,100 @@ def station_files(out_dir: str | Path, manifest: dict, stations: Any = None) -> 
     """The CSV files of ``stations`` (ids; default all), in the manifest's order."""
     chosen = list(manifest["stations"]) if stations is None else list(stations)
     return [Path(out_dir) / manifest["stations"][s]["file"] for s in chosen]
+
+
+# -- what an analysis found against what was planted ---------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    what: str
+    planted: int
+    found: int | None    # None: the analysis does not report it
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.found == self.planted
+
+
+def findings(manifest: dict, results: dict, out_dir: str | Path,
+             rejected: list[dict]) -> list[Finding]:
+    """The manifest against an ingest's reject lines (``source``, ``where``, ``rule``) and an
+    analysis (``results.json`` as a dict, its ``series/`` under ``out_dir``): rows
+    rejected, duplicates, missing values, out-of-order and late readings, anomalies."""
+    stations = manifest["stations"]
+    planted_rejects = {(s, r["where"], r["rule"]) for s, info in stations.items()
+                       for r in info["rejected"]}
+    got = {(r.get("source"), r.get("where"), r.get("rule")) for r in rejected}
+    rules = ", ".join(f"{k} {v}" for k, v in manifest["totals"]["rejected_by_rule"].items())
+    out = [Finding("rows rejected by ingestion", len(planted_rejects),
+                   len(got & planted_rejects) if got <= planted_rejects else len(got),
+                   f"the same rows, by rule: {rules}" if got == planted_rejects else
+                   f"{len(got - planted_rejects)} unexpected, "
+                   f"{len(planted_rejects - got)} missed")]
+
+    quality = {}  # station -> its quality figures, from whichever stream holds it
+    for stream in results.get("streams", {}).values():
+        quality.update(stream.get("quality", {}).get("by_source", {}))
+
+    def total(key: str, count) -> int | None:
+        figures = [quality.get(s, {}).get(key) for s in stations]
+        if any(f is None for f in figures):
+            return None
+        return sum(count(f) for f in figures)
+
+    def planted(key: str) -> int:
+        return sum(len(info[key]) for info in stations.values())
+
+    out.append(Finding("duplicate readings", planted("duplicates"),
+                       total("duplicates", int), "a reading sent twice"))
+    out.append(Finding("missing values", manifest["totals"]["missing"],
+                       total("missing", lambda m: sum(m.values())), "empty cells"))
+    out.append(Finding("out-of-order readings", planted("out_of_order"),
+                       total("out_of_order", int), "behind the station's newest reading"))
+    out.append(Finding("late readings", planted("late"), total("late", int),
+                       f"more than {LATE_AFTER_SECONDS // 3600} h behind"))
+    hits, flagged, other = anomaly_hits(manifest, results, out_dir)
+    kinds = {}
+    for info in stations.values():
+        for a in info["anomalies"]:
+            kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
+    out.append(Finding("anomalies (" + ", ".join(f"{n} {k}" for k, n in kinds.items()) + ")",
+                       len(hits), None if flagged is None else sum(hits.values()),
+                       "" if flagged is None else
+                       f"{flagged} hours flagged in all, {other} of them not planted"))
+    return out
+
+
+def anomaly_hits(manifest: dict, results: dict, out_dir: str | Path
+                 ) -> tuple[dict[tuple, bool], int | None, int | None]:
+    """Whether the analysis flagged each planted anomaly (any hour of it, on its station
+    and field, marked in ``series/<stream>.parquet``); also how many (source, hour) points
+    it flagged in all and how many of those no planted anomaly explains. ``None`` counts
+    when the analysis wrote no series."""
+    import pandas as pd
+
+    planted = {(s, a["field"], a["time"]): a for s, info in manifest["stations"].items()
+               for a in info["anomalies"]}
+    hits = {key: False for key in planted}
+    frames = []
+    for stream in results.get("streams", {}):
+        path = Path(out_dir) / "series" / f"{stream}.parquet"
+        if path.is_file():
+            frames.append(pd.read_parquet(path))
+    if not frames:
+        return hits, None, None
+    series = pd.concat(frames, ignore_index=True)
+    flagged = series[series["anomaly"].astype(bool)]
+    flagged = flagged.assign(time=pd.to_datetime(flagged["time"], utc=True))
+    explained = pd.Series(False, index=flagged.index)
+    for key, a in planted.items():
+        start = pd.Timestamp(parse_time(a["time"])).floor("h")
+        end = pd.Timestamp(parse_time(a["until"])).floor("h")
+        near = (flagged["source"] == key[0]) & flagged["time"].between(start, end)
+        explained |= near
+        if "field" in flagged.columns:
+            near &= flagged["field"] == a["field"]
+        hits[key] = bool(near.any())
+    points = flagged.drop_duplicates(["source", "time"])
+    other = points[~explained.loc[points.index]]
+    return hits, len(points), len(other)

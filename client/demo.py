@@ -1,20 +1,38 @@
-"""The demo's round trip through the typed API, for any network: create the demo stream
-(when absent), open it as the first organisation's analyst (an audited ticket, then its
-wrapped data key, unwrapped with the organisation's own key), submit one encrypted batch
-as its producer with the plaintext checked by every organisation's endorser, read the batch
-back and decrypt it. The CLI's ``ledgerlake demo`` adds the local network around it."""
+"""The demo, for any network: the README's main job and a quick round trip.
+
+``run_story`` is the main job: a public dataset (pvlib's weather stations, defects planted
+on purpose, ``analytics.dataset``) → one stream per organisation (the first owns two
+stations, the second one; both organisations read both) → ingestion of the CSV files by
+each owner's producer, the plaintext checked by every organisation's endorser → the sync
+of the ledger into a verified Parquet lake → the analysis on Dask → the HTML report and
+its lineage receipt anchored on-chain → ``verify report`` by the other organisation → what
+was found against what was planted. Each stage is exactly once: a second run finds the
+streams, ingests nothing new (the ingest state and the chains on the ledger), syncs only
+the blocks past the lake's checkpoint, and says so.
+
+``run_demo`` is the quick round trip: create the demo stream (when absent), open it as the
+first organisation's analyst (an audited ticket, then its wrapped data key, unwrapped with
+the organisation's own key), submit one encrypted batch as its producer with the plaintext
+checked by every organisation's endorser, read the batch back and decrypt it.
+
+The CLI's ``ledgerlake demo`` adds the local network around either."""
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledgerlake.client.batches import seal_batch
+from ledgerlake.client.ingest.files import FileSource
 from ledgerlake.client.models import Batch, BatchReceipt, Stream
 from ledgerlake.client.streams import Settle, create_stream, open_data_keys
 from ledgerlake.errors import DecryptionError, EndorseError, LedgerlakeError
@@ -94,3 +112,239 @@ def run_demo(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
     if read != rows:
         raise LedgerlakeError(f"batch {receipt.id} read back differs from what was written")
     return DemoRun(stream, created, receipt, rows, read, stored, commit_seconds)
+
+
+# -- the main job ------------------------------------------------------------------------------
+#: The streams of the story: (stream, stations) per organisation, in the network's order.
+STORY_STREAMS = (("weather-org1", ("sand-point", "greensboro")), ("weather-org2", ("miami",)))
+STORY_DESCRIPTION = "ledgerlake demo: hourly readings of {names} (pvlib TMY, year {year})"
+#: Records per batch: each station's year is a short chain of batches.
+STORY_BATCH_SIZE = 2000
+STAGES = ("dataset", "streams", "ingest", "sync", "analyze", "report", "verify")
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    stream: str
+    org: str       # the owner organisation's name (Org1)
+    msp_id: str
+    stations: tuple[str, ...]
+
+
+@dataclass
+class Story:
+    """What each stage of ``run_story`` did."""
+
+    work_dir: Path
+    data_dir: Path
+    lake_dir: Path
+    manifest: dict
+    plans: list[StreamPlan]
+    created: dict[str, bool] = field(default_factory=dict)
+    ingests: dict[str, Any] = field(default_factory=dict)     # stream -> IngestSummary
+    reject_files: dict[str, Path] = field(default_factory=dict)
+    sync: Any = None                                          # SyncSummary
+    out_dir: Path | None = None
+    results: dict = field(default_factory=dict)
+    report: Path | None = None
+    anchor: dict = field(default_factory=dict)
+    verified: Any = None                                      # VerifyResult
+    findings: list = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def committed(self) -> int:
+        return sum(s.committed for s in self.ingests.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.ingests.values())
+
+
+def plan_streams(orgs: Sequence[tuple[str, str]]) -> list[StreamPlan]:
+    """The story's streams on this network: the first organisation owns the first, the
+    second the other (with one organisation, it owns both)."""
+    if not orgs:
+        raise LedgerlakeError("the demo needs at least one organisation")
+    return [StreamPlan(stream, *orgs[min(i, len(orgs) - 1)], stations)
+            for i, (stream, stations) in enumerate(STORY_STREAMS)]
+
+
+class StationFile(FileSource):
+    """A station's CSV file as an ingest source whose chain is named after the station."""
+
+    def __init__(self, path: str | Path, station: str):
+        super().__init__(path)
+        self.station = station
+
+    def source_id(self) -> str:
+        return self.station
+
+
+def _stage(story: Story, name: str, progress: Progress | None, started: float,
+           text: str) -> None:
+    story.seconds[name] = time.monotonic() - started
+    if progress is not None:
+        progress(name, text)
+
+
+def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
+              org_key_paths: Mapping[str, Path], *, state_dir: str | Path,
+              work_dir: str | Path | None = None, lake_dir: str | Path | None = None,
+              analysis_dir: str | Path | None = None, scheduler: str | None = None,
+              seed: int | None = None, settle: Settle = None,
+              progress: Progress | None = None) -> Story:
+    """The main job, stage by stage (``STAGES``); ``progress(stage, text)`` after each.
+
+    ``api_for("Org1/producer")`` opens the typed API as a wallet identity; ``orgs`` are
+    ``(name, msp_id)`` of the network's organisations; ``org_key_paths`` each one's X25519
+    private key file. Files go under ``work_dir`` (default ``<state>/demo``: the dataset and
+    the reject files), the lake under ``lake_dir`` (``<state>/lake``, the sync's default)
+    and each analysis in a new folder of ``analysis_dir`` (``<state>/analysis``)."""
+    from ledgerlake.analytics import dataset
+
+    state = Path(state_dir)
+    work = Path(work_dir) if work_dir is not None else state / "demo"
+    lake = Path(lake_dir) if lake_dir is not None else state / "lake"
+    analyses = Path(analysis_dir) if analysis_dir is not None else state / "analysis"
+    plans = plan_streams(orgs)
+
+    started = time.monotonic()
+    data = work / "data"
+    manifest = dataset.prepare(data, seed=dataset.SEED if seed is None else seed)
+    story = Story(work, data, lake, manifest, plans)
+    t = manifest["totals"]
+    _stage(story, "dataset", progress, started,
+           f"{len(manifest['stations'])} weather stations, {t['rows']:,} rows in {data} "
+           f"(planted: {t['rejected']} bad rows, {t['duplicates']} duplicates, "
+           f"{t['missing']} missing values, {t['out_of_order']} out of order of which "
+           f"{t['late']} late, {t['anomalies']} anomalies; {dataset.MANIFEST})")
+
+    started = time.monotonic()
+    msp_ids = sorted({m for _, m in orgs})
+    for plan in plans:
+        names = ", ".join(manifest["stations"][s]["name"] for s in plan.stations)
+        with api_for(f"{plan.org}/admin") as admin:
+            made = create_stream(admin, plan.stream, dataset.SCHEMA, readers=msp_ids,
+                                 writers=[plan.msp_id],
+                                 description=STORY_DESCRIPTION.format(names=names,
+                                                                      year=manifest["year"]),
+                                 max_age_seconds=dataset.MAX_AGE_SECONDS)
+        story.created[plan.stream] = made.created
+    if any(story.created.values()) and settle is not None:
+        settle()
+    _stage(story, "streams", progress, started, "; ".join(
+        f"{p.stream} ({p.msp_id}: {', '.join(p.stations)}) "
+        f"{'created' if story.created[p.stream] else 'already there'}" for p in plans)
+        + f"; readers {', '.join(msp_ids)}")
+
+    started = time.monotonic()
+    _ingest_all(story, api_for, org_key_paths, state, msp_ids)
+    _stage(story, "ingest", progress, started, "; ".join(
+        f"{stream}: {s.committed:,} committed in {s.batches} batches, {s.rejected} rejected"
+        f" ({', '.join(f'{x.source} {x.resumed}' for x in s.sources)})"
+        for stream, s in story.ingests.items()))
+
+    from ledgerlake.client.streams import org_private_keys
+
+    first = plans[0]
+    started = time.monotonic()
+    from ledgerlake.analytics.sync import sync
+
+    with api_for(f"{first.org}/analyst") as analyst:
+        story.sync = sync(analyst.contract.network, analyst, lake,
+                          org_private_keys(org_key_paths[first.org]))
+    s = story.sync
+    _stage(story, "sync", progress, started,
+           f"{s.records:,} new records from {s.blocks} blocks verified, decrypted and "
+           f"written to {lake} (synced to block {s.synced_to})")
+
+    started = time.monotonic()
+    from ledgerlake.analytics.analyze import analyze
+
+    run_dir = analyses / datetime.now(timezone.utc).strftime("demo-%Y%m%dT%H%M%S%fZ")
+    story.out_dir = run_dir
+    story.results = analyze(lake, run_dir, streams=[p.stream for p in plans],
+                            scheduler=scheduler)
+    cluster = story.results.get("run", {}).get("cluster", {})
+    inputs = story.results.get("inputs", {})
+    _stage(story, "analyze", progress, started,
+           f"{inputs.get('rows', 0):,} rows of blocks {inputs.get('blocks')} on a "
+           f"{cluster.get('kind', '?')} Dask cluster ({cluster.get('workers', '?')} workers) "
+           f"into {run_dir}")
+
+    started = time.monotonic()
+    from ledgerlake.analytics import lineage, report
+
+    story.report = Path(report.write_report(run_dir))
+    with api_for(f"{first.org}/analyst") as analyst:
+        story.anchor = lineage.record_run(analyst, run_dir)
+    _stage(story, "report", progress, started,
+           f"{story.report}; lineage receipt {_anchor_text(story.anchor)}")
+
+    checker = plans[-1]
+    started = time.monotonic()
+    with api_for(f"{checker.org}/analyst") as analyst:
+        story.verified = lineage.verify_report(analyst.contract.network, analyst,
+                                               org_private_keys(org_key_paths[checker.org]),
+                                               story.report)
+    _stage(story, "verify", progress, started,
+           f"as {checker.org}/analyst: {_verified_text(story.verified)}")
+
+    rejected = []
+    for path in story.reject_files.values():
+        if path.is_file():
+            rejected += [json.loads(line) for line in path.read_text().splitlines() if line]
+    story.findings = dataset.findings(manifest, story.results, run_dir, rejected)
+    return story
+
+
+def _ingest_all(story: Story, api_for: ApiFor, org_key_paths: Mapping[str, Path],
+                state: Path, msp_ids: Sequence[str]) -> None:
+    """Each stream's stations ingested by its owner's producer, the streams side by side;
+    the plaintext goes to every organisation's endorser, which checks it."""
+    from ledgerlake.client.encryption import load_org_key
+    from ledgerlake.client.ingest import ingest
+
+    rejects = story.work_dir / "rejects"
+    errors: list[BaseException] = []
+
+    def one(plan: StreamPlan) -> None:
+        try:
+            sources = [StationFile(story.data_dir / story.manifest["stations"][s]["file"], s)
+                       for s in plan.stations]
+            story.reject_files[plan.stream] = rejects / f"{plan.stream}.jsonl"
+            with api_for(f"{plan.org}/producer") as producer:
+                story.ingests[plan.stream] = ingest(
+                    producer, sources, stream=plan.stream,
+                    org_key=load_org_key(org_key_paths[plan.org]),
+                    purpose="ledgerlake demo: ingest the weather stations",
+                    batch_size=STORY_BATCH_SIZE, time_field="time", state_dir=state,
+                    reject_file=story.reject_files[plan.stream], send_plaintext=True,
+                    endorsing_organizations=list(msp_ids))
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(p,), name=f"demo-ingest-{p.stream}")
+               for p in story.plans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    story.ingests = {p.stream: story.ingests[p.stream] for p in story.plans}
+
+
+def _anchor_text(anchor: Mapping) -> str:
+    got = anchor.get("anchor", anchor)
+    receipt = got.get("receipt_id") or got.get("id") or "?"
+    where = f" in block {got['block']}" if got.get("block") is not None else ""
+    return f"{str(receipt)[:16]}… anchored{where}"
+
+
+def _verified_text(result: Any) -> str:
+    text = getattr(result, "summary", None) or getattr(result, "message", None)
+    return str(text) if text else "the report's inputs, outputs and anchor match the ledger"

@@ -199,7 +199,7 @@ def _cli_json(capsys, *args):
 def test_demo_and_the_read_commands(raft_network, apis, capsys):
     state = str(raft_network.state_dir)
     for run in (1, 2):  # idempotent: the second run finds the stream and extends its chain
-        assert main(["demo", "--state-dir", state, "--stream", "demo-it"]) == 0, \
+        assert main(["demo", "--round-trip", "--state-dir", state, "--stream", "demo-it"]) == 0, \
             capsys.readouterr().err
         printed = capsys.readouterr().out
         assert f"seq {run}" in printed and "merkle root matches" in printed
