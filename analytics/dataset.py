@@ -53,6 +53,7 @@ MAX_AGE_SECONDS = 20 * 365 * 24 * 3600
 #: arrived late.
 LATE_AFTER_SECONDS = 3600
 MANIFEST = "manifest.json"
+SCHEMA_FILE = "schema.json"  # the stream schema, for 'ledgerlake stream create --schema'
 TIME = "time"
 VALUE_FIELDS = ("temp_air", "relative_humidity", "ghi", "dni", "dhi", "wind_speed",
                 "pressure")
@@ -340,13 +341,15 @@ def totals(stations: dict) -> dict:
 
 
 def prepare(out_dir: str | Path, *, seed: int = SEED, year: int = YEAR) -> dict:
-    """Write ``<out_dir>/<station>.csv`` and ``manifest.json``; return the manifest. Files
-    already holding the same bytes are left alone (a re-run changes nothing, so an ingest
-    resumes where it stopped); others are replaced atomically."""
+    """Write ``<out_dir>/<station>.csv``, ``manifest.json`` and the stream's ``schema.json``;
+    return the manifest. Files already holding the same bytes are left alone (a re-run
+    changes nothing, so an ingest resumes where it stopped); others are replaced
+    atomically."""
     files, manifest = build(seed, year)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files[MANIFEST] = (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
+    files[SCHEMA_FILE] = (json.dumps(SCHEMA, indent=1, ensure_ascii=False) + "\n").encode()
     for name, data in files.items():
         path = out / name
         if path.is_file() and path.read_bytes() == data:
