@@ -149,3 +149,78 @@ def test_values_are_the_stations_own_in_the_schemas_units(prepared):
         values = dataset.load_station(station)
         for field, (low, high) in ranges.items():
             assert values[field].between(low, high).all(), (station.id, field)
+
+
+def _results(manifest, quality_off=0):
+    """An analysis' results as analyze writes them, with the figures the manifest plants
+    (``quality_off`` added to each station's duplicates)."""
+    streams = {}
+    for stream, stations in (("a", ("sand-point", "greensboro")), ("b", ("miami",))):
+        by_source = {}
+        for s in stations:
+            info = manifest["stations"][s]
+            by_source[s] = {"duplicates": len(info["duplicates"]) + quality_off,
+                            "missing": {f: len(v) for f, v in info["missing"].items()},
+                            "out_of_order": len(info["out_of_order"]),
+                            "late": len(info["late"])}
+        streams[stream] = {"quality": {"by_source": by_source}}
+    return {"streams": streams}
+
+
+def _series(folder, manifest, skip=()):
+    """series/<stream>.parquet marking each planted anomaly's first hour (but ``skip``)
+    and one unplanted hour."""
+    (folder / "series").mkdir(exist_ok=True)
+    rows = []
+    for s, info in manifest["stations"].items():
+        for a in info["anomalies"]:
+            if (s, a["field"]) not in skip:
+                rows.append({"source": s, "time": pd.Timestamp(a["time"]), "field": a["field"],
+                             "value": a["value"], "anomaly": True, "score": 5.0})
+        rows.append({"source": s, "time": pd.Timestamp("2025-01-02T00:00:00Z"),
+                     "field": "temp_air", "value": 1.0, "anomaly": False, "score": 0.1})
+    rows.append({"source": "miami", "time": pd.Timestamp("2025-06-01T12:00:00Z"),
+                 "field": "pressure", "value": 990.0, "anomaly": True, "score": 4.0})
+    frame = pd.DataFrame(rows)
+    frame[frame["source"] != "miami"].to_parquet(folder / "series" / "a.parquet")
+    frame[frame["source"] == "miami"].to_parquet(folder / "series" / "b.parquet")
+
+
+def _rejects(manifest):
+    return [{"source": s, "where": r["where"], "rule": r["rule"]}
+            for s, info in manifest["stations"].items() for r in info["rejected"]]
+
+
+def test_findings_set_what_an_analysis_found_against_the_manifest(prepared, tmp_path):
+    _, manifest = prepared
+    _series(tmp_path, manifest)
+    found = {f.what.split(" (")[0]: f for f in
+             dataset.findings(manifest, _results(manifest), tmp_path, _rejects(manifest))}
+    assert all(f.ok for f in found.values()), found
+    assert found["anomalies"].planted == 10
+    assert "11 hours flagged in all, 1 of them not planted" == found["anomalies"].detail
+
+
+def test_findings_name_what_differs(prepared, tmp_path):
+    _, manifest = prepared
+    _series(tmp_path, manifest, skip={("miami", "ghi")})
+    rejects = _rejects(manifest)[1:] + [{"source": "miami", "where": "row 1 of miami.csv",
+                                         "rule": "schema"}]
+    found = {f.what.split(" (")[0]: f for f in
+             dataset.findings(manifest, _results(manifest, quality_off=1), tmp_path, rejects)}
+    assert not found["rows rejected by ingestion"].ok
+    assert found["rows rejected by ingestion"].detail == "1 unexpected, 1 missed"
+    assert (found["duplicate readings"].found, found["duplicate readings"].planted) == (12, 9)
+    assert found["missing values"].ok
+    assert (found["anomalies"].found, found["anomalies"].ok) == (9, False)
+    hits, _, _ = dataset.anomaly_hits(manifest, _results(manifest), tmp_path)
+    assert [k for k, hit in hits.items() if not hit] == [
+        ("miami", "ghi", manifest["stations"]["miami"]["anomalies"][-1]["time"])]
+
+
+def test_findings_without_an_analysis_figure_say_so(prepared, tmp_path):
+    _, manifest = prepared
+    found = dataset.findings(manifest, {"streams": {}}, tmp_path, _rejects(manifest))
+    assert found[0].ok
+    assert [f.found for f in found[1:]] == [None] * 5
+
