@@ -405,13 +405,20 @@ def findings(manifest: dict, results: dict, out_dir: str | Path,
                    f"{len(planted_rejects - got)} missed", same)]
 
     quality = {}  # station -> its quality figures, from whichever stream holds it
+    holding = []  # the quality figures of each stream holding a station
     for stream in results.get("streams", {}).values():
-        quality.update(stream.get("quality", {}).get("by_source", {}))
+        by_source = stream.get("quality", {}).get("by_source", {})
+        quality.update(by_source)
+        if set(by_source) & set(stations):
+            holding.append(stream["quality"])
 
     def total(key: str, count) -> int | None:
+        """The figure summed over the stations, else over the streams holding them."""
         figures = [quality.get(s, {}).get(key) for s in stations]
         if any(f is None for f in figures):
-            return None
+            figures = [q.get(key) for q in holding]
+            if not figures or any(f is None for f in figures):
+                return None
         return sum(count(f) for f in figures)
 
     def planted(key: str) -> int:

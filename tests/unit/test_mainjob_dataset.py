@@ -153,17 +153,18 @@ def test_values_are_the_stations_own_in_the_schemas_units(prepared):
 
 def _results(manifest, quality_off=0):
     """An analysis' results as analyze writes them, with the figures the manifest plants
-    (``quality_off`` added to each station's duplicates)."""
+    (``quality_off`` added to each station's duplicates): duplicates per stream only."""
     streams = {}
     for stream, stations in (("a", ("sand-point", "greensboro")), ("b", ("miami",))):
         by_source = {}
         for s in stations:
             info = manifest["stations"][s]
-            by_source[s] = {"duplicates": len(info["duplicates"]) + quality_off,
-                            "missing": {f: len(v) for f, v in info["missing"].items()},
+            by_source[s] = {"missing": {f: len(v) for f, v in info["missing"].items()},
                             "out_of_order": len(info["out_of_order"]),
                             "late": len(info["late"])}
-        streams[stream] = {"quality": {"by_source": by_source}}
+        duplicates = sum(len(manifest["stations"][s]["duplicates"]) + quality_off
+                         for s in stations)
+        streams[stream] = {"quality": {"duplicates": duplicates, "by_source": by_source}}
     return {"streams": streams}
 
 
