@@ -150,6 +150,7 @@ class Story:
     results: dict = field(default_factory=dict)
     report: Path | None = None
     anchor: dict = field(default_factory=dict)
+    reused: bool = False  # the analysis of an earlier run was still current
     verified: Any = None                                      # VerifyResult
     findings: list = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -194,7 +195,7 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
               org_key_paths: Mapping[str, Path], *, state_dir: str | Path,
               work_dir: str | Path | None = None, lake_dir: str | Path | None = None,
               analysis_dir: str | Path | None = None, scheduler: str | None = None,
-              seed: int | None = None, settle: Settle = None,
+              reanalyze: bool = False, seed: int | None = None, settle: Settle = None,
               progress: Progress | None = None) -> Story:
     """The main job, stage by stage (``STAGES``); ``progress(stage, text)`` after each.
 
@@ -202,7 +203,10 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
     ``(name, msp_id)`` of the network's organisations; ``org_key_paths`` each one's X25519
     private key file. Files go under ``work_dir`` (default ``<state>/demo``: the dataset and
     the reject files), the lake under ``lake_dir`` (``<state>/lake``, the sync's default)
-    and each analysis in a new folder of ``analysis_dir`` (``<state>/analysis``)."""
+    and each analysis in a new folder of ``analysis_dir`` (``<state>/analysis``). When
+    the newest demo analysis there is still current (``current_analysis``: nothing new
+    reached the lake since), it stands and is verified again; ``reanalyze`` runs a new
+    one anyway."""
     from ledgerlake.analytics import dataset
 
     state = Path(state_dir)
@@ -262,27 +266,40 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
            f"written to {lake} (synced to block {s.synced_to})")
 
     started = time.monotonic()
-    from ledgerlake.analytics.analyze import analyze
-
-    run_dir = analyses / datetime.now(timezone.utc).strftime("demo-%Y%m%dT%H%M%S%fZ")
-    story.out_dir = run_dir
-    story.results = analyze(lake, run_dir, streams=[p.stream for p in plans],
-                            scheduler=scheduler)
-    cluster = story.results.get("run", {}).get("cluster", {})
-    inputs = story.results.get("inputs", {})
-    _stage(story, "analyze", progress, started,
-           f"{inputs.get('rows', 0):,} rows of blocks {inputs.get('blocks')} on a "
-           f"{cluster.get('kind', '?')} Dask cluster ({cluster.get('workers', '?')} workers) "
-           f"into {run_dir}")
-
-    started = time.monotonic()
     from ledgerlake.analytics import lineage, report
 
-    story.report = Path(report.write_report(run_dir))
-    with api_for(f"{first.org}/analyst") as analyst:
-        story.anchor = lineage.record_run(analyst, run_dir)
-    _stage(story, "report", progress, started,
-           f"{story.report}; lineage receipt {_anchor_text(story.anchor)}")
+    streams = [p.stream for p in plans]
+    current = None if reanalyze else current_analysis(analyses, lake, streams)
+    if current is not None:  # nothing new since: its results, report and anchor stand
+        story.out_dir, story.reused = current, True
+        story.results = json.loads((current / "results.json").read_text())
+        story.report = current / "report.html"
+        story.anchor = json.loads((current / "lineage.json").read_text())
+        _stage(story, "analyze", progress, started,
+               f"nothing new since {current.name} ({story.results['inputs']['rows']:,} rows, "
+               f"the lake's records): its results stand, not run again "
+               f"(--reanalyze runs it anyway)")
+        _stage(story, "report", progress, started,
+               f"{story.report}; lineage receipt {_anchor_text(story.anchor)}")
+    else:
+        from ledgerlake.analytics.analyze import analyze
+
+        run_dir = analyses / datetime.now(timezone.utc).strftime("demo-%Y%m%dT%H%M%S%fZ")
+        story.out_dir = run_dir
+        story.results = analyze(lake, run_dir, streams=streams, scheduler=scheduler)
+        cluster = story.results.get("run", {}).get("cluster", {})
+        inputs = story.results.get("inputs", {})
+        _stage(story, "analyze", progress, started,
+               f"{inputs.get('rows', 0):,} rows of blocks {inputs.get('blocks')} on a "
+               f"{cluster.get('kind', '?')} Dask cluster ({cluster.get('workers', '?')} "
+               f"workers) into {run_dir}")
+
+        started = time.monotonic()
+        story.report = Path(report.write_report(run_dir))
+        with api_for(f"{first.org}/analyst") as analyst:
+            story.anchor = lineage.record_run(analyst, run_dir)
+        _stage(story, "report", progress, started,
+               f"{story.report}; lineage receipt {_anchor_text(story.anchor)}")
 
     checker = plans[-1]
     started = time.monotonic()
@@ -297,8 +314,34 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
     for path in story.reject_files.values():
         if path.is_file():
             rejected += [json.loads(line) for line in path.read_text().splitlines() if line]
-    story.findings = dataset.findings(manifest, story.results, run_dir, rejected)
+    story.findings = dataset.findings(manifest, story.results, story.out_dir, rejected)
     return story
+
+
+def current_analysis(analyses: Path, lake_dir: Path, streams: Sequence[str]) -> Path | None:
+    """The newest demo analysis in ``analyses`` that is still current: anchored, of exactly
+    ``streams``, over as many rows as the lake now holds of them (the lake only grows, so
+    equal counts mean the same records). None when there is none."""
+    from ledgerlake.analytics import lake
+
+    try:
+        held = lake.read_meta(lake_dir).get("streams", {})
+    except LedgerlakeError:
+        return None
+    rows = sum(int(held.get(s, {}).get("records", -1)) for s in streams)
+    for run in sorted(analyses.glob("demo-*"), reverse=True):
+        try:
+            inputs = json.loads((run / "results.json").read_text())["inputs"]
+            anchored = json.loads((run / "lineage.json").read_text()).get("anchor")
+        except (OSError, ValueError, KeyError):
+            continue
+        if anchored and (run / "report.html").is_file() and \
+                sorted(inputs.get("streams", ())) == sorted(streams) and \
+                inputs.get("rows") == rows and not inputs.get("time_from") and \
+                not inputs.get("time_to"):
+            return run
+        return None  # the newest complete run is not current: analyse again
+    return None
 
 
 def _ingest_all(story: Story, api_for: ApiFor, org_key_paths: Mapping[str, Path],
@@ -338,13 +381,17 @@ def _ingest_all(story: Story, api_for: ApiFor, org_key_paths: Mapping[str, Path]
     story.ingests = {p.stream: story.ingests[p.stream] for p in story.plans}
 
 
-def _anchor_text(anchor: Mapping) -> str:
-    got = anchor.get("anchor", anchor)
-    receipt = got.get("receipt_id") or got.get("id") or "?"
-    where = f" in block {got['block']}" if got.get("block") is not None else ""
-    return f"{str(receipt)[:16]}… anchored{where}"
+def _anchor_text(doc: Mapping) -> str:
+    """``lineage.record_run``'s document in a few words: the receipt and where it is."""
+    anchor = doc.get("anchor") or {}
+    receipt = doc.get("receipt_id") or anchor.get("receipt_id") or "?"
+    where = f" in block {anchor['block']}" if anchor.get("block") is not None else ""
+    return f"{str(receipt)[:16]}… anchored{where}" if anchor else f"{receipt[:16]}… not anchored"
 
 
 def _verified_text(result: Any) -> str:
-    text = getattr(result, "summary", None) or getattr(result, "message", None)
-    return str(text) if text else "the report's inputs, outputs and anchor match the ledger"
+    """``lineage.verify_report``'s result (it raises on the first difference)."""
+    first, last = result.blocks
+    return (f"{result.records:,} input records of blocks {first}–{last} read again from the "
+            f"ledger, Merkle root {result.merkle_root[:16]}…, {result.outputs} output hashes "
+            f"and the receipt anchored in block {result.anchor_block} all match")
