@@ -319,9 +319,10 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
 
 
 def current_analysis(analyses: Path, lake_dir: Path, streams: Sequence[str]) -> Path | None:
-    """The newest demo analysis in ``analyses`` that is still current: anchored, of exactly
-    ``streams``, over as many rows as the lake now holds of them (the lake only grows, so
-    equal counts mean the same records). None when there is none."""
+    """The newest finished demo analysis in ``analyses`` (its report written, its receipt
+    anchored) if it is still current: of exactly ``streams``, over as many rows as the lake
+    now holds of them (the lake only grows, so equal counts mean the same records). None
+    when there is none."""
     from ledgerlake.analytics import lake
 
     try:
@@ -335,12 +336,13 @@ def current_analysis(analyses: Path, lake_dir: Path, streams: Sequence[str]) -> 
             anchored = json.loads((run / "lineage.json").read_text()).get("anchor")
         except (OSError, ValueError, KeyError):
             continue
-        if anchored and (run / "report.html").is_file() and \
-                sorted(inputs.get("streams", ())) == sorted(streams) and \
+        if not anchored or not (run / "report.html").is_file():
+            continue  # unfinished (stopped before its report or its anchor)
+        if sorted(inputs.get("streams", ())) == sorted(streams) and \
                 inputs.get("rows") == rows and not inputs.get("time_from") and \
                 not inputs.get("time_to"):
             return run
-        return None  # the newest complete run is not current: analyse again
+        return None  # the newest finished run is not current: analyse again
     return None
 
 
