@@ -318,6 +318,28 @@ def run_story(api_for: ApiFor, orgs: Sequence[tuple[str, str]],
     return story
 
 
+def analysis_lines(results: Mapping) -> list[str]:
+    """What an analysis found, a line per stream: rows, anomalies flagged, the forecast's
+    error against its seasonal-naive baseline."""
+    lines = []
+    for stream, found in results.get("streams", {}).items():
+        rows = found.get("quality", {}).get("rows")
+        anomalies = found.get("anomalies", {}).get("count")
+        text = f"{stream}: {rows:,} rows" if rows is not None else f"{stream}:"
+        if anomalies is not None:
+            text += f", {anomalies} anomalous hours flagged"
+        forecast = found.get("forecast") or {}
+        mae = (forecast.get("metrics") or {}).get("mae")
+        base = ((forecast.get("baseline") or {}).get("metrics") or {}).get("mae")
+        if mae is not None and base is not None:
+            skill = forecast.get("skill")
+            text += (f"; forecast of {forecast.get('target')}: mean absolute error {mae:.2f} "
+                     f"against {base:.2f} for the seasonal-naive baseline"
+                     + (f" (skill {skill:.2f})" if skill is not None else ""))
+        lines.append(text)
+    return lines
+
+
 def current_analysis(analyses: Path, lake_dir: Path, streams: Sequence[str]) -> Path | None:
     """The newest finished demo analysis in ``analyses`` (its report written, its receipt
     anchored) if it is still current: of exactly ``streams``, over as many rows as the lake

@@ -409,7 +409,7 @@ def demo(state_dir, scheduler, reanalyze: bool, round_trip: bool, stream_name: s
     net.up()
     if round_trip:
         return _round_trip(net, stream_name, count)
-    from ledgerlake.client.demo import STAGES, run_story
+    from ledgerlake.client.demo import STAGES, analysis_lines, run_story
 
     started = time.monotonic()
 
@@ -422,6 +422,8 @@ def demo(state_dir, scheduler, reanalyze: bool, round_trip: bool, stream_name: s
                       {o.name: net.org_key_path(o.name) for o in net.layout.orgs},
                       state_dir=net.state_dir, scheduler=scheduler, reanalyze=reanalyze,
                       settle=net.settle, progress=progress)
+    for line in analysis_lines(story.results):
+        out.print(f"  {_escape(line)}", highlight=False)
     table = Table(title=f"found against planted ({story.data_dir / 'manifest.json'})")
     for col in ("", "planted", "found", "how"):
         table.add_column(col)
