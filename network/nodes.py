@@ -20,6 +20,12 @@ from ledgerlake.network.toolchain import Toolchain
 
 CCAAS_CONFIG_ENV = "LEDGERLAKE_CCAAS_CONFIG"
 BUILDER_NAME = "ledgerlake-ccaas"
+#: how long a peer's block stream from an orderer may be silent before the peer pings it
+#: (gRPC raises anything below 10 s to 10 s), and how long it then waits for the answer
+#: before it gives that orderer up and pulls from another
+DELIVER_KEEPALIVE_INTERVAL = "10s"
+DELIVER_KEEPALIVE_TIMEOUT = "3s"
+ORDERER_MIN_PING_INTERVAL = "5s"
 
 
 def _base_env(chain: Toolchain) -> dict[str, str]:
@@ -145,6 +151,9 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": str(tls / "server.key"),
             "ORDERER_GENERAL_CLUSTER_ROOTCAS": f"[{tls / 'ca.crt'}]",
             "ORDERER_GENERAL_BOOTSTRAPMETHOD": "none",
+            # peers ping their deliver stream every DELIVER_KEEPALIVE_INTERVAL; Fabric's default
+            # 60 s minimum would answer such pings by closing the connection
+            "ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL": ORDERER_MIN_PING_INTERVAL,
             "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
             "ORDERER_FILELEDGER_LOCATION": str(d / "data" / "ledger"),
             "ORDERER_CONSENSUS_WALDIR": str(d / "data" / "etcdraft" / "wal"),
@@ -184,6 +193,15 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_GOSSIP_REQUESTSTATEINFOINTERVAL": "1s",
             "CORE_PEER_GOSSIP_MEMBERSHIPTRACKERINTERVAL": "1s",
             "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
+            # A peer pulls blocks from one orderer at a time; if that orderer stops
+            # answering without closing the connection (cut off, hung), only a keepalive
+            # ping notices. With Fabric's 60 s interval + 20 s timeout a peer got no block
+            # for as long as its orderer was cut off while the other two kept ordering
+            # (test_partition); with 10 s (gRPC's floor) + 3 s it moves to another orderer
+            # after about 13 s. The orderers accept pings that often
+            # (ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL).
+            "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_INTERVAL": DELIVER_KEEPALIVE_INTERVAL,
+            "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_TIMEOUT": DELIVER_KEEPALIVE_TIMEOUT,
             "CORE_PEER_LOCALMSPID": node.org.msp_id,
             "CORE_PEER_MSPCONFIGPATH": str(d / "msp"),
             "CORE_PEER_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),

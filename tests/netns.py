@@ -143,6 +143,21 @@ class Hosts:
         _ip("link", "set", "eth0", "up", netns=netns)
         _ip("route", "replace", str(self.subnet), "dev", "eth0", "src", address, netns=netns)
 
+    def tcp_to(self, node: str, other: str) -> list[str]:
+        """``node``'s TCP connections to ``other`` as ``ss`` sees them from inside
+        ``node``'s namespace: state, peer, and the retransmission timer and back-off (the
+        evidence of why a healed connection takes a while to carry data again)."""
+        netns, _, _ = self.nodes[node]
+        _, address, _ = self.nodes[other]
+        out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-tinH", "dst", address],
+                             capture_output=True, text=True, timeout=30).stdout.splitlines()
+        found = []
+        for head, info in zip(out[::2], out[1::2]):
+            keep = [w for w in info.split() if w.split(":")[0] in ("rto", "backoff", "unacked",
+                                                                  "retrans", "lastsnd")]
+            found.append(" ".join([*head.split()[::4][:1], head.split()[-1], *keep]))
+        return found
+
     def is_cut(self, node: str) -> bool:
         netns, _, _ = self.nodes[node]
         flags = _ip("link", "show", "eth0", netns=netns).stdout.split("<", 1)[1].split(">")[0]
