@@ -37,9 +37,10 @@ PEERS = ["peer0.org1", "peer0.org2"]
 ON_BRIDGE = ["chaincode.org1", "chaincode.org2"]
 #: seconds an orderer stays cut off: longer than a Raft election (10 ticks of 500 ms, plus
 #: pre-vote), than the orderers' cluster RPC timeout (7 s) and than a peer's deliver
-#: keepalive (nodes.DELIVER_KEEPALIVE_*: 13 s), so the two others must order and every peer
-#: must receive blocks on their own before the heal
-ORDERER_CUT = 20.0
+#: keepalive (nodes.DELIVER_KEEPALIVE_*: 13 s, plus a 3 s dial if it picks the cut-off
+#: orderer again), so the two others must order and every peer must receive blocks on their
+#: own before the heal
+ORDERER_CUT = 25.0
 PEER_CUT = 8.0  # seconds a peer stays cut off
 #: test_faults' open-loop load (RATE starts per second), with room for every transaction a
 #: partition holds up: a cut-off node does not refuse, it leaves a call hanging until the
@@ -157,7 +158,7 @@ def test_raft_leader_cut_off_then_healed(partitioned):
                                     lambda: (_heights(net, [leader])[leader] or 0) >= target,
                                     60)
 
-    result, began, info = asyncio.run(_load_with(net, fault, duration=38.0))
+    result, began, info = asyncio.run(_load_with(net, fault, duration=43.0))
     raft_lines = [_plain(line) for line in _log_since(net, leader, log_at).splitlines()
                   if any(w in line for w in ("stepped down", "became", "lost leader",
                                              "Raft leader changed"))]
@@ -204,7 +205,7 @@ def test_raft_follower_cut_off_then_healed(partitioned):
                                     lambda: (_heights(net, [follower])[follower] or 0)
                                     >= target, 60)
 
-    result, began, info = asyncio.run(_load_with(net, fault, duration=38.0))
+    result, began, info = asyncio.run(_load_with(net, fault, duration=43.0))
     blind = {p: _longest_flat(info["samples"], p) for p in PEERS}
     print(f"\nPARTITION follower {follower} cut {ORDERER_CUT:.0f} s (blocks pulled from it "
           f"by {pulling or 'no peer'}; sources {sources}): longest time without a new block "
