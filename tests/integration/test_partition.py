@@ -138,6 +138,7 @@ def test_raft_leader_cut_off_then_healed(partitioned):
     leader = net.leader()
     assert leader, "no Raft leader before the partition"
     others = [o for o in ORDERERS if o != leader]
+    sources = {p: _deliver_source(net, p) for p in PEERS}  # where peers pull blocks from
     log_at = _log_size(net, leader)
 
     def fault(info):
@@ -163,7 +164,8 @@ def test_raft_leader_cut_off_then_healed(partitioned):
                   if any(w in line for w in ("stepped down", "became", "lost leader",
                                              "Raft leader changed"))]
     resumed = _first_commit(result, began + 1.0) - began  # after what was in flight
-    print(f"\nPARTITION leader {leader} cut: new leader {info['new_leader']} after "
+    print(f"\nPARTITION leader {leader} cut (peers pull blocks from {sources}): new leader "
+          f"{info['new_leader']} after "
           f"{info['new_leader_s']:.1f} s; commits resumed {resumed:.1f} s after the cut; "
           f"{result.rate(began + resumed, info['healed']):.1f} tx/s from then to the heal; healed after {info['heal_s']:.1f} s, caught up "
           f"{info['caught_up_s']:.1f} s later; failed: {_error_kinds(result, began)}; peer0.org1's "
