@@ -213,8 +213,9 @@ def _orgs(value: Any) -> tuple[OrgSpec, ...]:
 
 
 def _hosts(value: Any) -> tuple[HostSpec, ...]:
-    """``{node: address}`` or ``{node: {address: …, netns: …}}``: IPv4 addresses; a node in a namespace cannot be on loopback (nothing outside it would reach
-    the namespace's own 127.0.0.1)."""
+    """``{node: address}`` or ``{node: {address: …, netns: …}}``: IPv4 addresses; a node
+    in a namespace cannot be on loopback (nothing outside it would reach the namespace's
+    own 127.0.0.1), and one address cannot be in two places."""
     if value is None:
         return ()
     if not isinstance(value, Mapping):

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import shutil
 import subprocess
+from pathlib import Path
 
 
 def _ip(*args: str, netns: str = "", check: bool = True) -> subprocess.CompletedProcess:
@@ -53,6 +55,27 @@ def links() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
 
 
+_TAG = re.compile(r"^ll([0-9a-f]{6})[0-9a-f]{2}")
+
+
+def remove_stale() -> list[str]:
+    """Remove the namespaces and links a run that no longer exists left behind (killed
+    before it could clean up); returns their names. A run's names carry its process id."""
+    def dead(name: str) -> bool:
+        m = _TAG.match(name)
+        return bool(m) and not Path(f"/proc/{int(m.group(1), 16)}").exists()
+
+    removed = []
+    for ns in sorted(n for n in namespaces() if dead(n)):
+        if not _ip("netns", "pids", ns, check=False).stdout.split():
+            _ip("netns", "del", ns, check=False)
+            removed.append(ns)
+    for link in sorted(n for n in links() if dead(n)):
+        _ip("link", "del", link, check=False)
+        removed.append(link)
+    return removed
+
+
 def _free_subnet() -> ipaddress.IPv4Network:
     """A /24 in 10.213.0.0/16 that no address or route of this machine uses yet."""
     used = _ip("-4", "-o", "addr", "show").stdout + _ip("-4", "route", "show", "table",
@@ -72,10 +95,13 @@ class Hosts:
     reachable from the namespaces, e.g. chaincode servers) at the bridge's address."""
 
     def __init__(self, nodes: list[str]):
-        self.tag = f"ll{secrets.token_hex(3)}"  # names here are at most 15 characters
+        # every name starts with the tag, which holds this process's id (so a later run can
+        # tell what a killed run left behind: remove_stale) and is at most 15 characters
+        # with its suffixes
+        self.tag = f"ll{os.getpid():06x}{secrets.token_hex(1)}"
         self.subnet = _free_subnet()
         addresses = list(self.subnet.hosts())
-        self.bridge, self.gateway = f"{self.tag}br", str(addresses[0])
+        self.bridge, self.gateway = f"{self.tag}b", str(addresses[0])
         self.nodes = {name: (f"{self.tag}-{name}", str(addresses[10 + i]), f"{self.tag}v{i}")
                       for i, name in enumerate(nodes)}
         self.made: list[tuple[str, str]] = []  # ("netns" | "link", name), in making order

@@ -25,8 +25,9 @@ import pytest
 import netns
 from ledgerlake.network import LocalNetwork, NetworkSpec
 from ledgerlake.network import channel as node_channel
-from ports import base_port
 from ledgerlake.network.load import LoadResult, run_load
+from ports import base_port
+# the ledger checks and figures are test_faults' own: one rule for every fault test
 from test_faults import BASELINE, RATE, _check_ledgers, _gateway, _report
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,7 @@ def partitioned(tmp_path_factory):
     why_not = netns.available()
     if why_not:
         pytest.skip(f"no network namespaces here: {why_not}")
+    netns.remove_stale()
     hosts = netns.Hosts([*ORDERERS, *PEERS])
     with hosts:
         spec = NetworkSpec.from_mapping({"base_port": base_port(27300), "selftest": True,
@@ -165,16 +167,16 @@ def test_raft_leader_cut_off_then_healed(partitioned):
                                              "Raft leader changed"))]
     resumed = _first_commit(result, began + 1.0) - began  # after what was in flight
     print(f"\nPARTITION leader {leader} cut (peers pull blocks from {sources}): new leader "
-          f"{info['new_leader']} after "
-          f"{info['new_leader_s']:.1f} s; commits resumed {resumed:.1f} s after the cut; "
-          f"{result.rate(began + resumed, info['healed']):.1f} tx/s from then to the heal; healed after {info['heal_s']:.1f} s, caught up "
-          f"{info['caught_up_s']:.1f} s later; failed: {_error_kinds(result, began)}; peer0.org1's "
-          f"connections to it before the heal: {info['tcp']}")
+          f"{info['new_leader']} after {info['new_leader_s']:.1f} s; commits resumed "
+          f"{resumed:.1f} s after the cut; {result.rate(began + resumed, info['healed']):.1f} "
+          f"tx/s from then to the heal; healed after {info['heal_s']:.1f} s, caught up "
+          f"{info['caught_up_s']:.1f} s later; failed: {_error_kinds(result, began)}; "
+          f"peer0.org1's connections to it before the heal: {info['tcp']}")
     print("PARTITION " + leader + " log: " + " | ".join(raft_lines[:12]))
     assert info["new_leader"] in others
     assert resumed < info["heal_s"], "the two orderers left did not order before the heal"
-    figures = _report(f"Raft leader ({leader}) cut off {ORDERER_CUT:.0f} s, then healed", result,
-                      began, _check_ledgers(net, result, first))
+    figures = _report(f"Raft leader ({leader}) cut off {ORDERER_CUT:.0f} s, then healed",
+                      result, began, _check_ledgers(net, result, first))
     assert figures["valid"] > 0 and figures["back_to_full_s"] is not None
     heights = _heights(net, ORDERERS)
     assert len(set(heights.values())) == 1, heights
@@ -290,6 +292,7 @@ def _error_kinds(result, began: float) -> dict[str, str]:
         times = [t - began for t in times if t is not None]
         return f"{min(times):.1f}..{max(times):.1f}" if times else "-"
 
-    return {kind: f"{len(os)} (started {span(o.started for o in os)}, accepted "
-                  f"{span(o.accepted for o in os)}, failed {span(o.finished for o in os)})"
-            for kind, os in kinds.items()}
+    return {kind: f"{len(group)} (started {span(o.started for o in group)}, accepted "
+                  f"{span(o.accepted for o in group)}, failed "
+                  f"{span(o.finished for o in group)})"
+            for kind, group in kinds.items()}
