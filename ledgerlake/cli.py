@@ -411,11 +411,14 @@ def demo(state_dir, scheduler, reanalyze: bool, round_trip: bool, stream_name: s
         return _round_trip(net, stream_name, count)
     from ledgerlake.client.demo import STAGES, analysis_lines, run_story
 
-    started = time.monotonic()
+    started = last = time.monotonic()
 
     def progress(stage: str, text: str) -> None:
-        out.print(f"[bold]{STAGES.index(stage) + 1}/{len(STAGES)} {stage}[/bold]  "
-                  f"{_escape(text)}", highlight=False)
+        nonlocal last
+        now = time.monotonic()
+        out.print(f"[bold]{STAGES.index(stage) + 1}/{len(STAGES)} {stage}[/bold] "
+                  f"[dim]{now - last:.0f} s[/dim]  {_escape(text)}", highlight=False)
+        last = now
 
     story = run_story(lambda who: _contract(net.state_dir, who),
                       [(o.name, o.msp_id) for o in net.layout.orgs],
