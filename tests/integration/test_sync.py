@@ -155,9 +155,25 @@ def _cli(net, *args, **popen):
                             **popen)
 
 
+def _lake_state(lake_dir: Path):
+    files = lake.records_dir(lake_dir)
+    meta = lake.meta_path(lake_dir)
+    return (meta.stat().st_mtime_ns if meta.exists() else 0,
+            len(list(files.rglob("*"))) if files.is_dir() else 0)
+
+
 def test_sigkilled_at_random_points_and_restarted_every_record_is_there_once(
         net, streams, tmp_path):
     names, expected = streams
+    many = f"sync-k-{RUN}"  # many small batches: many blocks, so kills land mid-write
+    with net.contract("Org1", "admin") as admin:
+        create_stream(admin, many, SCHEMA, readers=["Org1MSP"], writers=["Org1MSP"])
+    net.settle()
+    rows = _rows(480, "k")
+    _ingest(net, many, rows[:240], "line-1", tmp_path / "i", batch=8)
+    _ingest(net, many, rows[240:], "line-2", tmp_path / "i", batch=8)
+    wanted = {**expected, many: rows}
+    only = [arg for s in wanted for arg in ("--stream", s)]
     lake_dir = tmp_path / "lake"
     rng = random.Random(os.environ.get("PYTEST_SEED", RUN))
     kills = 0
@@ -165,25 +181,28 @@ def test_sigkilled_at_random_points_and_restarted_every_record_is_there_once(
         # small steps of a size each run draws: many checkpoints and renames to be killed
         # between, and a killed run's files span other block ranges than the next run's
         proc = _cli(net, "--lake", str(lake_dir), "--flush-records",
-                    str(rng.choice((1, 30, 120, 400))),
-                    "--stream", names["a"], "--stream", names["b"])
-        time.sleep(rng.uniform(1.0, 3.0))
+                    str(rng.choice((1, 9, 40, 150))), *only)
+        before, deadline = _lake_state(lake_dir), time.monotonic() + 30
+        while proc.poll() is None and _lake_state(lake_dir) == before and \
+                time.monotonic() < deadline:
+            time.sleep(0.005)  # until it writes
+        time.sleep(rng.uniform(0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.communicate(timeout=60)
-    final = _cli(net, "--lake", str(lake_dir), "--json", "--stream", names["a"],
-                 "--stream", names["b"])
+    final = _cli(net, "--lake", str(lake_dir), "--json", *only)
     out, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
     summary = json.loads(out)
     assert summary["synced_to"] == lake.read_meta(lake_dir)["synced_to"]
-    assert kills >= 1  # at least one run died midway (the machine may be fast)
-    _assert_exactly_once(lake_dir, expected)
+    assert kills >= 2  # runs died midway
+    _assert_exactly_once(lake_dir, wanted)
     assert not [p for p in lake.records_dir(lake_dir).rglob(".*")]  # no temp file left
     meta = lake.read_meta(lake_dir)
-    assert sum(meta["streams"][s]["records"] for s in expected) == 520
-    assert set(meta["streams"]) == set(expected)  # only the streams asked for
+    assert {s: meta["streams"][s]["records"] for s in wanted} == \
+        {s: len(r) for s, r in wanted.items()}
+    assert set(meta["streams"]) == set(wanted)  # only the streams asked for
 
 
 def test_follow_picks_up_new_batches(net, streams, tmp_path):
