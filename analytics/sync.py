@@ -132,9 +132,13 @@ def _schema(canonical_schema: bytes) -> records.Schema:
 
 @lru_cache(maxsize=64)
 def _arrow_fields(canonical_schema: bytes):
+    """The record fields' Arrow schema (under the fields' own names) and their column
+    names."""
+    import pyarrow as pa
+
     schema = _schema(canonical_schema)
-    return [(lake.column_name(f.name), f.name, lake.arrow_type(f.type), not f.required)
-            for f in schema.fields]
+    return (pa.schema([(f.name, lake.arrow_type(f.type)) for f in schema.fields]),
+            [lake.column_name(f.name) for f in schema.fields])
 
 
 def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes,
@@ -153,13 +157,11 @@ def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes
     except (RecordError, DecryptionError, IntegrityError) as exc:
         return ("error", type(exc).__name__, str(exc))
     rows = opened.records
-    arrays, names = [], []
-    for column, name, kind, _ in _arrow_fields(canonical_schema):
-        arrays.append(pa.array([row.get(name) for row in rows], type=kind))
-        names.append(column)
-    arrays.append(pa.array(range(len(rows)), type=pa.int32()))
-    arrays.append(pa.array([leaf.hex() for leaf in opened.commitments], type=pa.string()))
-    return pa.Table.from_arrays(arrays, names=[*names, "_index", "_commitment"])
+    fields, columns = _arrow_fields(canonical_schema)
+    table = pa.Table.from_pylist(rows, schema=fields).rename_columns(columns)
+    table = table.append_column("_index", pa.array(range(len(rows)), type=pa.int32()))
+    return table.append_column("_commitment", pa.array(
+        [leaf.hex() for leaf in opened.commitments], type=pa.string()))
 
 
 # -- what the sync knows about each stream -----------------------------------------------

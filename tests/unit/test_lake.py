@@ -232,3 +232,18 @@ def test_tx_time_is_exact_to_the_microsecond():
     when = datetime.fromtimestamp(1_700_000_000.123456, tz=timezone.utc)
     assert sync._nanos(when) == 1_700_000_000_123_456_000
     assert time  # noqa: the module is used by other tests' helpers
+
+
+def test_a_pool_worker_opens_a_batch_into_the_same_rows_as_the_process_itself():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    key, sealed = _sealed(_rows(50))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    here = sync.open_rows(records.canonical(SCHEMA), batch, key)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        there = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key).result()
+        refused = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch,
+                              encryption.new_data_key()).result()
+    assert there.equals(here) and there.num_rows == 50
+    assert refused[:2] == ("error", "DecryptionError")
