@@ -206,15 +206,22 @@ def glob(lake: str | Path, stream: str | None = None) -> str:
 def dataset(lake: str | Path, stream: str | None = None):
     """The lake (or one stream of it) as a ``pyarrow.dataset`` with its hive partitions
     (``stream``, ``date`` as strings), for lazy reads with column and partition pruning.
-    Streams of different schemas differ in columns: read one stream at a time, or let the
-    reader unify them."""
+    One stream is read under its latest schema version (columns an earlier version lacks
+    are null); streams differ in columns, so read all at once, the first file's schema
+    rules (DuckDB: ``union_by_name=true``)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     files = [str(p) for p in part_files(lake, stream)]
-    partitioning = ds.partitioning(pa.schema([("stream", pa.string()), ("date", pa.string())]),
-                                   flavor="hive")
-    return ds.dataset(files, format="parquet", partitioning=partitioning,
+    keys = pa.schema([("stream", pa.string()), ("date", pa.string())])
+    schema = None
+    if stream is not None:  # its latest schema: files of earlier versions read as nulls
+        latest = read_meta(lake).get("streams", {}).get(stream, {}).get("schema")
+        if latest:
+            fields = arrow_schema(records.Schema.from_mapping(latest))
+            schema = pa.schema([f.with_nullable(True) for f in fields] + list(keys))
+    return ds.dataset(files, schema=schema, format="parquet",
+                      partitioning=ds.partitioning(keys, flavor="hive"),
                       partition_base_dir=str(records_dir(lake)))
 
 

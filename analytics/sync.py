@@ -144,24 +144,90 @@ def _arrow_fields(canonical_schema: bytes):
 def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes,
               ciphertext: bytes | None = None):
     """A batch's records as Arrow columns (the schema's fields, ``_index``,
-    ``_commitment``), once ``open_batch_verified`` (the one record rule) has decided them;
-    ``("error", kind, message)`` instead when it refuses them. Runs in a pool worker or in
-    process, the same either way."""
+    ``_commitment``), once the record rule has decided them (``open_fast``: the rule of
+    ``open_batch_verified``, faster for a canonical plaintext); ``("error", kind,
+    message)`` instead when it refuses them. Runs in a pool worker or in process, the
+    same either way."""
     import pyarrow as pa
-
-    from ledgerlake.client.batches import open_batch_verified
 
     schema = _schema(canonical_schema)
     try:
-        opened = open_batch_verified(schema, batch, data_key, ciphertext=ciphertext)
+        rows, leaves = open_fast(schema, batch, data_key, ciphertext)
     except (RecordError, DecryptionError, IntegrityError) as exc:
         return ("error", type(exc).__name__, str(exc))
-    rows = opened.records
     fields, columns = _arrow_fields(canonical_schema)
     table = pa.Table.from_pylist(rows, schema=fields).rename_columns(columns)
     table = table.append_column("_index", pa.array(range(len(rows)), type=pa.int32()))
     return table.append_column("_commitment", pa.array(
-        [leaf.hex() for leaf in opened.commitments], type=pa.string()))
+        [leaf.hex() for leaf in leaves], type=pa.string()))
+
+
+def open_fast(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
+              ciphertext: bytes | None = None) -> tuple[list[dict], list[bytes]]:
+    """The records and commitments ``batches.open_batch_verified`` returns, deciding the
+    same, faster when the plaintext is what every honest producer seals: the canonical
+    form ``records.seal_records`` writes.
+
+    Strict parsing (``records.parse_json``: no duplicate keys, NaN, over-deep nesting or
+    non-UTF-8) costs about a fifth of the rule. Canonical text has none of those, and
+    parsed leniently it gives the values the strict parse gives. So the plaintext is
+    parsed with plain ``json.loads``, each record validated (``records.validate_record``)
+    and encoded (``records.canonical``) as the rule does, and the plaintext rebuilt from
+    those encodings as ``seal_records`` builds it: only when the rebuilt bytes equal the
+    plaintext, and the salts, public fields and Merkle root check as in
+    ``records.verified_records``, is the answer taken. Anything else (a failed check
+    included) is decided by ``open_batch_verified`` itself, which raises its own error.
+    tests/unit/test_sync_fast.py checks the two decide alike."""
+    import hashlib
+    import json
+
+    from ledgerlake.client import encryption
+    from ledgerlake.client.batches import checked_batch, open_batch_verified
+
+    def reference():
+        opened = open_batch_verified(schema, batch, data_key, ciphertext=ciphertext)
+        return opened.records, opened.commitments
+
+    header, body = checked_batch(batch, ciphertext=ciphertext, schema=schema)
+    payload = header["payload"]
+    where = f"batch {header['id']}"
+    try:  # as open_batch_verified decrypts and decodes (a failure: its own error, below)
+        plaintext = records.decode_plaintext(encryption.decrypt(
+            data_key, encryption.b64decode(payload["nonce"], where), body,
+            encryption.associated_data(header["stream"], header["source"], header["seq"],
+                                       header["key_epoch"]), what=where),
+            payload["encoding"], where)
+        content = json.loads(plaintext)
+    except (RecordError, DecryptionError, ValueError, RecursionError):
+        return reference()
+    try:
+        rows, salts, cursor = records.batch_plaintext(content)
+        count = header["record_count"]
+        if not isinstance(rows, list) or not isinstance(salts, list) or \
+                not len(rows) == len(salts) == count or \
+                not all(type(s) is str and records.SALT_HEX.fullmatch(s) for s in salts):
+            return reference()
+        if cursor is not None:
+            records._depth([cursor], records.MAX_JSON_DEPTH)
+        columns = records.validate_public_columns(schema, header["public"], count)
+        normal = [records.validate_record(schema, row) for row in rows]
+        encoded = [records.canonical(row) for row in normal]
+        head = b'{"records":[' if "cursor" not in content else \
+            b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":['
+        rebuilt = b"".join((head, b",".join(encoded), b'],"salts":[',
+                            b",".join(b'"' + s.encode() + b'"' for s in salts), b"]}"))
+    except (RecordError, RecursionError):
+        return reference()
+    if rebuilt != plaintext:
+        return reference()
+    for f in schema.public_fields:
+        column = columns[f.name]
+        if any(row.get(f.name) != value for row, value in zip(normal, column)):
+            return reference()
+    leaves = [hashlib.sha256(bytes.fromhex(s) + e).digest() for s, e in zip(salts, encoded)]
+    if records.merkle_root(leaves).hex() != header["merkle_root"]:
+        return reference()
+    return normal, leaves
 
 
 # -- what the sync knows about each stream -----------------------------------------------
@@ -316,9 +382,10 @@ class _Reader:
             state = self.streams[sid] = _Stream(sid)
         return state
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Stop the pool (``wait``: let its workers end, so their CPU is accounted)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     # -- streams ---------------------------------------------------------------------------
@@ -947,6 +1014,7 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
                        shredded_records=entry.get("shredded_records", 0),
                        skipped={k: v["records"] for k, v in entry.get("skipped", {}).items()})
         report(force=True)
+        reader.close(wait=True)
         summary.seconds = time.monotonic() - began
         summary.cpu_seconds = time.process_time() - cpu0
         return summary

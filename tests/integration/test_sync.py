@@ -26,7 +26,7 @@ from ledgerlake.client.ingest import RecordsSource, ingest
 from ledgerlake.client.qscc import chain_info
 from ledgerlake.client.batches import seal_batch
 from ledgerlake.client.streams import create_stream, open_data_keys, org_private_keys, \
-    rotate, shred
+    rotate, shred, update
 from ledgerlake.errors import IntegrityError
 from ledgerlake.network import process
 from networks import network_up
@@ -111,7 +111,7 @@ def _assert_exactly_once(lake_dir: Path, expected: dict[str, list[dict]]) -> Non
 
 
 def test_every_record_once_with_its_provenance_and_a_second_run_has_nothing_new(
-        net, streams, tmp_path):
+        net, streams, tmp_path, capsys):
     names, expected = streams
     lake_dir = tmp_path / "lake"
     with net.contract("Org1", "analyst") as api:
@@ -146,6 +146,42 @@ def test_every_record_once_with_its_provenance_and_a_second_run_has_nothing_new(
         assert third.up_to_date and third.records == 0
         assert time.monotonic() - began < 10
     _assert_exactly_once(lake_dir, expected)
+    code, out, err = _main(capsys, "sync", "--lake", str(lake_dir), "--state-dir",
+                           str(net.state_dir))
+    assert code == 0 and "is up to date: synced to block" in out and "nothing new" in out, err
+
+
+def _main(capsys, *args):
+    from ledgerlake.cli import main
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_batches_of_each_schema_version_are_opened_with_their_own_schema(
+        net, streams, tmp_path):
+    name = f"sync-v-{RUN}"
+    with net.contract("Org1", "admin") as admin:
+        create_stream(admin, name, SCHEMA, readers=["Org1MSP"], writers=["Org1MSP"])
+    net.settle()
+    _ingest(net, name, _rows(10, "v1"), "line-1", tmp_path / "i")
+    v2 = {"version": 2, "fields": [*SCHEMA["fields"],
+                                   {"name": "note", "type": "string", "required": False}]}
+    with net.contract("Org1", "admin") as admin:
+        update(admin, name, schema=v2, settle=net.settle)
+    later = [{**r, "note": f"v2-{r['n']}"} for r in _rows(6, "v2")]
+    _ingest(net, name, later, "line-2", tmp_path / "i")
+    lake_dir = tmp_path / "lake"
+    with net.contract("Org1", "analyst") as api:
+        summary = sync(api.contract.network, api, lake_dir, _keys(net), streams=[name])
+    assert summary.records == 16
+    entry = lake.read_meta(lake_dir)["streams"][name]
+    assert sorted(entry["schemas"]) == ["1", "2"] and entry["schema"]["version"] == 2
+    assert _query(lake_dir, f"select _source, count(*), count(note) from LAKE where "
+                            f"stream = '{name}' group by _source order by _source") == \
+        [("line-1", 10, 0), ("line-2", 6, 6)]
+    frame = lake.dataset(lake_dir, name).to_table().to_pandas()  # one schema: the latest
+    assert len(frame) == 16 and frame["note"].notna().sum() == 6
 
 
 def _cli(net, *args, **popen):
