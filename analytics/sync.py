@@ -55,14 +55,14 @@ from ledgerlake.protocol import Function
 
 PURPOSE = "ledgerlake sync"
 #: Flush a block range to files once this many records are pending ...
-FLUSH_RECORDS = 500_000
+FLUSH_RECORDS = 250_000
 #: ... or (following the chain) this many seconds after the first pending block.
 FLUSH_SECONDS = 2.0
 #: Batches at least this large are opened in the process pool (smaller ones in process:
 #: a pool's start-up costs more than they do).
 POOL_MIN_RECORDS = 2_000
 #: How many blocks may be in flight (read, checked, their batches being opened).
-WINDOW_BLOCKS = 32
+WINDOW_BLOCKS = 16
 _STREAM_KEY = "\x00stream\x00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -809,16 +809,14 @@ def _write_partitions(lake_dir: Path, sid: str, table, first: int, last: int,
                       state: _Stream) -> int:
     """One file per date of ``table``'s rows (in ledger order within it), each written as a
     hidden temp file and renamed into place."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    import numpy as np
-
-    days = _date_keys(table, state)
-    order = pc.sort_indices(days)  # stable: ledger order within a day
-    days = np.asarray(days.take(order))
-    table = table.take(order)
+    days = np.asarray(_date_keys(table, state))
+    if len(days) > 1 and (np.diff(days) < 0).any():  # else sorted already: no copy
+        order = np.argsort(days, kind="stable")  # ledger order within a day
+        days, table = days[order], table.take(pa.array(order))
     ends = [*(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
     name = lake.part_name(first, last)
     begin, folders = 0, set()

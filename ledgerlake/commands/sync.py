@@ -29,7 +29,7 @@ from ledgerlake.cli import _as_option, _contract, _json_option, _network, _print
               help="The organisation's X25519 private key; retired keys next to it are "
                    "tried too [the local network's: <state dir>/keys/<Org>/x25519.pem].")
 @click.option("--peer", help="Read the blocks from this peer [the organisation's first].")
-@click.option("--flush-records", type=click.IntRange(1), default=500_000, show_default=True,
+@click.option("--flush-records", type=click.IntRange(1), default=250_000, show_default=True,
               help="Write files once this many records are pending.")
 @click.option("--flush-seconds", type=click.FloatRange(0.1), default=2.0, show_default=True,
               help="With --follow: write pending records after this long.")

@@ -247,3 +247,18 @@ def test_a_pool_worker_opens_a_batch_into_the_same_rows_as_the_process_itself():
                               encryption.new_data_key()).result()
     assert there.equals(here) and there.num_rows == 50
     assert refused[:2] == ("error", "DecryptionError")
+
+
+def test_rows_out_of_date_order_go_to_their_dates_in_ledger_order(tmp_path):
+    key = encryption.new_data_key()
+    _, late = _sealed(_rows(3, t0=T0 + 3 * DAY, step=60 * 10**9), key=key)
+    _, early = _sealed(_rows(2), key=key, seq=2, prev=late.id)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 1})
+    writer.add(_block_rows(1, late, key))
+    writer.add(_block_rows(2, early, key))
+    writer.flush(_reader())
+    by_date = {lake.partition_of(p)[1]: pq.read_table(p, partitioning=None)
+               for p in lake.part_files(tmp_path)}
+    assert sorted(by_date) == ["2023-11-14", "2023-11-17"]
+    assert by_date["2023-11-14"].column("_block").to_pylist() == [2, 2]
+    assert by_date["2023-11-17"].column("_index").to_pylist() == [0, 1, 2]
