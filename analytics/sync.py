@@ -938,7 +938,10 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
         if start > tip + 1:
             raise ConfigError(f"the lake {lake_dir} is synced to block {start - 1}, beyond "
                               f"this peer's tip {tip}: another network's lake?")
-        end = until if until is not None else (None if follow else tip)
+        if follow:
+            end = until
+        else:
+            end = tip if until is None else min(until, tip)
         summary.tip, summary.synced_to = tip, start - 1
         summary.first_block = start
         if end is not None and start > end:
@@ -1007,7 +1010,8 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
             raise
         for sid, entry in meta.get("streams", {}).items():
             row = summary.streams.setdefault(sid, {"records": 0})
-            row.update(readable=entry.get("readable"), lake_records=entry.get("records", 0),
+            row.update(readable=entry.get("readable"), refusal=entry.get("refusal", ""),
+                       lake_records=entry.get("records", 0),
                        shredded_epochs=entry.get("shredded_epochs", []),
                        shredded_records=entry.get("shredded_records", 0),
                        skipped={k: v["records"] for k, v in entry.get("skipped", {}).items()})

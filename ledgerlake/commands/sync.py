@@ -91,12 +91,12 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
         out.print(f"nothing new for the lake {escape(str(lake_dir))}: blocks "
                   f"{summary.first_block:,} to {summary.synced_to:,} hold no records for it "
                   f"(synced to block {summary.synced_to:,})")
-        return
-    out.print(f"synced blocks {summary.first_block:,} to {summary.synced_to:,} "
-              f"({summary.blocks:,} blocks) into {escape(str(lake_dir))}: "
-              f"{summary.records:,} records in {summary.seconds:.1f} s "
-              f"({summary.records_per_second:,.0f} records/s)"
-              f"{'; interrupted, what was read is committed' if summary.interrupted else ''}")
+    else:
+        out.print(f"synced blocks {summary.first_block:,} to {summary.synced_to:,} "
+                  f"({summary.blocks:,} blocks) into {escape(str(lake_dir))}: "
+                  f"{summary.records:,} records in {summary.seconds:.1f} s "
+                  f"({summary.records_per_second:,.0f} records/s)"
+                  f"{'; interrupted, what was read is committed' if summary.interrupted else ''}")
     table = Table(title="streams")
     for name in ("stream", "readable", "records now", "in the lake", "shredded", "left out"):
         table.add_column(name, justify="left" if name in ("stream", "left out") else "right")
@@ -109,6 +109,12 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
                       f"{row.get('records', 0):,}", f"{row.get('lake_records', 0):,}",
                       shredded, escape(left_out) or "-")
     out.print(table)
+    for sid, row in sorted(summary.streams.items()):
+        if row.get("readable") is False and row.get("refusal"):
+            out.print(f"[dim]{escape(sid)} is not in the lake: {escape(row['refusal'])}[/dim]")
+    if summary.streams and not any(row.get("readable") for row in summary.streams.values()):
+        err.print(f"no stream could be opened as {escape(who)}: streams are opened by an "
+                  f"analyst of a reader organisation (--as ORG/analyst)")
 
 
 def _interrupt(signum, frame) -> None:
