@@ -521,7 +521,8 @@ class _Reader:
             if self._pool is None:
                 import multiprocessing
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"))
+                    self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_start)
             work = self._pool.submit(open_rows, canonical_schema, batch, key, ciphertext)
         else:
             work = open_rows(canonical_schema, batch, key, ciphertext)
@@ -544,6 +545,13 @@ class _Reader:
                                                      provenance["_version"]])))
         return BlockRows(pending.number, pending.hash, tables, pending.notes,
                          pending.transactions)
+
+
+def _worker_start() -> None:
+    """A pool worker leaves Ctrl-C to the sync process (which stops it)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _one_line(exc: LedgerlakeError) -> str:
@@ -928,10 +936,13 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
         if meta and meta.get("channel") not in (None, network.name):
             raise ConfigError(f"the lake {lake_dir} holds channel {meta.get('channel')!r}, not "
                               f"{network.name!r}; give another --lake")
-        if streams and meta.get("only_streams", None) not in (None, sorted(streams)):
-            raise ConfigError(f"the lake {lake_dir} was synced for streams "
-                              f"{', '.join(meta['only_streams']) or 'all'}; use the same "
-                              f"--stream options or another --lake")
+        chosen = meta.get("only_streams") if meta else None
+        if streams is None or not streams:
+            streams = chosen  # a lake keeps the selection it was first synced with
+        elif meta and sorted(set(streams)) != chosen:
+            held = f"streams {', '.join(chosen)}" if chosen else "every stream"
+            raise ConfigError(f"the lake {lake_dir} holds {held}; sync it with the same "
+                              f"--stream options, or give another --lake")
         start = int(meta.get("next_block", 0))
         cleanup(lake_dir, start)
         tip = chain_info(network).height - 1
@@ -952,7 +963,7 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
                     "tip_hash": "", "next_block": 0, "streams": {},
                     "format": 1}
             if streams:
-                meta["only_streams"] = sorted(streams)
+                meta["only_streams"] = sorted(set(streams))
         reader = _Reader(network, api, org_keys, streams=streams, known=meta.get("streams"),
                          workers=workers)
         reader.history_known = True  # a lake is synced from genesis on

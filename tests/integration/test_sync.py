@@ -302,6 +302,39 @@ def test_a_shredded_epochs_rows_are_absent_and_reported(net, streams, tmp_path):
                                 f"group by _epoch") == [(2, 20)]
 
 
+def test_offchain_payloads_are_read_from_file_uris_and_others_reported(net, streams,
+                                                                       tmp_path):
+    name = f"sync-o-{RUN}"
+    with net.contract("Org1", "admin") as admin:
+        create_stream(admin, name, SCHEMA, readers=["Org1MSP"], writers=["Org1MSP"])
+    net.settle()
+    stored = tmp_path / "payload.bin"
+    with net.contract("Org1", "producer") as api:
+        keys = open_data_keys(api, name, "sync test", _keys(net))
+        epoch = max(keys)
+        local = seal_batch(stream=name, source="line-1", seq=1, prev_hash="", schema=SCHEMA,
+                           rows=_rows(4, "o"), data_key=keys[epoch], key_epoch=epoch,
+                           payload_uri=stored.as_uri())
+        stored.write_bytes(local.ciphertext)
+        remote = seal_batch(stream=name, source="line-2", seq=1, prev_hash="", schema=SCHEMA,
+                            rows=_rows(3, "r"), data_key=keys[epoch], key_epoch=epoch,
+                            payload_uri="https://example.invalid/payload.bin")
+        api.submit_batch(local)
+        api.submit_batch(remote)
+    net.settle()
+    lake_dir = tmp_path / "lake"
+    with net.contract("Org1", "analyst") as api:
+        summary = sync(api.contract.network, api, lake_dir, _keys(net), streams=[name])
+    assert summary.records == 4
+    entry = lake.read_meta(lake_dir)["streams"][name]
+    assert entry["records"] == 4
+    skipped = entry["skipped"]["offchain"]
+    assert (skipped["batches"], skipped["records"]) == (1, 3)
+    assert "https URI is not fetched" in skipped["why"]
+    assert _query(lake_dir, f"select distinct _batch_id from LAKE where stream = '{name}'") \
+        == [(local.id,)]
+
+
 # -- tampering on a peer's disk (last: it restarts a peer) -----------------------------------
 def test_a_tampered_block_stops_the_sync_naming_it(net, streams, tmp_path):
     names, _ = streams

@@ -262,3 +262,13 @@ def test_rows_out_of_date_order_go_to_their_dates_in_ledger_order(tmp_path):
     assert sorted(by_date) == ["2023-11-14", "2023-11-17"]
     assert by_date["2023-11-14"].column("_block").to_pylist() == [2, 2]
     assert by_date["2023-11-17"].column("_index").to_pylist() == [0, 1, 2]
+
+
+def test_offchain_payloads_are_read_from_file_uris_only(tmp_path):
+    stored = tmp_path / "p q.bin"
+    stored.write_bytes(b"ciphertext")
+    assert sync._offchain(stored.as_uri()) == (b"ciphertext", "")
+    data, why = sync._offchain("https://example.org/x.bin")
+    assert data is None and "https URI is not fetched" in why
+    data, why = sync._offchain((tmp_path / "absent.bin").as_uri())
+    assert data is None and "cannot be read" in why
