@@ -162,6 +162,96 @@ def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes
         [leaf.hex() for leaf in leaves], type=pa.string()))
 
 
+_STRING, _INT, _TIMESTAMP, _FLOAT, _BOOL = range(5)
+_KINDS = {"string": _STRING, "int": _INT, "timestamp": _TIMESTAMP, "float": _FLOAT,
+          "bool": _BOOL}
+
+
+@lru_cache(maxsize=64)
+def _codec(schema: records.Schema):
+    """What ``_fast_record`` needs of a schema: its names, its fields in order with their
+    kind and bounds, and the fields in canonical key order with their written prefix."""
+    fields = tuple((f.name, _KINDS[f.type], f.required, f.min, f.max) for f in schema.fields)
+    order = tuple((name, json_quote(name) + ":") for name in sorted(schema.names))
+    return frozenset(schema.names), fields, order
+
+
+#: JSON string escaping, the one ``records.canonical`` uses (RFC 8785's)
+json_quote = records._quote
+
+
+def _fast_record(codec, row) -> tuple[dict, bytes] | None:
+    """``records.validate_record(schema, row)`` and the canonical bytes of its result, for
+    the common case only: plain values of exactly the field's type (integers within
+    ±(2^53−1) or, beyond, as the decimal strings the integer rule writes; finite floats),
+    inside the field's bounds. None for anything else (wrong
+    types, a missing required field, null where it is required, big integers, ...): the
+    caller then asks ``validate_record`` and ``records.canonical`` themselves, so this
+    never decides differently, it only skips their generic dispatch. Each value is written
+    by the same primitives ``records.canonical`` uses (tests/unit/test_sync_fast.py
+    compares them)."""
+    names, fields, order = codec
+    if type(row) is not dict or not row.keys() <= names:
+        return None
+    safe = records.MAX_SAFE_INTEGER
+    normal = {}
+    for name, kind, required, low, high in fields:
+        if name not in row:
+            if required:
+                return None
+            continue
+        value = row[name]
+        kind_of = type(value)
+        if value is None:
+            if required:
+                return None
+        elif kind == _STRING:
+            if kind_of is not str:
+                return None
+        elif kind == _BOOL:
+            if kind_of is not bool:
+                return None
+        else:
+            if kind == _FLOAT:
+                if kind_of is int and -safe <= value <= safe:
+                    value = float(value)
+                elif kind_of is not float or value != value or value in (_INF, -_INF):
+                    return None
+            elif kind_of is str and records.DECIMAL.fullmatch(value):  # beyond ±(2^53−1)
+                value = int(value)
+                if -safe <= value <= safe or not records.INT64[0] <= value <= records.INT64[1] \
+                        or (kind == _TIMESTAMP and value < 0):
+                    return None
+            elif kind_of is not int or not (0 if kind == _TIMESTAMP else -safe) <= value <= safe:
+                return None
+            if (low is not None and value < low) or (high is not None and value > high):
+                return None
+        normal[name] = value
+    parts = []
+    for name, prefix in order:
+        if name in normal:
+            value = normal[name]
+            kind_of = type(value)
+            if kind_of is str:
+                parts.append(prefix + json_quote(value))
+            elif value is None:
+                parts.append(prefix + "null")
+            elif kind_of is bool:
+                parts.append(prefix + ("true" if value else "false"))
+            elif kind_of is int:
+                parts.append(prefix + (str(value) if -safe <= value <= safe
+                                       else f'"{value}"'))
+            else:
+                parts.append(prefix + records._jcs_float(value))
+    try:
+        return normal, ("{" + ",".join(parts) + "}").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the rule's own functions refuse it
+        return None
+
+
+_INF = float("inf")
+
+
 def open_fast(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
               ciphertext: bytes | None = None) -> tuple[list[dict], list[bytes]]:
     """The records and commitments ``batches.open_batch_verified`` returns, deciding the
@@ -171,8 +261,9 @@ def open_fast(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
     Strict parsing (``records.parse_json``: no duplicate keys, NaN, over-deep nesting or
     non-UTF-8) costs about a fifth of the rule. Canonical text has none of those, and
     parsed leniently it gives the values the strict parse gives. So the plaintext is
-    parsed with plain ``json.loads``, each record validated (``records.validate_record``)
-    and encoded (``records.canonical``) as the rule does, and the plaintext rebuilt from
+    parsed with plain ``json.loads``, each record validated and encoded as the rule does
+    (``_fast_record`` for plain rows, else ``records.validate_record`` and
+    ``records.canonical`` themselves), and the plaintext rebuilt from
     those encodings as ``seal_records`` builds it: only when the rebuilt bytes equal the
     plaintext, and the salts, public fields and Merkle root check as in
     ``records.verified_records``, is the answer taken. Anything else (a failed check
@@ -210,8 +301,15 @@ def open_fast(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
         if cursor is not None:
             records._depth([cursor], records.MAX_JSON_DEPTH)
         columns = records.validate_public_columns(schema, header["public"], count)
-        normal = [records.validate_record(schema, row) for row in rows]
-        encoded = [records.canonical(row) for row in normal]
+        codec = _codec(schema)
+        normal, encoded = [], []
+        for row in rows:
+            done = _fast_record(codec, row)
+            if done is None:  # anything unusual: the rule's own functions
+                done = records.validate_record(schema, row)
+                done = done, records.canonical(done)
+            normal.append(done[0])
+            encoded.append(done[1])
         head = b'{"records":[' if "cursor" not in content else \
             b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":['
         rebuilt = b"".join((head, b",".join(encoded), b'],"salts":[',

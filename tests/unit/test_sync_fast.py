@@ -139,3 +139,46 @@ def test_each_mutation_is_refused_by_the_rule_or_accepted_alike():
     refused = {m for m, o in outcomes.items() if o == "refuse"}
     assert {"duplicate", "nan", "deep_cursor", "salt_upper", "drop_record",
             "utf16", "float_int"} <= refused
+
+
+BOUNDED = records.Schema.from_mapping({"version": 3, "fields": [
+    {"name": "s", "type": "string"},
+    {"name": "i", "type": "int", "min": -5, "max": 2**62},
+    {"name": "t", "type": "timestamp", "required": False},
+    {"name": "f", "type": "float", "min": -1e300, "max": 1e300, "required": False},
+    {"name": "b", "type": "bool", "required": False},
+    {"name": "Key_2", "type": "float", "required": False}]})
+anything = st.none() | st.booleans() | ints | st.integers(-(2**70), 2**70) | \
+    st.floats() | text | st.sampled_from(["12345678901234567890", "9007199254740993",
+                                            "-9223372036854775808", "0", "1", "-0", "1e3"]) | \
+    st.lists(st.integers(), max_size=2) | st.just({"x": 1})
+field_names = st.sampled_from(["s", "i", "t", "f", "b", "Key_2", "extra"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(field_names, anything, max_size=7) |
+       st.fixed_dictionaries({"s": text, "i": ints}, optional={
+           "t": st.integers(0, 2**63 - 1) | st.integers(0, 2**63 - 1).map(str),
+           "f": floats | ints, "b": st.booleans(), "Key_2": st.none() | floats}))
+def test_the_fast_record_path_validates_and_encodes_as_the_rule(row):
+    fast = sync._fast_record(sync._codec(BOUNDED), row)
+    try:
+        normal = records.validate_record(BOUNDED, row)
+        encoded = records.canonical(normal)
+    except records.RecordError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast[0] == normal and fast[1] == encoded
+        assert [type(v) for v in fast[0].values()] == [type(v) for v in normal.values()]
+
+
+def test_the_fast_record_path_takes_the_common_rows():
+    """It is not vacuous: plain rows, nanosecond timestamps as decimal strings included,
+    go the fast way."""
+    codec = sync._codec(BOUNDED)
+    row = {"s": "a\\n\"é", "i": 7, "t": str(2**62), "f": 100, "b": False, "Key_2": None}
+    normal, encoded = sync._fast_record(codec, row)
+    assert normal == records.validate_record(BOUNDED, row)
+    assert encoded == records.canonical(normal)
+    assert sync._fast_record(codec, {**row, "t": 2**62}) is None  # a number: the rule decides
