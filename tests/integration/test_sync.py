@@ -302,6 +302,24 @@ def test_a_shredded_epochs_rows_are_absent_and_reported(net, streams, tmp_path):
                                 f"group by _epoch") == [(2, 20)]
 
 
+def test_a_resumed_sync_checks_the_chain_against_the_block_it_stopped_at(net, streams,
+                                                                         tmp_path):
+    names, _ = streams
+    lake_dir = tmp_path / "lake"
+    with net.contract("Org1", "analyst") as api:
+        first = sync(api.contract.network, api, lake_dir, _keys(net), streams=[names["b"]])
+    meta = lake.read_meta(lake_dir)
+    lake.write_meta(lake_dir, {**meta, "tip_hash": "0" * 64})  # another chain's block
+    _ingest(net, names["b"], _rows(2, "resume"), "line-r", tmp_path / "i")
+    with pytest.raises(IntegrityError) as caught:
+        with net.contract("Org1", "analyst") as api:
+            sync(api.contract.network, api, lake_dir, _keys(net))
+    assert caught.value.block_number == first.synced_to
+    assert caught.value.check == "previous_hash"
+    assert f"block {first.synced_to}: its hash" in str(caught.value)
+    assert lake.read_meta(lake_dir)["synced_to"] == first.synced_to  # nothing written
+
+
 def test_offchain_payloads_are_read_from_file_uris_and_others_reported(net, streams,
                                                                        tmp_path):
     name = f"sync-o-{RUN}"
