@@ -36,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
+import shutil
 import threading
 import time
 from collections import deque
@@ -1015,12 +1016,14 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
          progress: Progress | None = None, until: int | None = None,
          streams: Sequence[str] | None = None, flush_records: int = FLUSH_RECORDS,
          flush_seconds: float = FLUSH_SECONDS, workers: int | None = None,
-         stop: threading.Event | None = None) -> SyncSummary:
+         stop: threading.Event | None = None, rebuild: bool = False) -> SyncSummary:
     """Bring the lake at ``lake_dir`` up to the chain's tip (``follow``: and keep it there
     until ``stop`` is set, Ctrl-C, or block ``until``), exactly once; see the module's
     docstring. ``api``: the LedgerlakeContract of an analyst of a reader organisation;
     ``org_keys``: that organisation's X25519 private keys, current first. ``until``: the
-    last block to sync. ``streams``: only these streams (default: every stream). A block
+    last block to sync. ``streams``: only these streams (default: every stream).
+    ``rebuild``: delete the lake's rows and metadata first and sync from genesis (e.g. once
+    this organisation may read a stream it could not, or to change the selection). A block
     failing a check raises IntegrityError naming it; the blocks before it are committed."""
     from ledgerlake.client.qscc import chain_info
 
@@ -1030,6 +1033,9 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     lock = _Lock(lake_dir)
     reader = None
     try:
+        if rebuild:  # under the lock: the metadata first, so a kill here leaves no lake
+            lake.meta_path(lake_dir).unlink(missing_ok=True)
+            shutil.rmtree(lake.records_dir(lake_dir), ignore_errors=True)
         meta = lake.read_meta(lake_dir) if lake.meta_path(lake_dir).exists() else {}
         if meta and meta.get("channel") not in (None, network.name):
             raise ConfigError(f"the lake {lake_dir} holds channel {meta.get('channel')!r}, not "
@@ -1040,7 +1046,7 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
         elif meta and sorted(set(streams)) != chosen:
             held = f"streams {', '.join(chosen)}" if chosen else "every stream"
             raise ConfigError(f"the lake {lake_dir} holds {held}; sync it with the same "
-                              f"--stream options, or give another --lake")
+                              f"--stream options, --rebuild it, or give another --lake")
         start = int(meta.get("next_block", 0))
         cleanup(lake_dir, start)
         tip = chain_info(network).height - 1

@@ -35,11 +35,16 @@ from ledgerlake.cli import _as_option, _contract, _json_option, _network, _print
               help="With --follow: write pending records after this long.")
 @click.option("--workers", type=click.IntRange(0), metavar="N",
               help="Processes that decrypt and check large batches [one per core].")
+@click.option("--rebuild", is_flag=True,
+              help="Delete the lake's rows and metadata and sync again from genesis: to "
+                   "take in a stream this organisation may read now, or another --stream "
+                   "selection.")
 @_as_option("Org1/analyst")
 @_json_option
 def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str, ...],
              until: int | None, org_key: Path | None, peer: str | None, flush_records: int,
-             flush_seconds: float, workers: int | None, who: str, as_json: bool) -> None:
+             flush_seconds: float, workers: int | None, rebuild: bool, who: str,
+             as_json: bool) -> None:
     """Bring the ledger into a Parquet lake, verified and exactly once.
 
     Every block is checked before it is used (hash chain, data hash, the orderers'
@@ -77,7 +82,7 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
             summary = sync(api.contract.network, api, lake_dir, keys, follow=follow,
                            progress=progress, until=until, streams=streams or None,
                            flush_records=flush_records, flush_seconds=flush_seconds,
-                           workers=workers)
+                           workers=workers, rebuild=rebuild)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if as_json:
@@ -91,6 +96,7 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
         out.print(f"nothing new for the lake {escape(str(lake_dir))}: blocks "
                   f"{summary.first_block:,} to {summary.synced_to:,} hold no records for it "
                   f"(synced to block {summary.synced_to:,})")
+        return
     else:
         out.print(f"synced blocks {summary.first_block:,} to {summary.synced_to:,} "
                   f"({summary.blocks:,} blocks) into {escape(str(lake_dir))}: "
@@ -111,7 +117,8 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
     out.print(table)
     for sid, row in sorted(summary.streams.items()):
         if row.get("readable") is False and row.get("refusal"):
-            out.print(f"[dim]{escape(sid)} is not in the lake: {escape(row['refusal'])}[/dim]")
+            out.print(f"[dim]{escape(sid)} is not in the lake: {escape(row['refusal'])}; once "
+                      f"it may be read, 'ledgerlake sync --rebuild' takes it in[/dim]")
     if summary.streams and not any(row.get("readable") for row in summary.streams.values()):
         err.print(f"no stream could be opened as {escape(who)}: streams are opened by an "
                   f"analyst of a reader organisation (--as ORG/analyst)")

@@ -149,6 +149,10 @@ def test_every_record_once_with_its_provenance_and_a_second_run_has_nothing_new(
     code, out, err = _main(capsys, "sync", "--lake", str(lake_dir), "--state-dir",
                            str(net.state_dir))
     assert code == 0 and "is up to date: synced to block" in out and "nothing new" in out, err
+    with net.contract("Org1", "analyst") as api:
+        rebuilt = sync(api.contract.network, api, lake_dir, _keys(net), rebuild=True)
+    assert rebuilt.first_block == 0 and rebuilt.records == 520  # from genesis again
+    _assert_exactly_once(lake_dir, expected)
 
 
 def _main(capsys, *args):

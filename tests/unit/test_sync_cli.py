@@ -15,7 +15,7 @@ def test_help_says_what_the_sync_checks_and_where_rows_land(capsys):
     code, out, _ = _run(capsys, "sync", "--help")
     assert code == 0
     for words in ("verified and exactly once", "orderers' signatures", "stream=<id>/date=",
-                  "lake.json", "--follow", "--until", "--org-key"):
+                  "lake.json", "--follow", "--until", "--org-key", "--rebuild"):
         assert words in " ".join(out.split()), words
 
 
