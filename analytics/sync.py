@@ -41,6 +41,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -622,7 +623,13 @@ class _Reader:
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start)
-            work = self._pool.submit(open_rows, canonical_schema, batch, key, ciphertext)
+            try:
+                work = self._pool.submit(open_rows, canonical_schema, batch, key, ciphertext)
+                work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
+            except BrokenProcessPool:  # a worker died earlier: go on without the pool
+                self.close()
+                self.workers = 1
+                work = open_rows(canonical_schema, batch, key, ciphertext)
         else:
             work = open_rows(canonical_schema, batch, key, ciphertext)
         pending.parts.append((sid, {**provenance, "_version": version,
@@ -632,7 +639,12 @@ class _Reader:
         """The block's rows once every batch of it is opened (waits for the pool)."""
         tables = []
         for sid, provenance, work in pending.parts:
-            result = work.result() if isinstance(work, Future) else work
+            result = work
+            if isinstance(work, Future):
+                try:
+                    result = work.result()
+                except BrokenProcessPool:  # a worker died (e.g. killed): open it here
+                    result = open_rows(*work.args)
             if isinstance(result, tuple):
                 _, kind, message = result
                 pending.notes.append(_Note(sid, "rejected", provenance["_count"],
@@ -773,18 +785,20 @@ def _done(pending: _Pending) -> bool:
 
 
 def ledger_records(network, api, org_keys, *, start: int, end: int,
-                   streams: Sequence[str] | None = None) -> Iterator[tuple[str, Any]]:
+                   streams: Sequence[str] | None = None,
+                   purpose: str = PURPOSE) -> Iterator[tuple[str, Any]]:
     """The verified, decrypted records of blocks ``start..end`` as lake rows: ``(stream,
     pyarrow.Table)`` per batch in ledger order, the lake's columns (no partition columns).
     The chain is checked from ``start`` (the configuration in force there looked up).
     Raises IntegrityError naming the block when one fails a check. Batches left out (an
-    unreadable stream, a shredded epoch, ...) yield nothing."""
+    unreadable stream, a shredded epoch, ...) yield nothing. Each stream is opened once
+    (an audited OpenStream, with ``purpose``)."""
     from ledgerlake.client.qscc import chain_info
 
     tip = chain_info(network).height - 1
     if not 0 <= start <= end <= tip:
         raise ConfigError(f"blocks {start} to {end} are not on the chain (0 to {tip})")
-    reader = _Reader(network, api, org_keys, streams=streams)
+    reader = _Reader(network, api, org_keys, streams=streams, purpose=purpose)
     reader.history_known = start == 0
     try:
         for rows in _rows(reader, network, start, end):

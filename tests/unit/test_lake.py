@@ -272,3 +272,34 @@ def test_offchain_payloads_are_read_from_file_uris_only(tmp_path):
     assert data is None and "https URI is not fetched" in why
     data, why = sync._offchain((tmp_path / "absent.bin").as_uri())
     assert data is None and "cannot be read" in why
+
+
+def test_a_broken_pool_is_left_for_opening_batches_in_process():
+    """A pool worker that dies (killed, out of memory) costs speed, not the sync."""
+    import os
+    import signal as signals
+    from concurrent.futures.process import BrokenProcessPool
+
+    key, sealed = _sealed(_rows(3))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    reader = sync._Reader.__new__(sync._Reader)
+    reader.workers, reader._pool = 2, None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    reader._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    reader._pool.submit(os.kill, os.getpid(), 0).result()  # started
+    pid = next(iter(reader._pool._processes))
+    os.kill(pid, signals.SIGKILL)
+    future = reader._pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key)
+    future.args = (records.canonical(SCHEMA), batch, key, None)
+    with pytest.raises(BrokenProcessPool):
+        future.result(timeout=30)
+    pending = sync._Pending(1, "00" * 32, 1)
+    pending.parts.append(("plant", {"_count": 3, "_batch_id": sealed.id, "_version": 1,
+                                    "_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
+                                    "_producer_msp": "Org1MSP", "_producer_id": "p",
+                                    "_source": "line-1", "_seq": 1, "_epoch": 1}, future))
+    reader.streams = {"plant": sync._Stream("plant", {1: SCHEMA})}
+    rows = reader.resolve(pending)
+    assert [t.num_rows for _, t in rows.tables] == [3] and rows.notes == []
+    reader.close()
