@@ -1163,4 +1163,4 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
 
 
 __all__ = ["BlockRows", "FLUSH_RECORDS", "FLUSH_SECONDS", "PURPOSE", "SyncProgress",
-           "SyncSummary", "cleanup", "ledger_records", "open_rows", "sync"]
+           "SyncSummary", "cleanup", "ledger_records", "open_fast", "open_rows", "sync"]
