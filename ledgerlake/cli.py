@@ -438,8 +438,8 @@ def demo(state_dir, scheduler, reanalyze: bool, round_trip: bool, stream_name: s
     if story.committed == 0 and not story.sync.records:
         kept = " and the last analysis still holds" if story.reused else ""
         out.print("Nothing new this run: every row was committed before (each station's "
-                  "chain on the ledger and its ingest state), the lake was already up to "
-                  f"date (synced to block {story.sync.synced_to}){kept}; nothing was "
+                  "chain on the ledger and its ingest state), the sync found no new record "
+                  f"(the lake is at block {story.sync.synced_to}){kept}; nothing was "
                   "written twice.")
     else:
         out.print(f"Committed {story.committed:,} records ({story.rejected} rejected, "
