@@ -54,8 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "bucket": "1h",            # the series' time bucket (anomalies, forecast, charts)
     "window": "1D",            # the statistics' time window (tables/<id>-windows.parquet)
     "late_after": "1h",        # late: this far behind the source's latest earlier record
-    "z_threshold": 3.5,        # robust z-score above which a bucket is an outlier
-    "z_window": 5,             # rolling median (buckets) the residuals are taken from
+    "z_threshold": 4.0,        # robust z-score above which a bucket is an outlier
+    "z_window": 5,             # residual: value minus the median of its z_window - 1 neighbours
     "n_estimators": 100,       # IsolationForest trees
     "horizon": 24,             # forecast this many buckets ahead
     "season": 24,              # the seasonal period in buckets (baseline: seasonal naive)

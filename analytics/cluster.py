@@ -97,6 +97,7 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None,
     workers = n_workers or workers
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            memory_limit=limit, dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False},
                            host="127.0.0.1", silence_logs=logging.CRITICAL)
     if progress:
         progress(f"Dask: local cluster, {workers} worker processes, "

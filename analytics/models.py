@@ -16,6 +16,8 @@ and reloaded with ``joblib``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin, RegressorMixin
@@ -184,7 +186,13 @@ def metrics(actual, predicted) -> dict:
 
 
 def residuals(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    """Each column minus its centred rolling median over ``window`` steps: what anomaly
-    detection looks at, so a daily cycle or a trend is not itself an anomaly."""
-    median = frame.rolling(window, center=True, min_periods=1).median()
+    """Each value minus the median of its ``window - 1`` neighbours (half before, half
+    after; the value itself left out, so a trend or a daily cycle leaves only the noise
+    and a spike does not hide itself): what anomaly detection looks at."""
+    half = max(1, window // 2)
+    shifted = [frame.shift(k) for k in range(-half, half + 1) if k]
+    stack = np.stack([s.to_numpy(dtype=np.float64) for s in shifted])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN neighbourhoods
+        median = np.nanmedian(stack, axis=0)
     return (frame - median).fillna(0.0)

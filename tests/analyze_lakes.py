@@ -45,7 +45,7 @@ def rows(lo: int, hi: int, *, sources: int = 3, batch: int = 24, per_block: int 
     phase = s * 0.5
     temp = 15 + 8 * np.sin(2 * np.pi * hour / 24 + phase) + rng.normal(0, noise, len(i))
     hum = 60 + 10 * np.cos(2 * np.pi * hour / 24 + phase) + rng.normal(0, noise, len(i))
-    pres = 1000 + (k % 30) + s
+    pres = np.rint(1013 + 3 * np.sin(2 * np.pi * hour / 24) + s).astype(np.int64)
     block = 10 + g // per_block
     commitment = np.frombuffer(rng.bytes(32 * len(i)), dtype=np.uint8).reshape(-1, 32)
     hexes = _hex(commitment)
