@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "window": "1D",            # the statistics' time window (tables/<id>-windows.parquet)
     "late_after": "1h",        # late: this far behind the source's latest earlier record
     "z_threshold": 4.0,        # robust z-score above which a bucket is an outlier
-    "z_window": 5,             # residual: value minus the median of its z_window - 1 neighbours
+    "z_window": 7,             # residuals from the neighbours within z_window // 2 buckets
     "n_estimators": 100,       # IsolationForest trees
     "horizon": 24,             # forecast this many buckets ahead
     "season": 24,              # the seasonal period in buckets (baseline: seasonal naive)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor, IsolationForest
+from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 #: MAD × this estimates the standard deviation of normally distributed data.
@@ -124,7 +125,9 @@ METHODS = ("isolation_forest", "robust_z")
 class Forecaster(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees (``HistGradientBoostingRegressor``) on the columns of
     :func:`lag_features`: the value ``horizon`` and more steps back, the mean of the
-    ``period`` values before that, hour of day and day of week."""
+    ``period`` values before that, hour of day and day of week. One OpenMP thread: the
+    series is small, and on a busy machine OpenMP's spinning threads cost far more than
+    they give."""
 
     def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
                  random_state=None):
@@ -135,16 +138,19 @@ class Forecaster(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
                              ensure_all_finite="allow-nan")
-        self.model_ = HistGradientBoostingRegressor(
-            max_iter=self.max_iter, learning_rate=self.learning_rate,
-            random_state=self.random_state).fit(X, y)
+        with threadpool_limits(1, user_api="openmp"):
+            self.model_ = HistGradientBoostingRegressor(
+                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                random_state=self.random_state).fit(X, y)
+        self.n_iter_ = self.model_.n_iter_
         return self
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False,
                           ensure_all_finite="allow-nan")
-        return self.model_.predict(X)
+        with threadpool_limits(1, user_api="openmp"):
+            return self.model_.predict(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -164,7 +170,7 @@ def lag_features(y: pd.Series, *, horizon: int, period: int) -> pd.DataFrame:
     cols[f"mean_{period}"] = y.shift(horizon).rolling(period, min_periods=1).mean()
     index = pd.DatetimeIndex(y.index)
     cols["hour"] = pd.Series(index.hour, index=y.index, dtype="float64")
-    cols["weekday"] = pd.Series(index.dayofweek, index=y.index, dtype="float64")
+    cols["weekday"] = pd.Series(index.day_of_week, index=y.index, dtype="float64")
     return pd.DataFrame(cols, index=y.index)
 
 
@@ -186,13 +192,15 @@ def metrics(actual, predicted) -> dict:
 
 
 def residuals(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    """Each value minus the median of its ``window - 1`` neighbours (half before, half
-    after; the value itself left out, so a trend or a daily cycle leaves only the noise
-    and a spike does not hide itself): what anomaly detection looks at."""
+    """Each value minus what its neighbours say it should be: the median, over k = 1 ..
+    ``window // 2``, of the mean of the values k steps before and k steps after. A trend
+    cancels in each pair and a daily cycle nearly does, so mostly noise is left; a spike
+    shifts only the one pair it sits in, so it neither hides itself nor casts a shadow on
+    its neighbours. What anomaly detection looks at (0 where no pair is complete)."""
     half = max(1, window // 2)
-    shifted = [frame.shift(k) for k in range(-half, half + 1) if k]
-    stack = np.stack([s.to_numpy(dtype=np.float64) for s in shifted])
+    pairs = np.stack([((frame.shift(k) + frame.shift(-k)) / 2).to_numpy(dtype=np.float64)
+                      for k in range(1, half + 1)])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN neighbourhoods
-        median = np.nanmedian(stack, axis=0)
-    return (frame - median).fillna(0.0)
+        warnings.simplefilter("ignore", RuntimeWarning)   # no complete pair (the edges)
+        expected = np.nanmedian(pairs, axis=0)
+    return (frame - expected).fillna(0.0)
