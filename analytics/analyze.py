@@ -903,8 +903,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     t2 = max(y.index.max() for y in regular.values())
     t1 = t0 + ((t2 - t0) * (1 - float(params["test_fraction"]))).floor(bucket)
     parts = []
-    for source, y in regular.items():
-        X = lag_features(y, horizon=horizon, period=period)
+    for code, (source, y) in enumerate(sorted(regular.items())):
+        X = lag_features(y, horizon=horizon, period=period).assign(source=float(code))
         parts.append(X.assign(_y=y, _base=seasonal_naive(y, period), _source=source))
     data = pd.concat(parts)
     features = [c for c in data.columns if not c.startswith("_")]

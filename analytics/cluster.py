@@ -70,10 +70,12 @@ def local_size(cpus: int | None = None, memory: int | None = None) -> tuple[int,
 
 @contextmanager
 def client(scheduler: str | None = None, *, n_workers: int | None = None,
+           timeout: str = "10s",
            progress: Callable[[str], None] | None = None) -> Iterator["Client"]:
     """A ``distributed.Client`` on the cluster :func:`choose` picks, closed on exit (a
     LocalCluster it started is shut down with it). ``n_workers`` sizes a LocalCluster
-    only; ``progress`` hears which cluster was chosen and why."""
+    only; ``timeout`` bounds reaching a remote scheduler; ``progress`` hears which cluster
+    was chosen and why."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -81,7 +83,7 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None,
     choice = choose(scheduler)
     if choice.kind == "remote":
         try:
-            dask_client = Client(choice.address, timeout="10s")
+            dask_client = Client(choice.address, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {choice.address} (from "
                               f"{choice.why}): {str(exc).splitlines()[0] if str(exc) else exc}"

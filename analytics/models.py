@@ -125,12 +125,15 @@ METHODS = ("isolation_forest", "robust_z")
 class Forecaster(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees (``HistGradientBoostingRegressor``) on the columns of
     :func:`lag_features`: the value ``horizon`` and more steps back, the mean of the
-    ``period`` values before that, hour of day and day of week. One OpenMP thread: the
+    ``period`` values before that, hour of day and day of week. The loss is the absolute
+    error by default: sensor series carry spikes, and a squared loss chases them. One
+    OpenMP thread: the
     series is small, and on a busy machine OpenMP's spinning threads cost far more than
     they give."""
 
-    def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
-                 random_state=None):
+    def __init__(self, loss: str = "absolute_error", max_iter: int = 200,
+                 learning_rate: float = 0.1, random_state=None):
+        self.loss = loss
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.random_state = random_state
@@ -140,7 +143,7 @@ class Forecaster(RegressorMixin, BaseEstimator):
                              ensure_all_finite="allow-nan")
         with threadpool_limits(1, user_api="openmp"):
             self.model_ = HistGradientBoostingRegressor(
-                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,
                 random_state=self.random_state).fit(X, y)
         self.n_iter_ = self.model_.n_iter_
         return self
@@ -158,15 +161,20 @@ class Forecaster(RegressorMixin, BaseEstimator):
         return tags
 
 
-def lag_features(y: pd.Series, *, horizon: int, period: int) -> pd.DataFrame:
+def lag_features(y: pd.Series, *, horizon: int, period: int,
+                 seasons: int = 7) -> pd.DataFrame:
     """Features to forecast ``y`` (a regular series on a DatetimeIndex) ``horizon`` steps
-    ahead: lags ``horizon``, ``horizon + 1``, ``period·⌈horizon/period⌉`` and one week (in
-    steps of ``period``) back, the mean of the ``period`` values up to lag ``horizon``,
-    hour of day and day of week. Only values at least ``horizon`` steps old are used, so a
-    forecast made ``horizon`` steps ahead could really have been made."""
+    ahead: lags ``horizon`` and ``horizon + 1``, the value one and two seasons back, the
+    mean of the same phase over the last ``seasons`` seasons (the seasonal profile, with
+    the noise of one day averaged away: what lets a model beat the seasonal-naive
+    baseline), the mean of the ``period`` values up to lag ``horizon``, hour of day and day
+    of week. Only values at least ``horizon`` steps old are used, so a forecast made
+    ``horizon`` steps ahead could really have been made."""
     seasonal = period * max(1, -(-horizon // period))
-    lags = sorted({horizon, horizon + 1, seasonal, seasonal + period, 7 * period})
+    lags = sorted({horizon, horizon + 1, seasonal, seasonal + period})
     cols = {f"lag_{k}": y.shift(k) for k in lags}
+    same_phase = pd.concat([y.shift(seasonal + j * period) for j in range(seasons)], axis=1)
+    cols[f"season_mean_{seasons}"] = same_phase.mean(axis=1, skipna=True)
     cols[f"mean_{period}"] = y.shift(horizon).rolling(period, min_periods=1).mean()
     index = pd.DatetimeIndex(y.index)
     cols["hour"] = pd.Series(index.hour, index=y.index, dtype="float64")

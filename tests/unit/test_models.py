@@ -52,6 +52,8 @@ def test_lag_features_use_only_values_at_least_the_horizon_old():
     i = 200
     assert X["lag_24"].iloc[i] == y.iloc[i - 24]
     assert X["mean_24"].iloc[i] == pytest.approx(y.iloc[i - 47:i - 23].mean())
+    assert X["season_mean_7"].iloc[i] == pytest.approx(
+        np.mean([y.iloc[i - 24 * j] for j in range(1, 8)]))
     assert X["hour"].iloc[i] == y.index[i].hour
     # changing the last 24 values changes no feature of the last row's... own horizon
     y2 = y.copy()
