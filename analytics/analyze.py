@@ -910,12 +910,14 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     features = [c for c in data.columns if not c.startswith("_")]
     train = data[(data.index < t1) & data["_y"].notna()]
     test = data[(data.index >= t1) & data["_y"].notna() & data["_base"].notna()]
-    if len(train) < 2 * period or test.empty:
+    features = [c for c in features if train[c].notna().any()]   # lags beyond the span
+    longest = int(train.groupby("_source").size().max()) if len(train) else 0
+    if longest < 2 * period or test.empty:
         return {"target": target, "model": None, "features": features,
                 "train": [_iso(t0), _iso(t1)], "test": [_iso(t1), _iso(t2)],
                 "metrics": None, "baseline": None, "skill": None,
-                "note": f"too little data: {len(train)} training and {len(test)} test "
-                        f"buckets (need {2 * period} and 1)"}
+                "note": f"too little data: {longest} training buckets for the longest "
+                        f"source and {len(test)} test buckets (need {2 * period} and 1)"}
     model = Forecaster(random_state=int(params["random_state"]))
     model.fit(train[features].to_numpy(), train["_y"].to_numpy())
     predicted = model.predict(test[features].to_numpy())
