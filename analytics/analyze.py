@@ -305,18 +305,16 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         parts = ddf.to_delayed()
         task = dask.delayed(_stats_partial, pure=True)
         stat_futures[stream] = client.compute([task(p, spec, window, params) for p in parts])
-        keys = ddf[[SOURCE, spec["time_col"]]]
-        tcol = keys[spec["time_col"]]
-        if window[0] is not None:
-            keys = keys[tcol >= t_from]
-        if window[1] is not None:
-            keys = keys[keys[spec["time_col"]] < t_to]
-        dup_futures[stream] = client.compute(
-            keys.shape[0] - keys.drop_duplicates(split_out=True).shape[0])
+        by_date = defaultdict(list)
+        for f in files:
+            by_date[f.parent.name].append(str(f))
+        dup_futures[stream] = [client.submit(_duplicates, paths, spec, window, pure=False)
+                               for _, paths in sorted(by_date.items())]
     groups = block_groups(all_files)
     scan = [client.submit(_scan_group, g, specs, window, pure=False) for g in groups]
 
-    pending = [f for fs in stat_futures.values() for f in fs] + scan
+    pending = [f for fs in stat_futures.values() for f in fs] + scan + \
+        [f for fs in dup_futures.values() for f in fs]
     total = len(pending)
     for done, _ in enumerate(as_completed(pending), 1):
         report("reading the lake", done, total)
@@ -361,7 +359,7 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         values = _concat_refined(client.gather(refine[stream]))
         per_stream[stream] = {
             "stats": stats[stream], "quantiles": _exact_quantiles(targets[stream], values),
-            "duplicates": int(dup_futures[stream].result())}
+            "duplicates": int(sum(client.gather(dup_futures[stream])))}
     blocks, contributors, order_counts = None, defaultdict(list), defaultdict(list)
     for summary in summaries:
         if summary["blocks"]:
@@ -379,6 +377,17 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         per_stream[stream]["order"] = _merge_order(order_counts[stream])
     root = fold_subtrees([t for part in ordered for t in part["subtrees"]])
     return {"streams": per_stream, "blocks": blocks, "rows": rows, "merkle_root": root.hex()}
+
+
+def _duplicates(paths: list[str], spec: dict, window) -> int:
+    """Readings repeating an earlier (source, time) in one ``date`` partition: a reading's
+    time decides its date, so every copy of it is in the same partition."""
+    import pyarrow.parquet as pq
+
+    frame = pd.concat([pq.read_table(p, columns=[SOURCE, spec["time_col"]]).to_pandas()
+                       for p in paths], ignore_index=True)
+    frame = _in_window(frame, spec["time_col"], window)
+    return int(frame.duplicated([SOURCE, spec["time_col"]]).sum())
 
 
 def _tree(client, futures, merge, fan_in: int = 8):
@@ -434,16 +443,19 @@ def _stats_partial(df: pd.DataFrame, spec: dict, window, params) -> dict:
     moments = _moments(values, [src.rename("source"), win.rename("window")], oor)
     hourly = _moments(values, [src.rename("source"), bucket.rename("bucket")], None)
     hists = []
-    src_np = src.to_numpy()
+    codes, labels = pd.factorize(src)
+    codes = codes.astype(np.uint64) << np.uint64(64 - BIN_SHIFT)   # above the bin's bits
     for name in names:
         x = values[name].to_numpy()
         valid = ~np.isnan(x)
         if valid.any():
             bins = sort_key(x[valid]) >> np.uint64(BIN_SHIFT)
-            h = pd.DataFrame({"source": src_np[valid], "bin": bins}) \
-                .groupby(["source", "bin"], sort=False).size().rename("count").reset_index()
-            h.insert(1, "field", name)
-            hists.append(h)
+            keys, counts = np.unique(codes[valid] | bins, return_counts=True)
+            mask = np.uint64((1 << (64 - BIN_SHIFT)) - 1)
+            hists.append(pd.DataFrame({
+                "source": np.asarray(labels, dtype=object)[
+                    (keys >> np.uint64(64 - BIN_SHIFT)).astype(np.int64)],
+                "field": name, "bin": keys & mask, "count": counts.astype(np.int64)}))
     return {"moments": moments, "hourly": hourly,
             "hist": pd.concat(hists, ignore_index=True) if hists else _empty_hist()}
 
@@ -654,7 +666,7 @@ def _order_group(group: dict, specs: dict, window, offset: int, carry: dict,
     frames = _read_group(group, specs, window, ["_commitment"])
     keyed = pd.concat([df[_ORDER_COLS + ["_commitment"]] for df in frames.values()],
                       ignore_index=True).sort_values(_ORDER_COLS, kind="stable")
-    leaves = [bytes.fromhex(c) for c in keyed["_commitment"]]
+    leaves = commitment_bytes(keyed["_commitment"])
     counts = {}
     nat = np.iinfo(np.int64).min
     for stream, df in frames.items():
@@ -668,6 +680,33 @@ def _order_group(group: dict, specs: dict, window, offset: int, carry: dict,
         counts[stream] = pd.DataFrame(rows, columns=["source", "ooo", "late"]) \
             .set_index("source")
     return {"subtrees": merkle_subtrees(leaves, offset), "streams": counts}
+
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+
+def commitment_bytes(hexes: pd.Series) -> list[bytes]:
+    """Hex SHA-256 commitments as 32-byte leaves, decoded in one vectorised step (a
+    Python ``bytes.fromhex`` per row costs more than the hashing that follows)."""
+    import pyarrow as pa
+
+    arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string()) if len(hexes) else \
+        pa.array([], pa.string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset +
+                                                               len(arr) + 1]
+    if len(arr) == 0:
+        return []
+    if arr.null_count or not (np.diff(offsets) == 64).all():
+        raise ValueError("a _commitment is not 64 hex digits")
+    chars = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    nibbles = _HEX[chars].reshape(-1, 64)
+    if (nibbles == 255).any():
+        raise ValueError("a _commitment is not hex")
+    blob = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8).tobytes()
+    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
 
 
 def arrival_counts(times: np.ndarray, before: tuple[int, int] | None,
