@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ledgerlake.cli import _json_option, _print_json, _state_dir_option, err, out
+from ledgerlake.cli import _print_json, _state_dir_option, err, out
 from ledgerlake.errors import ConfigError
 
 
@@ -49,7 +49,8 @@ def _param(values: tuple[str, ...]) -> dict:
                    "z_threshold=4 --param bucket=15min; results.json lists them all.")
 @click.option("--no-anchor", is_flag=True,
               help="Do not anchor the run's lineage receipt on the ledger.")
-@_json_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the results (results.json and the run directory) as JSON.")
 def analyze_cmd(state_dir, lake_dir, out_dir, streams, scheduler, time_from, time_to,
                 params, no_anchor: bool, as_json: bool) -> None:
     """Analyse the verified lake on Dask: statistics per stream, source and day; data
