@@ -74,6 +74,21 @@ def test_sort_keys_order_like_the_floats():
         np.argsort(x, kind="stable").tolist()
 
 
+def test_the_analysis_cannot_reach_the_ledger():
+    """No gRPC channel or key can go into a Dask task: the analysis modules load neither
+    gRPC nor the client (keys, gateway) at all."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ledgerlake.analytics.analyze, ledgerlake.analytics.cluster, "
+            "ledgerlake.analytics.models\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'grpc' or "
+            "m.startswith('ledgerlake.client')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_unknown_stream_and_parameter_are_one_line_config_errors(tmp_path):
     lakes.make_lake(tmp_path, lakes.rows(0, 48))
     with pytest.raises(ConfigError, match="stream 'nope' is not in the lake"):
