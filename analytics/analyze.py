@@ -693,12 +693,11 @@ def commitment_bytes(hexes: pd.Series) -> list[bytes]:
     Python ``bytes.fromhex`` per row costs more than the hashing that follows)."""
     import pyarrow as pa
 
-    arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string()) if len(hexes) else \
-        pa.array([], pa.string())
+    if len(hexes) == 0:
+        return []
+    arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string())
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset +
                                                                len(arr) + 1]
-    if len(arr) == 0:
-        return []
     if arr.null_count or not (np.diff(offsets) == 64).all():
         raise ValueError("a _commitment is not 64 hex digits")
     chars = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
