@@ -15,11 +15,11 @@
 - **Ledger-ordered facts** (the inputs' Merkle root, late and out-of-order arrivals,
   contributors) follow the ledger's order (``lake.LEDGER_ORDER``). Files are named by the
   block range a sync step wrote, so the rows of one block range, across streams and dates,
-  are one unit of work: a first pass counts rows and notes each source's last and latest
-  record time per unit, the client folds those into each unit's offset and carry-in, and a
-  second pass computes Merkle subtrees aligned at powers of two (folded into the root on the
-  client, as ``records.merkle_root`` over all leaves would give) and the late/out-of-order
-  counts.
+  are one unit of work. Each unit's first row's index comes from the Parquet footers (or a
+  count, when a time window cuts into files), so one pass computes its Merkle subtrees
+  aligned at powers of two (their roots are nodes of the whole tree: the client folds them
+  into ``records.merkle_root`` of all leaves) and hands back each source's record times in
+  ledger order, which the client folds range by range into late and out-of-order counts.
 - **Models are fitted on the client** after the reduction: the per-source series is
   resampled (hourly by default), so it is small (8,760 points a year) whatever the number
   of rows; fitting it is cheaper than shipping it.
@@ -311,29 +311,14 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         dup_futures[stream] = [client.submit(_duplicates, paths, spec, window, pure=False)
                                for _, paths in sorted(by_date.items())]
     groups = block_groups(all_files)
-    scan = [client.submit(_scan_group, g, specs, window, pure=False) for g in groups]
-
-    pending = [f for fs in stat_futures.values() for f in fs] + scan + \
+    offsets = _offsets(client, groups, specs, window)
+    ledger = [client.submit(_ledger_group, g, specs, window, offsets[i], pure=False)
+              for i, g in enumerate(groups)]
+    pending = [f for fs in stat_futures.values() for f in fs] + \
         [f for fs in dup_futures.values() for f in fs]
-    total = len(pending)
     for done, _ in enumerate(as_completed(pending), 1):
-        report("reading the lake", done, total)
-
+        report("statistics", done, len(pending))
     merged = {s: _tree(client, fs, _merge_stats) for s, fs in stat_futures.items()}
-    summaries = client.gather(scan)
-    offsets, carries, rows = [], [], 0
-    carry: dict[str, dict[str, list]] = {s: {} for s in specs}
-    for summary in summaries:
-        offsets.append(rows)
-        carries.append({s: {src: tuple(v) for src, v in c.items()} for s, c in carry.items()})
-        rows += summary["rows"]
-        for stream, info in summary["streams"].items():
-            for src, (last, latest) in info["ends"].items():
-                old = carry[stream].get(src)
-                carry[stream][src] = [last, latest if old is None else max(old[1], latest)]
-    late_ns = pd.Timedelta(params["late_after"]).value
-    second = [client.submit(_order_group, g, specs, window, offsets[i], carries[i], late_ns,
-                            pure=False) for i, g in enumerate(groups)]
     stats = {s: f.result() for s, f in merged.items()}
     targets = {s: _quantile_targets(stats[s]) for s in stats}
     refine = {}
@@ -348,10 +333,34 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         task = dask.delayed(_refine_partial, pure=True)
         refine[stream] = client.compute([task(p, spec, window, targets[stream]["bins"])
                                          for p in ddf_parts])
-    pending = second + [f for fs in refine.values() for f in fs]
-    for done, _ in enumerate(as_completed(pending), 1):
-        report("exact quantiles, ledger order", done, len(pending))
-    ordered = client.gather(second)
+    # Ledger order: each block range's results folded in order as they arrive (the
+    # client holds one range's record times at a time).
+    late_ns = pd.Timedelta(params["late_after"]).value
+    carry: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in specs}
+    counts: dict[str, dict[str, list[int]]] = {s: defaultdict(lambda: [0, 0]) for s in specs}
+    contributors, subtrees, blocks, rows = defaultdict(list), [], None, 0
+    for done, future in enumerate(ledger, 1):
+        part = future.result()
+        future.release()
+        report("ledger order", done, len(ledger))
+        rows += part["rows"]
+        subtrees += part["subtrees"]
+        if part["blocks"]:
+            lo, hi = part["blocks"]
+            blocks = [lo, hi] if blocks is None else [min(blocks[0], lo), max(blocks[1], hi)]
+        for stream, info in part["streams"].items():
+            contributors[stream].append(info["contributors"])
+            for source, times in info["times"].items():
+                ooo, late = arrival_counts(times, carry[stream].get(source), late_ns)
+                counts[stream][source][0] += ooo
+                counts[stream][source][1] += late
+                before = carry[stream].get(source)
+                top = int(times.max())
+                carry[stream][source] = (int(times[-1]),
+                                         top if before is None else max(before[1], top))
+    done_refine = [f for fs in refine.values() for f in fs]
+    for done, _ in enumerate(as_completed(done_refine), 1):
+        report("exact quantiles", done, len(done_refine))
     for stream, spec in specs.items():
         if stream not in stats:
             per_stream[stream] = {"empty": True}
@@ -359,24 +368,42 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
         values = _concat_refined(client.gather(refine[stream]))
         per_stream[stream] = {
             "stats": stats[stream], "quantiles": _exact_quantiles(targets[stream], values),
-            "duplicates": int(sum(client.gather(dup_futures[stream])))}
-    blocks, contributors, order_counts = None, defaultdict(list), defaultdict(list)
-    for summary in summaries:
-        if summary["blocks"]:
-            lo, hi = summary["blocks"]
-            blocks = [lo, hi] if blocks is None else [min(blocks[0], lo), max(blocks[1], hi)]
-        for stream, info in summary["streams"].items():
-            contributors[stream].append(info["contributors"])
-    for part in ordered:
-        for stream, counts in part["streams"].items():
-            order_counts[stream].append(counts)
-    for stream in per_stream:
-        if per_stream[stream].get("empty"):
-            continue
-        per_stream[stream]["contributors"] = _merge_contributors(contributors[stream])
-        per_stream[stream]["order"] = _merge_order(order_counts[stream])
-    root = fold_subtrees([t for part in ordered for t in part["subtrees"]])
+            "duplicates": int(sum(client.gather(dup_futures[stream]))),
+            "contributors": _merge_contributors(contributors[stream]),
+            "order": pd.DataFrame([(src, ooo, late) for src, (ooo, late)
+                                   in sorted(counts[stream].items())],
+                                  columns=["source", "ooo", "late"]).set_index("source")}
+    if rows != offsets[-1]:
+        raise RuntimeError(f"the lake changed during the run: counted {offsets[-1]} rows, "
+                           f"read {rows}")
+    root = fold_subtrees(subtrees)
     return {"streams": per_stream, "blocks": blocks, "rows": rows, "merkle_root": root.hex()}
+
+
+def _offsets(client, groups: list[dict], specs: dict, window) -> list[int]:
+    """Each block range's first leaf index among the run's rows (and the total last):
+    from the Parquet footers, or, when a time window cuts into the files, by counting the
+    rows inside it on the workers."""
+    import pyarrow.parquet as pq
+
+    if window == (None, None):
+        sizes = [sum(pq.read_metadata(p).num_rows for paths in g["files"].values()
+                     for p in paths) for g in groups]
+    else:
+        sizes = client.gather([client.submit(_count_group, g, specs, window, pure=False)
+                               for g in groups])
+    return [int(x) for x in np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])]
+
+
+def _count_group(group: dict, specs: dict, window) -> int:
+    import pyarrow.parquet as pq
+
+    n = 0
+    for stream, paths in group["files"].items():
+        tcol = specs[stream]["time_col"]
+        for p in paths:
+            n += len(_in_window(pq.read_table(p, columns=[tcol]).to_pandas(), tcol, window))
+    return n
 
 
 def _duplicates(paths: list[str], spec: dict, window) -> int:
@@ -632,54 +659,32 @@ def _read_group(group: dict, specs: dict, window, extra: list[str]) -> dict[str,
     return frames
 
 
-def _scan_group(group: dict, specs: dict, window) -> dict:
-    """First pass over a block range: its row count and block span, each source's last
-    record time (ledger order) and latest record time, and who contributed what."""
+def _ledger_group(group: dict, specs: dict, window, offset: int) -> dict:
+    """One block range in ledger order: its row count and block span, the Merkle subtrees
+    of its commitments (aligned at ``offset``, its first leaf's index among all the run's
+    leaves), each source's record times in ledger order (int64 ns, for the late and
+    out-of-order count the client folds across ranges), and who contributed what."""
     frames = _read_group(group, specs, window,
-                         ["_producer_msp", "_producer_id", "_batch_id"])
-    nat = np.iinfo(np.int64).min
-    summary = {"rows": 0, "blocks": None, "streams": {}}
-    for stream, df in frames.items():
-        summary["rows"] += len(df)
-        if df.empty:
-            continue
-        lo, hi = int(df["_block"].min()), int(df["_block"].max())
-        b = summary["blocks"]
-        summary["blocks"] = [lo, hi] if b is None else [min(b[0], lo), max(b[1], hi)]
-        timed = df[df["_t"] != nat]
-        ends = {src: (int(g["_t"].iloc[-1]), int(g["_t"].max()))
-                for src, g in timed.groupby("_source", sort=True)}
-        contrib = df.groupby(["_producer_msp", "_producer_id", "_source"], sort=True).agg(
-            batches=("_batch_id", "nunique"), records=("_batch_id", "size"),
-            first_block=("_block", "min"), last_block=("_block", "max")).reset_index()
-        summary["streams"][stream] = {"ends": ends, "contributors": contrib}
-    return summary
-
-
-def _order_group(group: dict, specs: dict, window, offset: int, carry: dict,
-                 late_ns: int) -> dict:
-    """Second pass over a block range: Merkle subtrees of its commitments (aligned at
-    ``offset``, its first leaf's index among all the run's leaves) and, per stream and
-    source, out-of-order rows (time before the previous record's) and late rows (time
-    more than ``late_ns`` before the latest earlier record's), ``carry`` giving each
-    source's last and latest time before this range."""
-    frames = _read_group(group, specs, window, ["_commitment"])
+                         ["_producer_msp", "_producer_id", "_batch_id", "_commitment"])
     keyed = pd.concat([df[_ORDER_COLS + ["_commitment"]] for df in frames.values()],
                       ignore_index=True).sort_values(_ORDER_COLS, kind="stable")
     leaves = commitment_bytes(keyed["_commitment"])
-    counts = {}
     nat = np.iinfo(np.int64).min
+    part = {"rows": len(leaves), "blocks": None, "streams": {},
+            "subtrees": merkle_subtrees(leaves, offset)}
+    if len(keyed):
+        part["blocks"] = [int(keyed["_block"].min()), int(keyed["_block"].max())]
     for stream, df in frames.items():
+        if df.empty:
+            continue
         timed = df[df["_t"] != nat]
-        before = carry.get(stream, {})
-        rows = []
-        for source, g in timed.groupby("_source", sort=True):
-            ooo, late = arrival_counts(g["_t"].to_numpy(np.int64), before.get(source),
-                                       late_ns)
-            rows.append((source, ooo, late))
-        counts[stream] = pd.DataFrame(rows, columns=["source", "ooo", "late"]) \
-            .set_index("source")
-    return {"subtrees": merkle_subtrees(leaves, offset), "streams": counts}
+        times = {src: g["_t"].to_numpy(np.int64)
+                 for src, g in timed.groupby("_source", sort=True)}
+        contrib = df.groupby(["_producer_msp", "_producer_id", "_source"], sort=True).agg(
+            batches=("_batch_id", "nunique"), records=("_batch_id", "size"),
+            first_block=("_block", "min"), last_block=("_block", "max")).reset_index()
+        part["streams"][stream] = {"times": times, "contributors": contrib}
+    return part
 
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -739,12 +744,6 @@ def _merge_contributors(parts: list[pd.DataFrame]) -> list[dict]:
     return [{"producer_msp": msp, "producer_id": pid, "source": src,
              **{k: int(v) for k, v in row.items()}}
             for (msp, pid, src), row in merged.iterrows()]
-
-
-def _merge_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    if not parts:
-        return pd.DataFrame({"ooo": [], "late": []})
-    return pd.concat(parts).groupby(level=0, sort=True).sum()
 
 
 def merkle_subtrees(leaves: list[bytes], offset: int) -> list[tuple[int, bytes]]:
