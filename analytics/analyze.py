@@ -36,7 +36,6 @@ import math
 import os
 import re
 import secrets
-import time as _time
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
