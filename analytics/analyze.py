@@ -666,7 +666,9 @@ def _ledger_group(group: dict, specs: dict, window, offset: int) -> dict:
     frames = _read_group(group, specs, window,
                          ["_producer_msp", "_producer_id", "_batch_id", "_commitment"])
     keyed = pd.concat([df[_ORDER_COLS + ["_commitment"]] for df in frames.values()],
-                      ignore_index=True).sort_values(_ORDER_COLS, kind="stable")
+                      ignore_index=True)
+    if len(frames) > 1:                  # each stream's rows are in ledger order already
+        keyed = keyed.sort_values(_ORDER_COLS, kind="stable")
     leaves = commitment_bytes(keyed["_commitment"])
     nat = np.iinfo(np.int64).min
     part = {"rows": len(leaves), "blocks": None, "streams": {},
@@ -699,9 +701,14 @@ def commitment_bytes(hexes: pd.Series) -> list[bytes]:
 
     if len(hexes) == 0:
         return []
-    arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset +
-                                                               len(arr) + 1]
+    arr = pa.array(hexes.array)                       # Arrow-backed: no copy
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string())
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset +
+                                                           len(arr) + 1]
     if arr.null_count or not (np.diff(offsets) == 64).all():
         raise ValueError("a _commitment is not 64 hex digits")
     chars = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]

@@ -276,3 +276,26 @@ def test_a_time_window_reads_only_its_records(run):
     assert results["inputs"]["time_from"] == t0
     stats = results["streams"]["weather"]["statistics"]["overall"]["temperature_c"]
     assert (stats["count"], stats["p50"]) == (len(df), df["temperature_c"].quantile(0.5))
+
+
+def test_two_streams_share_blocks_and_one_merkle_root(tmp_path):
+    """Rows of two streams interleave in the same blocks: the root covers both, in ledger
+    order, and each stream keeps its own statistics."""
+    a = lakes.rows(0, 2 * 24 * 10, sources=2, seed=21)
+    b = lakes.rows(0, 2 * 24 * 10, sources=2, seed=22)
+    b["_tx"] = b["_tx"] + 2                       # same blocks, later transactions
+    b["temperature_c"] += 100
+    lakes.write(tmp_path, a, stream="north", step=4)
+    lakes.write(tmp_path, b, stream="south", step=4)
+    lakes.write_meta(tmp_path, {"north": (lakes.SCHEMA, len(a)), "south": (lakes.SCHEMA, len(b))})
+    results = analyze(tmp_path, tmp_path / "out", params={"top": 3})
+    both = pd.concat([a, b]).sort_values(list(lake.LEDGER_ORDER))
+    assert results["inputs"]["streams"] == ["north", "south"]
+    assert results["inputs"]["merkle_root"] == \
+        records.merkle_root([bytes.fromhex(c) for c in both["_commitment"]]).hex()
+    south = results["streams"]["south"]["statistics"]["overall"]["temperature_c"]
+    assert south["p50"] == b["temperature_c"].quantile(0.5)
+    assert results["streams"]["north"]["quality"]["rows"] == len(a)
+    only = analyze(tmp_path, tmp_path / "only", streams=["south"])
+    assert only["inputs"]["merkle_root"] == \
+        records.merkle_root([bytes.fromhex(c) for c in b["_commitment"]]).hex()
