@@ -65,6 +65,7 @@ def measure(cmd: list[str]) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
     peak, peak_procs = 0, 0
+    cpu: dict[int, float] = {}           # pid -> the last CPU seconds seen
     stop = threading.Event()
 
     def sample():
@@ -78,6 +79,8 @@ def measure(cmd: list[str]) -> dict:
             for p in procs:
                 try:
                     total += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
                 except psutil.NoSuchProcess:
                     pass
             if total > peak:
@@ -92,7 +95,7 @@ def measure(cmd: list[str]) -> dict:
     sampler.join()
     if proc.returncode:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return {"wall": wall, "peak": peak, "processes": peak_procs,
+    return {"wall": wall, "peak": peak, "processes": peak_procs, "cpu": sum(cpu.values()),
             "report": json.loads(stdout.strip().splitlines()[-1])}
 
 
@@ -207,13 +210,15 @@ def main() -> None:
     agree = all(a == b for a, b in same.values())
     mib = 2**20
     lines = [
-        "| contender | rows | wall s | peak MiB (all processes) | processes | machine busy |",
-        "|---|---|---|---|---|---|",
+        "| contender | rows | wall s | CPU s (all processes) | peak MiB (all processes) | "
+        "processes | machine busy |",
+        "|---|---|---|---|---|---|---|",
         f"| Dask (LocalCluster, {dask['report']['workers']} workers) | {opts.rows:,} | "
-        f"{dask['wall']:.1f} | {dask['peak'] / mib:,.0f} | {dask['processes']} | "
-        f"{busy_dask:.0%} |",
+        f"{dask['wall']:.1f} | {dask['cpu']:.0f} | {dask['peak'] / mib:,.0f} | "
+        f"{dask['processes']} | {busy_dask:.0%} |",
         f"| pandas (one process) | {opts.rows:,} | {pandas['wall']:.1f} | "
-        f"{pandas['peak'] / mib:,.0f} | {pandas['processes']} | {busy_pandas:.0%} |",
+        f"{pandas['cpu']:.0f} | {pandas['peak'] / mib:,.0f} | {pandas['processes']} | "
+        f"{busy_pandas:.0%} |",
         "",
         f"Dask/pandas: wall {dask['wall'] / pandas['wall']:.2f}×, peak memory "
         f"{dask['peak'] / pandas['peak']:.2f}× (targets: ≤ 1×, ≤ 0.33×). Lake: {files} "
@@ -224,7 +229,8 @@ def main() -> None:
         "",
         "`benchmarks/analyze_bench.py`: each contender a cold process (imports and, for Dask, "
         "the LocalCluster's start included); memory is the summed RSS of the process and its "
-        "children (client + worker processes) sampled every 50 ms.",
+        "children (client + worker processes) sampled every 50 ms; CPU is their user + "
+        "system seconds as last sampled (a worker's final ~50 ms may be missed).",
     ]
     print("\n".join(lines))
     if not opts.no_append:
