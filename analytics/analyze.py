@@ -34,7 +34,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import secrets
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -68,7 +67,6 @@ QUANTILES = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75))
 BIN_SHIFT = 44                 # histogram bins: the top 20 bits of the sort key
 SOURCE = "_source"
 MIN_ANOMALY_POINTS = 10
-_PART = re.compile(r"part-(\d+)-(\d+)\.parquet$")
 
 Progress = Callable[[str, int, int], None]
 
@@ -182,29 +180,10 @@ def _instant(value, name: str) -> pd.Timestamp | None:
     return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
-def read_meta(lake_dir) -> dict:
-    """The lake's metadata (``lake.read_meta``; a plain read of ``lake.json`` where that
-    reader is not there yet)."""
-    reader = getattr(lake, "read_meta", None)
-    if reader is not None:
-        return reader(lake_dir)
-    path = lake.meta_dir(lake_dir) / "lake.json"
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{lake_dir} is not a ledgerlake lake (no {path.name}); run "
-                          f"'ledgerlake sync --lake {lake_dir}' first") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("streams"), dict):
-        raise ConfigError(f"{path} is not a lake's metadata (no 'streams')")
-    return meta
-
-
 def _stream_specs(lake_dir, wanted, params) -> dict[str, dict]:
     """Per stream to analyse: its schema, time column and value fields (its float and int
     fields, in schema order)."""
-    meta = read_meta(lake_dir)
+    meta = lake.read_meta(lake_dir)
     known = meta["streams"]
     if wanted:
         missing = [s for s in wanted if s not in known]
@@ -252,15 +231,11 @@ def _date_bounds(t_from, t_to) -> tuple[str | None, str | None]:
 
 
 def _stream_files(lake_dir, stream, t_from, t_to) -> list[Path]:
-    """The stream's Parquet files in the date partitions the window can touch."""
+    """The stream's part files in the date partitions the window can touch."""
     d0, d1 = _date_bounds(t_from, t_to)
-    files = []
-    for part in sorted(lake.stream_dir(lake_dir, stream).glob("date=*")):
-        date = part.name.partition("=")[2]
-        if (d0 and date < d0) or (d1 and date > d1):
-            continue
-        files += sorted(p for p in part.glob("part-*.parquet") if _PART.search(p.name))
-    return files
+    return [p for p in lake.part_files(lake_dir, stream)
+            if not ((d0 and lake.partition_of(p)[1] < d0) or
+                    (d1 and lake.partition_of(p)[1] > d1))]
 
 
 def block_groups(files: Iterable[tuple[str, Path]]) -> list[dict]:
@@ -268,8 +243,8 @@ def block_groups(files: Iterable[tuple[str, Path]]) -> list[dict]:
     ranges merged, in ledger order: every row of a group precedes every row of the next."""
     ranges = []
     for stream, path in files:
-        m = _PART.search(path.name)
-        ranges.append((int(m.group(1)), int(m.group(2)), stream, str(path)))
+        first, last = lake.part_range(path.name)
+        ranges.append((first, last, stream, str(path)))
     ranges.sort()
     groups: list[dict] = []
     for first, last, stream, path in ranges:
