@@ -215,6 +215,7 @@ def _stream_specs(lake_dir, wanted, params) -> dict[str, dict]:
             raise ConfigError(f"target {target!r} is not a float or int field of {stream!r}")
         target = target or next((f.name for f in fields if f.type == "float"), fields[0].name)
         specs[stream] = {
+            "arrow": _nullable(lake.arrow_schema(schema)),
             "time_field": tfield or "_tx_time",
             "time_col": lake.column_name(tfield) if tfield else "_tx_time",
             "fields": [{"name": f.name, "col": lake.column_name(f.name),
@@ -222,6 +223,44 @@ def _stream_specs(lake_dir, wanted, params) -> dict[str, dict]:
             "target": target,
         }
     return specs
+
+
+def _nullable(schema):
+    """A stream's file schema with every column nullable: files written under an earlier
+    schema version lack the newer fields, which then read as missing."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_nullable(True) for f in schema])
+
+
+def _read_files(paths: list[str], columns: list[str], spec: dict):
+    """Some of a stream's part files as one Arrow table of ``columns`` (read under the
+    stream's latest schema)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(paths, schema=spec["arrow"], format="parquet").to_table(columns=columns)
+
+
+def _read_stream(files: list[Path], spec: dict, columns: list[str]):
+    """A stream's part files lazily as a Dask DataFrame of ``columns`` only. ``files`` are
+    the date partitions the time window touches (:func:`_stream_files` prunes the hive
+    directories). ``dask.dataframe.read_parquet`` reads them when they all hold
+    ``columns``; files written under an earlier schema version lack newer fields, which
+    it cannot fill in, so then each file is read under the latest schema (missing fields
+    as nulls) through ``dask.dataframe.from_map``."""
+    import dask.dataframe as dd
+    import pyarrow.parquet as pq
+
+    paths = [str(f) for f in files]
+    if all(set(columns) <= set(pq.read_schema(p).names) for p in paths):
+        return dd.read_parquet(paths, columns=columns)
+    meta = spec["arrow"].empty_table().select(columns).to_pandas()
+    return dd.from_map(_read_pandas, paths, columns=columns, spec=spec, meta=meta,
+                       enforce_metadata=False)
+
+
+def _read_pandas(path: str, columns: list[str], spec: dict) -> pd.DataFrame:
+    return _read_files([path], columns, spec).to_pandas()
 
 
 def _date_bounds(t_from, t_to) -> tuple[str | None, str | None]:
@@ -259,24 +298,19 @@ def block_groups(files: Iterable[tuple[str, Path]]) -> list[dict]:
 # -- the distributed part --------------------------------------------------------------------
 def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
     import dask
-    import dask.dataframe as dd
     from distributed import as_completed
 
     window = (t_from.value if t_from is not None else None,
               t_to.value if t_to is not None else None)
-    d0, d1 = _date_bounds(t_from, t_to)
     per_stream: dict[str, dict] = {}
-    stat_futures, dup_futures, all_files = {}, {}, []
+    stat_futures, dup_futures, all_files, files_of = {}, {}, [], {}
     for stream, spec in specs.items():
-        files = _stream_files(lake_dir, stream, t_from, t_to)
+        files = files_of[stream] = _stream_files(lake_dir, stream, t_from, t_to)
         all_files += [(stream, f) for f in files]
         if not files:
             continue
-        filters = [("date", op, d) for op, d in ((">=", d0), ("<=", d1)) if d]
         columns = [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]
-        ddf = dd.read_parquet(str(lake.stream_dir(lake_dir, stream)), columns=columns,
-                              filters=filters or None, dataset={"partitioning": "hive"})
-        parts = ddf.to_delayed()
+        parts = _read_stream(files, spec, columns).to_delayed()
         task = dask.delayed(_stats_partial, pure=True)
         stat_futures[stream] = client.compute([task(p, spec, window, params) for p in parts])
         by_date = defaultdict(list)
@@ -299,11 +333,9 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
     for stream, spec in specs.items():
         if stream not in stats:
             continue
-        ddf_parts = dd.read_parquet(
-            str(lake.stream_dir(lake_dir, stream)),
-            columns=[SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]],
-            filters=[("date", op, d) for op, d in ((">=", d0), ("<=", d1)) if d] or None,
-            dataset={"partitioning": "hive"}).to_delayed()
+        ddf_parts = _read_stream(
+            files_of[stream], spec,
+            [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]).to_delayed()
         task = dask.delayed(_refine_partial, pure=True)
         refine[stream] = client.compute([task(p, spec, window, targets[stream]["bins"])
                                          for p in ddf_parts])
@@ -370,23 +402,19 @@ def _offsets(client, groups: list[dict], specs: dict, window) -> list[int]:
 
 
 def _count_group(group: dict, specs: dict, window) -> int:
-    import pyarrow.parquet as pq
-
     n = 0
     for stream, paths in group["files"].items():
         tcol = specs[stream]["time_col"]
         for p in paths:
-            n += len(_in_window(pq.read_table(p, columns=[tcol]).to_pandas(), tcol, window))
+            n += len(_in_window(_read_files([p], [tcol], specs[stream]).to_pandas(), tcol,
+                                window))
     return n
 
 
 def _duplicates(paths: list[str], spec: dict, window) -> int:
     """Readings repeating an earlier (source, time) in one ``date`` partition: a reading's
     time decides its date, so every copy of it is in the same partition."""
-    import pyarrow.parquet as pq
-
-    frame = pd.concat([pq.read_table(p, columns=[SOURCE, spec["time_col"]]).to_pandas()
-                       for p in paths], ignore_index=True)
+    frame = _read_files(paths, [SOURCE, spec["time_col"]], spec).to_pandas()
     frame = _in_window(frame, spec["time_col"], window)
     return int(frame.duplicated([SOURCE, spec["time_col"]]).sum())
 
@@ -618,15 +646,11 @@ _ORDER_COLS = ["_block", "_tx", "_index"]
 
 def _read_group(group: dict, specs: dict, window, extra: list[str]) -> dict[str, pd.DataFrame]:
     """Each stream's rows of one block range (ledger order; time as int64 ns in ``_t``)."""
-    import pyarrow.parquet as pq
-    import pyarrow as pa
-
     frames = {}
     for stream, paths in group["files"].items():
         spec = specs[stream]
         cols = list(dict.fromkeys(_ORDER_COLS + [SOURCE, spec["time_col"]] + extra))
-        table = pa.concat_tables([pq.read_table(p, columns=cols) for p in paths],
-                                 promote_options="default")
+        table = _read_files(paths, cols, spec)
         df = _in_window(table.to_pandas(), spec["time_col"], window)
         df = df.assign(_t=_ns(df[spec["time_col"]]), _source=df[SOURCE].astype(object))
         frames[stream] = df.sort_values(_ORDER_COLS, kind="stable", ignore_index=True)

@@ -299,3 +299,21 @@ def test_two_streams_share_blocks_and_one_merkle_root(tmp_path):
     only = analyze(tmp_path, tmp_path / "only", streams=["south"])
     assert only["inputs"]["merkle_root"] == \
         records.merkle_root([bytes.fromhex(c) for c in b["_commitment"]]).hex()
+
+
+def test_files_of_an_earlier_schema_version_read_their_missing_fields_as_missing(tmp_path):
+    """A stream whose schema gained a field: files written before lack its column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = lakes.rows(0, 2 * 24 * 10, sources=2, seed=31)
+    paths = lakes.write(tmp_path, frame, step=4)
+    lakes.write_meta(tmp_path, {"weather": (lakes.SCHEMA, len(frame))})
+    old = paths[0]                                  # written before humidity_pct existed
+    table = pq.read_table(old)
+    pq.write_table(table.drop_columns(["humidity_pct"]), old)
+    results = analyze(tmp_path, tmp_path / "out")
+    q = results["streams"]["weather"]["quality"]
+    assert q["missing"]["humidity_pct"] == table.num_rows
+    assert q["rows"] == len(frame)
+    assert pa.Table.from_pandas(frame).num_rows == results["inputs"]["rows"]
