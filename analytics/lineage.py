@@ -258,22 +258,34 @@ def lake_batches(out_dir: Path, receipt: dict) -> list | None:
 
 
 def _anchor(api, receipt: dict, rid: str) -> dict:
+    """Submit the receipt step by step (the commit status names the block that holds it);
+    a receipt already anchored is read back, its block found by its transaction."""
+    from ledgerlake.client.models import LineageEntry
     from ledgerlake.client.qscc import block_by_tx_id
-    from ledgerlake.errors import EndorseError
-    from ledgerlake.protocol import ErrorCode
+    from ledgerlake.errors import CommitError, EndorseError
+    from ledgerlake.protocol import ErrorCode, Function
 
+    network = api.contract.network
+    proposal = api.contract.new_proposal(Function.ANCHOR_LINEAGE,
+                                         [records.canonical(receipt).decode()])
     try:
-        entry = api.anchor_lineage(receipt)
+        transaction = proposal.endorse()
     except EndorseError as exc:
         if exc.error_code != ErrorCode.ALREADY_EXISTS:
             raise
         entry = api.get_lineage(rid)
+        block = block_by_tx_id(network, entry.tx_id).number
+    else:
+        status = transaction.submit().status()
+        if not status.successful:
+            raise CommitError(status.transaction_id, status.code, status.block_number)
+        entry = LineageEntry.from_json(records.parse_json(transaction.result,
+                                                          "the anchored receipt"))
+        block = status.block_number
     if entry.id != rid:
         raise IntegrityError(f"the contract anchored the receipt as {entry.id}, not as its "
                              f"hash {rid}", check="lineage_receipt")
-    network = api.contract.network
-    return {"receipt_id": entry.id, "tx_id": entry.tx_id,
-            "block": block_by_tx_id(network, entry.tx_id).number,
+    return {"receipt_id": entry.id, "tx_id": entry.tx_id, "block": block,
             "anchored": _json_int(entry.anchored),
             "by": f"{entry.by.msp_id}/{entry.by.id}",
             "channel": network.name, "chaincode": api.contract.name}
@@ -526,8 +538,7 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     streams in its block range and time window, read again from the ledger (every block
     verified), have its Merkle root. Raises ``IntegrityError`` naming the first difference.
     ``ledger_records`` defaults to ``sync.ledger_records``."""
-    from ledgerlake.analytics import lake
-    from ledgerlake.client.qscc import transaction_by_id
+    from ledgerlake.client.qscc import block_by_tx_id
     from ledgerlake.errors import EndorseError
     from ledgerlake.protocol import ErrorCode
 
@@ -560,10 +571,15 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     if entry.tx_id != anchor.get("tx_id"):
         raise _fail(f"receipt {claimed} was anchored by transaction {entry.tx_id}, not "
                     f"{anchor.get('tx_id')} as the lineage says", "lineage_anchor")
-    tx = transaction_by_id(network, entry.tx_id)
-    if tx.validation_code != 0:
-        raise _fail(f"the anchoring transaction {entry.tx_id} committed as invalid "
-                    f"(validation code {tx.validation_code})", "lineage_anchor")
+    block = block_by_tx_id(network, entry.tx_id)
+    tx = next((t for t in block.transactions if t.tx_id == entry.tx_id), None)
+    if tx is None or tx.validation_code != 0:
+        raise _fail(f"the anchoring transaction {entry.tx_id} is not a valid transaction of "
+                    f"block {block.number}", "lineage_anchor", block.number)
+    if anchor.get("block") != block.number:
+        raise _fail(f"receipt {claimed} is anchored in block {block.number}, not in block "
+                    f"{anchor.get('block')} as the lineage says", "lineage_anchor",
+                    block.number)
     # 2. the outputs
     say(f"hashing {len(receipt['outputs'])} outputs in {run_dir}")
     outputs = check_outputs(run_dir, receipt["outputs"])
@@ -571,26 +587,40 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     inputs = entry.receipt["inputs"]
     streams = list(inputs["streams"])
     first, last = (int(b) for b in inputs["blocks"])
-    time_from = nanos(inputs.get("time_from"), "inputs.time_from")
-    time_to = nanos(inputs.get("time_to"), "inputs.time_to")
     time_fields = {s: _time_column(api.get_stream(s).schema) for s in streams}
     if ledger_records is None:
         from ledgerlake.analytics.sync import ledger_records
     say(f"reading blocks {first} to {last} of {', '.join(streams)} from the ledger")
     try:
-        leaves, counts, rows = input_commitments(
-            ledger_records(network, api, org_keys, start=first, end=last, streams=streams),
-            time_fields, time_from, time_to)
+        count, counts, root = check_inputs(
+            doc, ledger_records(network, api, org_keys, start=first, end=last, streams=streams),
+            time_fields)
     except IntegrityError as exc:
+        if exc.check.startswith("lineage"):
+            raise
         raise _fail(f"input blocks {first} to {last}: {exc}", exc.check or "lineage_inputs",
                     exc.block_number) from None
+    return VerifyResult(claimed, entry.tx_id, block.number, tuple(streams), (first, last),
+                        count, root, outputs, time.perf_counter() - started, str(run_dir),
+                        counts)
+
+
+def check_inputs(doc: dict, tables: Iterable[tuple[str, Any]],
+                 time_fields: Mapping[str, str | None]) -> tuple[int, dict[str, int], str]:
+    """The records ``tables`` yields (``sync.ledger_records``'s ``(stream, table)``) against
+    the receipt's inputs: the rows in its time window, in ledger order, must have its
+    Merkle root. Returns (records, records per stream, root); raises naming the first
+    batch that differs (or the block range and both roots)."""
+    inputs = doc["receipt"]["inputs"]
+    first, last = (int(b) for b in inputs["blocks"])
+    leaves, counts, rows = input_commitments(
+        tables, time_fields, nanos(inputs.get("time_from"), "inputs.time_from"),
+        nanos(inputs.get("time_to"), "inputs.time_to"))
     root = records.merkle_root(leaves).hex()
     if root != inputs["merkle_root"]:
-        raise _fail(_inputs_difference(doc, inputs, first, last, streams, root, leaves, rows),
-                    "lineage_inputs")
-    return VerifyResult(claimed, entry.tx_id, int(anchor.get("block", -1)), tuple(streams),
-                        (first, last), len(leaves), root, outputs,
-                        time.perf_counter() - started, str(run_dir), counts)
+        raise _fail(_inputs_difference(doc, inputs, first, last, list(inputs["streams"]),
+                                       root, leaves, rows), "lineage_inputs")
+    return len(leaves), counts, root
 
 
 def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: list[str],

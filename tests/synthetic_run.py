@@ -158,13 +158,13 @@ def make_run(out_dir: Path, lake_dir: Path, seed: int = 7) -> dict:
                             "source": source, "time": part["time"].iloc[at].isoformat(),
                             "field": field, "value": float(values[at]),
                             "score": 6.0, "methods": ["isolation_forest", "robust_z"]})
-                series.append(pd.DataFrame({"source": source, "time": part["time"].values,
+                series.append(pd.DataFrame({"source": source, "time": part["time"].array,
                                             "field": field, "value": values,
                                             "anomaly": flags, "score": score}))
         pd.concat(series).to_parquet(out_dir / "series" / f"{stream}.parquet", index=False)
         test = frame.iloc[-48 * len(spec["sources"]):]
         forecast = pd.DataFrame({
-            "source": test["_source"].values, "time": test["time"].values,
+            "source": test["_source"].values, "time": test["time"].array,
             "actual": test[spec["target"]].values,
             "forecast": test[spec["target"]].values + rng.normal(0, 0.6, len(test)),
             "baseline": test[spec["target"]].values + rng.normal(0, 1.2, len(test))})
