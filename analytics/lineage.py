@@ -98,21 +98,21 @@ def nanos(value: Any, what: str) -> int | None:
     """A time of results.json (nanoseconds, or ISO-8601, UTC unless it says) as nanoseconds."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigError(f"{what} is {value!r}, not a time")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if value.lstrip("-").isdigit():
         return int(value)
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{what} {value!r} is neither nanoseconds nor ISO-8601") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return (int(moment.timestamp()) * 10**9 + moment.microsecond * 1000)
-    raise ConfigError(f"{what} is {value!r}, not a time")
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(value)
+    except ValueError:
+        raise ConfigError(f"{what} {value!r} is neither nanoseconds nor ISO-8601") from None
+    if moment.tzinfo is None:
+        moment = moment.tz_localize("UTC")
+    return int(moment.value)  # nanoseconds, every digit kept
 
 
 def _json_int(value: int) -> int | str:
@@ -505,7 +505,7 @@ def input_commitments(tables: Iterable[tuple[str, Any]], time_fields: Mapping[st
                       ) -> tuple[list[bytes], dict[str, int], list[tuple]]:
     """The commitments of the rows a run with this time window read, in ``LEDGER_ORDER``:
     rows whose time (their stream's time field, else the transaction's) is within
-    ``[time_from, time_to]`` (inclusive, either end open when None). Returns the leaves,
+    ``[time_from, time_to)`` (as ``analyze`` reads them; None: unbounded). Returns the leaves,
     the count per stream, and ``(block, tx, index, stream, batch)`` per leaf."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -520,7 +520,7 @@ def input_commitments(tables: Iterable[tuple[str, Any]], time_fields: Mapping[st
             if time_from is not None:
                 keep = pc.and_(keep, pc.greater_equal(times, time_from))
             if time_to is not None:
-                keep = pc.and_(keep, pc.less_equal(times, time_to))
+                keep = pc.and_(keep, pc.less(times, time_to))
             table = table.filter(keep)
         counts[stream] = counts.get(stream, 0) + table.num_rows
         cols = [table[c].to_pylist() for c in ("_block", "_tx", "_index", "_batch_id",

@@ -158,37 +158,57 @@ def _unit(run: Run, stream: str, name: str) -> str:
     return f" {unit}" if unit else ""
 
 
-def anomaly_findings(run: Run, stream: str) -> list[str]:
-    """"3 anomalies in station-723170's air temperature on 3 Mar 2026 (2) and 8 Mar 2026
-    (1), up to 34.8 °C", one sentence per source with anomalies."""
-    info = run.results["streams"][stream].get("anomalies") or {}
-    top = info.get("top") or []
+def _flagged(run: Run, stream: str) -> list[dict]:
+    """The stream's anomalies as ``{source, field, time, value, score}``: the series'
+    flagged buckets (what the charts circle), else results.json's top list."""
+    frame = run.series.get(stream)
+    if frame is not None and not frame.empty:
+        rows = frame[frame["anomaly"].astype(bool)]
+        return rows[[c for c in ("source", "field", "time", "value", "score")
+                     if c in rows]].to_dict("records")
+    return list((run.results["streams"][stream].get("anomalies") or {}).get("top") or [])
+
+
+def _days(moments: list) -> str:
+    """"on 3 Mar 2026 (2) and 8 Mar 2026", or the three busiest days and how many others."""
+    import pandas as pd
+
+    days = pd.Series([pd.Timestamp(m).tz_convert("UTC") if pd.Timestamp(m).tzinfo else
+                      pd.Timestamp(m).tz_localize("UTC") for m in moments]).dt.floor("D")
+    counts = days.value_counts()
+    busiest = sorted(counts.index, key=lambda d: (-counts[d], d))  # ties: the earlier day
+    shown = busiest[:3]
+    listed = [f"{_day(d)} ({counts[d]})" if counts[d] > 1 else _day(d) for d in sorted(shown)]
+    text = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]
+    if len(counts) > 3:
+        return f", most on {text}, the rest on {_plural(len(counts) - 3, 'other day')}"
+    return f" on {text}"
+
+
+def anomaly_findings(run: Run, stream: str, limit: int = 6) -> list[str]:
+    """"3 anomalies in station-723170's air temperature (stream weather-tmy) on 3 Mar 2026
+    (2) and 8 Mar 2026; the strongest 34.8 °C at 2026-03-03 02:00 UTC": one sentence per
+    source and field, most anomalies first, at most ``limit`` (then how many more)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for item in _flagged(run, stream):
+        groups.setdefault((str(item.get("source")), str(item.get("field", ""))), []).append(item)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     out = []
-    by_source = info.get("by_source") or {}
-    for source in sorted(by_source, key=lambda s: (-int(by_source[s] or 0), s)):
-        count = int(by_source[source] or 0)
-        if not count:
-            continue
-        mine = [a for a in top if a.get("source") == source]
-        fields = list(dict.fromkeys(a.get("field") for a in mine if a.get("field")))
-        what = " and ".join(_words(f) for f in fields) or "readings"
-        days: dict[str, int] = {}
-        for a in mine:
-            days[_day(a.get("time"))] = days.get(_day(a.get("time")), 0) + 1
-        when = ""
-        if days:
-            listed = [f"{d} ({n})" if n > 1 else d for d, n in days.items()]
-            when = (" on " if len(mine) == count else " including on ") + \
-                (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1
-                 else listed[0])
-        extreme = ""
-        if len(fields) == 1 and mine:
-            peak = max(mine, key=lambda a: abs(float(a.get("score") or 0)))
-            if isinstance(peak.get("value"), (int, float)):
-                extreme = (f"; the strongest is {_num(float(peak['value']), 1)}"
-                           f"{_unit(run, stream, fields[0])} on {_time(peak.get('time'))}")
-        out.append(f"{_plural(count, 'anomaly', 'anomalies')} in {source}'s {what} "
-                   f"(stream {stream}){when}{extreme}.")
+    for (source, name), items in ordered[:limit]:
+        text = (f"{_plural(len(items), 'anomaly', 'anomalies')} in {source}'s "
+                f"{_words(name) or 'readings'} (stream {stream})")
+        times = [i["time"] for i in items if i.get("time") is not None]
+        if times:
+            text += _days(times)
+        peak = max(items, key=lambda i: abs(float(i.get("score") or 0)))
+        if isinstance(peak.get("value"), (int, float)):
+            text += (f"; the strongest {_num(float(peak['value']), 1)}{_unit(run, stream, name)}"
+                     f" at {_time(peak.get('time'))}")
+        out.append(text + ".")
+    rest = sum(len(items) for _, items in ordered[limit:])
+    if rest:
+        out.append(f"{_plural(rest, 'more anomaly', 'more anomalies')} in stream {stream}'s "
+                   f"other sources and fields (see below).")
     return out
 
 

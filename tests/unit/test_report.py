@@ -34,7 +34,7 @@ def test_findings_come_first_in_words_with_the_schemas_units(base_run):
     assert lines[0] == ("This run analysed 720 records of 2 streams (weather-tm2, weather-tmy), "
                         "committed in ledger blocks 5 to 16 by 3 sources of 2 organisations.")
     assert ("3 anomalies in station-723170's air temperature (stream weather-tmy) on "
-            "3 Mar 2026 (2) and 8 Mar 2026; the strongest is ") in "\n".join(lines)
+            "3 Mar 2026 (2) and 8 Mar 2026; the strongest 34.6 °C at 2026-03-03 02:00 UTC.") in lines
     assert any(re.fullmatch(r"The air temperature forecast of stream weather-tmy "
                             r"\(HistGradientBoostingRegressor\) is off by 0\.\d\d °C on average "
                             r"\(MAE\) over the test span 9 Mar 2026 to 11 Mar 2026, \d+% better "
@@ -45,6 +45,22 @@ def test_findings_come_first_in_words_with_the_schemas_units(base_run):
     html = (base_run / "report.html").read_text()
     assert html.index('id="findings"') < html.index('id="stream-weather-tm2"') < \
         html.index('id="lineage"')
+
+
+def test_many_anomalies_name_their_busiest_days_and_the_rest_is_counted(run):
+    import pandas as pd
+    path = run / "series" / "weather-tm2.parquet"
+    series = pd.read_parquet(path)
+    series["anomaly"] = series.index % 20 == 0  # 12 flagged, on 10 days
+    series.to_parquet(path)
+    lines = report.anomaly_findings(charts.read_run(run), "weather-tm2")
+    # hours 0, 20, ..., 220: two on 1 and 6 March, one on each of 8 other days
+    assert len(lines) == 1 and re.fullmatch(
+        r"12 anomalies in station-12839's air temperature \(stream weather-tm2\), most on "
+        r"1 Mar 2026 \(2\), 2 Mar 2026 and 6 Mar 2026 \(2\), the rest on 7 other days; the "
+        r"strongest [\d.]+ °C at 2026-03-\d\d \d\d:00 UTC\.", lines[0]), lines
+    assert report.anomaly_findings(charts.read_run(run), "weather-tm2", limit=0) == [
+        "12 more anomalies in stream weather-tm2's other sources and fields (see below)."]
 
 
 def test_a_forecast_worse_than_its_baseline_says_so(run):
