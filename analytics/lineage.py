@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ledgerlake import __version__, records
+from ledgerlake.analytics import lake
 from ledgerlake.analytics.report import REPORT_FILE, embedded_lineage, with_lineage, \
     without_lineage
 from ledgerlake.errors import ConfigError, IntegrityError, LedgerlakeError
@@ -214,19 +215,15 @@ def record_run(api, out_dir: str | Path) -> dict:
 
 
 def _time_column(schema) -> str | None:
-    from ledgerlake.analytics import lake
-
     name = lake.time_field(schema)
     return lake.column_name(name) if name else None
 
 
 def lake_batches(out_dir: Path, receipt: dict) -> list | None:
-    """The run's input batches as ``batch_digests`` lists them, read from the lake it ran
+    """The run's input batches as ``InputRecords.batches`` lists them, read from the lake it ran
     on: not evidence (the Merkle root is), only what lets ``verify report`` name the batch
     that differs. None when the lake is gone or does not give the receipt's root."""
     import pyarrow.parquet as pq
-
-    from ledgerlake.analytics import lake
 
     lake_dir = read_results(out_dir).get("inputs", {}).get("lake")
     if not lake_dir or not Path(lake_dir).is_dir():
@@ -247,14 +244,14 @@ def lake_batches(out_dir: Path, receipt: dict) -> list | None:
                 tables.append((stream, pq.read_table(
                     folder, columns=columns, partitioning=None,
                     filters=[("_block", ">=", first), ("_block", "<=", last)])))
-        leaves, _counts, rows = input_commitments(
+        read = input_commitments(
             tables, time_fields, nanos(inputs.get("time_from"), "time_from"),
             nanos(inputs.get("time_to"), "time_to"))
     except (OSError, KeyError, ValueError, LedgerlakeError):
         return None
-    if records.merkle_root(leaves).hex() != inputs["merkle_root"]:
+    if records.merkle_root(read.leaves).hex() != inputs["merkle_root"]:
         return None
-    return list(batch_digests(leaves, rows).values())
+    return list(read.batches().values())
 
 
 def _anchor(api, receipt: dict, rid: str) -> dict:
@@ -500,18 +497,52 @@ def check_outputs(run_dir: Path, outputs: Mapping[str, str]) -> int:
     return len(outputs)
 
 
+@dataclass
+class InputRecords:
+    """The records a run read, in ledger order: their commitments (the Merkle leaves), the
+    count per stream, and what ``batches`` needs to name a batch (as integer arrays into
+    ``names``: a few dozen bytes a record, so ten million records fit)."""
+
+    leaves: list[bytes]
+    counts: dict[str, int]
+    blocks: Any = ()     # per leaf: its block
+    streams: Any = ()    # per leaf: its stream, an index into names
+    batches_: Any = ()   # per leaf: its batch id, an index into names
+    names: list[str] = field(default_factory=list)
+
+    def batches(self) -> dict[str, list]:
+        """Per batch, in ledger order: ``[stream, batch, block, records, SHA-256 of its
+        commitments]`` (the lineage's ``input_batches``, which name a batch that differs)."""
+        found: dict[int, list] = {}
+        hashes: dict[int, Any] = {}
+        for leaf, block, stream, batch in zip(self.leaves, self.blocks.tolist(),
+                                              self.streams.tolist(), self.batches_.tolist()):
+            if batch not in found:
+                found[batch] = [self.names[stream], self.names[batch], block, 0, ""]
+                hashes[batch] = hashlib.sha256()
+            found[batch][3] += 1
+            hashes[batch].update(leaf)
+        for batch, item in found.items():
+            item[4] = hashes[batch].hexdigest()
+        return {item[1]: item for item in found.values()}
+
+
 def input_commitments(tables: Iterable[tuple[str, Any]], time_fields: Mapping[str, str | None],
-                      time_from: int | None, time_to: int | None,
-                      ) -> tuple[list[bytes], dict[str, int], list[tuple]]:
-    """The commitments of the rows a run with this time window read, in ``LEDGER_ORDER``:
-    rows whose time (their stream's time field, else the transaction's) is within
-    ``[time_from, time_to)`` (as ``analyze`` reads them; None: unbounded). Returns the leaves,
-    the count per stream, and ``(block, tx, index, stream, batch)`` per leaf."""
+                      time_from: int | None, time_to: int | None) -> InputRecords:
+    """The records a run with this time window read, from ``(stream, table)`` pairs in
+    lake columns: rows whose time (their stream's time field, else the transaction's) is in
+    ``[time_from, time_to)`` (as ``analyze`` reads them; None: unbounded), ordered by
+    ``lake.LEDGER_ORDER``."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    rows: list[tuple] = []
+    keys: list[tuple] = []
+    blobs: list[bytes] = []
+    streams: list[Any] = []
+    batches: list[Any] = []
     counts: dict[str, int] = {}
+    ids: dict[str, int] = {}
     for stream, table in tables:
         column = time_fields.get(stream) or "_tx_time"
         if time_from is not None or time_to is not None:
@@ -523,11 +554,24 @@ def input_commitments(tables: Iterable[tuple[str, Any]], time_fields: Mapping[st
                 keep = pc.and_(keep, pc.less(times, time_to))
             table = table.filter(keep)
         counts[stream] = counts.get(stream, 0) + table.num_rows
-        cols = [table[c].to_pylist() for c in ("_block", "_tx", "_index", "_batch_id",
-                                               "_commitment")]
-        rows.extend((b, t, i, stream, batch, c) for b, t, i, batch, c in zip(*cols))
-    rows.sort(key=lambda r: r[:3])
-    return ([bytes.fromhex(r[5]) for r in rows], counts, [r[:5] for r in rows])
+        if not table.num_rows:
+            continue
+        keys.append(tuple(table[c].to_numpy().astype(np.int64) for c in lake.LEDGER_ORDER))
+        blobs.append(bytes.fromhex("".join(table["_commitment"].to_pylist())))
+        streams.append(np.full(table.num_rows, ids.setdefault(stream, len(ids)), np.int32))
+        encoded = table["_batch_id"].combine_chunks().dictionary_encode()
+        local = np.array([ids.setdefault(b, len(ids)) for b in encoded.dictionary.to_pylist()],
+                         np.int32)
+        batches.append(local[encoded.indices.to_numpy()])
+    names = list(ids)
+    if not keys:
+        empty = np.zeros(0, np.int64)
+        return InputRecords([], counts, empty, empty, empty, names)
+    block, tx, index = (np.concatenate([k[i] for k in keys]) for i in range(3))
+    order = np.lexsort((index, tx, block))
+    leaves = np.frombuffer(b"".join(blobs), dtype="V32")[order].tolist()
+    return InputRecords(leaves, counts, block[order], np.concatenate(streams)[order],
+                        np.concatenate(batches)[order], names)
 
 
 def verify_report(network, api, org_keys, path: str | Path, *,
@@ -613,27 +657,27 @@ def check_inputs(doc: dict, tables: Iterable[tuple[str, Any]],
     batch that differs (or the block range and both roots)."""
     inputs = doc["receipt"]["inputs"]
     first, last = (int(b) for b in inputs["blocks"])
-    leaves, counts, rows = input_commitments(
+    read = input_commitments(
         tables, time_fields, nanos(inputs.get("time_from"), "inputs.time_from"),
         nanos(inputs.get("time_to"), "inputs.time_to"))
-    root = records.merkle_root(leaves).hex()
+    root = records.merkle_root(read.leaves).hex()
     if root != inputs["merkle_root"]:
         raise _fail(_inputs_difference(doc, inputs, first, last, list(inputs["streams"]),
-                                       root, leaves, rows), "lineage_inputs")
-    return len(leaves), counts, root
+                                       root, read), "lineage_inputs")
+    return len(read.leaves), read.counts, root
 
 
 def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: list[str],
-                       root: str, leaves: list[bytes], rows: list[tuple]) -> str:
+                       root: str, read: InputRecords) -> str:
     """One line naming where the ledger's records differ from what the run read: the first
     batch whose records differ when the lineage lists the run's batches, else the block
     range, the counts and the two roots."""
-    read = doc.get("receipt", {}).get("metrics", {}).get("rows")
+    rows = doc.get("receipt", {}).get("metrics", {}).get("rows")
     head = (f"the records of {', '.join(streams)} in blocks {first} to {last} are not the "
             f"run's inputs")
     batches = doc.get("input_batches")
     if isinstance(batches, list):
-        ledger = batch_digests(leaves, rows)
+        ledger = read.batches()
         for item in batches:
             stream, batch, block, count, digest = item
             got = ledger.pop(batch, None)
@@ -647,28 +691,12 @@ def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: 
             stream, batch, block, count, _ = next(iter(ledger.values()))
             return (f"{head}: batch {batch} of stream {stream} in block {block} ({count} "
                     f"records) was not read by the run")
-    return (f"{head}: {len(leaves)} records with Merkle root {root} on the ledger, the "
+    return (f"{head}: {len(read.leaves)} records with Merkle root {root} on the ledger, the "
             f"receipt says {inputs['merkle_root']}"
-            + (f" over {read} records" if isinstance(read, int) else ""))
-
-
-def batch_digests(leaves: list[bytes], rows: list[tuple]) -> dict[str, list]:
-    """Per batch, in ledger order: ``[stream, batch, block, records, sha256 of its
-    commitments]``, the lineage's ``input_batches`` (to name a differing batch)."""
-    found: dict[str, list] = {}
-    hashes: dict[str, Any] = {}
-    for leaf, (block, _tx, _index, stream, batch) in zip(leaves, rows):
-        if batch not in found:
-            found[batch] = [stream, batch, block, 0, ""]
-            hashes[batch] = hashlib.sha256()
-        found[batch][3] += 1
-        hashes[batch].update(leaf)
-    for batch, item in found.items():
-        item[4] = hashes[batch].hexdigest()
-    return found
+            + (f" over {rows} records" if isinstance(rows, int) else ""))
 
 
 __all__ = ["ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult",
-           "batch_digests", "build_receipt", "check_outputs", "input_commitments",
+           "InputRecords", "build_receipt", "check_outputs", "input_commitments",
            "openlineage_event", "output_digest", "read_lineage", "receipt_id", "record_run",
            "verify_report", "write_lineage"]

@@ -9,6 +9,8 @@ import hashlib
 import json
 import shutil
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -266,19 +268,22 @@ def test_without_the_batch_list_the_block_range_counts_and_roots_are_named(run, 
 
 
 def _root(frames):
-    leaves, _, _ = lineage.input_commitments(lake_tables(frames), TIME_FIELDS, None, None)
-    return records.merkle_root(leaves).hex()
+    read = lineage.input_commitments(lake_tables(frames), TIME_FIELDS, None, None)
+    return records.merkle_root(read.leaves).hex()
 
 
 def test_the_time_window_keeps_rows_dated_from_its_start_up_to_its_end(base_run):
     frames = _frames(base_run)
     t0 = int(frames["weather-tmy"]["time"].min().value)
     hour = 3600 * 10**9
-    leaves, counts, rows = lineage.input_commitments(
-        lake_tables(frames), TIME_FIELDS, t0 + hour, t0 + 3 * hour)
-    assert counts == {"weather-tmy": 4, "weather-tm2": 2}  # hours 1 and 2 of each source
-    assert [r[:3] for r in rows] == sorted(r[:3] for r in rows)  # ledger order
-    assert len(leaves) == 6
+    read = lineage.input_commitments(lake_tables(frames), TIME_FIELDS, t0 + hour, t0 + 3 * hour)
+    assert read.counts == {"weather-tmy": 4, "weather-tm2": 2}  # hours 1 and 2 of each source
+    everything = pd.concat(frames.values())
+    hours = everything[(everything["time"] >= pd.Timestamp(t0 + hour, tz="UTC")) &
+                       (everything["time"] < pd.Timestamp(t0 + 3 * hour, tz="UTC"))]
+    expected = hours.sort_values(["_block", "_tx", "_index"])["_commitment"]
+    assert [leaf.hex() for leaf in read.leaves] == list(expected)  # in ledger order
+    assert list(read.blocks) == list(hours.sort_values(["_block", "_tx", "_index"])["_block"])
 
 
 def test_a_changed_or_missing_output_is_named(run):
@@ -331,9 +336,14 @@ def test_integer_rule_for_time_is_what_the_contract_stores():
         lineage.nanos("yesterday", "inputs.time_from")
 
 
-def test_batch_digests_group_leaves_by_batch_in_ledger_order():
+def test_batches_group_the_leaves_by_batch_in_ledger_order():
+    table = pa.table({"_block": pa.array([6, 5, 5], pa.int64()), "_tx": pa.array([0, 0, 0], pa.int32()),
+                      "_index": pa.array([0, 1, 0], pa.int32()), "_batch_id": ["b2", "b1", "b1"],
+                      "_commitment": [bytes([i]).hex() * 32 for i in (2, 1, 0)]})
+    read = lineage.input_commitments([("s", table)], {"s": None}, None, None)
     leaves = [bytes([i]) * 32 for i in range(3)]
-    rows = [(5, 0, 0, "s", "b1"), (5, 0, 1, "s", "b1"), (6, 0, 0, "s", "b2")]
-    digests = lineage.batch_digests(leaves, rows)
-    assert list(digests) == ["b1", "b2"]
-    assert digests["b1"] == ["s", "b1", 5, 2, hashlib.sha256(leaves[0] + leaves[1]).hexdigest()]
+    assert read.leaves == leaves
+    batches = read.batches()
+    assert list(batches) == ["b1", "b2"]
+    assert batches["b1"] == ["s", "b1", 5, 2, hashlib.sha256(leaves[0] + leaves[1]).hexdigest()]
+    assert batches["b2"] == ["s", "b2", 6, 1, hashlib.sha256(leaves[2]).hexdigest()]
