@@ -72,13 +72,9 @@ def stream_schemas(results: dict) -> dict[str, dict]:
     return found
 
 
-def read_run(out_dir: str | Path) -> Run:
-    """The run directory's results, series and forecast tables, and units (from a stream's
-    ``schema`` in results.json, else from the lake's metadata)."""
-    import pandas as pd
-
-    out_dir = Path(out_dir)
-    path = out_dir / "results.json"
+def read_results(out_dir: str | Path) -> dict:
+    """A run directory's results.json, or a ConfigError saying why it is not one."""
+    path = Path(out_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(f"{out_dir} is not an analysis run directory: it has no results.json "
                           f"(run 'ledgerlake analyze' first)")
@@ -88,6 +84,16 @@ def read_run(out_dir: str | Path) -> Run:
         raise ConfigError(f"{path} is not JSON: {exc}") from None
     if not isinstance(results, dict) or not isinstance(results.get("streams"), dict):
         raise ConfigError(f"{path} has no 'streams' object: not an analysis run's results")
+    return results
+
+
+def read_run(out_dir: str | Path) -> Run:
+    """The run directory's results, series and forecast tables, and units (from a stream's
+    ``schema`` in results.json, else from the lake's metadata)."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    results = read_results(out_dir)
     run = Run(out_dir, results)
     schemas = stream_schemas(results)
     for stream in results["streams"]:
@@ -269,4 +275,5 @@ def write_charts(out_dir: str | Path, run: Run | None = None) -> dict[str, Path]
     return written
 
 
-__all__ = ["CHARTS_DIR", "Run", "quality_rows", "read_run", "write_charts"]
+__all__ = ["CHARTS_DIR", "Run", "quality_rows", "read_results", "read_run", "stream_schemas",
+           "write_charts"]

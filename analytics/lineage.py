@@ -24,7 +24,10 @@ receipt; every other file of the run directory is in it.
 block range (``sync.ledger_records``: every block checked) and time window, their Merkle
 root in ``lake.LEDGER_ORDER`` (``records.merkle_root`` over ``_commitment``), each output's
 hash, and reads the anchored receipt by its id; the first difference is raised as one
-``IntegrityError`` line naming it.
+``IntegrityError`` line naming it. ``lineage.json`` also lists the run's input batches
+(``input_batches``: block, record count and a digest of each batch's commitments, read from
+the lake): not evidence, which the Merkle root is, but what lets ``verify report`` name the
+batch and block that differ rather than only the range.
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ledgerlake import __version__, records
 from ledgerlake.analytics import lake
+from ledgerlake.analytics.charts import read_results
 from ledgerlake.analytics.report import REPORT_FILE, embedded_lineage, with_lineage, \
     without_lineage
 from ledgerlake.errors import ConfigError, IntegrityError, LedgerlakeError
 
 LINEAGE_FILE = "lineage.json"
 OPENLINEAGE_FILE = "openlineage.json"
-RESULTS_FILE = "results.json"
 #: Written after the anchor and derived from it, so outside the receipt's outputs.
 NOT_HASHED = frozenset({LINEAGE_FILE, OPENLINEAGE_FILE})
 #: The custom OpenLineage run facet that carries the on-chain anchor.
@@ -85,16 +88,6 @@ def output_hashes(out_dir: Path) -> dict[str, str]:
 
 
 # -- the receipt ------------------------------------------------------------------------------
-def read_results(out_dir: Path) -> dict:
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise ConfigError(f"{out_dir} is not an analysis run directory: it has no {RESULTS_FILE}")
-    try:
-        return json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not JSON: {exc}") from None
-
-
 def nanos(value: Any, what: str) -> int | None:
     """A time of results.json (nanoseconds, or ISO-8601, UTC unless it says) as nanoseconds."""
     if value is None or value == "":
@@ -166,15 +159,15 @@ def build_receipt(out_dir: str | Path) -> dict:
     run, inputs = results.get("run", {}), results.get("inputs", {})
     streams = list(inputs.get("streams") or results.get("streams", {}))
     if not streams:
-        raise ConfigError(f"{out_dir / RESULTS_FILE} names no input stream (inputs.streams)")
+        raise ConfigError(f"{out_dir / 'results.json'} names no input stream (inputs.streams)")
     blocks = inputs.get("blocks")
     if not (isinstance(blocks, list) and len(blocks) == 2 and all(isinstance(b, int)
                                                                   for b in blocks)):
-        raise ConfigError(f"{out_dir / RESULTS_FILE}: inputs.blocks must be [first, last], "
+        raise ConfigError(f"{out_dir / 'results.json'}: inputs.blocks must be [first, last], "
                           f"not {blocks!r}")
     merkle_root = inputs.get("merkle_root")
     if not (isinstance(merkle_root, str) and len(merkle_root) == 64):
-        raise ConfigError(f"{out_dir / RESULTS_FILE}: inputs.merkle_root must be 64 hex "
+        raise ConfigError(f"{out_dir / 'results.json'}: inputs.merkle_root must be 64 hex "
                           f"digits, not {merkle_root!r}")
     receipt_inputs: dict[str, Any] = {"streams": streams, "blocks": list(blocks),
                                       "merkle_root": merkle_root.lower()}
