@@ -191,10 +191,11 @@ def verify_report_cmd(state_dir, file: Path, org_key: Path | None, peer: str | N
     """An analysis report (its report.html, lineage.json or run directory) against the
     ledger: the anchored receipt, its outputs' hashes, and its input records read again
     from its block range (every block verified) to the Merkle root it claims."""
-    from ledgerlake.analytics.lineage import verify_report
+    from ledgerlake.analytics.lineage import read_lineage, verify_report
     from ledgerlake.client.connection import local_org_key_path
     from ledgerlake.client.streams import org_private_keys
 
+    read_lineage(file)  # a FILE that holds no receipt is named before any network call
     if org_key is None:
         org_key = local_org_key_path(_network(state_dir).state_dir, who.partition("/")[0])
     keys = org_private_keys(org_key)

@@ -145,3 +145,15 @@ def test_report_command_renders_and_prints_the_findings(run, capsys):
     assert (run / "report.html").is_file()
     assert main(["report", str(run / "charts")]) == 1
     assert "ConfigError" in capsys.readouterr().err
+
+
+def test_verify_report_names_a_file_without_a_receipt_before_any_network_call(run, tmp_path,
+                                                                             capsys):
+    state = str(tmp_path / "no-network")
+    assert main(["verify", "report", str(run), "--state-dir", state]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ConfigError: ") and "lineage.json does not exist" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["verify", "report", str(run / "report.html"), "--state-dir", state]) == 1
+    err = capsys.readouterr().err
+    assert "report.html shows no lineage receipt" in err.replace("\n", "")
