@@ -139,8 +139,23 @@ def _time_axis(ax) -> None:
     ax.grid(True, alpha=0.3)
 
 
+#: Beyond this many days a series is drawn as its daily mean within its daily range (the
+#: anomalies still at their own time and value): a year of hourly lines is a solid band.
+DAILY_AFTER_DAYS = 45
+
+
+def daily(rows):
+    """A source's series as daily mean, min and max (None when its span is short enough
+    to draw every point)."""
+    if rows.empty or (rows["time"].max() - rows["time"].min()).days <= DAILY_AFTER_DAYS:
+        return None
+    return rows.set_index("time")["value"].resample("1D").agg(["mean", "min", "max"]) \
+        .dropna().reset_index()
+
+
 def series_chart(run: Run, stream: str, path: Path) -> Path | None:
-    """Each value field over time, a line per source, anomalies as red rings."""
+    """Each value field over time, a line per source (over long spans its daily mean in a
+    band of its daily range), anomalies as red rings."""
     frame = run.series.get(stream)
     if frame is None or frame.empty:
         return None
@@ -148,16 +163,27 @@ def series_chart(run: Run, stream: str, path: Path) -> Path | None:
     fig, axes = _figure(len(fields), 2.8)
     for ax, name in zip(axes, fields):
         part = frame[frame["field"] == name]
+        summary = False
         for source, rows in part.groupby("source", sort=True):
-            ax.plot(rows["time"], rows["value"], lw=0.8, label=source,
-                    color=run.colour(stream, source))
+            colour = run.colour(stream, source)
+            days = daily(rows)
+            if days is None:
+                ax.plot(rows["time"], rows["value"], lw=0.8, label=source, color=colour)
+            else:
+                summary = True
+                ax.fill_between(days["time"], days["min"], days["max"], color=colour,
+                                alpha=0.18, lw=0)
+                ax.plot(days["time"], days["mean"], lw=1.1, label=f"{source} (daily mean)",
+                        color=colour)
             flagged = rows[rows["anomaly"].astype(bool)]
             if len(flagged):
                 ax.scatter(flagged["time"], flagged["value"], s=46, facecolors="none",
                            edgecolors=ANOMALY, linewidths=1.6, zorder=3)
         count = int(part["anomaly"].astype(bool).sum())
-        ax.set_title(f"{stream}: {name} per source ({count} anomal"
-                     f"{'y' if count == 1 else 'ies'} circled)", loc="left", fontsize=10)
+        ax.set_title(f"{stream}: {name} per source"
+                     + (", daily mean and range" if summary else "")
+                     + f" ({count} anomal{'y' if count == 1 else 'ies'} circled)",
+                     loc="left", fontsize=10)
         ax.set_ylabel(run.label(stream, name))
         _time_axis(ax)
         ax.legend(fontsize=8, loc="upper right")
@@ -275,5 +301,5 @@ def write_charts(out_dir: str | Path, run: Run | None = None) -> dict[str, Path]
     return written
 
 
-__all__ = ["CHARTS_DIR", "Run", "quality_rows", "read_results", "read_run", "stream_schemas",
+__all__ = ["CHARTS_DIR", "Run", "daily", "quality_rows", "read_results", "read_run", "stream_schemas",
            "write_charts"]

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from ledgerlake.analytics.charts import ANOMALY, Run, quality_rows, read_run
+from ledgerlake.analytics.charts import ANOMALY, Run, daily, quality_rows, read_run
 from ledgerlake.errors import ConfigError
 
 REPORT_FILE = "report.html"
@@ -293,9 +293,17 @@ def _series_figures(run: Run, stream: str) -> list[str]:
         fig = go.Figure()
         flagged_all = 0
         for source, rows in part.groupby("source", sort=True):
+            colour = run.colour(stream, source)
+            days = daily(rows)
             fig.add_trace(go.Scatter(x=rows["time"], y=rows["value"], mode="lines",
-                                     name=str(source), line={"width": 1,
-                                                             "color": run.colour(stream, source)}))
+                                     name=str(source) if days is None else f"{source} (hourly)",
+                                     opacity=1 if days is None else 0.3, legendgroup=source,
+                                     line={"width": 1 if days is None else 0.6,
+                                           "color": colour}))
+            if days is not None:  # a long span: the daily mean over the faint raw line
+                fig.add_trace(go.Scatter(x=days["time"], y=days["mean"], mode="lines",
+                                         name=f"{source} (daily mean)", legendgroup=source,
+                                         line={"width": 2, "color": colour}))
             flagged = rows[rows["anomaly"].astype(bool)]
             flagged_all += len(flagged)
             if len(flagged):
