@@ -157,3 +157,13 @@ def test_verify_report_names_a_file_without_a_receipt_before_any_network_call(ru
     assert main(["verify", "report", str(run / "report.html"), "--state-dir", state]) == 1
     err = capsys.readouterr().err
     assert "report.html shows no lineage receipt" in err.replace("\n", "")
+
+
+def test_a_long_series_is_summarised_by_day_and_a_short_one_is_not():
+    import pandas as pd
+    times = pd.date_range("2026-01-01", periods=24 * 60, freq="h", tz="UTC")
+    rows = pd.DataFrame({"time": times, "value": [float(i % 24) for i in range(len(times))]})
+    days = charts.daily(rows)
+    assert len(days) == 60
+    assert (days["mean"] == 11.5).all() and (days["min"] == 0).all() and (days["max"] == 23).all()
+    assert charts.daily(rows.iloc[: 24 * 40]) is None  # 40 days: every point drawn
