@@ -23,8 +23,9 @@ receipt; every other file of the run directory is in it.
 ``verify_report`` recomputes, from the ledger, the records of the receipt's streams in its
 block range (``sync.ledger_records``: every block checked) and time window, their Merkle
 root in ``lake.LEDGER_ORDER`` (``records.merkle_root`` over ``_commitment``), each output's
-hash, and reads the anchored receipt by its id; the first difference is raised as one
-``IntegrityError`` line naming it. ``lineage.json`` also lists the run's input batches
+hash, and reads the anchored receipt by its id, then checks the block that holds the
+anchoring transaction (data hash, orderer signatures) and that the transaction carries this
+receipt; the first difference is raised as one ``IntegrityError`` line naming it. ``lineage.json`` also lists the run's input batches
 (``input_batches``: block, record count and a digest of each batch's commitments, read from
 the lake): not evidence, which the Merkle root is, but what lets ``verify report`` name the
 batch and block that differ rather than only the range.
@@ -476,6 +477,39 @@ def _at(value: Any, path: str) -> Any:
     return value
 
 
+def check_anchor_block(network, tx_id: str, rid: str):
+    """The block holding the anchoring transaction, checked as ``verify batch`` checks a
+    batch's block (data hash; the orderers' signatures under the configuration in force,
+    trusted from genesis; its last-config index), and the transaction in it valid and
+    carrying this very receipt: so the peer's answer to GetLineage is not all there is."""
+    from ledgerlake.client.blocks import data_hash
+    from ledgerlake.client.qscc import block_by_tx_id
+    from ledgerlake.client.verify import check_block_signatures, config_in_force, \
+        require_last_config
+    from ledgerlake.protocol import Function
+
+    block = block_by_tx_id(network, tx_id)
+    if data_hash(block.raw) != block.data_hash:
+        raise _fail(f"block {block.number} (the anchor's): data hash does not match its data",
+                    "data_hash", block.number)
+    config, _ = config_in_force(network, block.number)
+    check_block_signatures(block, config)
+    require_last_config(block, config)
+    tx = next((t for t in block.transactions if t.tx_id == tx_id), None)
+    if tx is None or tx.validation_code != 0:
+        raise _fail(f"the anchoring transaction {tx_id} is not a valid transaction of block "
+                    f"{block.number}", "lineage_anchor", block.number)
+    try:
+        sent = records.parse_json(tx.args[0], "the anchored receipt") \
+            if tx.function == Function.ANCHOR_LINEAGE and len(tx.args) == 1 else None
+    except records.RecordError:
+        sent = None
+    if not isinstance(sent, dict) or receipt_id(sent) != rid:
+        raise _fail(f"transaction {tx_id} in block {block.number} does not anchor receipt "
+                    f"{rid}", "lineage_anchor", block.number)
+    return block
+
+
 def check_outputs(run_dir: Path, outputs: Mapping[str, str]) -> int:
     """Each output's hash as the receipt has it; raises naming the first that differs."""
     for rel, expected in sorted(outputs.items()):
@@ -575,7 +609,6 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     streams in its block range and time window, read again from the ledger (every block
     verified), have its Merkle root. Raises ``IntegrityError`` naming the first difference.
     ``ledger_records`` defaults to ``sync.ledger_records``."""
-    from ledgerlake.client.qscc import block_by_tx_id
     from ledgerlake.errors import EndorseError
     from ledgerlake.protocol import ErrorCode
 
@@ -608,11 +641,7 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     if entry.tx_id != anchor.get("tx_id"):
         raise _fail(f"receipt {claimed} was anchored by transaction {entry.tx_id}, not "
                     f"{anchor.get('tx_id')} as the lineage says", "lineage_anchor")
-    block = block_by_tx_id(network, entry.tx_id)
-    tx = next((t for t in block.transactions if t.tx_id == entry.tx_id), None)
-    if tx is None or tx.validation_code != 0:
-        raise _fail(f"the anchoring transaction {entry.tx_id} is not a valid transaction of "
-                    f"block {block.number}", "lineage_anchor", block.number)
+    block = check_anchor_block(network, entry.tx_id, claimed)
     if anchor.get("block") != block.number:
         raise _fail(f"receipt {claimed} is anchored in block {block.number}, not in block "
                     f"{anchor.get('block')} as the lineage says", "lineage_anchor",
