@@ -40,8 +40,9 @@ def test_findings_come_first_in_words_with_the_schemas_units(base_run):
                             r"\(MAE\) over the test span 9 Mar 2026 to 11 Mar 2026, \d+% better "
                             r"than the seasonal naive baseline's 0\.\d\d °C\.", line)
                for line in lines), lines
-    assert ("Data quality of stream weather-tmy (480 rows): 4 missing air temperature, "
-            "2 out of range air temperature, 2 late, 4 duplicates.") in lines
+    assert ("Data quality of stream weather-tmy (480 rows): 4 missing air temperature values, "
+            "2 air temperature readings out of range, 2 late arrivals, 4 duplicate "
+            "readings.") in lines
     html = (base_run / "report.html").read_text()
     assert html.index('id="findings"') < html.index('id="stream-weather-tm2"') < \
         html.index('id="lineage"')
