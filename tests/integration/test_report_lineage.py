@@ -159,6 +159,11 @@ def test_an_anchored_report_verifies_against_the_ledger(net, anchored, capsys):
         first, last = results["inputs"]["blocks"]
         assert f"125 records of {STREAM} in blocks {first} to {last}" in \
             stdout.replace("\n", "")
+    code, stdout, err = _verify(capsys, net, out, "--json")
+    assert code == 0, err
+    doc_json = json.loads(stdout)
+    assert (doc_json["receipt_id"], doc_json["records"], doc_json["by_stream"]) == \
+        (doc["receipt_id"], 125, {STREAM: 125})
     openlineage = json.loads((out / "openlineage.json").read_text())
     assert openlineage["run"]["facets"]["ledgerlake_anchor"]["block"] == anchor["block"]
 
