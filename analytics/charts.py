@@ -200,6 +200,7 @@ def forecast_chart(run: Run, stream: str, path: Path) -> Path | None:
     sources = list(dict.fromkeys(frame["source"]))
     fig, axes = _figure(len(sources), 2.6)
     target = info.get("target", "value")
+    baseline = str((info.get("baseline") or {}).get("name", "seasonal_naive")).replace("_", " ")
     for ax, source in zip(axes, sources):
         rows = frame[frame["source"] == source]
         ax.plot(rows["time"], rows["actual"], color="black", lw=1.2, label="actual")
@@ -207,7 +208,7 @@ def forecast_chart(run: Run, stream: str, path: Path) -> Path | None:
                 label=f"forecast ({info.get('model', 'model')})")
         if "baseline" in rows:
             ax.plot(rows["time"], rows["baseline"], color="grey", lw=1, ls="--",
-                    label="seasonal-naive baseline")
+                    label=f"{baseline} baseline")
         errors = _mae(rows)
         ax.set_title(f"{stream} / {source}: {target} on the test span"
                      + (f" (MAE {errors[0]:.2f} vs baseline {errors[1]:.2f})" if errors else ""),

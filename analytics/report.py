@@ -341,6 +341,7 @@ def _forecast_figure(run: Run, stream: str) -> str | None:
         return None
     info = run.results["streams"][stream].get("forecast") or {}
     sources = list(dict.fromkeys(frame["source"]))
+    baseline = _words((info.get("baseline") or {}).get("name", "seasonal_naive"))
     fig = make_subplots(rows=len(sources), cols=1, shared_xaxes=True,
                         subplot_titles=[str(s) for s in sources], vertical_spacing=0.08)
     for row, source in enumerate(sources, 1):
@@ -355,7 +356,7 @@ def _forecast_figure(run: Run, stream: str) -> str | None:
                                  line={"color": "#1f77b4", "width": 1.5}), row=row, col=1)
         if "baseline" in rows:
             fig.add_trace(go.Scatter(x=rows["time"], y=rows["baseline"],
-                                     name="seasonal-naive baseline", legendgroup="baseline",
+                                     name=f"{baseline} baseline", legendgroup="baseline",
                                      showlegend=first,
                                      line={"color": "grey", "width": 1, "dash": "dash"}),
                           row=row, col=1)
@@ -381,8 +382,8 @@ def _quality_figure(run: Run, stream: str) -> str | None:
                              orientation="h", marker_color=run.colour(stream, source)))
     fig.update_layout(title="data quality per source (readings)", barmode="group",
                       yaxis={"autorange": "reversed"})
-    return _figure_html(fig, f"chart-{stream}-quality", 160 + 28 * len(checks) *
-                        max(1, len(by_source)) // 2 + 60)
+    return _figure_html(fig, f"chart-{stream}-quality",
+                        180 + 18 * len(checks) * max(1, len(by_source)))
 
 
 def _contributors_figure(run: Run, stream: str) -> str | None:
