@@ -16,10 +16,15 @@ the provenance columns below, which trace it to its block, transaction and batch
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledgerlake import records
+from ledgerlake.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -101,3 +106,128 @@ def part_name(first_block: int, last_block: int) -> str:
 
 def meta_dir(lake: str | Path) -> Path:
     return Path(lake) / META_DIR
+
+
+# -- the lake's metadata (lake.json) and its files -----------------------------------------
+META_FILE = "lake.json"
+LOCK_FILE = "lock"
+#: A file being written: hidden (readers and globs skip names starting with ".").
+TEMP_PREFIX = "."
+_PART = re.compile(r"part-(\d{12})-(\d{12})\.parquet")
+
+
+def meta_path(lake: str | Path) -> Path:
+    return meta_dir(lake) / META_FILE
+
+
+def read_meta(lake_dir: str | Path) -> dict:
+    """The lake's metadata as the sync last committed it: ``channel``, ``genesis_hash``,
+    ``synced_to`` (the last block in the lake), ``tip_hash`` (its hash), ``next_block`` and
+    ``streams`` (per stream: ``schema``, ``schemas`` by version, ``owner``, ``readable``,
+    ``records``, ``shredded_epochs``, ``shredded_records``, ``skipped``). ConfigError when
+    ``lake_dir`` holds no lake (one line, saying how to make one)."""
+    path = meta_path(lake_dir)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{lake_dir} is not a ledgerlake lake (no {META_DIR}/{META_FILE}); "
+                          f"run 'ledgerlake sync --lake {lake_dir}' first") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror})") from None
+    try:
+        meta = records.parse_json(text, str(path))
+    except records.RecordError as exc:
+        raise ConfigError(f"{path} is damaged: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("streams"), dict):
+        raise ConfigError(f"{path} is not a lake's metadata (no 'streams')")
+    return meta
+
+
+def write_meta(lake_dir: str | Path, meta: dict) -> None:
+    """Replace the metadata atomically (temp file, fsync, rename): a reader, or a sync
+    killed at any point, sees the old or the new one whole. This write is the sync's
+    checkpoint."""
+    path = meta_path(lake_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX: fsync the directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def part_range(name: str) -> tuple[int, int] | None:
+    """The block range a part file's name gives (``part_name``'s inverse), or None when
+    ``name`` is not a part file's."""
+    match = _PART.fullmatch(name)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def part_files(lake: str | Path, stream: str | None = None) -> list[Path]:
+    """The lake's part files (all streams, or one), in path order."""
+    root = stream_dir(lake, stream) if stream is not None else records_dir(lake)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("part-*.parquet") if part_range(p.name))
+
+
+def partition_of(path: Path) -> tuple[str, str]:
+    """The (stream, date) a part file lies in, from its folders' names."""
+    return path.parent.parent.name.partition("=")[2], path.parent.name.partition("=")[2]
+
+
+def glob(lake: str | Path, stream: str | None = None) -> str:
+    """A glob of the lake's part files, as DuckDB's ``read_parquet(...,
+    hive_partitioning=true)`` or Spark take it."""
+    base = stream_dir(lake, stream) if stream is not None else records_dir(lake) / "stream=*"
+    return str(base / "date=*" / "part-*.parquet")
+
+
+def dataset(lake: str | Path, stream: str | None = None):
+    """The lake (or one stream of it) as a ``pyarrow.dataset`` with its hive partitions
+    (``stream``, ``date`` as strings), for lazy reads with column and partition pruning.
+    One stream is read under its latest schema version (columns an earlier version lacks
+    are null); streams differ in columns, so read all at once, the first file's schema
+    rules (DuckDB: ``union_by_name=true``)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = [str(p) for p in part_files(lake, stream)]
+    keys = pa.schema([("stream", pa.string()), ("date", pa.string())])
+    schema = None
+    if stream is not None:  # its latest schema: files of earlier versions read as nulls
+        latest = read_meta(lake).get("streams", {}).get(stream, {}).get("schema")
+        if latest:
+            fields = arrow_schema(records.Schema.from_mapping(latest))
+            schema = pa.schema([f.with_nullable(True) for f in fields] + list(keys))
+    return ds.dataset(files, schema=schema, format="parquet",
+                      partitioning=ds.partitioning(keys, flavor="hive"),
+                      partition_base_dir=str(records_dir(lake)))
+
+
+def utc_date(ns: int) -> str:
+    """The UTC day (YYYY-MM-DD) of a time in nanoseconds since the epoch."""
+    return (_EPOCH_DAY + timedelta(days=ns // 86_400_000_000_000)).isoformat()
+
+
+_EPOCH_DAY = date(1970, 1, 1)

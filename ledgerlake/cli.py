@@ -444,6 +444,8 @@ cli.add_command(ingest_cmd)
 cli.add_command(submit_cmd)
 from ledgerlake.commands.verify import verify_cmd  # noqa: E402
 cli.add_command(verify_cmd)
+from ledgerlake.commands.sync import sync_cmd  # noqa: E402
+cli.add_command(sync_cmd)
 from ledgerlake.commands.report import report_cmd  # noqa: E402
 cli.add_command(report_cmd)
 

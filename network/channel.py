@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ledgerlake.errors import NetworkError
 from ledgerlake.network import configtx
-from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout, Node
+from ledgerlake.network.layout import ORDERER_ORG, Layout, Node
 from ledgerlake.network.peercli import peer_env, run_peer
 from ledgerlake.network.spec import OrgSpec
 from ledgerlake.network.toolchain import Toolchain
@@ -69,7 +69,7 @@ def _orderer_admin_ctx(layout: Layout) -> ssl.SSLContext:
 
 def orderer_channel_info(layout: Layout, orderer: Node) -> dict | None:
     """The orderer's view of the channel (status, consensus relation, height) or None."""
-    url = f"https://{HOST}:{orderer.ports['admin']}/participation/v1/channels/{layout.spec.channel}"
+    url = f"https://{orderer.at('admin')}/participation/v1/channels/{layout.spec.channel}"
     status, body = https(url, _orderer_admin_ctx(layout))
     if status == 404:
         return None
@@ -100,7 +100,7 @@ def join_orderer(layout: Layout, orderer: Node, timeout: float = 15.0) -> None:
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"config-block\"; "
             f"filename=\"{layout.spec.channel}.block\"\r\nContent-Type: "
             f"application/octet-stream\r\n\r\n").encode() + block + f"\r\n--{boundary}--\r\n".encode()
-    url = f"https://{HOST}:{orderer.ports['admin']}/participation/v1/channels"
+    url = f"https://{orderer.at('admin')}/participation/v1/channels"
     status, reply = https(url, _orderer_admin_ctx(layout), data=body, method="POST",
                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     if status != 201:
@@ -121,7 +121,7 @@ def join_peer(layout: Layout, chain: Toolchain, peer: Node) -> None:
 # -- metrics ------------------------------------------------------------------------------
 def metrics(layout: Layout, node: Node) -> dict[str, float]:
     """The node's Prometheus metrics as ``{"name{labels}": value}`` ({} if unreachable)."""
-    url = f"https://{HOST}:{node.ports['ops']}/metrics"
+    url = f"https://{node.at('ops')}/metrics"
     try:
         status, body = https(url, admin_tls_context(layout, node.org), timeout=2.0)
     except (OSError, ssl.SSLError):

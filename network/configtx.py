@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout
+from ledgerlake.network.layout import ORDERER_ORG, Layout
 from ledgerlake.network.spec import OrgSpec
 
 PROFILE = "LedgerlakeChannel"
@@ -64,7 +64,7 @@ def _org(layout: Layout, org: OrgSpec) -> dict:
         entry["OrdererEndpoints"] = [n.address for n in layout.orderers]
     else:
         peers = layout.peers_of(org)
-        entry["AnchorPeers"] = [{"Host": HOST, "Port": peers[0].ports["grpc"]}]
+        entry["AnchorPeers"] = [{"Host": peers[0].host, "Port": peers[0].ports["grpc"]}]
     return entry
 
 
@@ -86,14 +86,14 @@ def render(layout: Layout) -> dict:
     if spec.consensus == "raft":
         orderer["EtcdRaft"] = {
             "Consenters": [
-                {"Host": HOST, "Port": n.ports["grpc"], "ClientTLSCert": str(c),
+                {"Host": n.host, "Port": n.ports["grpc"], "ClientTLSCert": str(c),
                  "ServerTLSCert": str(c)} for n, c in zip(layout.orderers, tls)],
             "Options": {"TickInterval": "500ms", "ElectionTick": 10, "HeartbeatTick": 1,
                         "MaxInflightBlocks": 5, "SnapshotIntervalSize": RAFT_SNAPSHOT_INTERVAL},
         }
     else:
         orderer["ConsenterMapping"] = [
-            {"ID": i + 1, "Host": HOST, "Port": n.ports["grpc"], "MSPID": ORDERER_ORG.msp_id,
+            {"ID": i + 1, "Host": n.host, "Port": n.ports["grpc"], "MSPID": ORDERER_ORG.msp_id,
              "Identity": str(layout.node_dir(n) / "msp" / "signcerts" / "cert.pem"),
              "ClientTLSCert": str(c), "ServerTLSCert": str(c)}
             for i, (n, c) in enumerate(zip(layout.orderers, tls))]

@@ -7,12 +7,16 @@ agree on those two agree on everything else. Ports come from one base port:
     base + 100 + 10·n + {0 grpc, 1 admin, 2 ops}  orderer n
     base + 200 + 10·k + {0 grpc, 1 chaincode, 2 ops}  peer k (counted across orgs)
     base + 300 + 10·i + {0 grpc}                  chaincode server of peer org i
+
+Every node listens on 127.0.0.1 unless the spec's ``hosts`` gives it an address of its
+own (and maybe a network namespace to run in): ``Node.host`` is what everything that
+addresses the node uses (certificates, endpoints, consenters, profiles, health checks).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledgerlake.client.connection import PROFILES_DIR, local_profile_path
@@ -37,10 +41,16 @@ class Node:
     kind: str  # "ca" | "orderer" | "peer" | "chaincode"
     org: OrgSpec
     ports: dict
+    host: str = HOST   # the address it listens on and is reached at
+    netns: str = ""    # the network namespace it runs in ("" for this machine's own)
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.ports['grpc' if 'grpc' in self.ports else 'api']}"
+        return f"{self.host}:{self.ports['grpc' if 'grpc' in self.ports else 'api']}"
+
+    def at(self, port: str) -> str:
+        """``host:port`` of one of its ports (``node.at("ops")``)."""
+        return f"{self.host}:{self.ports[port]}"
 
 
 class Layout:
@@ -72,6 +82,23 @@ class Layout:
             Node(f"chaincode.{org.domain}", "chaincode", org, {"grpc": b + 300 + 10 * i})
             for i, org in enumerate(spec.orgs)
         ]
+        self._place(spec)
+
+    def _place(self, spec: NetworkSpec) -> None:
+        """Give the nodes the spec's ``hosts`` name their address and namespace."""
+        names = {n.name for n in self.nodes}
+        for h in spec.hosts:
+            if h.node not in names:
+                raise ConfigError(f"spec field 'hosts' names no node of this network: "
+                                  f"{h.node!r}; nodes: {', '.join(n.name for n in self.nodes)}")
+        placed = {h.node: h for h in spec.hosts}
+
+        def place(nodes: list[Node]) -> list[Node]:
+            return [replace(n, host=placed[n.name].address, netns=placed[n.name].netns)
+                    if n.name in placed else n for n in nodes]
+
+        self.cas, self.orderers = place(self.cas), place(self.orderers)
+        self.peers, self.chaincode_servers = place(self.peers), place(self.chaincode_servers)
 
     # -- nodes -----------------------------------------------------------------------------
     @property

@@ -65,6 +65,16 @@ class NodeStatus:
     log_tail: str = ""
 
 
+def _check_ports_free(node: Node) -> None:
+    """Raise PortInUseError if one of the node's ports is taken on its address. A node in a
+    network namespace of its own is checked there by the node itself (its address is not
+    on this side)."""
+    if node.netns:
+        return
+    for port in node.ports.values():
+        process.check_port_free(port, node.name, node.host)
+
+
 class LocalNetwork:
     """A local network in one state directory.
 
@@ -121,21 +131,20 @@ class LocalNetwork:
     def is_healthy(self, node: Node) -> bool:
         url = nodes.health_url(node)
         if url is None:
-            return process.port_open(node.ports["grpc"])
+            return process.port_open(node.ports["grpc"], node.host)
         try:
             status, _ = channel.https(url, channel.tls_context(nodes.tls_root(self.layout, node)),
                                       timeout=2.0)
         except OSError:
             return False
         # /healthz answers before a peer's gRPC listener opens: wait for both
-        listening = "grpc" not in node.ports or process.port_open(node.ports["grpc"])
+        listening = "grpc" not in node.ports or process.port_open(node.ports["grpc"], node.host)
         return status == 200 and listening
 
     def _start(self, node: Node, package_id: str = "") -> None:
         if self.pid(node):
             return
-        for port in node.ports.values():
-            process.check_port_free(port, node.name)
+        _check_ports_free(node)
         argv, env = nodes.launch(self.layout, self.chain, node, package_id)
         process.start(argv, env=env, cwd=self.layout.node_dir(node),
                       log=self.layout.log_file(node), pid_file=self.layout.pid_file(node))
@@ -389,8 +398,7 @@ class LocalNetwork:
         layout = self.layout
         self._clear_partial_state()
         for node in layout.nodes:
-            for port in node.ports.values():
-                process.check_port_free(port, node.name)
+            _check_ports_free(node)
         self.progress("creating a root CA per organisation …")
         for org in (ORDERER_ORG, *layout.orgs):
             pki.create_root_ca(layout, org)
@@ -431,14 +439,14 @@ class LocalNetwork:
         ca = pki.OrgCA(layout, org)
         if org is ORDERER_ORG:
             for node in layout.orderers:
-                ca.issue_node(layout.node_dir(node), node.name, "orderer")
+                ca.issue_node(layout.node_dir(node), node, "orderer")
             signing, tls = ca.issue("admin", "admin")
             pki.store_user(layout, org, "admin", signing, tls, ca.root_pem)
             return
         for node in layout.peers_of(org):
-            ca.issue_node(layout.node_dir(node), node.name, "peer")
+            ca.issue_node(layout.node_dir(node), node, "peer")
         server = layout.chaincode_server_of(org)
-        ca.issue_node(layout.node_dir(server), server.name, "client")
+        ca.issue_node(layout.node_dir(server), server, "client")
         for role in ROLES:
             ca.issue_user(role, role)
 

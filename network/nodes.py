@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
+from ledgerlake.errors import ConfigError
 from ledgerlake.network import pki
-from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout, Node
+from ledgerlake.network.layout import ORDERER_ORG, Layout, Node
 from ledgerlake.network.toolchain import Toolchain
 
 CCAAS_CONFIG_ENV = "LEDGERLAKE_CCAAS_CONFIG"
 BUILDER_NAME = "ledgerlake-ccaas"
+#: how long a peer's block stream from an orderer may be silent before the peer pings it
+#: (gRPC raises anything below 10 s to 10 s), and how long it then waits for the answer
+#: before it gives that orderer up and pulls from another
+DELIVER_KEEPALIVE_INTERVAL = "10s"
+DELIVER_KEEPALIVE_TIMEOUT = "3s"
+ORDERER_MIN_PING_INTERVAL = "5s"
 
 
 def _base_env(chain: Toolchain) -> dict[str, str]:
@@ -92,6 +100,19 @@ def ccaas_config(layout: Layout, node: Node) -> dict:
             "client_key": (tls / "server.key").read_text()}
 
 
+def in_netns(node: Node, argv: list[str]) -> list[str]:
+    """``argv`` run inside the node's network namespace, if it has one. ``ip netns exec``
+    enters the namespace and then execs ``argv`` in the same process, so the pid recorded
+    is the node's own."""
+    if not node.netns:
+        return argv
+    ip = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")
+    if not ip:
+        raise ConfigError(f"{node.name} runs in network namespace {node.netns!r}, but 'ip' "
+                          f"(iproute2) is not installed; install it or drop its netns")
+    return [ip, "netns", "exec", node.netns, *argv]
+
+
 def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -> tuple[list[str], dict]:
     """The argv and environment that run ``node``."""
     d = layout.node_dir(node)
@@ -99,25 +120,25 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
     if node.kind == "ca":
         home = pki.ca_home(layout, node.org)
         env.update({
-            "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": node.at("ops"),
             "FABRIC_CA_SERVER_OPERATIONS_TLS_ENABLED": "true",
             "FABRIC_CA_SERVER_OPERATIONS_TLS_CERTFILE": str(home / "tls-cert.pem"),
             "FABRIC_CA_SERVER_OPERATIONS_TLS_KEYFILE": str(home / "tls-key.pem"),
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "disabled",
         })
         argv = [chain.bin("fabric-ca-server"), "start", "--home", str(home),
-                "--address", HOST, "--port", str(node.ports["api"]),
+                "--address", node.host, "--port", str(node.ports["api"]),
                 "-b", f"registrar:{pki.registrar_secret(layout, node.org)}",
                 "--ca.certfile", str(home / "ca-cert.pem"),
                 "--ca.keyfile", str(home / "ca-key.pem"),
                 "--tls.enabled", "--tls.certfile", str(home / "tls-cert.pem"),
                 "--tls.keyfile", str(home / "tls-key.pem"),
-                "--csr.hosts", f"{HOST},localhost"]
-        return argv, env
+                "--csr.hosts", ",".join(pki.tls_hosts(node.host))]
+        return in_netns(node, argv), env
     tls = d / "tls"
     if node.kind == "orderer":
         env.update({
-            "ORDERER_GENERAL_LISTENADDRESS": HOST,
+            "ORDERER_GENERAL_LISTENADDRESS": node.host,
             "ORDERER_GENERAL_LISTENPORT": str(node.ports["grpc"]),
             "ORDERER_GENERAL_LOCALMSPID": ORDERER_ORG.msp_id,
             "ORDERER_GENERAL_LOCALMSPDIR": str(d / "msp"),
@@ -130,17 +151,20 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": str(tls / "server.key"),
             "ORDERER_GENERAL_CLUSTER_ROOTCAS": f"[{tls / 'ca.crt'}]",
             "ORDERER_GENERAL_BOOTSTRAPMETHOD": "none",
+            # peers ping their deliver stream every DELIVER_KEEPALIVE_INTERVAL; Fabric's default
+            # 60 s minimum would answer such pings by closing the connection
+            "ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL": ORDERER_MIN_PING_INTERVAL,
             "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
             "ORDERER_FILELEDGER_LOCATION": str(d / "data" / "ledger"),
             "ORDERER_CONSENSUS_WALDIR": str(d / "data" / "etcdraft" / "wal"),
             "ORDERER_CONSENSUS_SNAPDIR": str(d / "data" / "etcdraft" / "snap"),
-            "ORDERER_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "ORDERER_OPERATIONS_LISTENADDRESS": node.at("ops"),
             "ORDERER_OPERATIONS_TLS_ENABLED": "true",
             "ORDERER_OPERATIONS_TLS_CERTIFICATE": str(tls / "server.crt"),
             "ORDERER_OPERATIONS_TLS_PRIVATEKEY": str(tls / "server.key"),
             "ORDERER_OPERATIONS_TLS_CLIENTROOTCAS": f"[{tls / 'ca.crt'}]",
             "ORDERER_METRICS_PROVIDER": "prometheus",
-            "ORDERER_ADMIN_LISTENADDRESS": f"{HOST}:{node.ports['admin']}",
+            "ORDERER_ADMIN_LISTENADDRESS": node.at("admin"),
             "ORDERER_ADMIN_TLS_ENABLED": "true",
             "ORDERER_ADMIN_TLS_CERTIFICATE": str(tls / "server.crt"),
             "ORDERER_ADMIN_TLS_PRIVATEKEY": str(tls / "server.key"),
@@ -149,7 +173,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{tls / 'ca.crt'}]",
         })
         env["FABRIC_CFG_PATH"] = str(write_orderer_config(layout, chain))
-        return [chain.bin("orderer")], env
+        return in_netns(node, [chain.bin("orderer")]), env
     if node.kind == "peer":
         same_org = layout.peers_of(node.org)
         bootstrap = next((p for p in same_org if p.name != node.name), node)
@@ -157,8 +181,8 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_ID": node.name,
             "CORE_PEER_ADDRESS": node.address,
             "CORE_PEER_LISTENADDRESS": node.address,
-            "CORE_PEER_CHAINCODEADDRESS": f"{HOST}:{node.ports['chaincode']}",
-            "CORE_PEER_CHAINCODELISTENADDRESS": f"{HOST}:{node.ports['chaincode']}",
+            "CORE_PEER_CHAINCODEADDRESS": node.at("chaincode"),
+            "CORE_PEER_CHAINCODELISTENADDRESS": node.at("chaincode"),
             "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap.address,
             "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
             # Every peer is on this machine: learn the other organisations' peers on the
@@ -169,6 +193,15 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_GOSSIP_REQUESTSTATEINFOINTERVAL": "1s",
             "CORE_PEER_GOSSIP_MEMBERSHIPTRACKERINTERVAL": "1s",
             "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
+            # A peer pulls blocks from one orderer at a time; if that orderer stops
+            # answering without closing the connection (cut off, hung), only a keepalive
+            # ping notices. With Fabric's 60 s interval + 20 s timeout a peer got no block
+            # for as long as its orderer was cut off while the other two kept ordering
+            # (test_partition); with 10 s (gRPC's floor) + 3 s it moves to another orderer
+            # after about 13 s. The orderers accept pings that often
+            # (ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL).
+            "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_INTERVAL": DELIVER_KEEPALIVE_INTERVAL,
+            "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_TIMEOUT": DELIVER_KEEPALIVE_TIMEOUT,
             "CORE_PEER_LOCALMSPID": node.org.msp_id,
             "CORE_PEER_MSPCONFIGPATH": str(d / "msp"),
             "CORE_PEER_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),
@@ -181,7 +214,7 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             "CORE_PEER_FILESYSTEMPATH": str(d / "data"),
             "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(d / "data" / "snapshots"),
             "CORE_LEDGER_STATE_STATEDATABASE": "goleveldb",
-            "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{node.ports['ops']}",
+            "CORE_OPERATIONS_LISTENADDRESS": node.at("ops"),
             "CORE_OPERATIONS_TLS_ENABLED": "true",
             "CORE_OPERATIONS_TLS_CERT_FILE": str(tls / "server.crt"),
             "CORE_OPERATIONS_TLS_KEY_FILE": str(tls / "server.key"),
@@ -196,9 +229,9 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
         })
         if os.environ.get("LEDGERLAKE_PEER_PROFILE"):  # Go pprof for performance work
             env["CORE_PEER_PROFILE_ENABLED"] = "true"
-            env["CORE_PEER_PROFILE_LISTENADDRESS"] = f"{HOST}:{node.ports['grpc'] + 5}"
+            env["CORE_PEER_PROFILE_LISTENADDRESS"] = f"{node.host}:{node.ports['grpc'] + 5}"
         env["FABRIC_CFG_PATH"] = str(write_peer_config(layout, chain))
-        return [chain.bin("peer"), "node", "start"], env
+        return in_netns(node, [chain.bin("peer"), "node", "start"]), env
     if node.kind == "chaincode":
         env.update({
             "CHAINCODE_ID": package_id,
@@ -213,14 +246,14 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             env["LEDGERLAKE_CHAINCODE_SELFTEST"] = "1"
         if "PYTHONPATH" in os.environ:
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        return [sys.executable, "-m", "ledgerlake.chaincode"], env
+        return in_netns(node, [sys.executable, "-m", "ledgerlake.chaincode"]), env
     raise ValueError(f"unknown node kind {node.kind}")
 
 
 def health_url(node: Node) -> str | None:
     """The operations /healthz URL (HTTPS), or None for nodes checked by their port."""
     if "ops" in node.ports:
-        return f"https://{HOST}:{node.ports['ops']}/healthz"
+        return f"https://{node.at('ops')}/healthz"
     return None
 
 

@@ -25,11 +25,17 @@ from ledgerlake.client.ca import CAClient, Enrollment
 from ledgerlake.client.identity import Identity, wallet_entries, write_wallet
 from ledgerlake.client.signing import new_private_key, private_key_pem
 from ledgerlake.errors import ConfigError
-from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout
+from ledgerlake.network.layout import HOST, ORDERER_ORG, Layout, Node
 from ledgerlake.network.spec import OrgSpec
 from ledgerlake.protocol import ROLE_ATTRIBUTE, ROLES, certificate_attributes
 
 TLS_HOSTS = (HOST, "localhost")
+
+
+def tls_hosts(host: str = HOST) -> tuple[str, ...]:
+    """The names a TLS certificate carries: loopback and, for a node with an address of its
+    own, that address (what every other node and client dials)."""
+    return TLS_HOSTS if host in TLS_HOSTS else (host, *TLS_HOSTS)
 
 NODE_OUS = """NodeOUs:
   Enable: true
@@ -62,6 +68,7 @@ def ca_home(layout: Layout, org: OrgSpec) -> Path:
 def create_root_ca(layout: Layout, org: OrgSpec) -> None:
     """Make the organisation's root CA key and certificate, and the CA server's TLS pair."""
     home = ca_home(layout, org)
+    host = layout.ca_of(org).host
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     key = new_private_key()
     name = x509.Name([
@@ -91,7 +98,9 @@ def create_root_ca(layout: Layout, org: OrgSpec) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
+            [x509.DNSName("localhost"),
+             *(x509.IPAddress(ipaddress.ip_address(h)) for h in tls_hosts(host)
+               if h != "localhost")]),
             critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
@@ -141,7 +150,7 @@ class OrgCA:
         self.org = org
         node = layout.ca_of(org)
         self.root_pem = layout.ca_cert(org).read_bytes()
-        self.client = CAClient(f"https://{HOST}:{node.ports['api']}", self.root_pem)
+        self.client = CAClient(f"https://{node.at('api')}", self.root_pem)
         self._registrar: Enrollment | None = None
 
     @property
@@ -151,16 +160,17 @@ class OrgCA:
                                                                                self.org))
         return self._registrar
 
-    def issue(self, name: str, type: str, attrs: dict[str, str] | None = None
-              ) -> tuple[Enrollment, Enrollment]:
-        """Register ``name`` and enroll it twice: a signing certificate and a TLS one."""
+    def issue(self, name: str, type: str, attrs: dict[str, str] | None = None,
+              host: str = HOST) -> tuple[Enrollment, Enrollment]:
+        """Register ``name`` and enroll it twice: a signing certificate and a TLS one (for
+        ``host`` and loopback)."""
         secret = self.client.register(self.registrar, name, type=type, attrs=attrs)
         signing = self.client.enroll(name, secret)
-        tls = self.client.enroll(name, secret, profile="tls", hosts=TLS_HOSTS)
+        tls = self.client.enroll(name, secret, profile="tls", hosts=tls_hosts(host))
         return signing, tls
 
-    def issue_node(self, node_dir: Path, name: str, type: str) -> None:
-        signing, tls = self.issue(name, type)
+    def issue_node(self, node_dir: Path, node: Node, type: str) -> None:
+        signing, tls = self.issue(node.name, type, host=node.host)
         write_msp(node_dir / "msp", signing, self.root_pem)
         write_tls(node_dir / "tls", tls, self.root_pem)
 

@@ -6,6 +6,7 @@ so every later command finds it through ``run/<node>.pid`` and ``/proc``.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ledgerlake.errors import PortInUseError
+from ledgerlake.errors import ConfigError, PortInUseError
 
 NOFILE_LIMIT = 65536
 
@@ -213,7 +214,11 @@ def check_port_free(port: int, node: str, host: str = "127.0.0.1") -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"{node} is to listen on {host}, which is no address of "
+                                  f"this machine; add it to an interface or fix the spec's "
+                                  f"hosts") from None
             raise PortInUseError(port, port_owner(port), node) from None
 
 

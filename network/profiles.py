@@ -3,8 +3,8 @@
 A profile is what Fabric's SDKs (and ``ledgerlake.client``) read to reach a network, so
 clients never read the network's own files. Each lists every organisation's peers (a
 client may need endorsers anywhere) and CAs, with TLS roots inline so it can be copied
-elsewhere alone. The TLS certificates name 127.0.0.1 and localhost, so no
-``ssl-target-name-override`` is needed.
+elsewhere alone. The TLS certificates name each node's address (127.0.0.1 unless the spec
+gives it its own) and localhost, so no ``ssl-target-name-override`` is needed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ledgerlake.network.layout import HOST, Layout
+from ledgerlake.network.layout import Layout
 from ledgerlake.network.spec import OrgSpec
 
 PROFILE_VERSION = "1.0.0"
@@ -32,7 +32,7 @@ def connection_profile(layout: Layout, org: OrgSpec, ca_names: dict[str, str]) -
                             "certificateAuthorities": [ca.name]}
         for peer in layout.peers_of(other):
             peers[peer.name] = {"url": f"grpcs://{peer.address}", "tlsCACerts": {"pem": root}}
-        cas[ca.name] = {"url": f"https://{HOST}:{ca.ports['api']}",
+        cas[ca.name] = {"url": f"https://{ca.at('api')}",
                         "caName": ca_names.get(ca.name, ""), "tlsCACerts": {"pem": [root]}}
     return {
         "name": f"{layout.spec.channel}-{org.name}",

@@ -7,6 +7,7 @@ it by ``ledgerlake.network.layout``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,30}$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9.-]{0,248}$")
 _CC_NAME = re.compile(r"^[A-Za-z0-9]+([A-Za-z0-9_-]*[A-Za-z0-9])?$")
 _DURATION = re.compile(r"^\d+(ms|s)$")
+_NODE = re.compile(r"^[a-z][a-z0-9.]{0,60}$")
+_NETNS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,18 @@ class OrgSpec:
 
 
 @dataclass(frozen=True)
+class HostSpec:
+    """Where one node lives when not on loopback: the IPv4 address it listens on and is
+    reached at, and the network namespace it runs in ("" for this machine's own). The
+    namespace (and a route to the address) must exist before the node starts; the network
+    only runs the node inside it (``ip netns exec``)."""
+
+    node: str
+    address: str
+    netns: str = ""
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     """The whole topology. Field names are the keys accepted in a spec file."""
 
@@ -54,6 +69,7 @@ class NetworkSpec:
     chaincode: str = "ledgerlake"
     endorsement_policy: str = ""  # "" means every organisation must endorse
     selftest: bool = False  # serve the chaincode's self-test functions (tests only)
+    hosts: tuple[HostSpec, ...] = ()  # nodes not on 127.0.0.1 (by default none)
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -67,9 +83,17 @@ class NetworkSpec:
             return self.endorsement_policy
         return "AND(" + ",".join(f"'{o.msp_id}.peer'" for o in self.orgs) + ")"
 
+    def host_of(self, node: str) -> HostSpec | None:
+        """The address (and namespace) ``hosts`` gives node ``node``, if any."""
+        return next((h for h in self.hosts if h.node == node), None)
+
     def to_mapping(self) -> dict[str, Any]:
         data = asdict(self)
         data["orgs"] = [asdict(o) for o in self.orgs]
+        del data["hosts"]
+        if self.hosts:  # an all-loopback spec maps (and is saved) as before hosts existed
+            data["hosts"] = {h.node: ({"address": h.address, "netns": h.netns} if h.netns
+                                      else h.address) for h in self.hosts}
         return data
 
     def with_overrides(self, **changes: Any) -> "NetworkSpec":
@@ -134,6 +158,8 @@ class NetworkSpec:
             if not isinstance(data["selftest"], bool):
                 raise ConfigError("spec field 'selftest' must be true or false")
             kwargs["selftest"] = data["selftest"]
+        if "hosts" in data:
+            kwargs["hosts"] = _hosts(data["hosts"])
         spec = cls(**kwargs)
         if spec.consensus == "raft" and spec.orderer_count not in (1, 3, 5, 7, 9):
             raise ConfigError("spec field 'orderers' must be odd (1, 3, 5, …) for raft")
@@ -184,3 +210,52 @@ def _orgs(value: Any) -> tuple[OrgSpec, ...]:
     if sum(o.peers for o in orgs) > MAX_NODES_PER_KIND:
         raise ConfigError(f"spec field 'orgs' asks for more than {MAX_NODES_PER_KIND} peers")
     return tuple(orgs)
+
+
+def _hosts(value: Any) -> tuple[HostSpec, ...]:
+    """``{node: address}`` or ``{node: {address: …, netns: …}}``: IPv4 addresses; a node
+    in a namespace cannot be on loopback (nothing outside it would reach the namespace's
+    own 127.0.0.1), and one address cannot be in two places."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError("spec field 'hosts' must map node names to an address or to "
+                          "{address: …, netns: …}")
+    hosts = []
+    for node, item in value.items():
+        where = f"hosts.{node}"
+        _match(node, _NODE, "hosts", "a mapping keyed by node names such as orderer1 or "
+               "peer0.org1")
+        if isinstance(item, str):
+            item = {"address": item}
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"spec field '{where}' must be an address or a mapping with "
+                              "'address' (and 'netns')")
+        unknown = sorted(set(item) - {"address", "netns"})
+        if unknown:
+            raise ConfigError(f"spec field '{where}.{unknown[0]}' is unknown; known: "
+                              "address, netns")
+        try:
+            address = ipaddress.IPv4Address(item.get("address"))
+        except (ValueError, TypeError):
+            raise ConfigError(f"spec field '{where}.address' must be an IPv4 address such as "
+                              f"10.213.0.11, not {item.get('address')!r}") from None
+        if address.is_unspecified or address.is_multicast:
+            raise ConfigError(f"spec field '{where}.address' must be one host's address, "
+                              f"not {address}")
+        netns = item.get("netns") or ""
+        if netns:
+            _match(netns, _NETNS, f"{where}.netns",
+                   "a network namespace name (letters, digits, '_', '.' or '-')")
+            if address.is_loopback:
+                raise ConfigError(f"spec field '{where}.address' must not be a loopback "
+                                  f"address for a node in network namespace {netns!r}")
+        hosts.append(HostSpec(node, str(address), netns))
+    where_is: dict[str, HostSpec] = {}
+    for h in hosts:  # nodes may share an address (their ports differ), not across namespaces
+        other = where_is.setdefault(h.address, h)
+        if other.netns != h.netns:
+            raise ConfigError(f"spec field 'hosts' puts address {h.address} in two places: "
+                              f"{other.node} ({other.netns or 'this machine'}) and {h.node} "
+                              f"({h.netns or 'this machine'})")
+    return tuple(sorted(hosts, key=lambda h: h.node))

@@ -1,0 +1,305 @@
+"""The lake's layout, metadata and the sync's pure parts: type mapping, block ranges into
+files, the checkpoint, and cleaning up what a killed run left (no network)."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ledgerlake import records
+from ledgerlake.analytics import lake, sync
+from ledgerlake.client import encryption
+from ledgerlake.client.batches import seal_batch
+from ledgerlake.errors import ConfigError
+
+SCHEMA = {"version": 1, "fields": [
+    {"name": "sensor", "type": "string", "public": True},
+    {"name": "value", "type": "float"},
+    {"name": "count", "type": "int", "required": False},
+    {"name": "ok", "type": "bool"},
+    {"name": "ts", "type": "timestamp"},
+    {"name": "date", "type": "string", "required": False}]}
+DAY = 86_400 * 10**9
+T0 = 1_700_000_000 * 10**9  # 2023-11-14T22:13:20Z
+
+
+def _rows(n, t0=T0, step=3600 * 10**9):
+    return [{"sensor": f"s{i % 3}", "value": i + 0.5, "count": None if i % 4 == 0 else i,
+             "ok": i % 2 == 0, "ts": t0 + i * step, "date": "x"} for i in range(n)]
+
+
+def _sealed(rows, *, seq=1, prev="", epoch=1, key=None, source="line-1"):
+    key = key or encryption.new_data_key()
+    return key, seal_batch(stream="plant", source=source, seq=seq, prev_hash=prev,
+                           schema=SCHEMA, rows=rows, data_key=key, key_epoch=epoch)
+
+
+def test_part_names_parse_back_and_other_names_do_not():
+    name = lake.part_name(7, 1234)
+    assert name == "part-000000000007-000000001234.parquet"
+    assert lake.part_range(name) == (7, 1234)
+    for other in ("part-7-1234.parquet", ".part-000000000007-000000001234.parquet.tmp",
+                  "x.parquet"):
+        assert lake.part_range(other) is None
+
+
+def test_utc_date_and_column_names():
+    assert lake.utc_date(T0) == "2023-11-14"
+    assert lake.utc_date(0) == "1970-01-01"
+    assert lake.utc_date(T0 + 2 * 3600 * 10**9) == "2023-11-15"
+    assert lake.column_name("date") == "date_" and lake.column_name("ts") == "ts"
+
+
+def test_read_meta_names_a_missing_or_broken_lake(tmp_path):
+    with pytest.raises(ConfigError, match="not a ledgerlake lake .*run 'ledgerlake sync"):
+        lake.read_meta(tmp_path)
+    lake.meta_dir(tmp_path).mkdir()
+    lake.meta_path(tmp_path).write_text("{not json")
+    with pytest.raises(ConfigError, match="is damaged"):
+        lake.read_meta(tmp_path)
+    lake.write_meta(tmp_path, {"channel": "c", "streams": {"a": {"records": 2}}})
+    assert lake.read_meta(tmp_path)["streams"]["a"]["records"] == 2
+    assert [p.name for p in lake.meta_dir(tmp_path).iterdir()] == ["lake.json"]  # no temp left
+
+
+def test_open_rows_maps_each_field_type_to_its_arrow_type():
+    rows = _rows(5)
+    key, sealed = _sealed(rows)
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    table = sync.open_rows(records.canonical(SCHEMA), batch, key)
+    assert table.schema.field("sensor").type == pa.string()
+    assert table.schema.field("value").type == pa.float64()
+    assert table.schema.field("count").type == pa.int64()
+    assert table.schema.field("ok").type == pa.bool_()
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    assert table.column("date_").to_pylist() == ["x"] * 5  # renamed: a partition's name
+    assert table.column("count").to_pylist() == [None, 1, 2, 3, None]
+    assert table.column("ts").cast(pa.int64()).to_pylist() == [r["ts"] for r in rows]
+    assert table.column("_index").to_pylist() == [0, 1, 2, 3, 4]
+    assert table.column("_commitment").to_pylist() == [c.hex() for c in sealed.commitments]
+
+
+def test_open_rows_reports_a_batch_the_record_rule_refuses():
+    key, sealed = _sealed(_rows(3))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    kind = sync.open_rows(records.canonical(SCHEMA), batch, encryption.new_data_key())
+    assert kind[0] == "error" and kind[1] == "DecryptionError"
+    other = {**SCHEMA, "fields": SCHEMA["fields"][:-1]}  # records hold a field it lacks
+    refused = sync.open_rows(records.canonical(other), batch, key)
+    assert refused[0] == "error" and refused[1] == "RecordError"
+
+
+def _block_rows(number, sealed, key, *, tx=0, stream=None):
+    table = sync.open_rows(records.canonical(SCHEMA), {**sealed.batch,
+                                                      "ciphertext": sealed.ciphertext}, key)
+    provenance = {"_block": number, "_tx": tx, "_tx_id": f"{number:064x}",
+                  "_tx_time": T0 + number, "_batch_id": sealed.id,
+                  "_producer_msp": "Org1MSP", "_producer_id": "producer",
+                  "_source": sealed.batch["source"], "_seq": sealed.batch["seq"],
+                  "_epoch": sealed.batch["key_epoch"]}
+    full = sync._with_provenance(table, provenance, SCHEMA)
+    return sync.BlockRows(number, f"{number:064x}", [(stream or "plant", full)], [], 1)
+
+
+def _reader(shredded=()):
+    state = sync._Stream("plant", {1: records.Schema.from_mapping(SCHEMA).to_mapping()},
+                         owner="Org1MSP", readers=("Org1MSP",), shredded=set(shredded),
+                         keys={1: b""}, readable=True)
+    return SimpleNamespace(streams={"plant": state}, only=None, msp_id="Org1MSP")
+
+
+def test_a_block_range_becomes_one_file_per_date_then_the_checkpoint(tmp_path):
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(30), key=key)  # 30 hours from 22:13: three UTC days
+    _, b = _sealed(_rows(2, t0=T0 + 3 * DAY), key=key, seq=2, prev=a.id)
+    meta = {"channel": "c", "streams": {}, "next_block": 5}
+    writer = sync._Writer(tmp_path, meta)
+    writer.add(_block_rows(5, a, key))
+    writer.add(sync.BlockRows(6, "66" * 32, [], [], 1))
+    writer.add(_block_rows(7, b, key))
+    assert not lake.part_files(tmp_path)  # nothing before the flush
+    written = writer.flush(_reader())
+    assert written == {"plant": 32}
+    files = lake.part_files(tmp_path)
+    assert [lake.partition_of(p) for p in files] == [
+        ("plant", "2023-11-14"), ("plant", "2023-11-15"), ("plant", "2023-11-16"),
+        ("plant", "2023-11-17")]
+    assert {p.name for p in files} == {lake.part_name(5, 7)}
+    saved = lake.read_meta(tmp_path)
+    assert (saved["next_block"], saved["synced_to"], saved["tip_hash"]) == (8, 7, b.id and
+                                                                            f"{7:064x}")
+    assert saved["streams"]["plant"]["records"] == 32
+    assert saved["streams"]["plant"]["schema"]["version"] == 1
+    # every row once, ledger order within a file, the lake's columns and types
+    table = pq.read_table(files[0], partitioning=None)
+    assert table.schema.names == list(lake.arrow_schema(
+        records.Schema.from_mapping(SCHEMA)).names)
+    assert table.column("_index").to_pylist() == list(range(2))  # 22:13 and 23:13
+    total = sum(pq.read_metadata(p).num_rows for p in files)
+    assert total == 32
+
+
+def test_cleanup_deletes_what_a_killed_run_left_beyond_the_checkpoint(tmp_path):
+    folder = lake.partition_dir(tmp_path, "plant", "2023-11-14")
+    folder.mkdir(parents=True)
+    kept = folder / lake.part_name(0, 9)
+    beyond = folder / lake.part_name(10, 12)
+    straddling = folder / lake.part_name(8, 10)  # cannot happen, but is not committed
+    temp = folder / f".{lake.part_name(13, 14)}.tmp"
+    lonely = lake.partition_dir(tmp_path, "plant", "2023-11-20")
+    lonely.mkdir(parents=True)
+    (lonely / lake.part_name(11, 11)).write_bytes(b"x")
+    for p in (kept, beyond, straddling, temp):
+        p.write_bytes(b"x")
+    removed = sync.cleanup(tmp_path, 10)
+    assert sorted(p.name for p in removed) == sorted(
+        [beyond.name, straddling.name, temp.name, lake.part_name(11, 11)])
+    assert kept.exists() and not lonely.exists()  # the emptied folder went too
+    assert sync.cleanup(tmp_path, 10) == []
+
+
+def test_a_shredded_epoch_leaves_committed_files_and_pending_rows(tmp_path):
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key, epoch=1)
+    _, b = _sealed(_rows(3), key=key, epoch=2, seq=2, prev=a.id)
+    meta = {"channel": "c", "streams": {}, "next_block": 1}
+    writer = sync._Writer(tmp_path, meta)
+    writer.add(_block_rows(1, a, key))
+    writer.flush(_reader())
+    writer.add(_block_rows(2, b, key))
+    writer.add(_block_rows(3, a, key, stream="plant"))  # epoch 1 again, pending
+    writer.flush(_reader(shredded={1}))
+    saved = lake.read_meta(tmp_path)["streams"]["plant"]
+    assert saved["shredded_epochs"] == [1]
+    assert saved["records"] == 3 and saved["shredded_records"] == 8
+    epochs = {e for p in lake.part_files(tmp_path)
+              for e in pq.read_table(p, partitioning=None).column("_epoch").to_pylist()}
+    assert epochs == {2}
+
+
+def test_purge_counts_from_the_files_so_a_repeated_purge_is_still_right(tmp_path):
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key, epoch=1)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 1})
+    writer.add(_block_rows(1, a, key))
+    writer.flush(_reader())
+    assert sync._purge(tmp_path, "plant", {1}, 4) == (0, 4)
+    assert sync._purge(tmp_path, "plant", {1}, 4) == (0, 4)  # killed before lake.json: again
+    assert lake.part_files(tmp_path) == []
+
+
+def test_the_lake_reads_as_it_is_with_duckdb_and_pandas(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(30), key=key)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 1})
+    writer.add(_block_rows(1, a, key))
+    writer.flush(_reader())
+    [(count, streams, dates)] = duckdb.connect().execute(
+        f"select count(*), count(distinct stream), count(distinct date) from read_parquet("
+        f"'{lake.glob(tmp_path)}', hive_partitioning=true)").fetchall()
+    assert (count, streams, dates) == (30, 1, 3)
+    frame = lake.dataset(tmp_path).to_table().to_pandas()
+    assert len(frame) == 30 and set(frame["stream"]) == {"plant"}
+    assert frame["ts"].dt.tz is not None
+
+
+def test_only_one_sync_writes_a_lake_at_a_time(tmp_path):
+    first = sync._Lock(tmp_path)
+    try:
+        with pytest.raises(ConfigError, match="another sync is writing"):
+            sync._Lock(tmp_path)
+    finally:
+        first.close()
+    sync._Lock(tmp_path).close()
+
+
+def test_the_summary_as_json_is_plain_json():
+    summary = sync.SyncSummary(blocks=3, records=10, seconds=2.0, synced_to=9,
+                               streams={"a": {"records": 10}})
+    doc = json.loads(json.dumps(summary.to_json()))
+    assert doc["records_per_second"] == 5.0 and not summary.up_to_date
+    assert sync.SyncSummary().up_to_date
+
+
+def test_tx_time_is_exact_to_the_microsecond():
+    from datetime import datetime, timezone
+    when = datetime.fromtimestamp(1_700_000_000.123456, tz=timezone.utc)
+    assert sync._nanos(when) == 1_700_000_000_123_456_000
+    assert time  # noqa: the module is used by other tests' helpers
+
+
+def test_a_pool_worker_opens_a_batch_into_the_same_rows_as_the_process_itself():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    key, sealed = _sealed(_rows(50))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    here = sync.open_rows(records.canonical(SCHEMA), batch, key)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        there = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key).result()
+        refused = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch,
+                              encryption.new_data_key()).result()
+    assert there.equals(here) and there.num_rows == 50
+    assert refused[:2] == ("error", "DecryptionError")
+
+
+def test_rows_out_of_date_order_go_to_their_dates_in_ledger_order(tmp_path):
+    key = encryption.new_data_key()
+    _, late = _sealed(_rows(3, t0=T0 + 3 * DAY, step=60 * 10**9), key=key)
+    _, early = _sealed(_rows(2), key=key, seq=2, prev=late.id)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 1})
+    writer.add(_block_rows(1, late, key))
+    writer.add(_block_rows(2, early, key))
+    writer.flush(_reader())
+    by_date = {lake.partition_of(p)[1]: pq.read_table(p, partitioning=None)
+               for p in lake.part_files(tmp_path)}
+    assert sorted(by_date) == ["2023-11-14", "2023-11-17"]
+    assert by_date["2023-11-14"].column("_block").to_pylist() == [2, 2]
+    assert by_date["2023-11-17"].column("_index").to_pylist() == [0, 1, 2]
+
+
+def test_offchain_payloads_are_read_from_file_uris_only(tmp_path):
+    stored = tmp_path / "p q.bin"
+    stored.write_bytes(b"ciphertext")
+    assert sync._offchain(stored.as_uri()) == (b"ciphertext", "")
+    data, why = sync._offchain("https://example.org/x.bin")
+    assert data is None and "https URI is not fetched" in why
+    data, why = sync._offchain((tmp_path / "absent.bin").as_uri())
+    assert data is None and "cannot be read" in why
+
+
+def test_a_broken_pool_is_left_for_opening_batches_in_process():
+    """A pool worker that dies (killed, out of memory) costs speed, not the sync."""
+    import os
+    import signal as signals
+    from concurrent.futures.process import BrokenProcessPool
+
+    key, sealed = _sealed(_rows(3))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    reader = sync._Reader.__new__(sync._Reader)
+    reader.workers, reader._pool = 2, None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    reader._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    reader._pool.submit(os.kill, os.getpid(), 0).result()  # started
+    pid = next(iter(reader._pool._processes))
+    os.kill(pid, signals.SIGKILL)
+    future = reader._pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key)
+    future.args = (records.canonical(SCHEMA), batch, key, None)
+    with pytest.raises(BrokenProcessPool):
+        future.result(timeout=30)
+    pending = sync._Pending(1, "00" * 32, 1)
+    pending.parts.append(("plant", {"_count": 3, "_batch_id": sealed.id, "_version": 1,
+                                    "_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
+                                    "_producer_msp": "Org1MSP", "_producer_id": "p",
+                                    "_source": "line-1", "_seq": 1, "_epoch": 1}, future))
+    reader.streams = {"plant": sync._Stream("plant", {1: SCHEMA})}
+    rows = reader.resolve(pending)
+    assert [t.num_rows for _, t in rows.tables] == [3] and rows.notes == []
+    reader.close()
