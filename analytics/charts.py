@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledgerlake.errors import ConfigError
+from ledgerlake.errors import ConfigError, LedgerlakeError
 
 CHARTS_DIR = "charts"
 #: A colour per source, the same in the PNGs and the HTML report (matplotlib's tab10).
@@ -63,8 +63,8 @@ def stream_schemas(results: dict) -> dict[str, dict]:
     if lake_dir and len(found) < len(results.get("streams") or {}):
         from ledgerlake.analytics import lake
         try:
-            meta = json.loads((lake.meta_dir(lake_dir) / "lake.json").read_text())
-        except (OSError, ValueError):
+            meta = lake.read_meta(lake_dir)
+        except LedgerlakeError:  # the lake is gone or not readable: no units
             meta = {}
         for stream, info in (meta.get("streams") or {}).items():
             if isinstance(info, dict) and isinstance(info.get("schema"), dict):

@@ -225,7 +225,7 @@ def lake_batches(out_dir: Path, receipt: dict) -> list | None:
     inputs = receipt["inputs"]
     first, last = inputs["blocks"]
     try:
-        meta = json.loads((lake.meta_dir(lake_dir) / "lake.json").read_text())
+        meta = lake.read_meta(lake_dir)
         tables, time_fields = [], {}
         for stream in inputs["streams"]:
             schema = records.Schema.from_mapping(meta["streams"][stream]["schema"])
@@ -659,7 +659,8 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     say(f"reading blocks {first} to {last} of {', '.join(streams)} from the ledger")
     try:
         count, counts, root = check_inputs(
-            doc, ledger_records(network, api, org_keys, start=first, end=last, streams=streams),
+            doc, ledger_records(network, api, org_keys, start=first, end=last, streams=streams,
+                                purpose=f"ledgerlake verify report {claimed}"),
             time_fields)
     except IntegrityError as exc:
         if exc.check.startswith("lineage"):
