@@ -202,6 +202,15 @@ def test_a_receipt_claiming_another_block_range_is_named(net, ledger, anchored, 
     assert err == (f"IntegrityError: the receipt differs from the one anchored as "
                    f"{doc['receipt_id']} at inputs.blocks: [{first}, {last + 1}] here, "
                    f"[{first}, {last}] on-chain\n"), err
+    # the anchor's block edited: the block that holds the anchoring transaction is checked
+    edited = json.loads((out / "lineage.json").read_text())
+    edited["anchor"]["block"] -= 1
+    (run / "lineage.json").write_text(json.dumps(edited))
+    code, _, err = _verify(capsys, net, run / "lineage.json")
+    assert code == 1
+    assert err == (f"IntegrityError: receipt {doc['receipt_id']} is anchored in block "
+                   f"{doc['anchor']['block']}, not in block {doc['anchor']['block'] - 1} as "
+                   f"the lineage says\n"), err
     # a receipt anchored with a block range that leaves the last block out
     lake_dir, _ = ledger
     short = tmp_path / "short"
