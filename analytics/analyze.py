@@ -1,0 +1,1023 @@
+"""Analysis of the lake on Dask: statistics, data quality, anomalies and forecasts per stream.
+
+``analyze(lake_dir, out_dir)`` reads only the lake (no ledger, no key) and writes
+``results.json``, ``series/``, ``forecast/``, ``models/`` and ``tables/`` into ``out_dir``
+(``ANALYTICS.md`` gives the shapes). How the work is split:
+
+- **Statistics and quality per stream** read the stream's directory lazily with
+  ``dask.dataframe.read_parquet`` (the columns needed only; ``date`` partitions outside the
+  time window pruned). Each partition becomes small partials (count, mean and M2 per source,
+  day and field, combined with Chan's formulas; a histogram of each value's leading 20 bits
+  in an order-preserving integer form), merged on the workers in a tree. Quantiles are
+  exact, as pandas computes them: a second pass fetches only the values in the histogram
+  bins that hold the wanted ranks. Duplicate readings (same source and time) are counted
+  with Dask's distributed ``drop_duplicates``.
+- **Ledger-ordered facts** (the inputs' Merkle root, late and out-of-order arrivals,
+  contributors) follow the ledger's order (``lake.LEDGER_ORDER``). Files are named by the
+  block range a sync step wrote, so the rows of one block range, across streams and dates,
+  are one unit of work. Each unit's first row's index comes from the Parquet footers (or a
+  count, when a time window cuts into files), so one pass computes its Merkle subtrees
+  aligned at powers of two (their roots are nodes of the whole tree: the client folds them
+  into ``records.merkle_root`` of all leaves) and hands back each source's record times in
+  ledger order, which the client folds range by range into late and out-of-order counts.
+- **Models are fitted on the client** after the reduction: the per-source series is
+  resampled (hourly by default), so it is small (8,760 points a year) whatever the number
+  of rows; fitting it is cheaper than shipping it.
+
+Memory on a worker is bounded by one Parquet file (statistics) or one block range's key
+columns (ledger order), not by the lake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ledgerlake import records
+from ledgerlake.analytics import lake
+from ledgerlake.errors import ConfigError
+
+#: Parameters of a run (``params`` overrides them; results.json records the merged set).
+DEFAULTS: dict[str, Any] = {
+    "bucket": "1h",            # the series' time bucket (anomalies, forecast, charts)
+    "window": "1D",            # the statistics' time window (tables/<id>-windows.parquet)
+    "late_after": "1h",        # late: this far behind the source's latest earlier record
+    "z_threshold": 4.0,        # robust z-score above which a bucket is an outlier
+    "z_window": 7,             # residuals from the neighbours within z_window // 2 buckets
+    "n_estimators": 100,       # IsolationForest trees
+    "horizon": 24,             # forecast this many buckets ahead
+    "season": 24,              # the seasonal period in buckets (baseline: seasonal naive)
+    "test_fraction": 0.2,      # the last share of the time span is the test set
+    "random_state": 0,
+    "top": 20,                 # anomalies listed in results.json per stream
+    "target": {},              # stream id -> field to forecast (default: first float)
+}
+
+QUANTILES = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75))
+BIN_SHIFT = 44                 # histogram bins: the top 20 bits of the sort key
+SOURCE = "_source"
+MIN_ANOMALY_POINTS = 10
+
+Progress = Callable[[str, int, int], None]
+
+
+# -- the run ---------------------------------------------------------------------------------
+def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
+            time_to=None, params=None, progress: Progress | None = None) -> dict:
+    """Analyse ``streams`` (default: every readable stream) of the lake, records timed in
+    ``[time_from, time_to)`` (ISO-8601, nanoseconds, datetime; None: unbounded), on the
+    Dask cluster ``cluster.client(scheduler)`` picks; write the outputs into ``out_dir``
+    and return the results (also ``out_dir/results.json``). ``progress(stage, done,
+    total)`` hears how far each stage is."""
+    from ledgerlake.analytics import cluster
+
+    params = _params(params)
+    t_from, t_to = _instant(time_from, "time_from"), _instant(time_to, "time_to")
+    if t_from is not None and t_to is not None and t_from >= t_to:
+        raise ConfigError(f"the time window is empty: from {t_from} is not before {t_to}")
+    specs = _stream_specs(lake_dir, streams, params)
+    out = Path(out_dir)
+    started = datetime.now(timezone.utc)
+    report = progress or (lambda stage, done, total: None)
+    with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0)) as client:
+        where = cluster.describe(client)
+        facts = _compute(client, lake_dir, specs, t_from, t_to, params, report)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"run": {"id": out.name, "started": _iso(started), "finished": None,
+                       "cluster": where, "code_version": code_version(), "params": params},
+               "inputs": {"lake": str(Path(lake_dir).resolve()), "streams": list(specs),
+                          "blocks": facts["blocks"], "rows": facts["rows"],
+                          "merkle_root": facts["merkle_root"],
+                          "time_from": _iso(t_from), "time_to": _iso(t_to)},
+               "streams": {}, "outputs": {}}
+    for n, (stream, spec) in enumerate(specs.items()):
+        report(f"models: {stream}", n, len(specs))
+        results["streams"][stream] = _finish_stream(out, stream, spec, facts["streams"][stream],
+                                                    params)
+    report("models", len(specs), len(specs))
+    results["run"]["finished"] = _iso(datetime.now(timezone.utc))
+    results["outputs"] = output_hashes(out)
+    (out / "results.json").write_text(json.dumps(_clean(results), indent=2, sort_keys=False)
+                                      + "\n")
+    return _clean(results)
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time: ``20260131T120000Z-1a2b3c``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+def code_version() -> str:
+    """The package version, with the git commit of its checkout when there is one."""
+    from importlib.metadata import PackageNotFoundError, version
+    import subprocess
+
+    try:
+        base = version("ledgerlake")
+    except PackageNotFoundError:
+        base = "unknown"
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return base
+    if commit.returncode:
+        return base
+    return f"{base}+g{commit.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
+
+
+def output_hashes(out_dir) -> dict[str, str]:
+    """SHA-256 of every file under ``out_dir`` (relative POSIX path -> hex), results.json,
+    the report's own files and the lineage files excepted."""
+    out = Path(out_dir)
+    skip = {"results.json", "lineage.json", "openlineage.json"}
+    return {p.relative_to(out).as_posix(): _sha256(p) for p in sorted(out.rglob("*"))
+            if p.is_file() and p.relative_to(out).as_posix() not in skip}
+
+
+# -- inputs ----------------------------------------------------------------------------------
+def _params(given: dict | None) -> dict:
+    params = json.loads(json.dumps(DEFAULTS))
+    for key, value in (given or {}).items():
+        if key not in DEFAULTS:
+            raise ConfigError(f"unknown analysis parameter {key!r}; known: "
+                              f"{', '.join(DEFAULTS)}")
+        params[key] = value
+    for key in ("bucket", "window", "late_after"):
+        try:
+            pd.Timedelta(params[key])
+        except ValueError:
+            raise ConfigError(f"parameter {key}={params[key]!r} is not a duration "
+                              f"(e.g. 1h, 15min, 1D)") from None
+    if not 0 < float(params["test_fraction"]) < 1:
+        raise ConfigError("parameter test_fraction must be between 0 and 1")
+    return params
+
+
+def _instant(value, name: str) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit()):
+            return pd.Timestamp(int(value), unit="ns", tz="UTC")
+        moment = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} {value!r} is neither nanoseconds nor ISO-8601 "
+                          f"(e.g. 2026-01-31T12:00:00Z)") from None
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+def _stream_specs(lake_dir, wanted, params) -> dict[str, dict]:
+    """Per stream to analyse: its schema, time column and value fields (its float and int
+    fields, in schema order)."""
+    meta = lake.read_meta(lake_dir)
+    known = meta["streams"]
+    if wanted:
+        missing = [s for s in wanted if s not in known]
+        if missing:
+            raise ConfigError(f"stream {missing[0]!r} is not in the lake at {lake_dir} "
+                              f"(it holds: {', '.join(sorted(known)) or 'none'})")
+        unreadable = [s for s in wanted if not known[s].get("readable", True)]
+        if unreadable:
+            raise ConfigError(f"stream {unreadable[0]!r} is in the lake without its records "
+                              f"(its organisation cannot read it)")
+        names = list(dict.fromkeys(wanted))
+    else:
+        names = sorted(s for s, info in known.items() if info.get("readable", True))
+    if not names:
+        raise ConfigError(f"the lake at {lake_dir} holds no readable stream; sync one first")
+    specs = {}
+    for stream in names:
+        try:
+            schema = records.Schema.from_mapping(known[stream]["schema"])
+        except (records.RecordError, KeyError) as exc:
+            raise ConfigError(f"stream {stream!r}: the lake's schema is unusable: {exc}") \
+                from None
+        tfield = lake.time_field(schema)
+        fields = [f for f in schema.fields if f.type in ("float", "int")]
+        if not fields:
+            raise ConfigError(f"stream {stream!r} has no float or int field to analyse")
+        target = (params["target"] or {}).get(stream)
+        if target is not None and target not in {f.name for f in fields}:
+            raise ConfigError(f"target {target!r} is not a float or int field of {stream!r}")
+        target = target or next((f.name for f in fields if f.type == "float"), fields[0].name)
+        specs[stream] = {
+            "arrow": _nullable(lake.arrow_schema(schema)),
+            "time_field": tfield or "_tx_time",
+            "time_col": lake.column_name(tfield) if tfield else "_tx_time",
+            "fields": [{"name": f.name, "col": lake.column_name(f.name),
+                        "min": f.min, "max": f.max} for f in fields],
+            "target": target,
+        }
+    return specs
+
+
+def _nullable(schema):
+    """A stream's file schema with every column nullable: files written under an earlier
+    schema version lack the newer fields, which then read as missing."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_nullable(True) for f in schema])
+
+
+def _read_files(paths: list[str], columns: list[str], spec: dict):
+    """Some of a stream's part files as one Arrow table of ``columns`` (read under the
+    stream's latest schema)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(paths, schema=spec["arrow"], format="parquet").to_table(columns=columns)
+
+
+def _read_stream(files: list[Path], spec: dict, columns: list[str]):
+    """A stream's part files lazily as a Dask DataFrame of ``columns`` only. ``files`` are
+    the date partitions the time window touches (:func:`_stream_files` prunes the hive
+    directories). ``dask.dataframe.read_parquet`` reads them when they all hold
+    ``columns``; files written under an earlier schema version lack newer fields, which
+    it cannot fill in, so then each file is read under the latest schema (missing fields
+    as nulls) through ``dask.dataframe.from_map``."""
+    import dask.dataframe as dd
+    import pyarrow.parquet as pq
+
+    paths = [str(f) for f in files]
+    if all(set(columns) <= set(pq.read_schema(p).names) for p in paths):
+        return dd.read_parquet(paths, columns=columns)
+    meta = spec["arrow"].empty_table().select(columns).to_pandas()
+    return dd.from_map(_read_pandas, paths, columns=columns, spec=spec, meta=meta,
+                       enforce_metadata=False)
+
+
+def _read_pandas(path: str, columns: list[str], spec: dict) -> pd.DataFrame:
+    return _read_files([path], columns, spec).to_pandas()
+
+
+def _date_bounds(t_from, t_to) -> tuple[str | None, str | None]:
+    """The ``date`` partitions a time window can touch (both ends inclusive)."""
+    return (t_from.strftime("%Y-%m-%d") if t_from is not None else None,
+            (t_to - pd.Timedelta(1, "ns")).strftime("%Y-%m-%d") if t_to is not None else None)
+
+
+def _stream_files(lake_dir, stream, t_from, t_to) -> list[Path]:
+    """The stream's part files in the date partitions the window can touch."""
+    d0, d1 = _date_bounds(t_from, t_to)
+    return [p for p in lake.part_files(lake_dir, stream)
+            if not ((d0 and lake.partition_of(p)[1] < d0) or
+                    (d1 and lake.partition_of(p)[1] > d1))]
+
+
+def block_groups(files: Iterable[tuple[str, Path]]) -> list[dict]:
+    """``(stream, file)`` pairs grouped by the block range in their names, overlapping
+    ranges merged, in ledger order: every row of a group precedes every row of the next."""
+    ranges = []
+    for stream, path in files:
+        first, last = lake.part_range(path.name)
+        ranges.append((first, last, stream, str(path)))
+    ranges.sort()
+    groups: list[dict] = []
+    for first, last, stream, path in ranges:
+        if groups and first <= groups[-1]["last"]:
+            groups[-1]["last"] = max(groups[-1]["last"], last)
+        else:
+            groups.append({"first": first, "last": last, "files": defaultdict(list)})
+        groups[-1]["files"][stream].append(path)
+    return [{**g, "files": dict(g["files"])} for g in groups]
+
+
+# -- the distributed part --------------------------------------------------------------------
+def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
+    import dask
+    from distributed import as_completed
+
+    window = (t_from.value if t_from is not None else None,
+              t_to.value if t_to is not None else None)
+    per_stream: dict[str, dict] = {}
+    stat_futures, dup_futures, all_files, files_of = {}, {}, [], {}
+    for stream, spec in specs.items():
+        files = files_of[stream] = _stream_files(lake_dir, stream, t_from, t_to)
+        all_files += [(stream, f) for f in files]
+        if not files:
+            continue
+        columns = [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]
+        parts = _read_stream(files, spec, columns).to_delayed()
+        task = dask.delayed(_stats_partial, pure=True)
+        stat_futures[stream] = client.compute([task(p, spec, window, params) for p in parts])
+        by_date = defaultdict(list)
+        for f in files:
+            by_date[f.parent.name].append(str(f))
+        dup_futures[stream] = [client.submit(_duplicates, paths, spec, window, pure=False)
+                               for _, paths in sorted(by_date.items())]
+    groups = block_groups(all_files)
+    offsets = _offsets(client, groups, specs, window)
+    ledger = [client.submit(_ledger_group, g, specs, window, offsets[i], pure=False)
+              for i, g in enumerate(groups)]
+    pending = [f for fs in stat_futures.values() for f in fs] + \
+        [f for fs in dup_futures.values() for f in fs]
+    for done, _ in enumerate(as_completed(pending), 1):
+        report("statistics", done, len(pending))
+    merged = {s: _tree(client, fs, _merge_stats) for s, fs in stat_futures.items()}
+    stats = {s: f.result() for s, f in merged.items()}
+    targets = {s: _quantile_targets(stats[s]) for s in stats}
+    refine = {}
+    for stream, spec in specs.items():
+        if stream not in stats:
+            continue
+        ddf_parts = _read_stream(
+            files_of[stream], spec,
+            [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]).to_delayed()
+        task = dask.delayed(_refine_partial, pure=True)
+        refine[stream] = client.compute([task(p, spec, window, targets[stream]["bins"])
+                                         for p in ddf_parts])
+    # Ledger order: each block range's results folded in order as they arrive (the
+    # client holds one range's record times at a time).
+    late_ns = pd.Timedelta(params["late_after"]).value
+    carry: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in specs}
+    counts: dict[str, dict[str, list[int]]] = {s: defaultdict(lambda: [0, 0]) for s in specs}
+    contributors, subtrees, blocks, rows = defaultdict(list), [], None, 0
+    for done, future in enumerate(ledger, 1):
+        part = future.result()
+        future.release()
+        report("ledger order", done, len(ledger))
+        rows += part["rows"]
+        subtrees += part["subtrees"]
+        if part["blocks"]:
+            lo, hi = part["blocks"]
+            blocks = [lo, hi] if blocks is None else [min(blocks[0], lo), max(blocks[1], hi)]
+        for stream, info in part["streams"].items():
+            contributors[stream].append(info["contributors"])
+            for source, times in info["times"].items():
+                ooo, late = arrival_counts(times, carry[stream].get(source), late_ns)
+                counts[stream][source][0] += ooo
+                counts[stream][source][1] += late
+                before = carry[stream].get(source)
+                top = int(times.max())
+                carry[stream][source] = (int(times[-1]),
+                                         top if before is None else max(before[1], top))
+    done_refine = [f for fs in refine.values() for f in fs]
+    for done, _ in enumerate(as_completed(done_refine), 1):
+        report("exact quantiles", done, len(done_refine))
+    for stream, spec in specs.items():
+        if stream not in stats:
+            per_stream[stream] = {"empty": True}
+            continue
+        values = _concat_refined(client.gather(refine[stream]))
+        per_stream[stream] = {
+            "stats": stats[stream], "quantiles": _exact_quantiles(targets[stream], values),
+            "duplicates": int(sum(client.gather(dup_futures[stream]))),
+            "contributors": _merge_contributors(contributors[stream]),
+            "order": pd.DataFrame([(src, ooo, late) for src, (ooo, late)
+                                   in sorted(counts[stream].items())],
+                                  columns=["source", "ooo", "late"]).set_index("source")}
+    if rows != offsets[-1]:
+        raise RuntimeError(f"the lake changed during the run: counted {offsets[-1]} rows, "
+                           f"read {rows}")
+    root = fold_subtrees(subtrees)
+    return {"streams": per_stream, "blocks": blocks, "rows": rows, "merkle_root": root.hex()}
+
+
+def _offsets(client, groups: list[dict], specs: dict, window) -> list[int]:
+    """Each block range's first leaf index among the run's rows (and the total last):
+    from the Parquet footers, or, when a time window cuts into the files, by counting the
+    rows inside it on the workers."""
+    import pyarrow.parquet as pq
+
+    if window == (None, None):
+        sizes = [sum(pq.read_metadata(p).num_rows for paths in g["files"].values()
+                     for p in paths) for g in groups]
+    else:
+        sizes = client.gather([client.submit(_count_group, g, specs, window, pure=False)
+                               for g in groups])
+    return [int(x) for x in np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])]
+
+
+def _count_group(group: dict, specs: dict, window) -> int:
+    n = 0
+    for stream, paths in group["files"].items():
+        tcol = specs[stream]["time_col"]
+        for p in paths:
+            n += len(_in_window(_read_files([p], [tcol], specs[stream]).to_pandas(), tcol,
+                                window))
+    return n
+
+
+def _duplicates(paths: list[str], spec: dict, window) -> int:
+    """Readings repeating an earlier (source, time) in one ``date`` partition: a reading's
+    time decides its date, so every copy of it is in the same partition."""
+    frame = _read_files(paths, [SOURCE, spec["time_col"]], spec).to_pandas()
+    frame = _in_window(frame, spec["time_col"], window)
+    return int(frame.duplicated([SOURCE, spec["time_col"]]).sum())
+
+
+def _tree(client, futures, merge, fan_in: int = 8):
+    """Merge partial results on the workers, ``fan_in`` at a time, in a fixed order (so the
+    same partitions always merge to the same floats)."""
+    if not futures:
+        raise ValueError("nothing to merge")
+    while len(futures) > 1:
+        futures = [client.submit(merge, *futures[i:i + fan_in], pure=False)
+                   for i in range(0, len(futures), fan_in)]
+    return futures[0]
+
+
+# -- statistics partials (one per Parquet partition) -----------------------------------------
+def _ns(series: pd.Series) -> np.ndarray:
+    """A timestamp column as int64 nanoseconds (NaT as the minimum int64)."""
+    return series.astype("datetime64[ns, UTC]").array.asi8
+
+
+def _in_window(df: pd.DataFrame, tcol: str, window) -> pd.DataFrame:
+    lo, hi = window
+    if lo is None and hi is None:
+        return df
+    t = _ns(df[tcol])
+    keep = t != np.iinfo(np.int64).min
+    if lo is not None:
+        keep &= t >= lo
+    if hi is not None:
+        keep &= t < hi
+    return df[keep]
+
+
+def sort_key(values: np.ndarray) -> np.ndarray:
+    """float64 -> uint64 keys in the same order (negative floats flipped), so the leading
+    bits of the key are an order-preserving histogram bin."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    return np.where(bits < 0, ~bits, bits | np.int64(-2**63)).view(np.uint64)
+
+
+def _stats_partial(df: pd.DataFrame, spec: dict, window, params) -> dict:
+    """Moments per (source, window, field) and per (source, bucket, field), missing and
+    out-of-range counts, and histograms of the sort keys per (source, field)."""
+    df = _in_window(df, spec["time_col"], window)
+    names = [f["name"] for f in spec["fields"]]
+    times = df[spec["time_col"]]
+    values = pd.DataFrame({f["name"]: df[f["col"]].astype("float64") for f in spec["fields"]},
+                          index=df.index)
+    oor = pd.DataFrame({f["name"]: _out_of_range(values[f["name"]], f)
+                        for f in spec["fields"]}, index=df.index)
+    src = df[SOURCE].astype(object)
+    win = times.dt.floor(pd.Timedelta(params["window"]))
+    bucket = times.dt.floor(pd.Timedelta(params["bucket"]))
+    moments = _moments(values, [src.rename("source"), win.rename("window")], oor)
+    hourly = _moments(values, [src.rename("source"), bucket.rename("bucket")], None)
+    hists = []
+    codes, labels = pd.factorize(src)
+    codes = codes.astype(np.uint64) << np.uint64(64 - BIN_SHIFT)   # above the bin's bits
+    for name in names:
+        x = values[name].to_numpy()
+        valid = ~np.isnan(x)
+        if valid.any():
+            bins = sort_key(x[valid]) >> np.uint64(BIN_SHIFT)
+            keys, counts = np.unique(codes[valid] | bins, return_counts=True)
+            mask = np.uint64((1 << (64 - BIN_SHIFT)) - 1)
+            hists.append(pd.DataFrame({
+                "source": np.asarray(labels, dtype=object)[
+                    (keys >> np.uint64(64 - BIN_SHIFT)).astype(np.int64)],
+                "field": name, "bin": keys & mask, "count": counts.astype(np.int64)}))
+    return {"moments": moments, "hourly": hourly,
+            "hist": pd.concat(hists, ignore_index=True) if hists else _empty_hist()}
+
+
+def _out_of_range(x: pd.Series, f: dict) -> pd.Series:
+    """Readings outside the schema's min/max (a missing reading is not out of range)."""
+    oor = pd.Series(False, index=x.index)
+    if f["min"] is not None:
+        oor |= x < f["min"]
+    if f["max"] is not None:
+        oor |= x > f["max"]
+    return oor
+
+
+def _empty_hist() -> pd.DataFrame:
+    return pd.DataFrame({"source": pd.Series(dtype=object), "field": pd.Series(dtype=object),
+                         "bin": pd.Series(dtype="uint64"), "count": pd.Series(dtype="int64")})
+
+
+def _moments(values: pd.DataFrame, keys: list[pd.Series], oor: pd.DataFrame | None):
+    """Count, mean and M2 (sum of squared deviations) of each column per group, as long
+    rows (keys..., field, n, mean, m2); with ``oor``, also rows, min, max and out-of-range
+    counts."""
+    g = values.groupby(keys, dropna=False, sort=False)
+    n = g.count()
+    parts = {"n": n, "mean": g.mean(), "m2": (g.var(ddof=0) * n).fillna(0.0)}
+    if oor is not None:
+        parts["rows"] = pd.DataFrame({c: g.size() for c in values.columns})
+        parts["min"] = g.min()
+        parts["max"] = g.max()
+        parts["oor"] = oor.groupby(keys, dropna=False, sort=False).sum()
+    long = pd.concat({k: v.stack()
+                      for k, v in parts.items()}, axis=1)
+    long.index = long.index.set_names([k.name for k in keys] + ["field"])
+    return long.reset_index()
+
+
+def combine_moments(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Partial moments with the same keys merged (Chan et al.): n and the extras add, the
+    mean is the count-weighted mean, M2 gains each part's n·(mean − overall mean)²."""
+    f = frame.copy()
+    f["nm"] = f["n"] * f["mean"].fillna(0.0)
+    g = f.groupby(keys, dropna=False, sort=True)
+    n = g["n"].sum()
+    mean = (g["nm"].sum() / n.where(n > 0)).rename("mean")
+    f = f.join(mean.rename("overall"), on=keys)
+    f["dev"] = f["m2"] + f["n"] * (f["mean"].fillna(0.0) - f["overall"]) ** 2
+    out = pd.DataFrame({"n": n, "mean": mean,
+                        "m2": f.groupby(keys, dropna=False, sort=True)["dev"].sum()})
+    if "rows" in frame:
+        out["rows"] = g["rows"].sum()
+        out["min"] = g["min"].min()
+        out["max"] = g["max"].max()
+        out["oor"] = g["oor"].sum()
+    return out.reset_index()
+
+
+def _merge_stats(*parts: dict) -> dict:
+    """Partials merged: moments by their keys, histograms by bin."""
+    return {
+        "moments": combine_moments(pd.concat([p["moments"] for p in parts], ignore_index=True),
+                                   ["source", "window", "field"]),
+        "hourly": combine_moments(pd.concat([p["hourly"] for p in parts], ignore_index=True),
+                                  ["source", "bucket", "field"]),
+        "hist": pd.concat([p["hist"] for p in parts], ignore_index=True)
+        .groupby(["source", "field", "bin"], sort=True)["count"].sum().reset_index(),
+    }
+
+
+# -- exact quantiles -------------------------------------------------------------------------
+def _quantile_targets(stats: dict) -> dict:
+    """For every (source, field) and every field overall (source None): the ranks the
+    quantiles need and the histogram bins holding them."""
+    hist = stats["hist"]
+    overall = hist.groupby(["field", "bin"], sort=True)["count"].sum().reset_index()
+    overall.insert(0, "source", None)
+    ranks, bins = {}, defaultdict(set)
+    for (source, field), h in list(hist.groupby(["source", "field"], sort=True)) + \
+            [((None, f), h) for f, h in overall.groupby("field", sort=True)]:
+        h = h.sort_values("bin")
+        n = int(h["count"].sum())
+        ends = np.cumsum(h["count"].to_numpy())
+        wanted = {}
+        for name, q in QUANTILES:
+            pos = (n - 1) * q
+            lo = math.floor(pos)
+            for r in {lo, min(lo + 1, n - 1)}:
+                b = int(h["bin"].to_numpy()[np.searchsorted(ends, r, side="right")])
+                wanted[r] = b
+                bins[(source, field)].add(b)
+        ranks[(source, field)] = {"n": n, "ranks": wanted,
+                                  "bins": h["bin"].to_numpy(), "counts": h["count"].to_numpy()}
+    return {"ranks": ranks, "bins": {k: sorted(v) for k, v in bins.items()}}
+
+
+def _refine_partial(df: pd.DataFrame, spec: dict, window, bins: dict) -> dict:
+    """The values of this partition in the bins that hold wanted ranks."""
+    df = _in_window(df, spec["time_col"], window)
+    src = df[SOURCE].astype(object).to_numpy()
+    out = {}
+    for f in spec["fields"]:
+        x = df[f["col"]].astype("float64").to_numpy()
+        valid = ~np.isnan(x)
+        key_bins = sort_key(np.where(valid, x, 0.0)) >> np.uint64(BIN_SHIFT)
+        overall = bins.get((None, f["name"]))
+        if overall:
+            hit = valid & np.isin(key_bins, np.asarray(overall, dtype=np.uint64))
+            out[(None, f["name"])] = x[hit]
+        for source in np.unique(src[valid]) if valid.any() else []:
+            wanted = bins.get((source, f["name"]))
+            if wanted:
+                hit = valid & (src == source) & np.isin(key_bins,
+                                                         np.asarray(wanted, dtype=np.uint64))
+                out[(source, f["name"])] = x[hit]
+    return out
+
+
+def _concat_refined(parts: list[dict]) -> dict:
+    pieces = defaultdict(list)
+    for part in parts:
+        for key, values in part.items():
+            pieces[key].append(values)
+    return {k: np.sort(np.concatenate(v)) for k, v in pieces.items()}
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation, to the bit (pandas' quantile is numpy's)."""
+    a, b, t = np.float64(a), np.float64(b), np.float64(t)
+    return float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t)
+
+
+def _exact_quantiles(targets: dict, values: dict) -> dict:
+    """(source, field) -> {p25, p50, p75} from the ranks' values."""
+    out = {}
+    for key, info in targets["ranks"].items():
+        vals = values.get(key, np.array([]))
+        keys = sort_key(vals) >> np.uint64(BIN_SHIFT)
+        below = dict(zip(info["bins"].tolist(),
+                         (np.cumsum(info["counts"]) - info["counts"]).tolist()))
+
+        def at(rank: int) -> float:
+            b = info["ranks"][rank]
+            start = int(np.searchsorted(keys, np.uint64(b), side="left"))
+            return float(vals[start + rank - below[b]])
+
+        res = {}
+        for name, q in QUANTILES:
+            pos = (info["n"] - 1) * q
+            lo = math.floor(pos)
+            hi = min(lo + 1, info["n"] - 1)
+            res[name] = _lerp(at(lo), at(hi), pos - lo)
+        out[key] = res
+    return out
+
+
+# -- ledger order: Merkle subtrees, late and out-of-order arrivals, contributors -------------
+_ORDER_COLS = ["_block", "_tx", "_index"]
+
+
+def _read_group(group: dict, specs: dict, window, extra: list[str]) -> dict[str, pd.DataFrame]:
+    """Each stream's rows of one block range (ledger order; time as int64 ns in ``_t``)."""
+    frames = {}
+    for stream, paths in group["files"].items():
+        spec = specs[stream]
+        cols = list(dict.fromkeys(_ORDER_COLS + [SOURCE, spec["time_col"]] + extra))
+        table = _read_files(paths, cols, spec)
+        df = _in_window(table.to_pandas(), spec["time_col"], window)
+        df = df.assign(_t=_ns(df[spec["time_col"]]), _source=df[SOURCE].astype(object))
+        frames[stream] = df.sort_values(_ORDER_COLS, kind="stable", ignore_index=True)
+    return frames
+
+
+def _ledger_group(group: dict, specs: dict, window, offset: int) -> dict:
+    """One block range in ledger order: its row count and block span, the Merkle subtrees
+    of its commitments (aligned at ``offset``, its first leaf's index among all the run's
+    leaves), each source's record times in ledger order (int64 ns, for the late and
+    out-of-order count the client folds across ranges), and who contributed what."""
+    frames = _read_group(group, specs, window,
+                         ["_producer_msp", "_producer_id", "_batch_id", "_commitment"])
+    keyed = pd.concat([df[_ORDER_COLS + ["_commitment"]] for df in frames.values()],
+                      ignore_index=True)
+    if len(frames) > 1:                  # each stream's rows are in ledger order already
+        keyed = keyed.sort_values(_ORDER_COLS, kind="stable")
+    leaves = commitment_bytes(keyed["_commitment"])
+    nat = np.iinfo(np.int64).min
+    part = {"rows": len(leaves), "blocks": None, "streams": {},
+            "subtrees": merkle_subtrees(leaves, offset)}
+    if len(keyed):
+        part["blocks"] = [int(keyed["_block"].min()), int(keyed["_block"].max())]
+    for stream, df in frames.items():
+        if df.empty:
+            continue
+        timed = df[df["_t"] != nat]
+        times = {src: g["_t"].to_numpy(np.int64)
+                 for src, g in timed.groupby("_source", sort=True)}
+        contrib = df.groupby(["_producer_msp", "_producer_id", "_source"], sort=True).agg(
+            batches=("_batch_id", "nunique"), records=("_batch_id", "size"),
+            first_block=("_block", "min"), last_block=("_block", "max")).reset_index()
+        part["streams"][stream] = {"times": times, "contributors": contrib}
+    return part
+
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+
+def commitment_bytes(hexes: pd.Series) -> list[bytes]:
+    """Hex SHA-256 commitments as 32-byte leaves, decoded in one vectorised step (a
+    Python ``bytes.fromhex`` per row costs more than the hashing that follows)."""
+    import pyarrow as pa
+
+    if len(hexes) == 0:
+        return []
+    arr = pa.array(hexes.array)                       # Arrow-backed: no copy
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string())
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset +
+                                                           len(arr) + 1]
+    if arr.null_count or not (np.diff(offsets) == 64).all():
+        raise ValueError("a _commitment is not 64 hex digits")
+    chars = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    nibbles = _HEX[chars].reshape(-1, 64)
+    if (nibbles == 255).any():
+        raise ValueError("a _commitment is not hex")
+    blob = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8).tobytes()
+    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+
+
+def arrival_counts(times: np.ndarray, before: tuple[int, int] | None,
+                   late_ns: int) -> tuple[int, int]:
+    """Out-of-order and late arrivals among one source's record times (int64 ns) in ledger
+    order. Out of order: earlier than the record committed just before it. Late: more
+    than ``late_ns`` earlier than the latest record committed before it (the source's
+    watermark), i.e. it reached the ledger well after records that came after it.
+    Measured against the source's own arrivals rather than the transaction time, so a
+    replay of old readings is not all "late". ``before``: the source's last and latest
+    times in earlier block ranges (None: it starts here)."""
+    if len(times) == 0:
+        return 0, 0
+    floor = np.iinfo(np.int64).min
+    last, latest = before if before is not None else (floor, floor)
+    prev = np.concatenate([[last], times[:-1]])
+    watermark = np.maximum.accumulate(np.concatenate([[latest], times[:-1]]))
+    ooo = int(np.count_nonzero(times < prev))
+    behind = watermark != floor
+    late = int(np.count_nonzero(behind & (times < watermark - late_ns)))
+    return ooo, late
+
+
+def _merge_contributors(parts: list[pd.DataFrame]) -> list[dict]:
+    if not parts:
+        return []
+    frame = pd.concat(parts, ignore_index=True)
+    g = frame.groupby(["_producer_msp", "_producer_id", "_source"], sort=True)
+    merged = g.agg(batches=("batches", "sum"), records=("records", "sum"),
+                   first_block=("first_block", "min"), last_block=("last_block", "max"))
+    return [{"producer_msp": msp, "producer_id": pid, "source": src,
+             **{k: int(v) for k, v in row.items()}}
+            for (msp, pid, src), row in merged.iterrows()]
+
+
+def merkle_subtrees(leaves: list[bytes], offset: int) -> list[tuple[int, bytes]]:
+    """``leaves`` (whose first is leaf ``offset`` of the whole run) as the largest perfect
+    subtrees aligned at powers of two: ``(height, root)`` in order. Their roots are nodes of
+    the whole tree, so :func:`fold_subtrees` over every range's subtrees gives
+    ``records.merkle_root`` of all the leaves."""
+    out, i, pos = [], 0, offset
+    while i < len(leaves):
+        height = (pos & -pos).bit_length() - 1 if pos else 64
+        height = min(height, (len(leaves) - i).bit_length() - 1)
+        size = 1 << height
+        out.append((height, records.merkle_root(leaves[i:i + size])))
+        i, pos = i + size, pos + size
+    return out
+
+
+def fold_subtrees(subtrees: Iterable[tuple[int, bytes]]) -> bytes:
+    """The Merkle root (``records.merkle_root``'s rule: an odd node is carried up) from
+    aligned perfect subtrees in leaf order."""
+    stack: list[tuple[int, bytes]] = []
+    for height, node in subtrees:
+        while stack and stack[-1][0] == height:
+            node, height = records.merkle_root([stack.pop()[1], node]), height + 1
+        if stack and stack[-1][0] < height:
+            raise ValueError("Merkle subtrees out of order")
+        stack.append((height, node))
+    if not stack:
+        return records.merkle_root([])
+    root = stack[-1][1]
+    for _, node in reversed(stack[:-1]):
+        root = records.merkle_root([node, root])
+    return root
+
+
+# -- on the client: statistics, quality, models, outputs -------------------------------------
+def _stat_entry(row, quantiles: dict | None) -> dict:
+    n = int(row["n"])
+    std = math.sqrt(row["m2"] / (n - 1)) if n > 1 else None
+    q = quantiles or {}
+    return {"count": n, "missing": int(row["rows"] - n),
+            "mean": float(row["mean"]) if n else None, "std": std,
+            "min": float(row["min"]) if n else None, "p25": q.get("p25"),
+            "p50": q.get("p50"), "p75": q.get("p75"),
+            "max": float(row["max"]) if n else None}
+
+
+def _finish_stream(out: Path, stream: str, spec: dict, facts: dict, params: dict) -> dict:
+    fields = [f["name"] for f in spec["fields"]]
+    result: dict[str, Any] = {"time_field": spec["time_field"], "value_fields": fields}
+    if facts.get("empty"):
+        return {**result, "sources": [], "statistics": None, "quality": {"rows": 0},
+                "anomalies": None, "forecast": None, "contributors": []}
+    stats, quantiles = facts["stats"], facts["quantiles"]
+    moments = stats["moments"]
+    per_source = combine_moments(moments, ["source", "field"])
+    overall = combine_moments(moments, ["field"])
+    sources = sorted(per_source["source"].unique().tolist())
+    result["sources"] = sources
+    by_source = {s: {} for s in sources}
+    for _, row in per_source.iterrows():
+        by_source[row["source"]][row["field"]] = _stat_entry(
+            row, quantiles.get((row["source"], row["field"])))
+    overall_stats = {row["field"]: _stat_entry(row, quantiles.get((None, row["field"])))
+                     for _, row in overall.iterrows()}
+    order = [f for f in fields if f in overall_stats]
+    result["statistics"] = {
+        "overall": {f: overall_stats[f] for f in order},
+        "by_source": {s: {f: by_source[s][f] for f in order if f in by_source[s]}
+                      for s in sources},
+        "by_window": {"window": params["window"], "path": f"tables/{stream}-windows.parquet"}}
+    _write_windows(out / "tables" / f"{stream}-windows.parquet", moments)
+
+    rows_by_source = moments.groupby("source")["rows"].sum() / len(fields)
+    order_counts = facts["order"]
+    quality_by_source = {}
+    for s in sources:
+        ps = per_source[per_source["source"] == s].set_index("field")
+        quality_by_source[s] = {
+            "rows": int(rows_by_source.get(s, 0)),
+            "missing": {f: int(ps.loc[f, "rows"] - ps.loc[f, "n"]) for f in order},
+            "out_of_range": {f: int(ps.loc[f, "oor"]) for f in order},
+            "late": int(order_counts["late"].get(s, 0)),
+            "out_of_order": int(order_counts["ooo"].get(s, 0))}
+    ov = overall.set_index("field")
+    result["quality"] = {
+        "rows": int(sum(q["rows"] for q in quality_by_source.values())),
+        "missing": {f: int(ov.loc[f, "rows"] - ov.loc[f, "n"]) for f in order},
+        "out_of_range": {f: int(ov.loc[f, "oor"]) for f in order},
+        "late": int(order_counts["late"].sum()), "out_of_order": int(order_counts["ooo"].sum()),
+        "duplicates": facts["duplicates"], "by_source": quality_by_source}
+
+    series = hourly_series(stats["hourly"], order)
+    result["anomalies"], series_frame = _anomalies(out, stream, series, order, params)
+    _write_parquet(series_frame, out / "series" / f"{stream}.parquet")
+    result["forecast"] = _forecast(out, stream, series, spec["target"], params)
+    result["contributors"] = facts["contributors"]
+    return result
+
+
+def _write_windows(path: Path, moments: pd.DataFrame) -> None:
+    m = moments.sort_values(["window", "source", "field"], kind="stable")
+    n = m["n"].astype("int64")
+    table = pd.DataFrame({
+        "window": m["window"], "source": m["source"].astype(str), "field": m["field"],
+        "count": n, "missing": (m["rows"] - m["n"]).astype("int64"),
+        "mean": m["mean"].where(n > 0),
+        "std": np.sqrt(m["m2"] / (n - 1)).where(n > 1),
+        "min": m["min"], "max": m["max"], "out_of_range": m["oor"].astype("int64")})
+    _write_parquet(table.reset_index(drop=True), path)
+
+
+def hourly_series(hourly: pd.DataFrame, fields: list[str]) -> dict[str, pd.DataFrame]:
+    """Per source: a frame indexed by bucket (ascending) with each field's mean there."""
+    wide = hourly.pivot(index=["source", "bucket"], columns="field", values="mean") \
+        .sort_index()
+    out = {}
+    for source, frame in wide.groupby(level=0, sort=True):
+        frame = frame.droplevel(0).sort_index()
+        frame = frame[frame.index.notna()]
+        out[source] = frame.reindex(columns=fields)
+    return out
+
+
+def _anomalies(out: Path, stream: str, series: dict, fields: list[str], params: dict):
+    """Fit one AnomalyDetector per source on its bucket residuals; list what both methods
+    flag. Returns the results entry and the long series frame for series/<stream>.parquet."""
+    import joblib
+
+    from ledgerlake.analytics.models import METHODS, AnomalyDetector, residuals
+
+    detectors, found, frames = {}, [], []
+    threshold = float(params["z_threshold"])
+    for source, frame in series.items():
+        long = frame.reset_index().melt(id_vars=frame.index.name or "bucket",
+                                        var_name="field", value_name="value")
+        long.columns = ["time", "field", "value"]
+        long.insert(0, "source", source)
+        long["anomaly"] = False
+        long["score"] = np.nan
+        if len(frame) >= MIN_ANOMALY_POINTS:
+            X = residuals(frame, int(params["z_window"])).to_numpy()
+            det = AnomalyDetector(threshold=threshold, n_estimators=int(params["n_estimators"]),
+                                  random_state=int(params["random_state"])).fit(X)
+            detectors[source] = det
+            score = -det.score_samples(X)
+            flagged = det.predict(X) == -1
+            methods = det.methods(X)
+            z = np.abs(det.zscore_.z_scores(X))
+            for i in np.flatnonzero(flagged):
+                j = int(np.argmax(z[i]))
+                found.append({"source": source, "time": _iso(frame.index[i]),
+                              "field": fields[j], "value": _num(frame.iloc[i, j]),
+                              "score": float(score[i]),
+                              "methods": [m for m, hit in zip(METHODS, methods[i]) if hit]})
+            field_hit = (z > threshold) & flagged[:, None]
+            long["anomaly"] = field_hit.T.reshape(-1)
+            long["score"] = np.tile(score, len(fields))
+        frames.append(long)
+    path = out / "models" / f"{stream}-anomaly.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(detectors, path)
+    found.sort(key=lambda a: (-a["score"], a["source"], a["time"]))
+    by_source = defaultdict(int)
+    for a in found:
+        by_source[a["source"]] += 1
+    entry = {"methods": list(METHODS), "count": len(found),
+             "by_source": {s: by_source.get(s, 0) for s in series},
+             "top": found[:int(params["top"])]}
+    columns = ["source", "time", "field", "value", "anomaly", "score"]
+    frame = pd.concat(frames, ignore_index=True)[columns] if frames else \
+        pd.DataFrame({c: [] for c in columns})
+    return entry, frame.sort_values(["source", "field", "time"], ignore_index=True)
+
+
+def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -> dict:
+    """One Forecaster for the stream's target field, pooled over its sources, trained
+    before the split time and scored after it against the seasonal-naive baseline."""
+    import joblib
+
+    from ledgerlake.analytics.models import Forecaster, lag_features, metrics, seasonal_naive
+
+    bucket = pd.Timedelta(params["bucket"])
+    horizon, period = int(params["horizon"]), int(params["season"])
+    regular = {}
+    for source, frame in series.items():
+        if frame.empty:
+            continue
+        y = frame[target]
+        regular[source] = y.reindex(pd.date_range(y.index.min(), y.index.max(), freq=bucket))
+    if not regular:
+        return None
+    t0 = min(y.index.min() for y in regular.values())
+    t2 = max(y.index.max() for y in regular.values())
+    t1 = t0 + ((t2 - t0) * (1 - float(params["test_fraction"]))).floor(bucket)
+    parts = []
+    for code, (source, y) in enumerate(sorted(regular.items())):
+        X = lag_features(y, horizon=horizon, period=period).assign(source=float(code))
+        parts.append(X.assign(_y=y, _base=seasonal_naive(y, period), _source=source))
+    data = pd.concat(parts)
+    features = [c for c in data.columns if not c.startswith("_")]
+    train = data[(data.index < t1) & data["_y"].notna()]
+    test = data[(data.index >= t1) & data["_y"].notna() & data["_base"].notna()]
+    features = [c for c in features if train[c].notna().any()]   # lags beyond the span
+    longest = int(train.groupby("_source").size().max()) if len(train) else 0
+    if longest < 2 * period or test.empty:
+        return {"target": target, "model": None, "features": features,
+                "train": [_iso(t0), _iso(t1)], "test": [_iso(t1), _iso(t2)],
+                "metrics": None, "baseline": None, "skill": None,
+                "note": f"too little data: {longest} training buckets for the longest "
+                        f"source and {len(test)} test buckets (need {2 * period} and 1)"}
+    model = Forecaster(random_state=int(params["random_state"]))
+    model.fit(train[features].to_numpy(), train["_y"].to_numpy())
+    predicted = model.predict(test[features].to_numpy())
+    path = out / "models" / f"{stream}-forecast.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, path)
+    frame = pd.DataFrame({"source": test["_source"].to_numpy(), "time": test.index,
+                          "actual": test["_y"].to_numpy(), "forecast": predicted,
+                          "baseline": test["_base"].to_numpy()})
+    _write_parquet(frame.sort_values(["source", "time"], ignore_index=True),
+                   out / "forecast" / f"{stream}.parquet")
+    model_metrics = metrics(test["_y"], predicted)
+    base_metrics = metrics(test["_y"], test["_base"])
+    skill = 1 - model_metrics["mae"] / base_metrics["mae"] if base_metrics["mae"] else None
+    return {"target": target, "model": "Forecaster(HistGradientBoostingRegressor)",
+            "horizon": horizon, "features": features, "train": [_iso(t0), _iso(t1)],
+            "test": [_iso(t1), _iso(t2)], "metrics": model_metrics,
+            "baseline": {"name": "seasonal_naive", "period": period, "metrics": base_metrics},
+            "skill": skill}
+
+
+# -- small helpers ---------------------------------------------------------------------------
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame whole (temp file, then rename): no half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _iso(moment) -> str | None:
+    if moment is None or (not isinstance(moment, datetime) and pd.isna(moment)):
+        return None
+    ts = pd.Timestamp(moment)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _num(value):
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _clean(value):
+    """JSON-ready: NaN and infinities as null, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(value) else float(value)
+    return value
