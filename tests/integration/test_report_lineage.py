@@ -263,3 +263,19 @@ def test_a_changed_input_ciphertext_on_a_peers_disk_is_named(net, ledger, anchor
                 f.seek(where)
                 f.write(old)
         net.up()
+
+
+def test_analyze_writes_the_report_anchors_it_and_verify_report_passes(net, ledger, tmp_path,
+                                                                         capsys):
+    lake_dir, _ = ledger
+    out = tmp_path / "analysis"
+    code, stdout, err = _cli(capsys, "analyze", "--lake", str(lake_dir), "--out", str(out),
+                             "--stream", STREAM, "--state-dir", str(net.state_dir))
+    assert code == 0, err
+    doc = json.loads((out / "lineage.json").read_text())
+    assert f"lineage receipt {doc['receipt_id']} anchored in block {doc['anchor']['block']}" \
+        in stdout.replace("\n", "")
+    net.settle()
+    code, stdout, err = _verify(capsys, net, out / "report.html", "--as", "Org2/analyst")
+    assert code == 0, err
+    assert "125 records of" in stdout.replace("\n", "")
