@@ -510,6 +510,8 @@ from ledgerlake.commands.sync import sync_cmd  # noqa: E402
 cli.add_command(sync_cmd)
 from ledgerlake.commands.analyze import analyze_cmd  # noqa: E402
 cli.add_command(analyze_cmd)
+from ledgerlake.commands.report import report_cmd  # noqa: E402
+cli.add_command(report_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ledgerlake.cli import _print_json, _state_dir_option, err, out
+from ledgerlake.cli import _as_option, _contract, _print_json, _state_dir_option, err, out
 from ledgerlake.errors import ConfigError
 
 
@@ -49,10 +49,11 @@ def _param(values: tuple[str, ...]) -> dict:
                    "z_threshold=4 --param bucket=15min; results.json lists them all.")
 @click.option("--no-anchor", is_flag=True,
               help="Do not anchor the run's lineage receipt on the ledger.")
+@_as_option("Org1/analyst")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the results (results.json and the run directory) as JSON.")
 def analyze_cmd(state_dir, lake_dir, out_dir, streams, scheduler, time_from, time_to,
-                params, no_anchor: bool, as_json: bool) -> None:
+                params, no_anchor: bool, who: str, as_json: bool) -> None:
     """Analyse the verified lake on Dask: statistics per stream, source and day; data
     quality (missing and out-of-range values, late and out-of-order arrivals, duplicate
     readings); anomalies per source (IsolationForest and robust z-scores, flagged when both
@@ -95,10 +96,26 @@ def analyze_cmd(state_dir, lake_dir, out_dir, streams, scheduler, time_from, tim
         results = analyze(lake_dir, out_dir, streams=list(streams) or None,
                           scheduler=scheduler, time_from=time_from, time_to=time_to,
                           params=_param(params), progress=progress)
+    # the report, then its lineage receipt (anchored as ``who`` unless --no-anchor)
+    from ledgerlake.analytics.lineage import record_run
+    from ledgerlake.analytics.report import write_report
+
+    report = write_report(out_dir)
+    if no_anchor:
+        lineage = record_run(None, out_dir)
+    else:
+        with _contract(state_dir, who) as api:
+            lineage = record_run(api, out_dir)
     if as_json:
-        _print_json({"out_dir": str(out_dir), **results})
+        _print_json({"out_dir": str(out_dir), **results, "report": str(report),
+                     "lineage": lineage})
         return
     _summary(results, out_dir)
+    anchor = lineage.get("anchor")
+    out.print(f"report {escape(str(report))}")
+    out.print(f"lineage receipt {lineage['receipt_id']} "
+              + (f"anchored in block {anchor['block']} (tx {anchor['tx_id']})" if anchor
+                 else "written, not anchored (--no-anchor)"))
 
 
 def _fmt(value, digits: int = 3) -> str:

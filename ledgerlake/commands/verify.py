@@ -175,3 +175,39 @@ def verify_record_cmd(state_dir, stream: str, record_id: str | None, proof_file:
         out.print(f"  level {level:<4} sibling on the {side:<5} {sibling}")
     out.print(f"  merkle root {proof.merkle_root} (the batch's)")
     _print_batch(check.batch)
+
+
+@verify_cmd.command("report")
+@_state_dir_option
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--org-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The organisation's X25519 private key (retired ones beside it are used "
+                   "for older epochs) [the local network's: <state dir>/keys/<Org>/x25519.pem].")
+@click.option("--peer", help="Read the blocks from this peer (e.g. peer0.org2).")
+@_as_option("Org1/analyst")
+@_json_option
+def verify_report_cmd(state_dir, file: Path, org_key: Path | None, peer: str | None, who: str,
+                      as_json: bool) -> None:
+    """An analysis report (its report.html, lineage.json or run directory) against the
+    ledger: the anchored receipt, its outputs' hashes, and its input records read again
+    from its block range (every block verified) to the Merkle root it claims."""
+    from ledgerlake.analytics.lineage import read_lineage, verify_report
+    from ledgerlake.client.connection import local_org_key_path
+    from ledgerlake.client.streams import org_private_keys
+
+    read_lineage(file)  # a FILE that holds no receipt is named before any network call
+    if org_key is None:
+        org_key = local_org_key_path(_network(state_dir).state_dir, who.partition("/")[0])
+    keys = org_private_keys(org_key)
+    with _contract(state_dir, who, peer) as api:
+        result = verify_report(api.contract.network, api, keys, file)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    out.print(f"report verified: receipt {result.receipt_id} anchored in block "
+              f"{result.anchor_block} (tx {result.tx_id})")
+    out.print(f"  inputs: {result.records:,} records of {escape(', '.join(result.streams))} in "
+              f"blocks {result.blocks[0]} to {result.blocks[1]}, read again from the ledger "
+              f"(every block checked), Merkle root {result.merkle_root}")
+    out.print(f"  outputs: {result.outputs} files in {escape(result.run_dir)} hash as the "
+              f"receipt says ({result.seconds:.2f} s)")

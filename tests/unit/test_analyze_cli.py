@@ -49,9 +49,12 @@ def test_a_run_prints_its_findings_and_json(tmp_path, capsys):
     frame.loc[frame.index[300], "temperature_c"] = 99.0           # out of range, a spike
     lakes.make_lake(tmp_path / "lake", frame)
     assert main(["analyze", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "out"),
-                 "--json"]) == 0
+                 "--json", "--no-anchor"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert results["out_dir"] == str(tmp_path / "out")
+    assert results["report"] == str(tmp_path / "out" / "report.html")  # and its receipt,
+    assert results["lineage"]["anchor"] is None  # written, not anchored (--no-anchor)
+    assert (tmp_path / "out" / "lineage.json").exists()
     assert results["streams"]["weather"]["quality"]["out_of_range"]["temperature_c"] == 1
     assert (tmp_path / "out" / "results.json").exists()
     # the same outputs directory is never overwritten
