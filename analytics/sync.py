@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import unquote, urlparse
 
-from ledgerlake import records
+from ledgerlake import fastrecords, records
 from ledgerlake.analytics import lake
 from ledgerlake.errors import ConfigError, DecryptionError, EndorseError, IntegrityError, \
     LedgerlakeError, RecordError
@@ -297,8 +297,14 @@ def open_fast(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
             encryption.associated_data(header["stream"], header["source"], header["seq"],
                                        header["key_epoch"]), what=where),
             payload["encoding"], where)
+    except (RecordError, DecryptionError):
+        return reference()
+    fast = fastrecords.open_plaintext(schema, header, plaintext)  # the rule, in C
+    if fast is not None:
+        return fast[0], fast[2]
+    try:
         content = json.loads(plaintext)
-    except (RecordError, DecryptionError, ValueError, RecursionError):
+    except (ValueError, RecursionError):
         return reference()
     try:
         rows, salts, cursor = records.batch_plaintext(content)

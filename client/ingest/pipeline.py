@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ledgerlake import records
+from ledgerlake import fastrecords, records
 from ledgerlake.client.ingest.state import (
     Pending,
     SourceState,
@@ -222,7 +222,7 @@ class _Lane:
             self._put(None)
 
     def _read_rows(self) -> None:
-        run, schema, validate = self.run, self.run.schema, records.validate_record
+        run, schema, validate = self.run, self.run.schema, fastrecords.validate_record
         time_field, stop, accepted = run.time_field, run.stop, 0
         margin = _margin(run.max_age_ns)
         for row in self.source.rows(after=self.state.position):
