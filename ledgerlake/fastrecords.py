@@ -126,8 +126,25 @@ class Codec:
         self.public = tuple(f.name for f in schema.public_fields)
 
 
-@lru_cache(maxsize=64)
+#: Codecs by the id of their schema (hashing a Schema costs more than validating a row);
+#: the entry keeps its schema alive, so an id is never reused while it is in here.
+_CODECS: dict[int, tuple[records.Schema, Codec | None]] = {}
+
+
 def codec(schema: records.Schema) -> Codec | None:
+    """The msgspec types of ``schema``; None for a schema left wholly to the reference."""
+    entry = _CODECS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    found = _codec(schema)
+    if len(_CODECS) >= 256:
+        _CODECS.clear()
+    _CODECS[id(schema)] = (schema, found)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _codec(schema: records.Schema) -> Codec | None:
     try:
         return Codec(schema)
     except (_Unsupported, TypeError, ValueError, OverflowError):
