@@ -289,7 +289,8 @@ def test_open_plaintext_takes_only_what_the_rule_accepts_and_returns_the_same(da
 def test_open_plaintext_takes_honest_batches(data):
     """Not vacuous: what seal writes opens the fast way unless a value is one msgspec
     writes otherwise (a double in [1e-6, 1e-5), an integral one beyond 2^53) or a string
-    looks like one."""
+    looks like one, or the schema has a float bound no double holds (compared exactly by
+    the reference)."""
     schema = data.draw(schemas())
     normal = _normal_rows(data, schema, hostile_rows=False)
     salts = [os.urandom(16) for _ in normal]
@@ -301,7 +302,8 @@ def test_open_plaintext_takes_honest_batches(data):
     assert expected[0] == "accept"
     if fast is None:
         values = [v for r in normal for v in r.values()]
-        assert b".0," in plaintext or b".0}" in plaintext or b"e-6" in plaintext or \
+        assert fastrecords.codec(schema) is None or \
+            b".0," in plaintext or b".0}" in plaintext or b"e-6" in plaintext or \
             any(isinstance(v, float) and (abs(v) > SAFE or 1e-6 <= abs(v) < 1e-5)
                 for v in values) or any(type(v) is int and abs(v) > SAFE
                                         and len(str(abs(v))) > 19 for v in values)
