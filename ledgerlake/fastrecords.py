@@ -13,7 +13,7 @@ integral with 1e-5 <= |x| < 1e16 or |x| < 1e-6. What it writes differently, and 
 - integral doubles (``20.0``; RFC 8785 ``20``): written as the integer when within
   ±(2^53−1), else the record goes to the reference;
 - integers beyond ±(2^53−1) (nanosecond timestamps): the integer rule's decimal string,
-  written by msgspec from a string;
+  written by msgspec from a string (and read as one only in that exact form);
 - doubles in [1e-6, 1e-5) and beyond 1e16: the record goes to the reference (sealing) or
   the batch does (opening).
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
+from operator import attrgetter
 from typing import Annotated, Any, Mapping, Sequence
 
 import msgspec
@@ -40,25 +41,16 @@ from ledgerlake.errors import RecordError
 SAFE = records.MAX_SAFE_INTEGER
 
 
-def _above(limit: int) -> str:
-    """A regex for the decimal numbers of ``len(str(limit))`` digits above ``limit``."""
-    digits, options = str(limit), []
-    for i, d in enumerate(digits):
-        if d != "9":
-            rest = len(digits) - i - 1
-            options.append(f"{digits[:i]}[{int(d) + 1}-9][0-9]{{{rest}}}")
-    return "|".join(options)
-
-
-#: The integer rule's decimal string: an integer beyond ±(2^53−1) within 19 digits (int64's
-#: range is checked when it is read as an integer).
-BIG_DECIMAL = rf"\A-?(?:[1-9][0-9]{{16,18}}|{_above(SAFE)})\Z"
+#: An integer beyond ±(2^53−1) written as the integer rule's decimal string, as opening
+#: reads one: a string of 17 to 20 characters (msgspec checks the length) that msgspec's
+#: lax mode reads as an int within int64 and that is that int's ``str`` (checked in
+#: ``open_plaintext``: the lax mode also reads "1e2" or "10.0"); a negative one ("-" and
+#: 16 digits may lie within ±(2^53−1)) and one of 16 digits are left to the reference.
+_BIG_STR = Annotated[str, Meta(min_length=17, max_length=20)]
 _SAFE_INT = Annotated[int, Meta(ge=-SAFE, le=SAFE)]
-_BIG_STR = Annotated[str, Meta(pattern=BIG_DECIMAL)]
-#: Doubles msgspec writes as RFC 8785 does (with no integral value: see ``_suspect``).
+#: Doubles msgspec writes as RFC 8785 does, once integral ones and those in [1e-6, 1e-5)
+#: are ruled out (``_written``; ``open_plaintext``'s first check).
 _PLAIN_FLOAT = Annotated[float, Meta(gt=-1e16, lt=1e16)]
-#: A double in [1e-6, 1e-5) as msgspec writes it (RFC 8785: 0.00000…).
-_MICRO = re.compile(rb'[0-9]e-6[,}]')
 _SALTS = re.compile(rb'\[(?:"[0-9a-f]{32}",)*"[0-9a-f]{32}"\]')
 _ENCODE = msgspec.json.Encoder()
 
@@ -124,6 +116,10 @@ class Codec:
         self.floats = tuple(f.name for f in order if f.type == "float")
         self.ints = tuple(f.name for f in order if f.type in ("int", "timestamp"))
         self.public = tuple(f.name for f in schema.public_fields)
+        #: An int or timestamp field's value written as a negative string
+        self.negative = tuple(b'"' + name.encode() + b'":"-' for name in self.ints)
+        self.int_attrs = tuple((attrgetter(f"f{i}"), f.name) for i, f in enumerate(order)
+                               if f.type in ("int", "timestamp"))
 
 
 #: Codecs by the id of their schema (hashing a Schema costs more than validating a row);
@@ -182,7 +178,7 @@ def _written(c: Codec, rows: list[dict]) -> tuple[list[dict], set[int]]:
     as integers, big integers as decimal strings), and the indices of rows holding a double
     msgspec writes otherwise (left to ``records.canonical``)."""
     out = [dict(row) for row in rows]
-    odd: set[int] = set()
+    odd: set[int] = set()  # such a row's value becomes 0 here: its bytes are replaced
     for name in c.floats:
         for i, row in enumerate(out):
             v = row.get(name)
@@ -193,13 +189,20 @@ def _written(c: Codec, rows: list[dict]) -> tuple[list[dict], set[int]]:
                     row[name] = int(v)
                 else:
                     odd.add(i)
+                    row[name] = 0
             elif -1e-5 < v < 1e-5 and not (-1e-6 < v < 1e-6):
                 odd.add(i)
+                row[name] = 0
     for name in c.ints:
-        for row in out:
+        for i, row in enumerate(out):
             v = row.get(name)
             if v is not None and not -SAFE <= v <= SAFE:
-                row[name] = str(v)
+                text = str(v)
+                if len(text) < 17:  # 16 digits: _BIG_STR leaves them to the reference
+                    odd.add(i)
+                    row[name] = 0
+                else:
+                    row[name] = text
     return out, odd
 
 
@@ -241,8 +244,8 @@ def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
     c = codec(schema)
     if c is None or type(plaintext) is not bytes:
         return None
-    if b'.0,' in plaintext or b'.0}' in plaintext or \
-            (b'e-6' in plaintext and _MICRO.search(plaintext)):
+    if b'.0,' in plaintext or b'.0}' in plaintext or b'e-6,' in plaintext or \
+            b'e-6}' in plaintext:
         return None  # an integral double or one in [1e-6, 1e-5) written as msgspec does
     try:
         content = msgspec.json.decode(plaintext, type=c.plaintext)
@@ -258,11 +261,17 @@ def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
             records._depth([cursor], records.MAX_JSON_DEPTH)
             head = b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
         if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext or \
-                not _SALTS.fullmatch(salts):
+                not _SALTS.fullmatch(salts) or any(neg in body for neg in c.negative):
             return None
         normal = msgspec.to_builtins(msgspec.json.decode(body, type=list[c.normal],
                                                          strict=False))
         parts = msgspec.json.decode(body, type=list[Raw])
+        for get, name in c.int_attrs:  # a string only as the int's decimal form
+            written = list(map(get, content.records))
+            if str in set(map(type, written)) and written != [
+                    str(row.get(name)) if type(value) is str else value
+                    for value, row in zip(written, normal)]:
+                return None
     except (msgspec.DecodeError, msgspec.ValidationError, RecordError, TypeError, ValueError,
             OverflowError, UnicodeEncodeError, RecursionError):
         return None
