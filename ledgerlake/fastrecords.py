@@ -235,9 +235,10 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
 # -- opening --------------------------------------------------------------------------------
 def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
                    plaintext: bytes) -> tuple[list[dict], list[str], list[bytes], Any] | None:
-    """The normalised records, hex salts, commitments and cursor ``records.verified_records`` (with
-    ``records.parse_json`` and ``records.batch_plaintext``) returns for a decrypted,
-    decoded ``plaintext`` of batch ``header``, when the plaintext is canonical (what
+    """The normalised records, hex salts, commitments and cursor that
+    ``records.verified_records`` (with ``records.parse_json`` and
+    ``records.batch_plaintext``) returns for a decrypted, decoded ``plaintext`` of batch
+    ``header``, when the plaintext is canonical (what
     ``seal`` writes) and the rule accepts it; None for anything else, which the caller
     hands to the reference. ``header``: checked with the schema (``validate_batch_shape``),
     so its public fields are normalised."""
