@@ -168,7 +168,7 @@ cursors = st.none() | st.integers() | st.floats(allow_nan=False, allow_infinity=
     st.fixed_dictionaries({"file": text, "row": ints}) | st.lists(text, max_size=3)
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_seal_writes_the_commitments_and_plaintext_of_the_rule(data):
     schema = data.draw(schemas())
@@ -257,7 +257,7 @@ def _header(schema, normal, leaves):
                 schema, records.public_columns(schema, normal), len(normal))}
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_open_plaintext_takes_only_what_the_rule_accepts_and_returns_the_same(data):
     """Hostile producers: a record written otherwise (numbers as msgspec or Python write
