@@ -10,12 +10,12 @@ encrypted batches → committed on the ledger, exactly once per (stream, source)
 A source that defines ``use_schema(schema)`` gets the stream's schema before it is read
 (files cast CSV text by it and check each file's columns once; SQL refines its conversions).
 Each source is a lane of two threads. The reader validates each row against the stream's
-schema (``records.validate_record``, the only per-row work besides parsing), stamps it
-(event time from ``time_field``, else the time it was read), checks the stream's time
-window, and cuts a batch by count (``batch_size``), which it seals (``seal_batch``) while
-the lane's submitter waits for the previous batch to commit: a source's chain forces its
-batches through one at a time (the contract refuses seq k+2 before k+1 is committed), so
-the lane overlaps the sealing of one batch with the commit of the one before. The submitter
+schema (``fastrecords.validate_record``: the record rule, in C), stamps it (event time
+from ``time_field``, else the time it was read), checks the stream's time window, and cuts
+a batch by count (``batch_size``), which it seals (``seal_batch``) while the lane's
+submitter waits for the previous batch to commit: a source's chain forces its batches
+through one at a time (the contract refuses seq k+2 before k+1 is committed), so the lane
+overlaps the sealing of one batch with the commit of the one before. The submitter
 also cuts a batch that has waited ``flush_seconds`` (slow or live sources). Lanes run side
 by side, so many batches are in flight across sources (at most ``max_in_flight`` sealed and
 not yet committed, which bounds memory).
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ledgerlake import records
+from ledgerlake import fastrecords, records
 from ledgerlake.client.ingest.state import (
     Pending,
     SourceState,
@@ -222,7 +222,7 @@ class _Lane:
             self._put(None)
 
     def _read_rows(self) -> None:
-        run, schema, validate = self.run, self.run.schema, records.validate_record
+        run, schema, validate = self.run, self.run.schema, fastrecords.validate_record
         time_field, stop, accepted = run.time_field, run.stop, 0
         margin = _margin(run.max_age_ns)
         for row in self.source.rows(after=self.state.position):

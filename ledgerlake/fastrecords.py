@@ -1,0 +1,288 @@
+"""The one record rule (``records``), decided in C where it can be: msgspec validates,
+normalises, parses and writes records of a stream's schema; Python only checks what msgspec
+writes differently from RFC 8785 and hashes.
+
+``records`` is the reference and stays the rule: every function here returns what the
+reference returns, byte for byte, or hands the case to it (``None`` internally), so the
+reference decides and names the error exactly as it always did. What msgspec writes like
+RFC 8785 (checked in tests/unit/test_fastrecords.py over hostile schemas and records):
+object keys (a schema's names are ASCII, so code point order is UTF-16 order), strings
+(the same escapes, non-ASCII raw), booleans, null, integers, and doubles that are not
+integral with 1e-5 <= |x| < 1e16 or |x| < 1e-6. What it writes differently, and how:
+
+- integral doubles (``20.0``; RFC 8785 ``20``): written as the integer when within
+  ±(2^53−1), else the record goes to the reference;
+- integers beyond ±(2^53−1) (nanosecond timestamps): the integer rule's decimal string,
+  written by msgspec from a string (and read as one only in that exact form);
+- doubles in [1e-6, 1e-5) and beyond 1e16: the record goes to the reference (sealing) or
+  the batch does (opening).
+
+Opening proves a plaintext canonical by writing it again: it is parsed into types whose
+writing is canonical (an integer within ±(2^53−1), a decimal string beyond, a double that
+is not integral), written back, and taken only when the bytes are the plaintext's. Anything
+else — a non-canonical plaintext, duplicate keys, escapes written otherwise, a value out of
+range, a record the schema refuses — is decided by ``records.verified_records``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from operator import attrgetter
+from typing import Annotated, Any, Mapping, Sequence
+
+import msgspec
+from msgspec import UNSET, Meta, Raw, UnsetType
+
+from ledgerlake import records
+from ledgerlake.errors import RecordError
+
+SAFE = records.MAX_SAFE_INTEGER
+
+
+#: An integer beyond ±(2^53−1) written as the integer rule's decimal string, as opening
+#: reads one: a string of 17 to 20 characters (msgspec checks the length) that msgspec's
+#: lax mode reads as an int within int64 and that is that int's ``str`` (checked in
+#: ``open_plaintext``: the lax mode also reads "1e2" or "10.0"); a negative one ("-" and
+#: 16 digits may lie within ±(2^53−1)) and one of 16 digits are left to the reference.
+_BIG_STR = Annotated[str, Meta(min_length=17, max_length=20)]
+_SAFE_INT = Annotated[int, Meta(ge=-SAFE, le=SAFE)]
+#: Doubles msgspec writes as RFC 8785 does, once integral ones and those in [1e-6, 1e-5)
+#: are ruled out (``_written``; ``open_plaintext``'s first check).
+_PLAIN_FLOAT = Annotated[float, Meta(gt=-1e16, lt=1e16)]
+_SALTS = re.compile(rb'\[(?:"[0-9a-f]{32}",)*"[0-9a-f]{32}"\]')
+_ENCODE = msgspec.json.Encoder()
+
+
+def _bounds(f: records.Field) -> dict:
+    if f.type == "float":
+        low, high = -records.MAX_FLOAT, records.MAX_FLOAT
+    else:
+        low, high = (0 if f.type == "timestamp" else records.INT64[0]), records.INT64[1]
+    for name, bound in (("min", f.min), ("max", f.max)):
+        if bound is None:
+            continue
+        if f.type == "float" and (float(bound) != bound or isinstance(bound, bool)):
+            raise _Unsupported  # compared exactly by the reference, not as a double
+        if name == "min":
+            low = max(low, bound)
+        else:
+            high = min(high, bound)
+    return {"ge": low, "le": high}
+
+
+class _Unsupported(Exception):
+    """A schema this module leaves wholly to the reference."""
+
+
+class Codec:
+    """msgspec types for one schema: ``normal`` (what ``validate_record`` returns, with its
+    checks), ``written`` (values as RFC 8785 writes them: the canonical record),
+    ``plaintext`` (a batch's plaintext of written records)."""
+
+    def __init__(self, schema: records.Schema):
+        self.schema = schema
+        # fields in RFC 8785's key order (names are ASCII); the normal record keeps the
+        # schema's order, as validate_record does
+        order = sorted(schema.fields, key=lambda f: f.name)
+        rename = {f"f{i}": f.name for i, f in enumerate(order)}
+        normal, written = {}, []
+        for i, f in enumerate(order):
+            if f.type == "string":
+                n = w = str
+            elif f.type == "bool":
+                n = w = bool
+            elif f.type == "float":
+                n = Annotated[float, Meta(**_bounds(f))]
+                w = _SAFE_INT | _PLAIN_FLOAT
+            else:
+                n = Annotated[int, Meta(**_bounds(f))]
+                w = _SAFE_INT | _BIG_STR
+            if f.required:
+                normal[f.name] = (f"f{i}", n)
+                written.append((f"f{i}", w))
+            else:
+                normal[f.name] = (f"f{i}", n | None | UnsetType, UNSET)
+                written.append((f"f{i}", w | None | UnsetType, UNSET))
+        options = {"rename": rename, "forbid_unknown_fields": True, "gc": False,
+                   "kw_only": True}  # keyword-only: optional fields may come first
+        self.normal = msgspec.defstruct("Normal", [normal[f.name] for f in schema.fields],
+                                        **options)
+        self.written = msgspec.defstruct("Written", written, **options)
+        self.plaintext = msgspec.defstruct(
+            "Plaintext", [("records", list[self.written]), ("salts", list[str]),
+                          ("cursor", Raw | UnsetType, UNSET)], forbid_unknown_fields=True)
+        self.floats = tuple(f.name for f in order if f.type == "float")
+        self.ints = tuple(f.name for f in order if f.type in ("int", "timestamp"))
+        self.public = tuple(f.name for f in schema.public_fields)
+        #: An int or timestamp field's value written as a negative string
+        self.negative = tuple(b'"' + name.encode() + b'":"-' for name in self.ints)
+        self.int_attrs = tuple((attrgetter(f"f{i}"), f.name) for i, f in enumerate(order)
+                               if f.type in ("int", "timestamp"))
+
+
+#: Codecs by the id of their schema (hashing a Schema costs more than validating a row);
+#: the entry keeps its schema alive, so an id is never reused while it is in here.
+_CODECS: dict[int, tuple[records.Schema, Codec | None]] = {}
+
+
+def codec(schema: records.Schema) -> Codec | None:
+    """The msgspec types of ``schema``; None for a schema left wholly to the reference."""
+    entry = _CODECS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    found = _codec(schema)
+    if len(_CODECS) >= 256:
+        _CODECS.clear()
+    _CODECS[id(schema)] = (schema, found)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _codec(schema: records.Schema) -> Codec | None:
+    try:
+        return Codec(schema)
+    except (_Unsupported, TypeError, ValueError, OverflowError):
+        return None
+
+
+# -- validating -----------------------------------------------------------------------------
+def validate_record(schema: records.Schema, record: Any, where: str = "record") -> dict:
+    """``records.validate_record``, decided by msgspec when it accepts the record (else by
+    the reference, which raises its own error)."""
+    c = codec(schema)
+    if c is not None:
+        try:
+            return msgspec.to_builtins(msgspec.convert(record, c.normal))
+        except (msgspec.ValidationError, TypeError, ValueError, OverflowError):
+            pass
+    return records.validate_record(schema, record, where)
+
+
+def validate_records(schema: records.Schema, rows: Sequence[Any]) -> list[dict]:
+    """``[records.validate_record(schema, row, f"record {i}") ...]``, in one msgspec call
+    when every row passes."""
+    c = codec(schema)
+    if c is not None:
+        try:
+            return msgspec.to_builtins(msgspec.convert(list(rows), list[c.normal]))
+        except (msgspec.ValidationError, TypeError, ValueError, OverflowError):
+            pass
+    return [validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
+
+
+# -- sealing --------------------------------------------------------------------------------
+def _written(c: Codec, rows: list[dict]) -> tuple[list[dict], set[int]]:
+    """Copies of normalised ``rows`` with values as RFC 8785 writes them (integral doubles
+    as integers, big integers as decimal strings), and the indices of rows holding a double
+    msgspec writes otherwise (left to ``records.canonical``)."""
+    out = [dict(row) for row in rows]
+    odd: set[int] = set()  # such a row's value becomes 0 here: its bytes are replaced
+    for name in c.floats:
+        for i, row in enumerate(out):
+            v = row.get(name)
+            if v is None:
+                continue
+            if v.is_integer():
+                if -SAFE <= v <= SAFE:
+                    row[name] = int(v)
+                else:
+                    odd.add(i)
+                    row[name] = 0
+            elif -1e-5 < v < 1e-5 and not (-1e-6 < v < 1e-6):
+                odd.add(i)
+                row[name] = 0
+    for name in c.ints:
+        for i, row in enumerate(out):
+            v = row.get(name)
+            if v is not None and not -SAFE <= v <= SAFE:
+                text = str(v)
+                if len(text) < 17:  # 16 digits: _BIG_STR leaves them to the reference
+                    odd.add(i)
+                    row[name] = 0
+                else:
+                    row[name] = text
+    return out, odd
+
+
+def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes],
+         cursor: Any = None) -> tuple[list[bytes], bytes]:
+    """``records.seal_records(rows, salts, cursor)`` for rows normalised under ``schema``
+    (``validate_record``): the same commitments and plaintext, byte for byte."""
+    c = codec(schema)
+    if c is None or not rows:
+        return records.seal_records(rows, salts, cursor)
+    try:
+        normal = msgspec.to_builtins(msgspec.convert(list(rows), list[c.normal]))
+        written, odd = _written(c, normal)
+        body = _ENCODE.encode(msgspec.convert(written, list[c.written]))
+    except (msgspec.ValidationError, TypeError, ValueError, OverflowError, AttributeError,
+            UnicodeEncodeError):
+        return records.seal_records(rows, salts, cursor)
+    parts: list = msgspec.json.decode(body, type=list[Raw])
+    if odd:
+        for i in odd:
+            parts[i] = records.canonical(normal[i])
+        body = b"[" + b",".join(parts) + b"]"
+    leaves = [hashlib.sha256(salt + part).digest() for salt, part in zip(salts, parts)]
+    head = b'{"records":' if cursor is None else \
+        b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
+    hexes = '","'.join([salt.hex() for salt in salts]).encode()
+    return leaves, b"".join((head, body, b',"salts":["', hexes, b'"]}'))
+
+
+# -- opening --------------------------------------------------------------------------------
+def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
+                   plaintext: bytes) -> tuple[list[dict], list[str], list[bytes], Any] | None:
+    """The normalised records, hex salts, commitments and cursor that
+    ``records.verified_records`` (with ``records.parse_json`` and
+    ``records.batch_plaintext``) returns for a decrypted, decoded ``plaintext`` of batch
+    ``header``, when the plaintext is canonical (what
+    ``seal`` writes) and the rule accepts it; None for anything else, which the caller
+    hands to the reference. ``header``: checked with the schema (``validate_batch_shape``),
+    so its public fields are normalised."""
+    c = codec(schema)
+    if c is None or type(plaintext) is not bytes:
+        return None
+    if b'.0,' in plaintext or b'.0}' in plaintext or b'e-6,' in plaintext or \
+            b'e-6}' in plaintext:
+        return None  # an integral double or one in [1e-6, 1e-5) written as msgspec does
+    try:
+        content = msgspec.json.decode(plaintext, type=c.plaintext)
+        count = header["record_count"]
+        if not len(content.records) == len(content.salts) == count:
+            return None
+        body = _ENCODE.encode(content.records)
+        salts = _ENCODE.encode(content.salts)
+        if content.cursor is UNSET:
+            head, cursor = b'{"records":', None
+        else:
+            cursor = records.parse_json(bytes(content.cursor))
+            records._depth([cursor], records.MAX_JSON_DEPTH)
+            head = b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
+        if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext or \
+                not _SALTS.fullmatch(salts) or any(neg in body for neg in c.negative):
+            return None
+        normal = msgspec.to_builtins(msgspec.json.decode(body, type=list[c.normal],
+                                                         strict=False))
+        parts = msgspec.json.decode(body, type=list[Raw])
+        for get, name in c.int_attrs:  # a string only as the int's decimal form
+            written = list(map(get, content.records))
+            if str in set(map(type, written)) and written != [
+                    str(row.get(name)) if type(value) is str else value
+                    for value, row in zip(written, normal)]:
+                return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecordError, TypeError, ValueError,
+            OverflowError, UnicodeEncodeError, RecursionError):
+        return None
+    public = header["public"]
+    for name in c.public:
+        if [row.get(name) for row in normal] != public[name]:
+            return None
+    fromhex = bytes.fromhex
+    leaves = [hashlib.sha256(fromhex(salt) + part).digest()
+              for salt, part in zip(content.salts, parts)]
+    if records.merkle_root(leaves).hex() != header["merkle_root"]:
+        return None
+    return normal, content.salts, leaves, cursor
