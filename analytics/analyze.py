@@ -52,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "bucket": "1h",            # the series' time bucket (anomalies, forecast, charts)
     "window": "1D",            # the statistics' time window (tables/<id>-windows.parquet)
     "late_after": "1h",        # late: this far behind the source's latest earlier record
-    "z_threshold": 4.0,        # robust z-score above which a bucket is an outlier
+    "z_threshold": 2.0,        # outlier: a residual above this many times its usual size
+    "anomaly_quantile": 0.99,  # ... its usual size: this quantile of |residual| at that phase
     "z_window": 7,             # residuals from the neighbours within z_window // 2 buckets
     "n_estimators": 100,       # IsolationForest trees
     "horizon": 24,             # forecast this many buckets ahead
@@ -874,14 +875,16 @@ def hourly_series(hourly: pd.DataFrame, fields: list[str]) -> dict[str, pd.DataF
 
 
 def _anomalies(out: Path, stream: str, series: dict, fields: list[str], params: dict):
-    """Fit one AnomalyDetector per source on its bucket residuals; list what both methods
-    flag. Returns the results entry and the long series frame for series/<stream>.parquet."""
+    """Fit one SeasonalAnomalyDetector per source on its bucket residuals (with each
+    bucket's phase in the season); list what it flags. Returns the results entry and the long series frame for series/<stream>.parquet."""
     import joblib
 
-    from ledgerlake.analytics.models import METHODS, AnomalyDetector, residuals
+    from ledgerlake.analytics.models import METHODS, SeasonalAnomalyDetector, residuals
 
     detectors, found, frames = {}, [], []
     threshold = float(params["z_threshold"])
+    bucket_ns = pd.Timedelta(params["bucket"]).value
+    period = int(params["season"])
     for source, frame in series.items():
         long = frame.reset_index().melt(id_vars=frame.index.name or "bucket",
                                         var_name="field", value_name="value")
@@ -890,14 +893,19 @@ def _anomalies(out: Path, stream: str, series: dict, fields: list[str], params: 
         long["anomaly"] = False
         long["score"] = np.nan
         if len(frame) >= MIN_ANOMALY_POINTS:
-            X = residuals(frame, int(params["z_window"])).to_numpy()
-            det = AnomalyDetector(threshold=threshold, n_estimators=int(params["n_estimators"]),
-                                  random_state=int(params["random_state"])).fit(X)
+            # the phase: the bucket's place in the season (hour of day for 1h and 24)
+            phase = (frame.index.as_unit("ns").asi8 // bucket_ns) % period
+            X = np.column_stack([phase, residuals(frame, int(params["z_window"])).to_numpy()])
+            det = SeasonalAnomalyDetector(period=period,
+                                          quantile=float(params["anomaly_quantile"]),
+                                          threshold=threshold,
+                                          n_estimators=int(params["n_estimators"]),
+                                          random_state=int(params["random_state"])).fit(X)
             detectors[source] = det
             score = -det.score_samples(X)
             flagged = det.predict(X) == -1
             methods = det.methods(X)
-            z = np.abs(det.zscore_.z_scores(X))
+            z = det.ratios(X)
             for i in np.flatnonzero(flagged):
                 j = int(np.argmax(z[i]))
                 found.append({"source": source, "time": _iso(frame.index[i]),

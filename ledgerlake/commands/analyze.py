@@ -20,7 +20,7 @@ def _param(values: tuple[str, ...]) -> dict:
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. z_threshold=4)",
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. z_threshold=3)",
                                      param_hint="--param")
         try:
             params[key] = json.loads(raw)
@@ -46,7 +46,7 @@ def _param(values: tuple[str, ...]) -> dict:
               help="Only records timed before this (ISO-8601 or nanoseconds).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Override an analysis parameter (repeatable), e.g. --param "
-                   "z_threshold=4 --param bucket=15min; results.json lists them all.")
+                   "z_threshold=3 --param bucket=15min; results.json lists them all.")
 @click.option("--no-anchor", is_flag=True,
               help="Do not anchor the run's lineage receipt on the ledger.")
 @_as_option("Org1/analyst")
@@ -56,8 +56,8 @@ def analyze_cmd(state_dir, lake_dir, out_dir, streams, scheduler, time_from, tim
                 params, no_anchor: bool, who: str, as_json: bool) -> None:
     """Analyse the verified lake on Dask: statistics per stream, source and day; data
     quality (missing and out-of-range values, late and out-of-order arrivals, duplicate
-    readings); anomalies per source (IsolationForest and robust z-scores, flagged when both
-    agree); a forecast on lag and calendar features scored against a seasonal-naive
+    readings); anomalies per source (a residual far beyond its usual size at that hour
+    decides; an IsolationForest says whether it also finds the hour odd); a forecast on lag and calendar features scored against a seasonal-naive
     baseline.
 
     Reads only the lake (no ledger access, no key): run 'ledgerlake sync' first. Writes
