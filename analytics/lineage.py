@@ -209,6 +209,33 @@ def record_run(api, out_dir: str | Path) -> dict:
     return doc
 
 
+def anchor_run(api, out_dir: str | Path) -> tuple[dict, bool]:
+    """Anchor the receipt of a run that has none on-chain yet (its anchoring failed, or it
+    ran with --no-anchor), and write its lineage again; an anchored run reads its anchor
+    back (idempotent). Returns (lineage document, whether it was anchored before). Refused
+    when the run's files no longer give the receipt its lineage.json holds: anchoring then
+    would vouch for files changed after the run."""
+    out_dir = Path(out_dir)
+    try:
+        before, _ = read_lineage(out_dir)
+    except ConfigError:
+        before = None  # none yet, or damaged: the run's files give the receipt
+    receipt = build_receipt(out_dir)
+    if before is not None:
+        where = _first_difference(before["receipt"], receipt)
+        if where is not None:
+            raise IntegrityError(
+                f"{out_dir}: the run's files no longer give the receipt its {LINEAGE_FILE} "
+                f"holds (they differ at {where}): changed after the run; not anchored",
+                check="lineage_output")
+    was = bool(before and before.get("anchor"))
+    doc = record_run(api, out_dir)
+    if "input_batches" not in doc and isinstance((before or {}).get("input_batches"), list):
+        doc["input_batches"] = before["input_batches"]  # the lake is gone: keep the list
+        write_lineage(out_dir, doc)
+    return doc, was
+
+
 def _time_column(schema) -> str | None:
     name = lake.time_field(schema)
     return lake.column_name(name) if name else None
@@ -860,7 +887,7 @@ def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: 
             + (f" over {rows} records" if isinstance(rows, int) else ""))
 
 
-__all__ = ["ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult",
+__all__ = ["anchor_run", "check_shown", "recorded_time_columns", "ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult",
            "InputRecords", "build_receipt", "check_outputs", "input_commitments",
            "openlineage_event", "output_digest", "read_lineage", "receipt_id", "record_run",
            "verify_report", "write_lineage"]

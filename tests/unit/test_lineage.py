@@ -453,3 +453,20 @@ def test_a_report_whose_slot_holds_invalid_json_is_a_config_error(run):
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"empty holds no lineage.json: not a recorded"):
         lineage.read_lineage(empty)
+
+
+def test_a_run_whose_anchoring_failed_is_anchored_later_and_again_reads_its_anchor(run,
+                                                                                   analyst):
+    out, _ = run
+    unanchored = lineage.record_run(None, out)  # as a run whose network was down
+    doc, was = lineage.anchor_run(analyst, out)
+    assert not was and doc["receipt_id"] == unanchored["receipt_id"] and doc["anchor"]
+    assert analyst.get_lineage(doc["receipt_id"]).tx_id == doc["anchor"]["tx_id"]
+    assert lineage.read_lineage(out / "report.html")[0] == doc
+    lineage.check_shown(out, doc)
+    # (anchoring again reads the anchor back: the integration test, as it needs qscc)
+    # files changed after the receipt was written: not vouched for
+    (out / "results.json").write_text((out / "results.json").read_text() + " ")
+    with pytest.raises(IntegrityError, match=r"no longer give the receipt its lineage.json "
+                                             r"holds \(they differ at outputs.results.json\)"):
+        lineage.anchor_run(analyst, out)
