@@ -1,4 +1,4 @@
-"""``ledgerlake lineage anchor RUN_DIR``: anchor the lineage receipt of an analysis run
+"""``ledgerlake lineage anchor RUN_DIR`` (a subcommand of cli.py's ``lineage`` group): anchor the lineage receipt of an analysis run
 whose anchoring failed (the network was down) or that ran with --no-anchor."""
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ import click
 from ledgerlake.cli import _as_option, _contract, _print_json, _state_dir_option, out
 
 
-@click.group("lineage")
-def lineage_cmd() -> None:
-    """An analysis run's lineage receipt (what 'verify report' checks)."""
-
-
-@lineage_cmd.command("anchor")
+@click.command("anchor")
 @_state_dir_option
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_as_option("Org1/analyst")
