@@ -332,10 +332,7 @@ def _anchor(api, receipt: dict, rid: str) -> dict:
     if entry.id != rid:
         raise IntegrityError(f"the contract anchored the receipt as {entry.id}, not as its "
                              f"hash {rid}", check="lineage_receipt")
-    return {"receipt_id": entry.id, "tx_id": entry.tx_id, "block": block,
-            "anchored": _json_int(entry.anchored),
-            "by": f"{entry.by.msp_id}/{entry.by.id}",
-            "channel": network.name, "chaincode": api.contract.name}
+    return {**expected_anchor(entry, network, api), "block": block}
 
 
 def write_lineage(out_dir: Path, doc: dict) -> None:
@@ -776,7 +773,8 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     anchor = doc.get("anchor")
     if not anchor or not claimed:
         raise _fail(f"the receipt of {run_dir} was never anchored (no anchor in its lineage): "
-                    f"nothing on the ledger vouches for it", "lineage_anchor")
+                    f"nothing on the ledger vouches for it; anchor it with 'ledgerlake lineage "
+                    f"anchor {run_dir}'", "lineage_anchor")
     # 1. the anchored receipt, by the id the run claims
     say(f"reading anchored receipt {claimed}")
     try:
