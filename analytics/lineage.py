@@ -16,16 +16,23 @@ receipt gives ``report.html`` is the hash of the file *with that slot emptied*
 So: the report is rendered with an empty slot, the receipt hashes it, the receipt is
 anchored, and then the slot is filled with the receipt and its anchor (block, transaction)
 without changing the hash. ``verify report`` empties the slot again to check the report's
-hash, and checks that what the slot shows is the anchored receipt. Only ``lineage.json`` and
+hash, and checks that the slot holds exactly ``lineage_section(doc)`` for the lineage
+document it checked against the ledger (receipt and every anchor field), so nothing can be
+added to the slot unnoticed (``check_shown``). Only ``lineage.json`` and
 ``openlineage.json`` (written after the anchor, and derived from it) are outside the
-receipt; every other file of the run directory is in it.
+receipt; every other file of the run directory is in it, and the directory holds no other
+(``check_outputs``: an extra file is named, as is a receipt path leaving the directory).
+The time window dates each stream's records by the column the run recorded
+(results.json's ``streams.<id>.time_field``; lineage.json's ``time_columns``), not the
+stream's schema of today; a batch without that column is outside the window.
 
 ``verify_report`` recomputes, from the ledger, the records of the receipt's streams in its
 block range (``sync.ledger_records``: every block checked) and time window, their Merkle
 root in ``lake.LEDGER_ORDER`` (``records.merkle_root`` over ``_commitment``), each output's
 hash, and reads the anchored receipt by its id, then checks the block that holds the
 anchoring transaction (data hash, orderer signatures) and that the transaction carries this
-receipt; the first difference is raised as one ``IntegrityError`` line naming it. ``lineage.json`` also lists the run's input batches
+receipt; the first difference is raised as one ``IntegrityError`` line naming it.
+``lineage.json`` also lists the run's input batches
 (``input_batches``: block, record count and a digest of each batch's commitments, read from
 the lake): not evidence, which the Merkle root is, but what lets ``verify report`` name the
 batch and block that differ rather than only the range.
@@ -885,7 +892,8 @@ def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: 
             + (f" over {rows} records" if isinstance(rows, int) else ""))
 
 
-__all__ = ["anchor_run", "check_shown", "recorded_time_columns", "ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult",
+__all__ = ["ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult", "anchor_run",
+           "check_shown", "recorded_time_columns",
            "InputRecords", "build_receipt", "check_outputs", "input_commitments",
            "openlineage_event", "output_digest", "read_lineage", "receipt_id", "record_run",
            "verify_report", "write_lineage"]

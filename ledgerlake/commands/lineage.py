@@ -1,5 +1,6 @@
-"""``ledgerlake lineage anchor RUN_DIR`` (a subcommand of cli.py's ``lineage`` group): anchor the lineage receipt of an analysis run
-whose anchoring failed (the network was down) or that ran with --no-anchor."""
+"""``ledgerlake lineage anchor RUN_DIR`` (in cli.py's ``lineage`` group): anchor the
+lineage receipt of an analysis run whose anchoring failed (the network was down) or that
+ran with --no-anchor."""
 
 from __future__ import annotations
 
