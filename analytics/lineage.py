@@ -16,16 +16,23 @@ receipt gives ``report.html`` is the hash of the file *with that slot emptied*
 So: the report is rendered with an empty slot, the receipt hashes it, the receipt is
 anchored, and then the slot is filled with the receipt and its anchor (block, transaction)
 without changing the hash. ``verify report`` empties the slot again to check the report's
-hash, and checks that what the slot shows is the anchored receipt. Only ``lineage.json`` and
+hash, and checks that the slot holds exactly ``lineage_section(doc)`` for the lineage
+document it checked against the ledger (receipt and every anchor field), so nothing can be
+added to the slot unnoticed (``check_shown``). Only ``lineage.json`` and
 ``openlineage.json`` (written after the anchor, and derived from it) are outside the
-receipt; every other file of the run directory is in it.
+receipt; every other file of the run directory is in it, and the directory holds no other
+(``check_outputs``: an extra file is named, as is a receipt path leaving the directory).
+The time window dates each stream's records by the column the run recorded
+(results.json's ``streams.<id>.time_field``; lineage.json's ``time_columns``), not the
+stream's schema of today; a batch without that column is outside the window.
 
 ``verify_report`` recomputes, from the ledger, the records of the receipt's streams in its
 block range (``sync.ledger_records``: every block checked) and time window, their Merkle
 root in ``lake.LEDGER_ORDER`` (``records.merkle_root`` over ``_commitment``), each output's
 hash, and reads the anchored receipt by its id, then checks the block that holds the
 anchoring transaction (data hash, orderer signatures) and that the transaction carries this
-receipt; the first difference is raised as one ``IntegrityError`` line naming it. ``lineage.json`` also lists the run's input batches
+receipt; the first difference is raised as one ``IntegrityError`` line naming it.
+``lineage.json`` also lists the run's input batches
 (``input_batches``: block, record count and a digest of each batch's commitments, read from
 the lake): not evidence, which the Merkle root is, but what lets ``verify report`` name the
 batch and block that differ rather than only the range.
@@ -200,7 +207,8 @@ def record_run(api, out_dir: str | Path) -> dict:
     anchor = None
     if api is not None:
         anchor = _anchor(api, receipt, rid)
-    doc = {"receipt_id": rid, "receipt": receipt, "anchor": anchor}
+    doc = {"receipt_id": rid, "receipt": receipt, "anchor": anchor,
+           "time_columns": recorded_time_columns(out_dir, receipt["inputs"]["streams"])}
     batches = lake_batches(out_dir, receipt)
     if batches is not None:
         doc["input_batches"] = batches
@@ -208,9 +216,63 @@ def record_run(api, out_dir: str | Path) -> dict:
     return doc
 
 
+def anchor_run(api, out_dir: str | Path) -> tuple[dict, bool]:
+    """Anchor the receipt of a run that has none on-chain yet (its anchoring failed, or it
+    ran with --no-anchor), and write its lineage again; an anchored run reads its anchor
+    back (idempotent). Returns (lineage document, whether it was anchored before). Refused
+    when the run's files no longer give the receipt its lineage.json holds: anchoring then
+    would vouch for files changed after the run."""
+    out_dir = Path(out_dir)
+    try:
+        before, _ = read_lineage(out_dir)
+    except ConfigError:
+        before = None  # none yet, or damaged: the run's files give the receipt
+    receipt = build_receipt(out_dir)
+    if before is not None:
+        where = _first_difference(before["receipt"], receipt)
+        if where is not None:
+            raise IntegrityError(
+                f"{out_dir}: the run's files no longer give the receipt its {LINEAGE_FILE} "
+                f"holds (they differ at {where}): changed after the run; not anchored",
+                check="lineage_output")
+    was = bool(before and before.get("anchor"))
+    doc = record_run(api, out_dir)
+    if "input_batches" not in doc and isinstance((before or {}).get("input_batches"), list):
+        doc["input_batches"] = before["input_batches"]  # the lake is gone: keep the list
+        write_lineage(out_dir, doc)
+    return doc, was
+
+
 def _time_column(schema) -> str | None:
     name = lake.time_field(schema)
     return lake.column_name(name) if name else None
+
+
+def _field_column(name: Any) -> str | None:
+    """The lake column of a time field as results.json names it (``_tx_time``: the
+    transaction's time)."""
+    if not isinstance(name, str) or not name:
+        return None
+    return name if name == "_tx_time" else lake.column_name(name)
+
+
+def recorded_time_columns(out_dir: Path, streams: Iterable[str],
+                          fallback: Mapping[str, Any] | None = None) -> dict[str, str | None]:
+    """Per stream, the time column the run dated its records by, as it recorded it
+    (results.json's ``streams.<id>.time_field``, else ``fallback``, lineage.json's
+    ``time_columns``): what the run used, not the stream's schema of today. A stream with
+    neither maps to None (the caller decides)."""
+    try:
+        described = read_results(out_dir).get("streams") or {}
+    except LedgerlakeError:
+        described = {}
+    found: dict[str, str | None] = {}
+    for stream in streams:
+        column = _field_column((described.get(stream) or {}).get("time_field"))
+        if column is None and isinstance(fallback, Mapping):
+            column = fallback.get(stream) if isinstance(fallback.get(stream), str) else None
+        found[stream] = column
+    return found
 
 
 def lake_batches(out_dir: Path, receipt: dict) -> list | None:
@@ -226,12 +288,13 @@ def lake_batches(out_dir: Path, receipt: dict) -> list | None:
     first, last = inputs["blocks"]
     try:
         meta = lake.read_meta(lake_dir)
-        tables, time_fields = [], {}
+        tables, time_fields = [], recorded_time_columns(out_dir, inputs["streams"])
         for stream in inputs["streams"]:
-            schema = records.Schema.from_mapping(meta["streams"][stream]["schema"])
-            time_fields[stream] = _time_column(schema)
+            if time_fields[stream] is None:
+                schema = records.Schema.from_mapping(meta["streams"][stream]["schema"])
+                time_fields[stream] = _time_column(schema)
             columns = ["_block", "_tx", "_index", "_batch_id", "_commitment", "_tx_time"]
-            if time_fields[stream]:
+            if time_fields[stream] and time_fields[stream] != "_tx_time":
                 columns.append(time_fields[stream])
             folder = lake.stream_dir(lake_dir, stream)
             if folder.is_dir():
@@ -276,10 +339,7 @@ def _anchor(api, receipt: dict, rid: str) -> dict:
     if entry.id != rid:
         raise IntegrityError(f"the contract anchored the receipt as {entry.id}, not as its "
                              f"hash {rid}", check="lineage_receipt")
-    return {"receipt_id": entry.id, "tx_id": entry.tx_id, "block": block,
-            "anchored": _json_int(entry.anchored),
-            "by": f"{entry.by.msp_id}/{entry.by.id}",
-            "channel": network.name, "chaincode": api.contract.name}
+    return {**expected_anchor(entry, network, api), "block": block}
 
 
 def write_lineage(out_dir: Path, doc: dict) -> None:
@@ -297,31 +357,75 @@ def _write_atomic(path: Path, data: str | bytes) -> None:
     tmp.replace(path)
 
 
+_DOC_KEYS = frozenset({"receipt_id", "receipt", "anchor", "input_batches", "time_columns"})
+_FIX = ("name a run directory written by 'ledgerlake analyze', its lineage.json or its "
+        "report.html")
+
+
 def read_lineage(path: str | Path) -> tuple[dict, Path]:
     """The lineage document and run directory of ``path``: a run directory, its
-    ``lineage.json``, or its ``report.html`` (the receipt its slot shows)."""
-    from ledgerlake.analytics import report
-
+    ``lineage.json``, or its ``report.html`` (the receipt its slot shows). Anything else is
+    one ConfigError line naming the file and what to do."""
     path = Path(path)
     if path.is_dir():
+        if not (path / LINEAGE_FILE).is_file():
+            raise ConfigError(f"{path} holds no {LINEAGE_FILE}: not a recorded analysis run; "
+                              f"{_FIX} (a run whose anchoring failed: 'ledgerlake lineage "
+                              f"anchor {path}')")
         path = path / LINEAGE_FILE
     if not path.is_file():
-        raise ConfigError(f"{path} does not exist: name a run directory, its {LINEAGE_FILE} "
-                          f"or its {REPORT_FILE}")
-    data = path.read_bytes()
+        raise ConfigError(f"{path} does not exist: {_FIX}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror}): {_FIX}") from None
     if path.suffix.lower() in (".html", ".htm"):
-        doc = embedded_lineage(data)
+        try:
+            doc = embedded_lineage(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         if doc is None:
             raise ConfigError(f"{path} shows no lineage receipt (its run was not recorded: "
-                              f"'ledgerlake analyze' without --no-anchor records it)")
+                              f"'ledgerlake lineage anchor RUN_DIR' records and anchors it)")
     else:
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("receipt"), dict):
-        raise ConfigError(f"{path} holds no lineage receipt (a 'receipt' object)")
+            raise ConfigError(f"{path} is not JSON ({exc}): {_FIX}; a damaged lineage.json "
+                              f"is written again by 'ledgerlake lineage anchor RUN_DIR'") \
+                from None
+    problem = _doc_problem(doc)
+    if problem:
+        raise ConfigError(f"{path} holds no valid lineage document ({problem}): {_FIX}")
     return doc, path.parent
+
+
+def _doc_problem(doc: Any) -> str | None:
+    """What is wrong with a lineage document's shape (None: nothing)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("receipt"), dict):
+        return "no 'receipt' object"
+    extra = sorted(set(doc) - _DOC_KEYS)
+    if extra:
+        return f"unknown key {extra[0]!r}"
+    if not isinstance(doc.get("receipt_id"), str):
+        return "no 'receipt_id'"
+    receipt = doc["receipt"]
+    inputs = receipt.get("inputs")
+    if not isinstance(inputs, dict) or not isinstance(inputs.get("streams"), list) or \
+            not all(isinstance(s, str) for s in inputs["streams"]):
+        return "receipt.inputs.streams is not a list of stream ids"
+    blocks = inputs.get("blocks")
+    if not (isinstance(blocks, list) and len(blocks) == 2 and
+            all(isinstance(b, int) and not isinstance(b, bool) for b in blocks)):
+        return "receipt.inputs.blocks is not [first, last]"
+    if not isinstance(inputs.get("merkle_root"), str):
+        return "receipt.inputs.merkle_root is not a string"
+    outputs = receipt.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+        return "receipt.outputs is not an object of hashes"
+    if doc.get("anchor") is not None and not isinstance(doc["anchor"], dict):
+        return "'anchor' is not an object"
+    return None
 
 
 # -- OpenLineage --------------------------------------------------------------------------
@@ -510,8 +614,22 @@ def check_anchor_block(network, tx_id: str, rid: str):
     return block
 
 
+def _unsafe(rel: str) -> bool:
+    """A receipt's output path that would leave the run directory."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    return (not rel or PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).is_absolute()
+            or "\\" in rel or ".." in PurePosixPath(rel).parts)
+
+
 def check_outputs(run_dir: Path, outputs: Mapping[str, str]) -> int:
-    """Each output's hash as the receipt has it; raises naming the first that differs."""
+    """The run directory's outputs are exactly the receipt's (``output_files``: the lineage
+    files and hidden files are not outputs), each hashing as the receipt says; raises
+    naming the first that differs, is missing or is extra."""
+    unsafe = sorted(rel for rel in outputs if _unsafe(rel))
+    if unsafe:
+        raise _fail(f"the receipt names output {unsafe[0]!r}, a path outside the run "
+                    f"directory: refused", "lineage_output")
     for rel, expected in sorted(outputs.items()):
         path = run_dir / rel
         if not path.is_file():
@@ -521,7 +639,46 @@ def check_outputs(run_dir: Path, outputs: Mapping[str, str]) -> int:
         if actual != expected:
             raise _fail(f"output {rel} changed: its SHA-256 is {actual}, the anchored "
                         f"receipt says {expected}", "lineage_output")
+    extra = sorted(set(output_files(run_dir)) - set(outputs))
+    if extra:
+        raise _fail(f"{run_dir} holds {extra[0]}, which the receipt does not list"
+                    + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+                    + ": a file added after the run (remove it, or it is not vouched for)",
+                    "lineage_output")
     return len(outputs)
+
+
+def expected_anchor(entry, network, api) -> dict:
+    """The anchor a lineage document must show for ``entry``: what the ledger says."""
+    return {"receipt_id": entry.id, "tx_id": entry.tx_id, "anchored": _json_int(entry.anchored),
+            "by": f"{entry.by.msp_id}/{entry.by.id}", "channel": network.name,
+            "chaincode": api.contract.name}
+
+
+def check_shown(run_dir: Path, doc: dict) -> None:
+    """What the run directory shows of its lineage is ``doc`` (checked against the ledger):
+    ``lineage.json`` holds it, and the report's slot holds exactly ``lineage_section(doc)``
+    (the slot is outside the report's hash, so anything else there would go unchecked)."""
+    path = run_dir / LINEAGE_FILE
+    if path.is_file():
+        try:
+            held = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError):
+            held = None
+        if held != doc:
+            raise _fail(f"{path} is not the lineage document checked against the ledger",
+                        "lineage_slot")
+    path = run_dir / REPORT_FILE
+    if path.is_file():
+        data = path.read_bytes()
+        try:
+            shown = with_lineage(data, doc)
+        except ConfigError as exc:
+            raise _fail(f"{path}: {exc}", "lineage_slot") from None
+        if shown != data:
+            raise _fail(f"{path}: its lineage section is not the one the anchored receipt "
+                        f"gives (something was added to or changed in it); re-render it "
+                        f"with 'ledgerlake report {run_dir}'", "lineage_slot")
 
 
 @dataclass
@@ -572,7 +729,10 @@ def input_commitments(tables: Iterable[tuple[str, Any]], time_fields: Mapping[st
     ids: dict[str, int] = {}
     for stream, table in tables:
         column = time_fields.get(stream) or "_tx_time"
-        if time_from is not None or time_to is not None:
+        if (time_from is not None or time_to is not None) and \
+                column not in table.column_names:
+            table = table.slice(0, 0)  # no such column in this batch: its times are null
+        elif time_from is not None or time_to is not None:
             times = pc.cast(table[column], pa.int64())
             keep = pc.is_valid(times)
             if time_from is not None:
@@ -620,7 +780,8 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     anchor = doc.get("anchor")
     if not anchor or not claimed:
         raise _fail(f"the receipt of {run_dir} was never anchored (no anchor in its lineage): "
-                    f"nothing on the ledger vouches for it", "lineage_anchor")
+                    f"nothing on the ledger vouches for it; anchor it with 'ledgerlake lineage "
+                    f"anchor {run_dir}'", "lineage_anchor")
     # 1. the anchored receipt, by the id the run claims
     say(f"reading anchored receipt {claimed}")
     try:
@@ -646,6 +807,13 @@ def verify_report(network, api, org_keys, path: str | Path, *,
         raise _fail(f"receipt {claimed} is anchored in block {block.number}, not in block "
                     f"{anchor.get('block')} as the lineage says", "lineage_anchor",
                     block.number)
+    expected = {**expected_anchor(entry, network, api), "block": block.number}
+    where = _first_difference(anchor, expected)
+    if where is not None:
+        raise _fail(f"the lineage's anchor differs from the ledger's at {where}: "
+                    f"{json.dumps(_at(anchor, where))} here, {json.dumps(_at(expected, where))}"
+                    f" on-chain", "lineage_anchor", block.number)
+    check_shown(run_dir, doc)
     # 2. the outputs
     say(f"hashing {len(receipt['outputs'])} outputs in {run_dir}")
     outputs = check_outputs(run_dir, receipt["outputs"])
@@ -653,7 +821,12 @@ def verify_report(network, api, org_keys, path: str | Path, *,
     inputs = entry.receipt["inputs"]
     streams = list(inputs["streams"])
     first, last = (int(b) for b in inputs["blocks"])
-    time_fields = {s: _time_column(api.get_stream(s).schema) for s in streams}
+    # the time column each stream was dated by, as the run recorded it (results.json is an
+    # output, checked above); the stream's schema of today only for a run that recorded none
+    time_fields = recorded_time_columns(run_dir, streams, doc.get("time_columns"))
+    for s in streams:
+        if time_fields[s] is None:
+            time_fields[s] = _time_column(api.get_stream(s).schema)
     if ledger_records is None:
         from ledgerlake.analytics.sync import ledger_records
     say(f"reading blocks {first} to {last} of {', '.join(streams)} from the ledger")
@@ -719,7 +892,8 @@ def _inputs_difference(doc: dict, inputs: dict, first: int, last: int, streams: 
             + (f" over {rows} records" if isinstance(rows, int) else ""))
 
 
-__all__ = ["ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult",
+__all__ = ["ANCHOR_FACET", "LINEAGE_FILE", "OPENLINEAGE_FILE", "VerifyResult", "anchor_run",
+           "check_shown", "recorded_time_columns",
            "InputRecords", "build_receipt", "check_outputs", "input_commitments",
            "openlineage_event", "output_digest", "read_lineage", "receipt_id", "record_run",
            "verify_report", "write_lineage"]

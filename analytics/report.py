@@ -66,7 +66,18 @@ def embedded_lineage(data: bytes) -> dict | None:
     """The lineage document a report's slot shows (None when the slot shows none)."""
     start, end = _slot(data)
     match = _EMBEDDED.search(data[start:end])
-    return json.loads(match.group(1)) if match else None
+    if not match:
+        return None
+    try:
+        doc = json.loads(match.group(1))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"the report's lineage slot holds no valid JSON ({exc}): edited or "
+                          f"damaged; its run directory's lineage.json is what to check") \
+            from None
+    if not isinstance(doc, dict):
+        raise ConfigError("the report's lineage slot holds JSON that is not a lineage "
+                          "document: edited or damaged")
+    return doc
 
 
 def _json_script(doc: dict) -> str:

@@ -512,6 +512,8 @@ from ledgerlake.commands.analyze import analyze_cmd  # noqa: E402
 cli.add_command(analyze_cmd)
 from ledgerlake.commands.report import report_cmd  # noqa: E402
 cli.add_command(report_cmd)
+from ledgerlake.commands.lineage import anchor_cmd  # noqa: E402
+lineage.add_command(anchor_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

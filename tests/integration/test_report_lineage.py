@@ -279,3 +279,103 @@ def test_analyze_writes_the_report_anchors_it_and_verify_report_passes(net, ledg
     code, stdout, err = _verify(capsys, net, out / "report.html", "--as", "Org2/analyst")
     assert code == 0, err
     assert "125 records of" in stdout.replace("\n", "")
+
+
+def test_markup_injected_into_the_reports_lineage_slot_is_named(net, anchored, tmp_path,
+                                                               capsys):
+    out, _, _ = anchored
+    run = tmp_path / "injected"
+    shutil.copytree(out, run)
+    page = run / "report.html"
+    page.write_bytes(page.read_bytes().replace(
+        report.LINEAGE_END, b"<script>alert(1)</script><h1>ALL CLEAR</h1>" + report.LINEAGE_END))
+    for target in (run, run / "lineage.json", page):
+        code, stdout, err = _verify(capsys, net, target)
+        assert code == 1 and stdout == ""
+        assert err.startswith(f"IntegrityError: {page}: its lineage section is not the one the "
+                              f"anchored receipt gives"), err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_an_extra_file_in_the_run_dir_is_named(net, anchored, tmp_path, capsys):
+    out, _, _ = anchored
+    run = tmp_path / "extra"
+    shutil.copytree(out, run)
+    (run / "series" / "planted.parquet").write_bytes(b"PAR1")
+    code, _, err = _verify(capsys, net, run)
+    assert code == 1 and err.startswith(f"IntegrityError: {run} holds series/planted.parquet, "
+                                        f"which the receipt does not list"), err
+
+
+def test_bad_input_to_verify_report_is_one_line(net, anchored, tmp_path, capsys):
+    out, _, _ = anchored
+    run = tmp_path / "bad"
+    shutil.copytree(out, run)
+    page = run / "report.html"
+    data = page.read_bytes()
+    at = data.index(b'id="ledgerlake-lineage">') + len(b'id="ledgerlake-lineage">')
+    page.write_bytes(data[:at] + b"{oops" + data[at + 30:])
+    (run / "lineage.json").write_text((out / "lineage.json").read_text()[:200])
+    (tmp_path / "random.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "empty").mkdir()
+    for target, what in ((page, "lineage slot holds no valid JSON"),
+                         (run / "lineage.json", "is not JSON"),
+                         (tmp_path / "random.bin", "is not JSON"),
+                         (tmp_path / "empty", "holds no lineage.json")):
+        code, _, err = _verify(capsys, net, target)
+        assert code == 1 and err.startswith(f"ConfigError: {target}") and what in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_run_whose_anchoring_failed_is_anchored_later_and_verifies(net, ledger, tmp_path,
+                                                                       capsys):
+    lake_dir, _ = ledger
+    out = tmp_path / "late"
+    _make_run(lake_dir, out)
+    lineage.record_run(None, out)  # the network was down: written, not anchored
+    code, _, err = _verify(capsys, net, out)
+    assert code == 1 and "was never anchored" in err
+    code, stdout, err = _cli(capsys, "lineage", "anchor", str(out), "--state-dir",
+                             str(net.state_dir))
+    assert code == 0, err
+    doc = json.loads((out / "lineage.json").read_text())
+    assert f"lineage receipt {doc['receipt_id']} anchored in block {doc['anchor']['block']}" \
+        in stdout.replace("\n", "")
+    net.settle()
+    code, stdout, err = _verify(capsys, net, out / "report.html", "--as", "Org2/analyst")
+    assert code == 0, err
+    # again: the anchor read back, nothing anchored twice
+    code, stdout, err = _cli(capsys, "lineage", "anchor", str(out), "--state-dir",
+                             str(net.state_dir))
+    assert code == 0 and "was already anchored in block " \
+        f"{doc['anchor']['block']}" in stdout.replace("\n", ""), err
+    assert json.loads((out / "lineage.json").read_text()) == doc
+
+
+def test_a_schema_update_after_a_windowed_run_does_not_change_its_time_column(
+        net, ledger, tmp_path, capsys):
+    """Last in the module: it changes the stream's schema (a new first timestamp field
+    the run's batches lack)."""
+    lake_dir, _ = ledger
+    out = tmp_path / "windowed"
+    results = _make_run(lake_dir, out)
+    frame = pq.read_table(lake.stream_dir(lake_dir, STREAM), partitioning=None).to_pandas()
+    frame = frame.sort_values(list(lake.LEDGER_ORDER), ignore_index=True)
+    times = pd.to_datetime(frame["ts"], utc=True)
+    start = int(times.min().value)
+    t_from, t_to = start + 10 * 3600 * 10**9, start + 30 * 3600 * 10**9
+    kept = frame[(times >= pd.Timestamp(t_from, tz="UTC")) & (times < pd.Timestamp(t_to,
+                                                                                  tz="UTC"))]
+    results["inputs"].update(time_from=t_from, time_to=t_to, rows=len(kept), merkle_root=(
+        records.merkle_root([bytes.fromhex(c) for c in kept["_commitment"]]).hex()))
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    report.write_report(out)
+    with net.contract("Org1", "analyst") as api:
+        lineage.record_run(api, out)
+    with net.contract("Org1", "admin") as admin:
+        admin.update_stream(STREAM, schema={**SCHEMA, "version": 2, "fields": [
+            {"name": "observed", "type": "timestamp"}, *SCHEMA["fields"]]})
+    net.settle()
+    code, stdout, err = _verify(capsys, net, out)
+    assert code == 0, err
+    assert f"{len(kept)} records of {STREAM}" in stdout.replace("\n", "")

@@ -347,3 +347,126 @@ def test_batches_group_the_leaves_by_batch_in_ledger_order():
     assert list(batches) == ["b1", "b2"]
     assert batches["b1"] == ["s", "b1", 5, 2, hashlib.sha256(leaves[0] + leaves[1]).hexdigest()]
     assert batches["b2"] == ["s", "b2", 6, 1, hashlib.sha256(leaves[2]).hexdigest()]
+
+
+# -- the review's findings: the slot, the time column, the output set, bad input ------------
+def _anchored_doc(out):
+    """The run recorded, with an anchor as the ledger would give it (for the slot checks)."""
+    doc = lineage.record_run(None, out)
+    doc["anchor"] = {"receipt_id": doc["receipt_id"], "tx_id": "ab" * 32, "block": 21,
+                     "anchored": 1, "by": "Org1MSP/analyst", "channel": "c", "chaincode": "l"}
+    lineage.write_lineage(out, doc)
+    return doc
+
+
+def test_the_reports_lineage_slot_must_show_exactly_the_checked_document(run):
+    out, _ = run
+    doc = _anchored_doc(out)
+    lineage.check_shown(out, doc)
+    html = (out / "report.html").read_bytes()
+    injected = html.replace(report.LINEAGE_END,
+                            b"<script>alert(1)</script><h1>ALL CLEAR</h1>" + report.LINEAGE_END)
+    (out / "report.html").write_bytes(injected)
+    # the report's hash is unchanged (the slot is outside it) ...
+    assert lineage.check_outputs(out, doc["receipt"]["outputs"])
+    # ... but what the slot shows is not the checked document, from every entry form
+    for entry in (out, out / "lineage.json", out / "report.html"):
+        shown, run_dir = lineage.read_lineage(entry)
+        with pytest.raises(IntegrityError, match="report.html: its lineage section is not the "
+                                                 "one the anchored receipt gives") as caught:
+            lineage.check_shown(run_dir, shown if entry.name != "report.html" else doc)
+        assert caught.value.check == "lineage_slot"
+    # a slot that claims another anchor than lineage.json's is named as well
+    (out / "report.html").write_bytes(html)
+    forged = json.loads(json.dumps(doc))
+    forged["anchor"]["block"] = 99
+    with pytest.raises(IntegrityError, match="lineage.json is not the lineage document"):
+        lineage.check_shown(out, forged)
+
+
+def test_an_extra_file_in_the_run_dir_and_unsafe_receipt_paths_are_named(run):
+    out, _ = run
+    doc = lineage.record_run(None, out)
+    outputs = doc["receipt"]["outputs"]
+    (out / "tables" / "planted.csv").write_text("x\n")
+    with pytest.raises(IntegrityError, match=r"holds tables/planted.csv, which the receipt "
+                                             r"does not list"):
+        lineage.check_outputs(out, outputs)
+    (out / "tables" / "planted.csv").unlink()
+    assert lineage.check_outputs(out, outputs) == len(outputs)
+    for bad in ("../outside.txt", "/etc/passwd", "series/../../x"):
+        with pytest.raises(IntegrityError, match="a path outside the run directory"):
+            lineage.check_outputs(out, {**outputs, bad: "00" * 32})
+
+
+def test_the_time_column_is_the_runs_and_a_batch_without_it_is_outside_the_window(run, base_run):
+    out, results = run
+    doc = lineage.record_run(None, out)
+    assert doc["time_columns"] == {s: "time" for s in STREAMS}
+    assert lineage.recorded_time_columns(out, STREAMS) == {s: "time" for s in STREAMS}
+    results["streams"]["weather-tm2"]["time_field"] = "_tx_time"
+    (out / "results.json").write_text(json.dumps(results))
+    assert lineage.recorded_time_columns(out, STREAMS)["weather-tm2"] == "_tx_time"
+    del results["streams"]["weather-tm2"]["time_field"]
+    (out / "results.json").write_text(json.dumps(results))
+    assert lineage.recorded_time_columns(out, STREAMS, {"weather-tm2": "ts"}) == \
+        {"weather-tmy": "time", "weather-tm2": "ts"}
+    # an older schema version's batch lacks the column: null, so outside a window
+    frames = _frames(base_run)
+    tables = [(s, t.drop_columns(["time"]) if s == "weather-tm2" else t)
+              for s, t in lake_tables(frames)]
+    t0 = int(frames["weather-tmy"]["time"].min().value)
+    read = lineage.input_commitments(tables, TIME_FIELDS, t0, None)
+    assert read.counts == {"weather-tmy": 480, "weather-tm2": 0}
+    assert len(lineage.input_commitments(tables, TIME_FIELDS, None, None).leaves) == 720
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00garbage", "is not JSON"),
+    (b'{"receipt_id": "ab", "receipt": {"inputs": {"str', "is not JSON"),
+    (b'{"receipt_id": "ab", "receipt": {"inputs": {}}}', "receipt.inputs.streams"),
+    (b'[1, 2]', "no 'receipt' object"),
+])
+def test_bad_lineage_files_are_one_line_config_errors(tmp_path, content, what):
+    path = tmp_path / "lineage.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=what) as caught:
+        lineage.read_lineage(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message and "name a run directory" in message
+
+
+def test_a_report_whose_slot_holds_invalid_json_is_a_config_error(run):
+    out, _ = run
+    _anchored_doc(out)
+    html = (out / "report.html").read_bytes()
+    start = html.index(b'id="ledgerlake-lineage">') + len(b'id="ledgerlake-lineage">')
+    (out / "report.html").write_bytes(html[:start] + b"{not json" + html[start + 40:])
+    with pytest.raises(ConfigError, match=r"report.html: the report's lineage slot holds no "
+                                          r"valid JSON"):
+        lineage.read_lineage(out / "report.html")
+    (out / "elsewhere.html").write_bytes(b"<html>a page</html>")
+    with pytest.raises(ConfigError, match=r"elsewhere.html: the report has no single lineage "
+                                          r"slot"):
+        lineage.read_lineage(out / "elsewhere.html")
+    empty = out.parent / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"empty holds no lineage.json: not a recorded"):
+        lineage.read_lineage(empty)
+
+
+def test_a_run_whose_anchoring_failed_is_anchored_later_and_again_reads_its_anchor(run,
+                                                                                   analyst):
+    out, _ = run
+    unanchored = lineage.record_run(None, out)  # as a run whose network was down
+    doc, was = lineage.anchor_run(analyst, out)
+    assert not was and doc["receipt_id"] == unanchored["receipt_id"] and doc["anchor"]
+    assert analyst.get_lineage(doc["receipt_id"]).tx_id == doc["anchor"]["tx_id"]
+    assert lineage.read_lineage(out / "report.html")[0] == doc
+    lineage.check_shown(out, doc)
+    # (anchoring again reads the anchor back: the integration test, as it needs qscc)
+    # files changed after the receipt was written: not vouched for
+    (out / "results.json").write_text((out / "results.json").read_text() + " ")
+    with pytest.raises(IntegrityError, match=r"no longer give the receipt its lineage.json "
+                                             r"holds \(they differ at outputs.results.json\)"):
+        lineage.anchor_run(analyst, out)

@@ -154,7 +154,7 @@ def test_verify_report_names_a_file_without_a_receipt_before_any_network_call(ru
     state = str(tmp_path / "no-network")
     assert main(["verify", "report", str(run), "--state-dir", state]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("ConfigError: ") and "lineage.json does not exist" in err
+    assert err.startswith("ConfigError: ") and "holds no lineage.json" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["verify", "report", str(run / "report.html"), "--state-dir", state]) == 1
     err = capsys.readouterr().err
