@@ -16,6 +16,8 @@ the provenance columns below, which trace it to its block, transaction and batch
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -216,6 +218,36 @@ def open_lock(lake_dir: str | Path):
     analyze a shared one."""
     path = meta_dir(lake_dir) / LOCK_FILE
     return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE), "a+")
+
+
+#: Readers (analyze) hold a shared flock on it while they read; a sync holds it exclusive
+#: while it changes files (cleanup, each flush), so no file changes under a reader.
+READERS_LOCK_FILE = "readers.lock"
+
+
+@contextlib.contextmanager
+def locked(lake_dir: str | Path, *, shared: bool, wait: bool = True):
+    """Hold the lake's readers' lock (``shared``: as a reader; else as the writer).
+    ``wait=False``: ConfigError at once when it is held the other way."""
+    path = meta_dir(lake_dir) / READERS_LOCK_FILE
+    try:
+        if shared and not path.parent.is_dir():
+            read_meta(lake_dir)  # ConfigError: no lake here, and how to make one
+        private_dir(path.parent)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(f"the lake {lake_dir} cannot be locked ({exc.strerror}: {path})") \
+            from None
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise ConfigError(f"the lake {lake_dir} is being written by a sync; try again in "
+                              f"a moment") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def fsync_dir(folder: Path) -> None:

@@ -858,7 +858,7 @@ class _Writer:
 
         if self.first is None:
             return {}
-        with _signals_deferred():
+        with lake.locked(self.dir, shared=False), _signals_deferred():
             return self._flush(reader)
 
     def _flush(self, reader: _Reader) -> dict[str, int]:
@@ -1095,8 +1095,9 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     reader = None
     try:
         if rebuild:  # under the lock: the metadata first, so a kill here leaves no lake
-            lake.meta_path(lake_dir).unlink(missing_ok=True)
-            shutil.rmtree(lake.records_dir(lake_dir), ignore_errors=True)
+            with lake.locked(lake_dir, shared=False):
+                lake.meta_path(lake_dir).unlink(missing_ok=True)
+                shutil.rmtree(lake.records_dir(lake_dir), ignore_errors=True)
         meta = lake.read_meta(lake_dir) if lake.meta_path(lake_dir).exists() else {}
         if meta and meta.get("channel") not in (None, network.name):
             raise ConfigError(f"the lake {lake_dir} holds channel {meta.get('channel')!r}, not "
@@ -1109,7 +1110,8 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
             raise ConfigError(f"the lake {lake_dir} holds {held}; sync it with the same "
                               f"--stream options, --rebuild it, or give another --lake")
         start = int(meta.get("next_block", 0))
-        cleanup(lake_dir, start)
+        with lake.locked(lake_dir, shared=False):
+            cleanup(lake_dir, start)
         tip = chain_info(network).height - 1
         if start > tip + 1:
             raise ConfigError(f"the lake {lake_dir} is synced to block {start - 1}, beyond "
