@@ -132,7 +132,27 @@ def test_models_follow_sklearn_conventions_and_survive_joblib(tmp_path):
 @pytest.mark.parametrize("estimator", [
     RobustZScore(threshold=1.5),            # blobs have some points beyond 1.5 MADs
     AnomalyDetector(threshold=1.5, n_estimators=20, random_state=0),
+    RobustZScore(contamination=0.1),        # offset_ from the training scores
+    AnomalyDetector(n_estimators=20, random_state=0, contamination=0.1),
     Forecaster(max_iter=20, random_state=0),
 ], ids=lambda e: type(e).__name__)
 def test_sklearn_estimator_checks(estimator):
     check_estimator(estimator)
+
+
+@pytest.mark.parametrize("make", [RobustZScore, AnomalyDetector])
+def test_contamination_sets_the_share_flagged_on_training_data(make):
+    """The outlier checks scikit-learn runs for detectors with ``contamination``: that
+    share of the training samples is flagged; "auto" keeps the threshold's own verdict (on
+    make_blobs it flags nothing, which is why those checks need a contamination)."""
+    from sklearn.utils.estimator_checks import check_outliers_fit_predict, check_outliers_train
+
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    check_outliers_train(make.__name__, make(contamination=0.1))
+    check_outliers_fit_predict(make.__name__, make(contamination=0.1))
+    flagged = (make(contamination=0.1).fit(X).predict(X) == -1).mean()
+    assert flagged == pytest.approx(0.1, abs=0.01)
+    auto = make().fit(X)
+    assert auto.offset_ == (-1.0 if make is AnomalyDetector else -3.5)
+    with pytest.raises(ValueError, match="contamination"):
+        make(contamination=0.9).fit(X)
