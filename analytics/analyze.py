@@ -990,7 +990,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     before the split time and scored after it against the seasonal-naive baseline."""
     import joblib
 
-    from ledgerlake.analytics.models import Forecaster, lag_features, metrics, seasonal_naive
+    from ledgerlake.analytics.models import Forecaster, lag_features, metrics, \
+        seasonal_lag, seasonal_naive
 
     bucket = pd.Timedelta(params["bucket"])
     horizon, period = int(params["horizon"]), int(params["season"])
@@ -1008,7 +1009,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     parts = []
     for code, (source, y) in enumerate(sorted(regular.items())):
         X = lag_features(y, horizon=horizon, period=period).assign(source=float(code))
-        parts.append(X.assign(_y=y, _base=seasonal_naive(y, period), _source=source))
+        parts.append(X.assign(_y=y, _base=seasonal_naive(y, period, horizon),
+                              _source=source))
     data = pd.concat(parts)
     features = [c for c in data.columns if not c.startswith("_")]
     train = data[(data.index < t1) & data["_y"].notna()]
@@ -1038,7 +1040,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     return {"target": target, "model": "Forecaster(HistGradientBoostingRegressor)",
             "horizon": horizon, "features": features, "train": [_iso(t0), _iso(t1)],
             "test": [_iso(t1), _iso(t2)], "metrics": model_metrics,
-            "baseline": {"name": "seasonal_naive", "period": period, "metrics": base_metrics},
+            "baseline": {"name": "seasonal_naive", "period": period,
+                         "lag": seasonal_lag(horizon, period), "metrics": base_metrics},
             "skill": skill}
 
 

@@ -187,7 +187,7 @@ def lag_features(y: pd.Series, *, horizon: int, period: int,
     baseline), the mean of the ``period`` values up to lag ``horizon``, hour of day and day
     of week. Only values at least ``horizon`` steps old are used, so a forecast made
     ``horizon`` steps ahead could really have been made."""
-    seasonal = period * max(1, -(-horizon // period))
+    seasonal = seasonal_lag(horizon, period)
     lags = sorted({horizon, horizon + 1, seasonal, seasonal + period})
     cols = {f"lag_{k}": y.shift(k) for k in lags}
     same_phase = pd.concat([y.shift(seasonal + j * period) for j in range(seasons)], axis=1)
@@ -199,9 +199,17 @@ def lag_features(y: pd.Series, *, horizon: int, period: int,
     return pd.DataFrame(cols, index=y.index)
 
 
-def seasonal_naive(y: pd.Series, period: int) -> pd.Series:
-    """The baseline: each value forecast as the value one season (``period`` steps) before."""
-    return y.shift(period)
+def seasonal_lag(horizon: int, period: int) -> int:
+    """The nearest whole number of seasons at least ``horizon`` steps back: the most recent
+    same-phase value a forecast ``horizon`` steps ahead may use."""
+    return period * max(1, -(-horizon // period))
+
+
+def seasonal_naive(y: pd.Series, period: int, horizon: int = 1) -> pd.Series:
+    """The baseline: each value forecast as the same phase's value ``seasonal_lag`` steps
+    before (one season when ``horizon <= period``), so it sees no value the model could
+    not see ``horizon`` steps ahead."""
+    return y.shift(seasonal_lag(horizon, period))
 
 
 def metrics(actual, predicted) -> dict:

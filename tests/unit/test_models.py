@@ -45,6 +45,17 @@ def test_seasonal_naive_repeats_the_value_one_period_back():
     assert seasonal_naive(y, 3).iloc[:3].isna().all()
 
 
+def test_seasonal_naive_beyond_one_season_looks_back_as_far_as_the_model_may():
+    y = pd.Series(np.arange(20.0))
+    base = seasonal_naive(y, 3, horizon=5)  # 2 seasons back: nothing under 5 steps old
+    assert base.iloc[6:].tolist() == y.iloc[:14].tolist()
+    assert base.iloc[:6].isna().all()
+    assert seasonal_naive(y, 3, horizon=3).equals(seasonal_naive(y, 3))
+    X = lag_features(y.set_axis(pd.date_range("2024-01-01", periods=20, freq="h")),
+                     horizon=5, period=3)
+    assert "lag_6" in X.columns and "lag_3" not in X.columns  # the same seasonal lag
+
+
 def test_lag_features_use_only_values_at_least_the_horizon_old():
     y = _seasonal(n_days=10)
     X = lag_features(y, horizon=24, period=24)
