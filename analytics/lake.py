@@ -4,7 +4,12 @@ Layout (hive partitioning, so pandas, DuckDB, Spark and Dask read it as it is)::
 
     <lake>/records/stream=<stream id>/date=<YYYY-MM-DD>/part-<first>-<last>.parquet
     <lake>/_ledgerlake/            the sync's checkpoint and the lake's metadata (readers
-                                   skip names starting with "_")
+                                   skip names starting with "_"); its lock files:
+                                   ``lock`` (one sync at a time), ``readers.lock``
+                                   (analyze reads shared, a sync changes files exclusive)
+
+The lake holds decrypted plaintext: its folders are 0700 and its files 0600 (DESIGN.md),
+each file written whole by ``atomic_write``.
 
 ``date`` is the UTC day of the record's time (its schema's first ``timestamp`` field, else
 the transaction's time). ``first``/``last`` are the block range a sync step wrote (12
