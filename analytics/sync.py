@@ -836,6 +836,7 @@ class _Writer:
         self.records = 0
         self.since = 0.0
         self.files = 0
+        self.unreported: dict[str, int] = {}
 
     def add(self, rows: BlockRows) -> None:
         if self.first is None:
@@ -856,10 +857,13 @@ class _Writer:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if self.first is None:
-            return {}
-        with lake.locked(self.dir, shared=False), _signals_deferred():
-            return self._flush(reader)
+        if self.first is not None:
+            with lake.locked(self.dir, shared=False), _signals_deferred():
+                for sid, n in self._flush(reader).items():
+                    self.unreported[sid] = self.unreported.get(sid, 0) + n
+        # a signal raised as the flush ends leaves its counts here for the next call
+        written, self.unreported = self.unreported, {}
+        return written
 
     def _flush(self, reader: _Reader) -> dict[str, int]:
         import pyarrow as pa

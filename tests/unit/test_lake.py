@@ -381,6 +381,7 @@ def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
         writer.flush(_reader())
     assert lake.read_meta(tmp_path)["next_block"] == 6  # the flush finished first
     assert lake.read_meta(tmp_path)["streams"]["plant"]["records"] == 4
+    assert writer.flush(_reader()) == {"plant": 4}  # the sync's summary still hears of them
 
 
 def test_purge_rewrites_through_the_durable_write(tmp_path, monkeypatch):
