@@ -377,8 +377,12 @@ def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(sync, "_write_partitions", killed)
-    with pytest.raises(KeyboardInterrupt):
-        writer.flush(_reader())
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a CLI has it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.flush(_reader())
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert lake.read_meta(tmp_path)["next_block"] == 6  # the flush finished first
     assert lake.read_meta(tmp_path)["streams"]["plant"]["records"] == 4
     assert writer.flush(_reader()) == {"plant": 4}  # the sync's summary still hears of them
