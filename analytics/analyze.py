@@ -86,14 +86,19 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
     t_from, t_to = _instant(time_from, "time_from"), _instant(time_to, "time_to")
     if t_from is not None and t_to is not None and t_from >= t_to:
         raise ConfigError(f"the time window is empty: from {t_from} is not before {t_to}")
-    specs = _stream_specs(lake_dir, streams, params)
-    out = Path(out_dir)
     started = datetime.now(timezone.utc)
     report = progress or (lambda stage, done, total: None)
-    with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0)) as client:
-        where = cluster.describe(client)
-        facts = _compute(client, lake_dir, specs, t_from, t_to, params, report)
-    out.mkdir(parents=True, exist_ok=True)
+    # read under the lake's readers' lock: a sync changes no file meanwhile
+    with lake.locked(lake_dir, shared=True):
+        specs = _stream_specs(lake_dir, streams, params)
+        out = _run_dir(out_dir)
+        with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0)) as client:
+            where = cluster.describe(client)
+            try:
+                facts = _compute(client, lake_dir, specs, t_from, t_to, params, report)
+            except FileNotFoundError as exc:
+                raise ConfigError(f"the lake changed during the run ({exc.filename or exc} "
+                                  f"went); run analyze again") from None
     results = {"run": {"id": out.name, "started": _iso(started), "finished": None,
                        "cluster": where, "code_version": code_version(), "params": params},
                "inputs": {"lake": str(Path(lake_dir).resolve()), "streams": list(specs),
@@ -108,9 +113,25 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
     report("models", len(specs), len(specs))
     results["run"]["finished"] = _iso(datetime.now(timezone.utc))
     results["outputs"] = output_hashes(out)
-    (out / "results.json").write_text(json.dumps(_clean(results), indent=2, sort_keys=False)
-                                      + "\n")
+    lake.atomic_write(out / "results.json",
+                      (json.dumps(_clean(results), indent=2, sort_keys=False) + "\n").encode())
+    lake.private_tree(out)  # outputs hold plaintext-derived values: owner-only
     return _clean(results)
+
+
+def _run_dir(out_dir) -> Path:
+    """Make the run directory (owner-only) and check a file can be written there, before
+    any computing: a bad --out fails at once, in one line."""
+    out = Path(out_dir)
+    try:
+        lake.private_dir(out)
+        probe = out / f".probe-{secrets.token_hex(4)}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, lake.FILE_MODE))
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"the output directory {out} cannot be made or written "
+                          f"({exc.strerror}); give another --out") from None
+    return out
 
 
 def new_run_id() -> str:
@@ -150,21 +171,61 @@ def output_hashes(out_dir) -> dict[str, str]:
 
 
 # -- inputs ----------------------------------------------------------------------------------
+#: What each parameter takes: (check, what is allowed).
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(least: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _duration(positive: bool):
+    def check(v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            return False
+        try:
+            d = pd.Timedelta(v)
+        except (ValueError, TypeError):
+            return False
+        return d is not pd.NaT and (d > pd.Timedelta(0) if positive else d >= pd.Timedelta(0))
+    return check
+
+
+def _targets(v) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(f, str)
+                                       for k, f in v.items())
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "bucket": (_duration(True), "a positive duration (e.g. 1h, 15min, 1D)"),
+    "window": (_duration(True), "a positive duration (e.g. 1D, 6h)"),
+    "late_after": (_duration(False), "a duration of 0 or more (e.g. 1h, 0s)"),
+    "z_threshold": (lambda v: _number(v) and v > 0, "a number above 0 (e.g. 4)"),
+    "z_window": (_count(1), "a whole number of buckets, 1 or more (e.g. 7)"),
+    "n_estimators": (_count(1), "a whole number of trees, 1 or more (e.g. 100)"),
+    "horizon": (_count(1), "a whole number of buckets, 1 or more (e.g. 24)"),
+    "season": (_count(1), "a whole number of buckets, 1 or more (e.g. 24)"),
+    "test_fraction": (lambda v: _number(v) and 0 < v < 1,
+                      "a number between 0 and 1, both excluded (e.g. 0.2)"),
+    "random_state": (_count(0), "a whole number, 0 or more"),
+    "top": (_count(0), "a whole number, 0 or more (e.g. 20)"),
+    "target": (_targets, 'a JSON object of stream id to field name (e.g. {"plant": "kw"})'),
+}
+
+
 def _params(given: dict | None) -> dict:
+    """The run's parameters: the defaults overridden by ``given``, each checked up front
+    (ConfigError naming the key and what it takes), so no bad value fails mid-run."""
     params = json.loads(json.dumps(DEFAULTS))
     for key, value in (given or {}).items():
         if key not in DEFAULTS:
             raise ConfigError(f"unknown analysis parameter {key!r}; known: "
                               f"{', '.join(DEFAULTS)}")
+        check, allowed = RULES[key]
+        if not check(value):
+            raise ConfigError(f"parameter {key}={value!r} is not allowed: give {allowed}")
         params[key] = value
-    for key in ("bucket", "window", "late_after"):
-        try:
-            pd.Timedelta(params[key])
-        except ValueError:
-            raise ConfigError(f"parameter {key}={params[key]!r} is not a duration "
-                              f"(e.g. 1h, 15min, 1D)") from None
-    if not 0 < float(params["test_fraction"]) < 1:
-        raise ConfigError("parameter test_fraction must be between 0 and 1")
     return params
 
 
@@ -381,8 +442,8 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
                                    in sorted(counts[stream].items())],
                                   columns=["source", "ooo", "late"]).set_index("source")}
     if rows != offsets[-1]:
-        raise RuntimeError(f"the lake changed during the run: counted {offsets[-1]} rows, "
-                           f"read {rows}")
+        raise ConfigError(f"the lake changed during the run: counted {offsets[-1]} rows, "
+                           f"read {rows}; run analyze again")
     root = fold_subtrees(subtrees)
     return {"streams": per_stream, "blocks": blocks, "rows": rows, "merkle_root": root.hex()}
 
@@ -937,7 +998,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     before the split time and scored after it against the seasonal-naive baseline."""
     import joblib
 
-    from ledgerlake.analytics.models import Forecaster, lag_features, metrics, seasonal_naive
+    from ledgerlake.analytics.models import Forecaster, lag_features, metrics, \
+        seasonal_lag, seasonal_naive
 
     bucket = pd.Timedelta(params["bucket"])
     horizon, period = int(params["horizon"]), int(params["season"])
@@ -955,7 +1017,8 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     parts = []
     for code, (source, y) in enumerate(sorted(regular.items())):
         X = lag_features(y, horizon=horizon, period=period).assign(source=float(code))
-        parts.append(X.assign(_y=y, _base=seasonal_naive(y, period), _source=source))
+        parts.append(X.assign(_y=y, _base=seasonal_naive(y, period, horizon),
+                              _source=source))
     data = pd.concat(parts)
     features = [c for c in data.columns if not c.startswith("_")]
     train = data[(data.index < t1) & data["_y"].notna()]
@@ -985,17 +1048,15 @@ def _forecast(out: Path, stream: str, series: dict, target: str, params: dict) -
     return {"target": target, "model": "Forecaster(HistGradientBoostingRegressor)",
             "horizon": horizon, "features": features, "train": [_iso(t0), _iso(t1)],
             "test": [_iso(t1), _iso(t2)], "metrics": model_metrics,
-            "baseline": {"name": "seasonal_naive", "period": period, "metrics": base_metrics},
+            "baseline": {"name": "seasonal_naive", "period": period,
+                         "lag": seasonal_lag(horizon, period), "metrics": base_metrics},
             "skill": skill}
 
 
 # -- small helpers ---------------------------------------------------------------------------
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame whole (temp file, then rename): no half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    lake.atomic_write(path, lambda f: frame.to_parquet(f, index=False))
 
 
 def _sha256(path: Path) -> str:

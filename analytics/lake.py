@@ -4,7 +4,12 @@ Layout (hive partitioning, so pandas, DuckDB, Spark and Dask read it as it is)::
 
     <lake>/records/stream=<stream id>/date=<YYYY-MM-DD>/part-<first>-<last>.parquet
     <lake>/_ledgerlake/            the sync's checkpoint and the lake's metadata (readers
-                                   skip names starting with "_")
+                                   skip names starting with "_"); its lock files:
+                                   ``lock`` (one sync at a time), ``readers.lock``
+                                   (analyze reads shared, a sync changes files exclusive)
+
+The lake holds decrypted plaintext: its folders are 0700 and its files 0600 (DESIGN.md),
+each file written whole by ``atomic_write``.
 
 ``date`` is the UTC day of the record's time (its schema's first ``timestamp`` field, else
 the transaction's time). ``first``/``last`` are the block range a sync step wrote (12
@@ -16,12 +21,14 @@ the provenance columns below, which trace it to its block, transaction and batch
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ledgerlake import records
 from ledgerlake.errors import ConfigError
@@ -148,18 +155,104 @@ def write_meta(lake_dir: str | Path, meta: dict) -> None:
     killed at any point, sees the old or the new one whole. This write is the sync's
     checkpoint."""
     path = meta_path(lake_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     atomic_write(path, json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+#: Modes of what holds decrypted plaintext (DESIGN.md: owner only).
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+def private_dir(folder: str | Path) -> Path:
+    """Make ``folder`` and its missing parents owner-only (0700, whatever the umask);
+    folders that exist already are left as they are. OSError when it cannot be made."""
+    folder = Path(folder)
+    missing = []
+    at = folder
+    while not at.is_dir():
+        missing.append(at)
+        if at.parent == at:
+            break
+        at = at.parent
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not part.is_dir():
+                raise
+            continue
+        os.chmod(part, DIR_MODE)
+    return folder
+
+
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` whole and owner-only (0600): a hidden temp file, fsync, rename, then
+    fsync of the folder, so a reader or a crash sees the old file or the new one.
+    ``data``: the bytes, or a function writing them into the open file."""
+    path = Path(path)
+    private_dir(path.parent)
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # a leftover temp file keeps its old mode
+        with open(fd, "wb", closefd=False) as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_parquet(path: Path, table) -> None:
+    """A Parquet file written with ``atomic_write`` (owner-only, whole or not at all)."""
+    import pyarrow.parquet as pq
+
+    atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def open_lock(lake_dir: str | Path):
+    """The lake's lock file, open (owner-only): sync holds an exclusive flock on it,
+    analyze a shared one."""
+    path = meta_dir(lake_dir) / LOCK_FILE
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE), "a+")
+
+
+#: Readers (analyze) hold a shared flock on it while they read; a sync holds it exclusive
+#: while it changes files (cleanup, each flush), so no file changes under a reader.
+READERS_LOCK_FILE = "readers.lock"
+
+
+@contextlib.contextmanager
+def locked(lake_dir: str | Path, *, shared: bool, wait: bool = True):
+    """Hold the lake's readers' lock (``shared``: as a reader; else as the writer).
+    ``wait=False``: ConfigError at once when it is held the other way."""
+    path = meta_dir(lake_dir) / READERS_LOCK_FILE
+    try:
+        if shared and not path.parent.is_dir():
+            read_meta(lake_dir)  # ConfigError: no lake here, and how to make one
+        private_dir(path.parent)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(f"the lake {lake_dir} cannot be locked ({exc.strerror}: {path})") \
+            from None
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise ConfigError(f"the lake {lake_dir} is being written by a sync; try again in "
+                              f"a moment") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def fsync_dir(folder: Path) -> None:
@@ -174,6 +267,16 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def private_tree(root: str | Path) -> None:
+    """Make everything under ``root`` owner-only (folders 0700, files 0600): for outputs
+    written by libraries that take a path (joblib, pandas)."""
+    root = Path(root)
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
 
 
 def part_range(name: str) -> tuple[int, int] | None:

@@ -36,10 +36,13 @@ class RobustZScore(OutlierMixin, BaseEstimator):
     ``score_samples`` is ``-max|z|`` (lower is more abnormal, as scikit-learn's outlier
     detectors) and ``decision_function`` is ``score_samples + threshold`` (negative: outlier).
     A feature whose MAD is 0 falls back to its mean absolute deviation, then to 1.
+    ``contamination``: "auto" (the threshold decides), or the share of training samples
+    to call outliers (``offset_`` then comes from the training scores, as IsolationForest).
     """
 
-    def __init__(self, threshold: float = 3.5):
+    def __init__(self, threshold: float = 3.5, contamination="auto"):
         self.threshold = threshold
+        self.contamination = contamination
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64)
@@ -49,7 +52,7 @@ class RobustZScore(OutlierMixin, BaseEstimator):
         fallback = np.sqrt(np.pi / 2) * deviation.mean(axis=0)
         scale = np.where(scale > 0, scale, fallback)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.offset_ = -float(self.threshold)
+        self.offset_ = _offset(self, X, -float(self.threshold))
         return self
 
     def z_scores(self, X) -> np.ndarray:
@@ -77,11 +80,14 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     ``score_samples`` returns its negation and ``offset_`` is -1 (scikit-learn's sign
     conventions). Requiring both keeps the forest's share of ordinary points (it always
     isolates some) and the z-score's blindness to joint oddities from raising alarms alone.
+    ``contamination``: "auto" (``offset_`` -1, as above), or the share of training samples
+    to call anomalies (``offset_`` from the training scores, as IsolationForest).
     """
 
     def __init__(self, threshold: float = 3.5, n_estimators: int = 100,
-                 forest_contamination="auto", random_state=None):
+                 forest_contamination="auto", random_state=None, contamination="auto"):
         self.threshold = threshold
+        self.contamination = contamination
         self.n_estimators = n_estimators
         self.forest_contamination = forest_contamination
         self.random_state = random_state
@@ -92,7 +98,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self.forest_ = IsolationForest(n_estimators=self.n_estimators,
                                        contamination=self.forest_contamination,
                                        random_state=self.random_state).fit(X)
-        self.offset_ = -1.0
+        self.offset_ = _offset(self, X, -1.0)
         return self
 
     def ratios(self, X) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +126,17 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
 
 METHODS = ("isolation_forest", "robust_z")
+
+
+def _offset(estimator, X, auto: float) -> float:
+    """``offset_`` for ``estimator.contamination``: ``auto`` when "auto", else the score
+    below which that share of the training samples lie."""
+    c = estimator.contamination
+    if isinstance(c, str) and c == "auto":
+        return auto
+    if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 0.5:
+        raise ValueError(f"contamination must be 'auto' or a number in (0, 0.5], got {c!r}")
+    return float(np.percentile(estimator.score_samples(X), 100.0 * c))
 
 
 class Forecaster(RegressorMixin, BaseEstimator):
@@ -170,7 +187,7 @@ def lag_features(y: pd.Series, *, horizon: int, period: int,
     baseline), the mean of the ``period`` values up to lag ``horizon``, hour of day and day
     of week. Only values at least ``horizon`` steps old are used, so a forecast made
     ``horizon`` steps ahead could really have been made."""
-    seasonal = period * max(1, -(-horizon // period))
+    seasonal = seasonal_lag(horizon, period)
     lags = sorted({horizon, horizon + 1, seasonal, seasonal + period})
     cols = {f"lag_{k}": y.shift(k) for k in lags}
     same_phase = pd.concat([y.shift(seasonal + j * period) for j in range(seasons)], axis=1)
@@ -182,9 +199,17 @@ def lag_features(y: pd.Series, *, horizon: int, period: int,
     return pd.DataFrame(cols, index=y.index)
 
 
-def seasonal_naive(y: pd.Series, period: int) -> pd.Series:
-    """The baseline: each value forecast as the value one season (``period`` steps) before."""
-    return y.shift(period)
+def seasonal_lag(horizon: int, period: int) -> int:
+    """The nearest whole number of seasons at least ``horizon`` steps back: the most recent
+    same-phase value a forecast ``horizon`` steps ahead may use."""
+    return period * max(1, -(-horizon // period))
+
+
+def seasonal_naive(y: pd.Series, period: int, horizon: int = 1) -> pd.Series:
+    """The baseline: each value forecast as the same phase's value ``seasonal_lag`` steps
+    before (one season when ``horizon <= period``), so it sees no value the model could
+    not see ``horizon`` steps ahead."""
+    return y.shift(seasonal_lag(horizon, period))
 
 
 def metrics(actual, predicted) -> dict:

@@ -40,6 +40,8 @@ lake (what ``verify report`` recomputes), ``cleanup`` and ``lake.read_meta`` for
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import fcntl
 import os
 import queue
@@ -834,6 +836,7 @@ class _Writer:
         self.records = 0
         self.since = 0.0
         self.files = 0
+        self.unreported: dict[str, int] = {}
 
     def add(self, rows: BlockRows) -> None:
         if self.first is None:
@@ -854,11 +857,25 @@ class _Writer:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if self.first is None:
-            return {}
+        if self.first is not None:
+            with lake.locked(self.dir, shared=False), _signals_deferred():
+                for sid, n in self._flush(reader).items():
+                    self.unreported[sid] = self.unreported.get(sid, 0) + n
+        # a signal raised as the flush ends leaves its counts here for the next call
+        written, self.unreported = self.unreported, {}
+        return written
+
+    def _flush(self, reader: _Reader) -> dict[str, int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         first, last = self.first, self.last
         written: dict[str, int] = {}
-        streams_meta = self.meta.setdefault("streams", {})
+        # built on a copy, applied once the checkpoint is written: a flush cut short and
+        # repeated rewrites the same files and counts their rows once
+        meta = copy.deepcopy(self.meta)
+        files = 0
+        streams_meta = meta.setdefault("streams", {})
         for sid, state in reader.streams.items():
             if (state.latest is None and sid not in self.tables) or \
                     (reader.only is not None and sid not in reader.only):
@@ -891,7 +908,7 @@ class _Writer:
                     entry["shredded_records"] += dropped
             if table.num_rows == 0:
                 continue
-            self.files += _write_partitions(self.dir, sid, table, first, last, state)
+            files += _write_partitions(self.dir, sid, table, first, last, state)
             entry["records"] += table.num_rows
             written[sid] = table.num_rows
             entry.setdefault("first_block", first)
@@ -910,10 +927,36 @@ class _Writer:
                 entry.setdefault("rejected_batches", []).append(
                     {"batch": note.batch, "block": note.block, "why": note.detail})
                 del entry["rejected_batches"][:-100]  # the latest hundred, named
-        self.meta.update(synced_to=last, tip_hash=self.last_hash, next_block=last + 1)
-        lake.write_meta(self.dir, self.meta)  # the checkpoint
+        meta.update(synced_to=last, tip_hash=self.last_hash, next_block=last + 1)
+        lake.write_meta(self.dir, meta)  # the checkpoint
+        self.meta.clear()
+        self.meta.update(meta)
+        self.files += files
         self.tables, self.notes, self.first, self.records = {}, [], None, 0
         return written
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM while a flush writes (they are noted, then raised again
+    after it), so a flush is not cut short and run twice. Main thread only, where Python
+    runs signal handlers."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {kind: signal.signal(kind, lambda number, frame: caught.append(number))
+                for kind in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)
 
 
 def _new_entry() -> dict:
@@ -957,17 +1000,9 @@ def _write_partitions(lake_dir: Path, sid: str, table, first: int, last: int,
     for end in ends:
         day = int(days[begin])
         folder = lake.partition_dir(lake_dir, sid, lake.utc_date(day * 86_400_000_000_000))
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"{lake.TEMP_PREFIX}{name}.tmp"
-        with pa.OSFile(str(tmp), "wb") as sink:
-            pq.write_table(table.slice(begin, end - begin), sink)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
+        lake.write_parquet(folder / name, table.slice(begin, end - begin))
         folders.add(folder)
         begin = end
-    for folder in folders:
-        lake.fsync_dir(folder)
     return len(folders)
 
 
@@ -988,10 +1023,9 @@ def _purge(lake_dir: Path, sid: str, shredded: set[int], recorded: int) -> tuple
         if kept.num_rows != table.num_rows:
             if kept.num_rows == 0:
                 path.unlink()
+                lake.fsync_dir(path.parent)
             else:
-                tmp = path.with_name(f"{lake.TEMP_PREFIX}{path.name}.tmp")
-                pq.write_table(kept, tmp)
-                os.replace(tmp, path)
+                lake.write_parquet(path, kept)
         left += kept.num_rows
     return left, max(recorded - left, 0)
 
@@ -1025,8 +1059,12 @@ class _Lock:
 
     def __init__(self, lake_dir: Path):
         folder = lake.meta_dir(lake_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.file = open(folder / lake.LOCK_FILE, "a+")
+        try:
+            lake.private_dir(folder)
+            self.file = lake.open_lock(lake_dir)
+        except OSError as exc:
+            raise ConfigError(f"the lake {lake_dir} cannot be made or locked ({exc.strerror}: "
+                              f"{exc.filename}); give a --lake in a writable folder") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -1061,8 +1099,9 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     reader = None
     try:
         if rebuild:  # under the lock: the metadata first, so a kill here leaves no lake
-            lake.meta_path(lake_dir).unlink(missing_ok=True)
-            shutil.rmtree(lake.records_dir(lake_dir), ignore_errors=True)
+            with lake.locked(lake_dir, shared=False):
+                lake.meta_path(lake_dir).unlink(missing_ok=True)
+                shutil.rmtree(lake.records_dir(lake_dir), ignore_errors=True)
         meta = lake.read_meta(lake_dir) if lake.meta_path(lake_dir).exists() else {}
         if meta and meta.get("channel") not in (None, network.name):
             raise ConfigError(f"the lake {lake_dir} holds channel {meta.get('channel')!r}, not "
@@ -1075,7 +1114,8 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
             raise ConfigError(f"the lake {lake_dir} holds {held}; sync it with the same "
                               f"--stream options, --rebuild it, or give another --lake")
         start = int(meta.get("next_block", 0))
-        cleanup(lake_dir, start)
+        with lake.locked(lake_dir, shared=False):
+            cleanup(lake_dir, start)
         tip = chain_info(network).height - 1
         if start > tip + 1:
             raise ConfigError(f"the lake {lake_dir} is synced to block {start - 1}, beyond "

@@ -317,3 +317,44 @@ def test_files_of_an_earlier_schema_version_read_their_missing_fields_as_missing
     assert q["missing"]["humidity_pct"] == table.num_rows
     assert q["rows"] == len(frame)
     assert pa.Table.from_pandas(frame).num_rows == results["inputs"]["rows"]
+
+
+def test_a_run_waits_for_no_sync_and_its_outputs_are_owner_only(tmp_path):
+    import os
+
+    lakes.make_lake(tmp_path / "lake", lakes.rows(0, 48))
+    with lake.locked(tmp_path / "lake", shared=False):  # a sync rewriting files
+        with pytest.raises(ConfigError, match="being written by a sync"):
+            with lake.locked(tmp_path / "lake", shared=True, wait=False):
+                pass
+    old = os.umask(0o022)
+    try:
+        analyze(tmp_path / "lake", tmp_path / "out")
+    finally:
+        os.umask(old)
+    paths = [tmp_path / "out", *(tmp_path / "out").rglob("*")]
+    assert any(p.suffix == ".parquet" for p in paths)
+    for p in paths:
+        assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
+
+
+def test_the_lake_lock_holds_a_sync_off_while_analyze_reads(tmp_path, monkeypatch):
+
+    from ledgerlake.analytics import analyze as module
+
+    lakes.make_lake(tmp_path / "lake", lakes.rows(0, 48))
+    seen = {}
+    real = module._compute
+
+    def compute(*args):
+        with pytest.raises(ConfigError):  # the writer's side cannot take it meanwhile
+            with lake.locked(tmp_path / "lake", shared=False, wait=False):
+                pass
+        seen["checked"] = True
+        return real(*args)
+
+    monkeypatch.setattr(module, "_compute", compute)
+    analyze(tmp_path / "lake", tmp_path / "out")
+    assert seen["checked"]
+    with lake.locked(tmp_path / "lake", shared=False, wait=False):  # released after
+        pass

@@ -35,13 +35,36 @@ def test_bad_parameters_and_times_are_named(tmp_path, capsys):
     lakes.make_lake(tmp_path / "lake", lakes.rows(0, 48))
     line = _one_line_error(capsys, "analyze", "--lake", str(tmp_path / "lake"),
                            "--out", str(tmp_path / "o1"), "--param", "bucket=soon")
-    assert line == "ConfigError: parameter bucket='soon' is not a duration (e.g. 1h, 15min, 1D)"
+    assert line == ("ConfigError: parameter bucket='soon' is not allowed: give a positive "
+                    "duration (e.g. 1h, 15min, 1D)")
     line = _one_line_error(capsys, "analyze", "--lake", str(tmp_path / "lake"),
                            "--out", str(tmp_path / "o2"), "--from", "yesterday")
     assert line.startswith("ConfigError: time_from 'yesterday' is neither nanoseconds nor")
     line = _one_line_error(capsys, "analyze", "--lake", str(tmp_path / "lake"),
                            "--param", "novalue", code=2)
     assert "is not KEY=VALUE" in line
+
+
+def test_bad_values_fail_up_front_in_one_line_naming_the_key(tmp_path, capsys):
+    lakes.make_lake(tmp_path / "lake", lakes.rows(0, 48))
+    for n, (param, key) in enumerate([
+            ("test_fraction=abc", "test_fraction"), ("target=x", "target"),
+            ("horizon=abc", "horizon"), ("season=0", "season"), ("z_window=0", "z_window"),
+            ("top=a", "top"), ("bucket=0h", "bucket"), ("window=-1h", "window"),
+            ("n_estimators=1.5", "n_estimators"), ("z_threshold=true", "z_threshold")]):
+        out_dir = tmp_path / f"o{n}"
+        line = _one_line_error(capsys, "analyze", "--lake", str(tmp_path / "lake"),
+                               "--out", str(out_dir), "--param", param)
+        assert line.startswith(f"ConfigError: parameter {key}=") and "give " in line, line
+        assert not out_dir.exists()  # refused before anything ran or was made
+
+
+def test_an_unwritable_out_fails_before_computing(tmp_path, capsys):
+    lakes.make_lake(tmp_path / "lake", lakes.rows(0, 48))
+    (tmp_path / "file").write_text("x")
+    line = _one_line_error(capsys, "analyze", "--lake", str(tmp_path / "lake"),
+                           "--out", str(tmp_path / "file" / "x"), "--no-anchor")
+    assert line.startswith("ConfigError: the output directory") and "--out" in line
 
 
 def test_a_run_prints_its_findings_and_json(tmp_path, capsys):

@@ -303,3 +303,106 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
     rows = reader.resolve(pending)
     assert [t.num_rows for _, t in rows.tables] == [3] and rows.notes == []
     reader.close()
+
+
+def _modes(root):
+    return {p.relative_to(root).as_posix(): p.stat().st_mode & 0o777
+            for p in [root, *root.rglob("*")]}
+
+
+def test_the_lake_holds_plaintext_so_it_is_owner_only_whatever_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        key = encryption.new_data_key()
+        _, a = _sealed(_rows(30), key=key)
+        home = tmp_path / "lake"
+        lock = sync._Lock(home)
+        writer = sync._Writer(home, {"channel": "c", "streams": {}, "next_block": 5})
+        writer.add(_block_rows(5, a, key))
+        writer.flush(_reader())
+        writer.add(_block_rows(6, a, key))
+        writer.flush(_reader(shredded={1}))  # the purge rewrites/deletes files
+        writer.add(_block_rows(7, _sealed(_rows(3), epoch=2, key=key)[1], key))
+        writer.flush(_reader(shredded={1}))
+        sync._purge(home, "plant", {9}, 3)
+        lock.close()
+    finally:
+        os.umask(old)
+    modes = _modes(home)
+    assert any(name.endswith(".parquet") for name in modes)
+    assert "_ledgerlake/lake.json" in modes
+    for name, mode in modes.items():
+        kind_dir = (home / name).is_dir()
+        assert mode == (0o700 if kind_dir else 0o600), (name, oct(mode))
+
+
+def test_a_flush_repeated_after_an_interrupt_counts_its_rows_once(tmp_path, monkeypatch):
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 5})
+    writer.add(_block_rows(5, a, key))
+    real = lake.write_meta
+    calls = []
+
+    def interrupted(lake_dir, meta):  # Ctrl-C after the files, before the checkpoint
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real(lake_dir, meta)
+
+    monkeypatch.setattr(lake, "write_meta", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.flush(_reader())
+    writer.flush(_reader())  # the sync's `except KeyboardInterrupt: commit()`
+    saved = lake.read_meta(tmp_path)["streams"]["plant"]
+    assert saved["records"] == 4
+    assert sum(pq.read_table(p).num_rows for p in lake.part_files(tmp_path)) == 4
+
+
+def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 5})
+    writer.add(_block_rows(5, a, key))
+    real = sync._write_partitions
+
+    def killed(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # lands mid-flush
+        time.sleep(0.05)
+        return real(*args)
+
+    monkeypatch.setattr(sync, "_write_partitions", killed)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a CLI has it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.flush(_reader())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert lake.read_meta(tmp_path)["next_block"] == 6  # the flush finished first
+    assert lake.read_meta(tmp_path)["streams"]["plant"]["records"] == 4
+    assert writer.flush(_reader()) == {"plant": 4}  # the sync's summary still hears of them
+
+
+def test_purge_rewrites_through_the_durable_write(tmp_path, monkeypatch):
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key)
+    _, b = _sealed(_rows(4), key=key, epoch=2, seq=2, prev=a.id)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 1})
+    writer.add(_block_rows(1, a, key))
+    writer.add(_block_rows(2, b, key, tx=1))
+    writer.flush(_reader())
+    synced = []
+    monkeypatch.setattr(lake, "fsync_dir", lambda folder: synced.append(folder))
+    assert sync._purge(tmp_path, "plant", {1}, 8) == (4, 4)
+    assert synced, "the purge's rename is made durable"
+
+
+def test_a_lake_that_cannot_be_made_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot be made or locked.*--lake"):
+        sync._Lock(tmp_path / "file" / "lake")

@@ -45,6 +45,17 @@ def test_seasonal_naive_repeats_the_value_one_period_back():
     assert seasonal_naive(y, 3).iloc[:3].isna().all()
 
 
+def test_seasonal_naive_beyond_one_season_looks_back_as_far_as_the_model_may():
+    y = pd.Series(np.arange(20.0))
+    base = seasonal_naive(y, 3, horizon=5)  # 2 seasons back: nothing under 5 steps old
+    assert base.iloc[6:].tolist() == y.iloc[:14].tolist()
+    assert base.iloc[:6].isna().all()
+    assert seasonal_naive(y, 3, horizon=3).equals(seasonal_naive(y, 3))
+    X = lag_features(y.set_axis(pd.date_range("2024-01-01", periods=20, freq="h")),
+                     horizon=5, period=3)
+    assert "lag_6" in X.columns and "lag_3" not in X.columns  # the same seasonal lag
+
+
 def test_lag_features_use_only_values_at_least_the_horizon_old():
     y = _seasonal(n_days=10)
     X = lag_features(y, horizon=24, period=24)
@@ -132,7 +143,27 @@ def test_models_follow_sklearn_conventions_and_survive_joblib(tmp_path):
 @pytest.mark.parametrize("estimator", [
     RobustZScore(threshold=1.5),            # blobs have some points beyond 1.5 MADs
     AnomalyDetector(threshold=1.5, n_estimators=20, random_state=0),
+    RobustZScore(contamination=0.1),        # offset_ from the training scores
+    AnomalyDetector(n_estimators=20, random_state=0, contamination=0.1),
     Forecaster(max_iter=20, random_state=0),
 ], ids=lambda e: type(e).__name__)
 def test_sklearn_estimator_checks(estimator):
     check_estimator(estimator)
+
+
+@pytest.mark.parametrize("make", [RobustZScore, AnomalyDetector])
+def test_contamination_sets_the_share_flagged_on_training_data(make):
+    """The outlier checks scikit-learn runs for detectors with ``contamination``: that
+    share of the training samples is flagged; "auto" keeps the threshold's own verdict (on
+    make_blobs it flags nothing, which is why those checks need a contamination)."""
+    from sklearn.utils.estimator_checks import check_outliers_fit_predict, check_outliers_train
+
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    check_outliers_train(make.__name__, make(contamination=0.1))
+    check_outliers_fit_predict(make.__name__, make(contamination=0.1))
+    flagged = (make(contamination=0.1).fit(X).predict(X) == -1).mean()
+    assert flagged == pytest.approx(0.1, abs=0.01)
+    auto = make().fit(X)
+    assert auto.offset_ == (-1.0 if make is AnomalyDetector else -3.5)
+    with pytest.raises(ValueError, match="contamination"):
+        make(contamination=0.9).fit(X)
