@@ -76,3 +76,13 @@ def test_the_detector_decides_by_the_score_and_names_both_methods(tmp_path):
 ], ids=lambda e: type(e).__name__)
 def test_sklearn_estimator_checks(estimator):
     check_estimator(estimator)
+
+
+def test_every_analysis_parameter_has_a_rule_and_a_bad_quantile_is_one_line():
+    from ledgerlake.analytics import analyze
+    from ledgerlake.errors import ConfigError
+
+    assert set(analyze.RULES) == set(analyze.DEFAULTS)
+    with pytest.raises(ConfigError, match="anomaly_quantile=1.5 is not allowed"):
+        analyze._params({"anomaly_quantile": 1.5})
+    assert analyze._params({"anomaly_quantile": 0.995})["anomaly_quantile"] == 0.995
