@@ -27,6 +27,7 @@ from ledgerlake.client.ingest import RecordsSource, ingest
 from ledgerlake.client.streams import create_stream, open_data_keys, org_private_keys
 from ledgerlake.network import process
 from networks import network_up
+from tampering import block_files, one_bit_flipped, put_back, replace_once
 
 pytestmark = pytest.mark.integration
 SCHEMA = {"version": 1, "fields": [
@@ -228,24 +229,11 @@ def test_a_changed_input_ciphertext_on_a_peers_disk_is_named(net, ledger, anchor
     out, results, _ = anchored
     _, sealed = ledger
     peer = net.layout.node("peer0.org2")
-    files = sorted(net.layout.node_dir(peer).rglob(
-        f"chains/chains/{net.spec.channel}/blockfile_*"))
-    at = len(sealed.ciphertext) // 2
-    old = sealed.ciphertext[at - 16:at + 16]
-    new = old[:16] + bytes([old[16] ^ 1]) + old[17:]
+    old, new = one_bit_flipped(sealed.ciphertext)
     process.stop(net.layout.pid_file(peer))
     changed = []
     try:
-        for path in files:
-            data = path.read_bytes()
-            if data.count(old) == 1:
-                where = data.index(old)
-                with path.open("r+b") as f:
-                    f.seek(where)
-                    f.write(new)
-                changed.append((path, where))
-                break
-        assert changed, "the ciphertext was not found once in peer0.org2's block files"
+        changed.append(replace_once(block_files(net, peer), old, new))
         net.up()
         first, last = results["inputs"]["blocks"]
         code, stdout, err = _verify(capsys, net, out, "--as", "Org2/analyst", "--peer",
@@ -258,10 +246,8 @@ def test_a_changed_input_ciphertext_on_a_peers_disk_is_named(net, ledger, anchor
                        "peer0.org1")[0] == 0
     finally:
         process.stop(net.layout.pid_file(peer))
-        for path, where in changed:
-            with path.open("r+b") as f:
-                f.seek(where)
-                f.write(old)
+        for change in changed:
+            put_back(*change)
         net.up()
 
 

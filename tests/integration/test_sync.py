@@ -30,6 +30,7 @@ from ledgerlake.client.streams import create_stream, open_data_keys, org_private
 from ledgerlake.errors import IntegrityError
 from ledgerlake.network import process
 from networks import network_up
+from tampering import block_files, one_bit_flipped, put_back, replace_once
 
 pytestmark = pytest.mark.integration
 SCHEMA = {"version": 1, "fields": [
@@ -361,8 +362,7 @@ def test_offchain_payloads_are_read_from_file_uris_and_others_reported(net, stre
 def test_a_tampered_block_stops_the_sync_naming_it(net, streams, tmp_path):
     names, _ = streams
     peer = net.layout.node("peer0.org2")
-    files = sorted(net.layout.node_dir(peer).rglob(
-        f"chains/chains/{net.spec.channel}/blockfile_*"))
+    files = block_files(net, peer)
     with net.contract("Org1", "producer") as api:
         tip_before = chain_info(api.contract.network).height - 1
     with net.contract("Org1", "producer") as api:  # a batch whose ciphertext we know
@@ -378,22 +378,11 @@ def test_a_tampered_block_stops_the_sync_naming_it(net, streams, tmp_path):
     assert block > tip_before
     # one bit of the batch's ciphertext (in the transaction only): framing and the
     # peer's block index still hold, the data hash does not
-    at = len(sealed.ciphertext) // 2
-    old = sealed.ciphertext[at - 16:at + 16]
-    new = old[:16] + bytes([old[16] ^ 1]) + old[17:]
+    old, new = one_bit_flipped(sealed.ciphertext)
     process.stop(net.layout.pid_file(peer))
     changed = []
     try:
-        for path in files:
-            data = path.read_bytes()
-            if data.count(old) == 1:
-                at = data.index(old)
-                with path.open("r+b") as f:
-                    f.seek(at)
-                    f.write(new)
-                changed.append((path, at))
-                break
-        assert changed, "the ciphertext was not found once in peer0.org2's block files"
+        changed.append(replace_once(files, old, new))
         net.up()
         lake_dir = tmp_path / "lake"
         proc = subprocess.run(
@@ -416,8 +405,6 @@ def test_a_tampered_block_stops_the_sync_naming_it(net, streams, tmp_path):
         assert caught.value.block_number == block and caught.value.check == "data_hash"
     finally:
         process.stop(net.layout.pid_file(peer))
-        for path, at in changed:
-            with path.open("r+b") as f:
-                f.seek(at)
-                f.write(old)
+        for change in changed:
+            put_back(*change)
         net.up()

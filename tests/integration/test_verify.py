@@ -20,6 +20,8 @@ from fabric_protos.common import configuration_pb2 as channel_config_pb2
 from fabric_protos.orderer import configuration_pb2 as orderer_config_pb2
 from fabric_protos.orderer.etcdraft import configuration_pb2 as etcdraft_pb2
 
+from tampering import block_files, put_back, replace_once
+
 from ledgerlake import records
 from ledgerlake.cli import _one_line, _settle, main
 from ledgerlake.client import Identity, connect, encryption, from_state_dir, signer_from_wallet
@@ -388,33 +390,6 @@ def test_no_plaintext_marker_in_any_file_of_the_network(net, apis, org_keys):
 
 
 # -- tampering on a peer's disk -----------------------------------------------------------
-def _blockfiles(net, peer) -> list[Path]:
-    return sorted((net.layout.node_dir(peer)).rglob(
-        f"chains/chains/{net.spec.channel}/blockfile_*"))
-
-
-def _replace_once(files: list[Path], old: bytes, new: bytes) -> tuple[Path, int, bytes]:
-    """Overwrite ``old`` (found exactly once) with ``new`` of the same length, in place;
-    returns what ``_put_back`` needs (the peer appends blocks meanwhile, so the file is
-    mended where it was changed, never rewritten whole)."""
-    assert len(old) == len(new) and old != new
-    for path in files:
-        data = path.read_bytes()
-        if data.count(old) == 1:
-            at = data.index(old)
-            with path.open("r+b") as f:
-                f.seek(at)
-                f.write(new)
-            return path, at, old
-    raise AssertionError("bytes to change not found exactly once in the block files")
-
-
-def _put_back(path: Path, at: int, old: bytes) -> None:
-    with path.open("r+b") as f:
-        f.seek(at)
-        f.write(old)
-
-
 def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named(
         net, apis, org_keys, capsys):
     stream = Stream(net, apis, org_keys, readers=("Org1",))
@@ -422,7 +397,7 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     a, b = stream.submit(_rows(4), source="line-b"), stream.submit(_rows(4), source="line-c")
     state = str(net.state_dir)
     peer = net.layout.node("peer0.org2")
-    files = _blockfiles(net, peer)
+    files = block_files(net, peer)
     # Bytes are changed inside a transaction's arguments, for others of the same length (one
     # bit of the raw ciphertext, SubmitBatch's second argument; one header, the first, for
     # another of the same size): protobuf framing, block lengths and the peer's block index
@@ -436,8 +411,8 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     process.stop(net.layout.pid_file(peer))
     changes = []
     try:
-        changes.append(_replace_once(files, ciphertext, flipped))  # one bit of a transaction
-        changes.append(_replace_once(files, arg_a, arg_b))  # b's header in a's place
+        changes.append(replace_once(files, ciphertext, flipped))  # one bit of a transaction
+        changes.append(replace_once(files, arg_a, arg_b))  # b's header in a's place
         net.up()
         org2_tx = verify_batch(apis["Org1", "auditor"], stream.name, changed.id)  # peer0.org1
         block = org2_tx.block_number
@@ -470,7 +445,7 @@ def test_a_changed_block_file_a_changed_ciphertext_and_a_swapped_batch_are_named
     finally:
         process.stop(net.layout.pid_file(peer))
         for change in changes:
-            _put_back(*change)
+            put_back(*change)
         net.up()
     code, out, err = _cli(capsys, "verify", "chain", "--state-dir", state, "--peer",
                           "peer0.org2")
