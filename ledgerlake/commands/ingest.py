@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ledgerlake.cli import _as_option, _contract, _network, _state_dir_option, err, out
-from ledgerlake.errors import ConfigError, RecordError
+from ledgerlake.errors import ConfigError, GatewayError, RecordError
 
 #: Options handed to the SQL, HTTP and MQTT sources (``open_source``'s ``options``).
 PASS_THROUGH = (
@@ -88,27 +88,35 @@ def _print_summary(summary, rejects: Path | None) -> None:
                  and rejects else ""))
 
 
-def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, **options):
-    """The pipeline as ``who`` with a live progress line; Ctrl-C commits what was read and
-    exits with 130."""
+def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, peer=None,
+         **options):
+    """The pipeline as ``who`` through ``peer`` with a live progress line; Ctrl-C commits
+    what was read and exits with 130. A failure of the peer (not a refusal by the
+    contract) says how to resume."""
     from ledgerlake.client.ingest.pipeline import ingest
 
     org = who.partition("/")[0]
     net = _network(state_dir)
-    stop = threading.Event()
-    with _contract(state_dir, who) as api:
-        org_key = _org_key(net.state_dir, org)
-        if quiet:
-            summary = ingest(api, sources, stream=stream, org_key=org_key, stop=stop,
-                             state_dir=net.state_dir, reject_file=rejects, **options)
-        else:
+    options.update(stream=stream, stop=threading.Event(), state_dir=net.state_dir,
+                   reject_file=rejects)
+    try:
+        with _contract(state_dir, who, peer) as api:
+            options["org_key"] = _org_key(net.state_dir, org)
+            if quiet:
+                return ingest(api, sources, **options)
             with Live(Text("starting…"), console=err, refresh_per_second=4,
                       transient=True) as live:
-                summary = ingest(api, sources, stream=stream, org_key=org_key, stop=stop,
-                                 state_dir=net.state_dir, reject_file=rejects,
-                                 progress=lambda s: live.update(_status(s, rejects)),
-                                 **options)
-    return summary
+                return ingest(api, sources, progress=lambda s: live.update(_status(s, rejects)),
+                              **options)
+    except GatewayError as exc:
+        if exc.error_code is not None:  # the contract refused: its message says why
+            raise
+        through = f"peer {peer}" if peer else f"{org}'s first peer"
+        raise type(exc)(f"{exc.message} (through {through}). Committed batches are kept; "
+                        f"re-run the same command to resume without duplicates, with "
+                        f"--peer to go through another peer",
+                        transaction_id=exc.transaction_id, code=exc.code,
+                        details=exc.details) from exc
 
 
 @click.command("ingest")
@@ -138,11 +146,14 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, **opti
 @click.option("--send-plaintext", is_flag=True,
               help="Also send the records to the endorsers (every endorsing organisation "
                    "must read the stream) so the contract checks them.")
+@click.option("--peer", help="Submit through this peer (e.g. peer1.org1) [the organisation's "
+                            "first]; if it fails mid-way, a re-run through another peer "
+                            "resumes without duplicates.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @_pass_through
 def ingest_cmd(sources: tuple[str, ...], stream: str, source_id, who: str, state_dir, batch_size: int,
                flush_seconds: float, time_field, on_error: str, reject_file, file_format,
-               delimiter, max_in_flight: int, send_plaintext: bool, quiet: bool,
+               delimiter, max_in_flight: int, send_plaintext: bool, peer, quiet: bool,
                **pass_through) -> None:
     """Ingest SOURCE into a stream: a CSV, JSON Lines or Parquet file, a directory or a glob
     of them, '-' for JSON Lines on standard input, a SQLAlchemy URL (--table/--query,
@@ -175,7 +186,7 @@ def ingest_cmd(sources: tuple[str, ...], stream: str, source_id, who: str, state
             f"{source_id or opened[0].source_id()}.rejects.jsonl" if len(opened) == 1
             else "rejects.jsonl")
         summary = _run(state_dir, who, stream, opened[0] if len(opened) == 1 else opened,
-                       quiet, rejects, source_id=source_id,
+                       quiet, rejects, peer=peer, source_id=source_id,
                        batch_size=batch_size, flush_seconds=flush_seconds,
                        time_field=time_field, on_error=on_error, max_in_flight=max_in_flight,
                        send_plaintext=send_plaintext,

@@ -13,6 +13,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from contextlib import asynccontextmanager
 
@@ -332,3 +334,64 @@ def test_the_gateway_peer_killed_the_client_resumes_on_another_peer(raft):
     print(f"\nRESUME {len(result.valid)} VALID, {len(unresolved)} unresolved of which "
           f"{len(maybe)} may have committed ({len(resumed['found'])} had), "
           f"{len(resumed['sent'])} sent again through peer1.org1")
+
+
+def test_the_gateway_peer_killed_mid_ingest_a_rerun_on_another_peer_commits_each_row_once(
+        raft, tmp_path):
+    """``ledgerlake ingest`` through peer0.org1, which is killed mid-way: the ingest ends
+    with a one-line error, no traceback; the same command with ``--peer peer1.org1``
+    resumes and every row is in the ledger exactly once, in input order."""
+    from ledgerlake.client import LedgerlakeContract, connect, encryption
+    from ledgerlake.client.models import Writers
+    from chain_rows import chain_rows
+
+    schema = {"version": 1, "fields": [{"name": "sensor", "type": "string"},
+                                       {"name": "seq", "type": "int"},
+                                       {"name": "value", "type": "float"}]}
+    data_key = encryption.new_data_key()
+    apis = {}
+    for user in ("admin", "analyst"):
+        wallet = raft.layout.wallet_dir(raft.layout.org("Org1"), user)
+        channel = from_state_dir(raft.state_dir, "Org1", 1).dial()
+        apis[user] = (LedgerlakeContract(connect(Identity.from_wallet(wallet),
+                                                 signer_from_wallet(wallet), channel)
+                                         .get_network(raft.spec.channel)
+                                         .get_contract(raft.spec.chaincode)), channel)
+    admin, analyst = apis["admin"][0], apis["analyst"][0]
+    try:
+        admin.create_stream("gw-killed", schema, readers=["Org1MSP"],
+                            writers=Writers(("Org1MSP",)),
+                            wrapped_keys={"Org1MSP": admin.get_org_key("Org1MSP").wrap(
+                                data_key, stream="gw-killed", epoch=1)})
+        raft.settle()
+        rows = [{"sensor": f"s{i % 7}", "seq": i, "value": i / 4} for i in range(6000)]
+        source = tmp_path / "readings.csv"
+        source.write_text("sensor,seq,value\n"
+                          + "".join(f"{r['sensor']},{r['seq']},{r['value']}\n" for r in rows))
+        command = [sys.executable, "-m", "ledgerlake", "ingest", str(source),
+                   "--stream", "gw-killed", "--source-id", "gw", "--batch-size", "50",
+                   "--max-in-flight", "4", "--state-dir", str(raft.state_dir), "--quiet"]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        state = raft.state_dir / "ingest" / "gw-killed" / "gw.json"
+        deadline = time.monotonic() + 60
+        while not (state.exists() and json.loads(state.read_text()).get("seq", 0) >= 3):
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        _kill(raft, "peer0.org1")
+        _, stderr = first.communicate(timeout=180)
+        print(f"\nFIRST RUN (exit {first.returncode}): {stderr.strip()}")
+        assert first.returncode not in (0, None), "the ingest went on without its peer"
+        assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert "re-run the same command" in stderr, stderr
+        again = subprocess.run(command + ["--peer", "peer1.org1"], capture_output=True,
+                               text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        raft.up()
+        raft.settle(timeout=60)
+        got = chain_rows(analyst, "gw-killed", "gw", schema, data_key)
+        assert len(got) == len(rows), f"{len(got)} rows in the ledger, {len(rows)} ingested"
+        assert got == rows  # each exactly once, in input order
+    finally:
+        for _, channel in apis.values():
+            channel.close()
