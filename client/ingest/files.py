@@ -190,6 +190,17 @@ class FileSource:
                       "parquet": self._parquet}[self._format(path)]
             yield from reader(path, name, skip if index == first else 0)
 
+    def input_bytes(self) -> int:
+        """The size of the files: a file source can be read in a worker process, which the
+        pipeline decides by this (``workers.plan``)."""
+        total = 0
+        for path in self.files:
+            try:
+                total += path.stat().st_size
+            except OSError:
+                pass  # reading it names the problem
+        return total
+
     def committed(self, position: Any) -> None:
         """Files need no acknowledgement."""
 
