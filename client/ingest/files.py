@@ -310,7 +310,10 @@ class FileSource:
                 cast = array
             arrays.append(cast)
         table = pa.RecordBatch.from_arrays(arrays, names=names)
-        nulls = any(a.null_count for a in arrays)
+        if not slow and not any(a.null_count for a in arrays):  # the common case, lean
+            for i, row in enumerate(table.to_pylist(), done + 1):
+                yield Row(row, f"row {i} of {name}", {"file": name, "row": i})
+            return
         for i, row in enumerate(table.to_pylist(), done + 1):
             error = None
             if slow:
@@ -325,8 +328,7 @@ class FileSource:
             if error:  # the row as read (text), for the reject file
                 yield Row(text, f"row {i} of {name}", position, error)
             else:
-                yield Row(_drop_none(row) if nulls or slow else row, f"row {i} of {name}",
-                          position)
+                yield Row(_drop_none(row), f"row {i} of {name}", position)
 
     # -- JSON Lines -------------------------------------------------------------------------------
     def _jsonl(self, path: Path, name: str, skip: int) -> Iterator[Row]:
