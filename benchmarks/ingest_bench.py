@@ -99,7 +99,7 @@ def child(state_dir: str, files: list[str], batch: int, workers: int | None) -> 
     from ledgerlake.network import LocalNetwork
 
     net = LocalNetwork(state_dir)
-    stop, peaks = threading.Event(), {}
+    stop, peaks, steady = threading.Event(), {}, []
     sampler = threading.Thread(target=_sampler, args=(stop, peaks), daemon=True)
     with net.contract("Org1", "producer") as api:
         sampler.start()
@@ -108,7 +108,7 @@ def child(state_dir: str, files: list[str], batch: int, workers: int | None) -> 
         summary = ingest(api, [open_source(f) for f in files], stream=STREAM,
                          org_key=load_org_key(net.org_key_path("Org1")),
                          purpose="ingest benchmark", batch_size=batch, state_dir=state_dir,
-                         workers=workers)
+                         workers=workers, progress=lambda s: steady.append(_cpu_now(s)))
         wall, cpu = time.monotonic() - t0, time.process_time() - c0
         k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     stop.set()
@@ -116,12 +116,32 @@ def child(state_dir: str, files: list[str], batch: int, workers: int | None) -> 
     kids = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
     trace = peaks.get("trace", [])
+    # the steady figure: CPU per record committed between 20% and the last sample
+    begin = next((x for x in steady if x[0] >= 0.2 * summary.committed), None)
+    end = steady[-1] if steady else None
+    steady_us = ((end[1] - begin[1]) / (end[0] - begin[0]) * 1e6
+                 if begin and end and end[0] > begin[0] else 0.0)
     print(json.dumps({"committed": summary.committed, "rejected": summary.rejected,
                       "batches": summary.batches, "seconds": wall, "cpu": cpu + kids,
                       "main_cpu": cpu, "worker_cpu": kids,
                       "workers": len(summary.worker_pids), "peak_mib": peak,
+                      "steady_us": steady_us,
                       "peak_total_mib": max(peaks.get("total", 0) / 2**20, peak),
                       "rss_trace": trace[:: max(1, len(trace) // 20)]}))
+
+
+def _cpu_now(summary) -> tuple[int, float]:
+    """(records committed, CPU seconds of this process and its live workers) now."""
+    import psutil
+
+    me = psutil.Process()
+    used = sum(me.cpu_times()[:2])
+    for kid in me.children(recursive=True):
+        try:
+            used += sum(kid.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return summary.committed, used
 
 
 def node_cpu(net) -> dict:
@@ -189,9 +209,10 @@ def main() -> None:
                         help="worker processes (0: in process) [default: by the machine]")
     parser.add_argument("--no-append", action="store_true")
     opts = parser.parse_args()
-    lines = ["| input records | sources | batch | workers | committed | records/s | client CPU "
-             "µs/record (main + workers) | client peak MiB (main + workers; main) | node CPU "
-             "µs/record (peers, orderers, chaincode) | ledger bytes/record | machine busy |",
+    lines = ["| input records | sources | batch | workers | committed | records/s | client "
+             "CPU µs/record (main + workers; steady) | client peak MiB (main + workers; "
+             "main) | node CPU µs/record (peers, orderers, chaincode) | ledger bytes/record "
+             "| machine busy |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for count in opts.records:
         r = run(count, opts.sources, opts.batch, opts.workers)
@@ -200,7 +221,8 @@ def main() -> None:
         line = (f"| {count:,} | {r['sources']} | {r['batch']:,} | {r['workers']} | "
                 f"{r['committed']:,} | {r['committed'] / r['seconds']:,.0f} | "
                 f"{r['cpu'] / n * 1e6:.1f} ({r['main_cpu'] / n * 1e6:.1f} + "
-                f"{r['worker_cpu'] / n * 1e6:.1f}) | {r['peak_total_mib']:.0f} "
+                f"{r['worker_cpu'] / n * 1e6:.1f}; {r['steady_us']:.1f}) | "
+                f"{r['peak_total_mib']:.0f} "
                 f"({r['peak_mib']:.0f}) | {per.get('peer', 0):.1f}, {per.get('orderer', 0):.1f}, "
                 f"{per.get('chaincode', 0):.1f} | {r['ledger_bytes']:.0f} | "
                 f"{r['busy'] * 100:.0f}% |")

@@ -18,7 +18,9 @@ through one at a time (the contract refuses seq k+2 before k+1 is committed), so
 overlaps the sealing of one batch with the commit of the one before. The submitter
 also cuts a batch that has waited ``flush_seconds`` (slow or live sources). Lanes run side
 by side, so many batches are in flight across sources (at most ``max_in_flight`` sealed and
-not yet committed, which bounds memory).
+not yet committed, which bounds memory). A large input's file sources are read, validated
+and sealed in worker processes instead (``workers.py``; one per core by default), which
+send back sealed batches; committing, the state and the reject file stay here.
 
 Exactly once: before a batch is submitted it is recorded as pending in the lane's state
 file (``state.py``) with the input position it ends at; its plaintext carries that
