@@ -102,6 +102,17 @@ def _cast_column(field: records.Field, column):
         return None
 
 
+#: Rows turned into Python dicts at a time: a whole 1 MiB block's (~10,000 rows, ~20 MiB
+#: of dicts) would sit in memory while the pipeline takes them one by one.
+PYLIST_ROWS = 1024
+
+
+def _pylist(table) -> Iterator[dict]:
+    """The rows of an Arrow record batch as dicts, ``PYLIST_ROWS`` at a time."""
+    for start in range(0, table.num_rows, PYLIST_ROWS):
+        yield from table.slice(start, PYLIST_ROWS).to_pylist()
+
+
 def _drop_none(row: dict) -> dict:
     return {k: v for k, v in row.items() if v is not None}
 
@@ -311,10 +322,10 @@ class FileSource:
             arrays.append(cast)
         table = pa.RecordBatch.from_arrays(arrays, names=names)
         if not slow and not any(a.null_count for a in arrays):  # the common case, lean
-            for i, row in enumerate(table.to_pylist(), done + 1):
+            for i, row in enumerate(_pylist(table), done + 1):
                 yield Row(row, f"row {i} of {name}", {"file": name, "row": i})
             return
-        for i, row in enumerate(table.to_pylist(), done + 1):
+        for i, row in enumerate(_pylist(table), done + 1):
             error = None
             if slow:
                 text = dict(row)
