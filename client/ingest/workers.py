@@ -111,7 +111,7 @@ class Pool:
                 fds = [theirs.fileno() for _, theirs in pairs]
                 process = subprocess.Popen(
                     [sys.executable, "-m", __name__, *map(str, fds)], pass_fds=fds,
-                    process_group=0, stdin=subprocess.DEVNULL)
+                    process_group=0, stdin=subprocess.DEVNULL, env=_worker_environment())
                 self.processes.append(process)
                 for i, (mine, theirs) in zip(group, pairs):
                     theirs.close()
@@ -142,6 +142,16 @@ class Pool:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+
+def _worker_environment() -> dict:
+    """The worker's environment: ours, with one glibc malloc arena (``MALLOC_ARENA_MAX=1``,
+    unless set): with an arena per reading thread, a worker's RSS crept up ~10% over five
+    times the rows while its Python heap stayed the same; with one it stays flat (and
+    lower). Python allocates under its GIL anyway, and pyarrow from its own pool."""
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "1")
+    return env
 
 
 class RemoteLane(_Committer):
