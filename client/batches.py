@@ -77,7 +77,8 @@ def seal_batch(*, stream: str, source: str, seq: int, prev_hash: str,
         rows = fastrecords.validate_records(schema, rows)
     pool = os.urandom(16 * len(rows))  # one system call for the batch's salts
     salts = tuple(pool[i:i + 16] for i in range(0, len(pool), 16))
-    leaves, plaintext = fastrecords.seal(schema, rows, salts, cursor)
+    # the rows are normalised now (here, or by the ingest that validated each one)
+    leaves, plaintext = fastrecords.seal(schema, rows, salts, cursor, normalised=True)
     nonce, ciphertext = encryption.encrypt(
         data_key, records.encode_plaintext(plaintext, encoding),
         encryption.associated_data(stream, source, seq, key_epoch))

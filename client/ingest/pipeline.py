@@ -18,7 +18,9 @@ through one at a time (the contract refuses seq k+2 before k+1 is committed), so
 overlaps the sealing of one batch with the commit of the one before. The submitter
 also cuts a batch that has waited ``flush_seconds`` (slow or live sources). Lanes run side
 by side, so many batches are in flight across sources (at most ``max_in_flight`` sealed and
-not yet committed, which bounds memory).
+not yet committed, which bounds memory). A large input's file sources are read, validated
+and sealed in worker processes instead (``workers.py``; one per core but one), which
+send back sealed batches; committing, the state and the reject file stay here.
 
 Exactly once: before a batch is submitted it is recorded as pending in the lane's state
 file (``state.py``) with the input position it ends at; its plaintext carries that
@@ -82,6 +84,8 @@ class IngestSummary:
     seconds: float = 0.0
     interrupted: bool = False
     in_flight: int = 0
+    #: the worker processes reading and sealing (``workers.py``); empty: none
+    worker_pids: list = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -161,7 +165,38 @@ class _Stop(Exception):
     """A bad row under on_error="stop" (its message names it)."""
 
 
-class _Lane:
+class _Committer:
+    """What commits a source's sealed batches in the ingesting process, in order: the lane
+    of a source read here (``_Lane``) or in a worker process (``workers.RemoteLane``)."""
+
+    run: _Run
+    state: SourceState
+    summary: SourceSummary
+    sid: str
+    source: Any
+
+    def commit(self, sealed, end: Any, count: int) -> None:
+        """Write ahead, submit, then record the new head."""
+        run, state = self.run, self.state
+        pending = Pending(sealed.batch["seq"], sealed.id, end, count, sealed_to_json(sealed))
+        state.pending = pending
+        run.store.save(state)
+        submit(run.api, run.stream, self.sid, sealed, run.submit_options)
+        state.committed(pending)
+        run.store.save(state)
+        self.summary.committed += count
+        self.summary.batches += 1
+        self.summary.head_seq = state.seq
+        self.source.committed(end)
+
+    def advance(self, position: Any) -> None:
+        """Only rejected rows since the last batch: the position moves past them."""
+        self.state.position = position
+        self.run.store.save(self.state)
+        self.source.committed(position)
+
+
+class _Lane(_Committer):
     """One source: a reader thread that validates and seals, a submitter that commits."""
 
     def __init__(self, run: _Run, source, source_id: str, state: SourceState,
@@ -191,6 +226,10 @@ class _Lane:
     def start(self) -> None:
         for thread in self.threads:
             thread.start()
+
+    def stop(self) -> None:
+        """Ask the source to end (a live one); what was read is still committed."""
+        self.source.stop()
 
     def _guard(self, work: Callable[[], None]) -> None:
         try:
@@ -300,7 +339,7 @@ class _Lane:
             except BaseException:
                 self._give_slot()
                 raise
-            self.sealed.put(chunks)
+            self._put(chunks)
         finally:
             self._sealing.release()
 
@@ -369,9 +408,7 @@ class _Lane:
                 return
             if isinstance(chunks, tuple):  # ("advance", position): only rejects since
                 if not self.run.failure:
-                    self.state.position = chunks[1]
-                    self.run.store.save(self.state)
-                    self.source.committed(chunks[1])
+                    self.advance(chunks[1])
                 continue
             try:
                 if not self.run.failure:  # after a failure, sealed batches are dropped
@@ -380,19 +417,6 @@ class _Lane:
             finally:
                 self._give_slot()
 
-    def commit(self, sealed, end: Any, count: int) -> None:
-        """Write ahead, submit, then record the new head."""
-        run, state = self.run, self.state
-        pending = Pending(sealed.batch["seq"], sealed.id, end, count, sealed_to_json(sealed))
-        state.pending = pending
-        run.store.save(state)
-        submit(run.api, run.stream, self.sid, sealed, run.submit_options)
-        state.committed(pending)
-        run.store.save(state)
-        self.summary.committed += count
-        self.summary.batches += 1
-        self.summary.head_seq = state.seq
-        self.source.committed(end)
 
 
 _MAX_PAYLOAD_BYTES = records.MAX_INLINE_PAYLOAD * 3 // 4  # holds under either payload form
@@ -527,7 +551,8 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
            state_dir: str | Path = ".ledgerlake",
            progress: Callable[[IngestSummary], None] | None = None,
            stop: threading.Event | None = None, send_plaintext: bool = False,
-           endorsing_organizations: Sequence[str] = ()) -> IngestSummary:
+           endorsing_organizations: Sequence[str] = (),
+           workers: int | None = None) -> IngestSummary:
     """Ingest one source (or a list of sources, side by side) into ``stream`` as the
     producer ``api`` (a sync ``LedgerlakeContract``) speaks for; return a summary.
 
@@ -540,7 +565,11 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
     ``endorsing_organizations`` (readers of the stream only) for the contract to check.
     ``progress`` is called with the running summary about 4 times a second. Setting
     ``stop`` (or Ctrl-C in the calling thread) ends reading, commits what was read and
-    returns with ``interrupted``."""
+    returns with ``interrupted``.
+
+    ``workers``: how many worker processes read, validate and seal the sources that can be
+    read in one (files; ``workers.py``): None decides by the machine (one per core but one,
+    none for a small input or on one core), 0 reads everything in this process."""
     single = not isinstance(sources, (list, tuple))
     sources = [sources] if single else list(sources)
     if not sources:
@@ -553,6 +582,9 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
         raise ConfigError("flush seconds must be above 0")
     if not isinstance(max_in_flight, int) or max_in_flight < 1:
         raise ConfigError("max in flight must be at least 1")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or workers < 0):
+        raise ConfigError(f"workers must be 0 (read in this process) or more, not {workers!r}")
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be skip or stop, not {on_error!r}")
     stream_def = _stream(api, stream)
@@ -582,16 +614,26 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
                                      for i, s in zip(ids, sources)])
     started = time.monotonic()
     locks = [run.store.lock(stream, i) for i in ids]
-    held = []
+    held, pool = [], None
     try:
         for lock in locks:
             held.append(lock.__enter__())
-        lanes = [_Lane(run, s, i, _prepare_lane(run, keys, s, i, sub), sub)
-                 for s, i, sub in zip(sources, ids, summary.sources)]
+        pool = _start_workers(run, sources, ids, workers)  # starting while lanes prepare
+        lanes = []
+        for index, (s, i, sub) in enumerate(zip(sources, ids, summary.sources)):
+            state = _prepare_lane(run, keys, s, i, sub)
+            if pool is not None and index in pool.conns:
+                from ledgerlake.client.ingest.workers import RemoteLane
+                lanes.append(RemoteLane(run, s, i, state, sub, pool.conns[index]))
+            else:
+                lanes.append(_Lane(run, s, i, state, sub))
+        summary.worker_pids = pool.pids if pool is not None else []
         for lane in lanes:
             lane.start()
         _wait(lanes, run, summary, started, progress)
     finally:
+        if pool is not None:
+            pool.close()
         for lock in held:
             lock.__exit__(None, None, None)
         rejects.close()
@@ -601,6 +643,21 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
     if run.stopped_by:
         raise run.stopped_by[0]
     return summary
+
+
+def _start_workers(run: _Run, sources, ids: list[str], workers: int | None):
+    """The worker processes that read the sources a worker can read (None: none)."""
+    from ledgerlake.client.ingest import workers as pool
+
+    groups = pool.plan([pool.input_bytes(s) for s in sources], workers, pool.machine_cpus())
+    if not groups:
+        return None
+    config = {"stream": run.stream, "schema": run.schema.to_mapping(), "epoch": run.epoch,
+              "data_key": run.data_key, "max_age_ns": run.max_age_ns,
+              "time_field": run.time_field, "batch_size": run.batch_size,
+              "flush_seconds": run.flush_seconds, "on_error": run.on_error,
+              "plaintext": bool(run.submit_options.get("send_plaintext"))}
+    return pool.Pool(groups, sources, ids, config)
 
 
 def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) -> None:
@@ -616,7 +673,7 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
             if run.stop.is_set() and not stopped:  # the caller's stop: a live source too
                 stopped = True
                 for lane in lanes:
-                    lane.source.stop()
+                    lane.stop()
             summary.in_flight = sum(lane.in_flight for lane in lanes)
             summary.seconds = time.monotonic() - started
             if progress is not None:
@@ -627,7 +684,7 @@ def _wait(lanes, run: _Run, summary: IngestSummary, started: float, progress) ->
             summary.interrupted = True
             run.stop.set()
             for lane in lanes:
-                lane.source.stop()
+                lane.stop()
     if run.stop.is_set() and not run.failure and not run.stopped_by:
         summary.interrupted = True
     summary.in_flight = 0

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Iterator, Mapping, NamedTuple, Protocol, runtime_checkable
 
 from ledgerlake.records import check_identifier
 
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One input item (a tuple: made for every row read, so made cheaply)."""
+
     #: the record (field name → value), or None when the input item could not be parsed
     record: Mapping[str, Any] | None
     #: where the item is, for people: "line 12 of data.csv", "row 5", "offset 1234"

@@ -143,6 +143,9 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, peer=N
 @click.option("--delimiter", help="CSV: the cell delimiter [default: ',' ('\\t' for .tsv)].")
 @click.option("--max-in-flight", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Sealed batches not yet committed, at most.")
+@click.option("--workers", type=click.IntRange(0, 256),
+              help="Worker processes that read, validate and seal files (0: all in this "
+                   "process) [default: one per core but one, for large inputs].")
 @click.option("--send-plaintext", is_flag=True,
               help="Also send the records to the endorsers (every endorsing organisation "
                    "must read the stream) so the contract checks them.")
@@ -153,7 +156,8 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, peer=N
 @_pass_through
 def ingest_cmd(sources: tuple[str, ...], stream: str, source_id, who: str, state_dir, batch_size: int,
                flush_seconds: float, time_field, on_error: str, reject_file, file_format,
-               delimiter, max_in_flight: int, send_plaintext: bool, peer, quiet: bool,
+               delimiter, max_in_flight: int, workers, send_plaintext: bool, peer,
+               quiet: bool,
                **pass_through) -> None:
     """Ingest SOURCE into a stream: a CSV, JSON Lines or Parquet file, a directory or a glob
     of them, '-' for JSON Lines on standard input, a SQLAlchemy URL (--table/--query,
@@ -189,7 +193,7 @@ def ingest_cmd(sources: tuple[str, ...], stream: str, source_id, who: str, state
                        quiet, rejects, peer=peer, source_id=source_id,
                        batch_size=batch_size, flush_seconds=flush_seconds,
                        time_field=time_field, on_error=on_error, max_in_flight=max_in_flight,
-                       send_plaintext=send_plaintext,
+                       workers=workers, send_plaintext=send_plaintext,
                        endorsing_organizations=_endorsers(state_dir, who, stream)
                        if send_plaintext else ())
     finally:

@@ -290,3 +290,58 @@ def test_plaintext_with_its_cursor_is_checked_by_every_endorser_and_key_access_a
         opened = [e for e in auditor.items(auditor.query_audit, "action", "StreamOpened")
                   if e.target.get("stream") == name and e.actor.role == "producer"]
     assert opened and all(e.extra["purpose"].startswith("ingest from ") for e in opened)
+
+
+def test_sources_read_in_worker_processes_commit_every_row_exactly_once(net, apis, stream,
+                                                                        tmp_path):
+    """Three files over two worker processes (one holds two sources): each chain holds its
+    file's rows exactly once and in order, and the bad row is in the reject file."""
+    name = stream[0]
+    parts = {"par-a.csv": _rows(450, prefix="pa"), "par-b.csv": _rows(300, prefix="pb"),
+             "par-c.csv": _rows(200, prefix="pc")}
+    for file, rows in parts.items():
+        _write_csv(tmp_path / file, rows)
+    with open(tmp_path / "par-c.csv", "a") as out:
+        out.write("pcbad,x,1.0,true,1,\n")
+    rejects = tmp_path / "rejects.jsonl"
+    assert _cli(net, *(tmp_path / f for f in parts), "--stream", name, "--batch-size", 40,
+                "--workers", 2, "--reject-file", rejects) == 0
+    for file, rows in parts.items():
+        assert _ledger_rows(apis, stream, file) == rows
+    bad = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(b["source"], b["where"]) for b in bad] == [("par-c.csv", "row 201 of par-c.csv")]
+    assert _cli(net, *(tmp_path / f for f in parts), "--stream", name, "--workers", 2) == 0
+    for file, rows in parts.items():  # a re-run commits nothing new
+        assert _ledger_rows(apis, stream, file) == rows
+
+
+def test_an_ingest_with_workers_killed_at_random_points_commits_every_row_once(
+        net, apis, stream, tmp_path):
+    import psutil
+
+    name = stream[0]
+    parts = {"kw-a.csv": _rows(2500, prefix="ka"), "kw-b.csv": _rows(2000, prefix="kb")}
+    for file, rows in parts.items():
+        _write_csv(tmp_path / file, rows)
+    command = [sys.executable, "-m", "ledgerlake", "ingest",
+               *(str(tmp_path / f) for f in parts), "--stream", name, "--batch-size", "100",
+               "--workers", "2", "--state-dir", str(net.state_dir), "--quiet"]
+    rng = random.Random(9)
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(2.5, 4.5))
+        if proc.poll() is None:
+            kids = psutil.Process(proc.pid).children()
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+            _, alive = psutil.wait_procs(kids, timeout=10)
+            assert not alive, "a worker outlived the ingest"
+        proc.wait(timeout=30)
+    assert kills >= 2
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for file, rows in parts.items():
+        got = _ledger_rows(apis, stream, file)
+        assert not [s for s, c in Counter(r["seq"] for r in got).items() if c > 1]
+        assert got == rows
