@@ -68,7 +68,6 @@ QUANTILES = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75))
 BIN_SHIFT = 44                 # histogram bins: the top 20 bits of the sort key
 SOURCE = "_source"
 UNIT_ROWS = 200_000            # rows a unit of work gathers (whole block ranges) at least
-SMALL_LAKE_ROWS = 300_000      # below this, a local cluster runs in this process
 MIN_ANOMALY_POINTS = 10
 
 Progress = Callable[[str, int, int], None]
@@ -98,7 +97,7 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
         # a small lake is not worth worker processes: a local cluster then runs in this
         # process (a scheduler given or configured is still used, whatever the size)
         with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0),
-                            in_process=plan["total"] < SMALL_LAKE_ROWS) as client:
+                            in_process=plan["total"] < cluster.IN_PROCESS_ROWS) as client:
             where = cluster.describe(client)
             try:
                 facts = _compute(client, lake_dir, specs, t_from, t_to, params, report, plan)

@@ -30,6 +30,7 @@ CONFIG_KEY = "scheduler-address"
 MAX_LOCAL_WORKERS = 4
 MAX_WORKER_MEMORY = 4 * 2**30   # bytes; a worker above this spills, pauses, then restarts
 MIN_WORKER_MEMORY = 2**30
+IN_PROCESS_ROWS = 300_000       # an analysis of fewer rows: a LocalCluster in the process
 
 
 @dataclass(frozen=True)
