@@ -99,6 +99,7 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
         with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0),
                             in_process=plan["total"] < cluster.IN_PROCESS_ROWS) as client:
             where = cluster.describe(client)
+            _import_in_background("ledgerlake.analytics.models")   # scikit-learn: seconds
             try:
                 facts = _compute(client, lake_dir, specs, t_from, t_to, params, report, plan)
             except FileNotFoundError as exc:
@@ -122,6 +123,18 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
                       (json.dumps(_clean(results), indent=2, sort_keys=False) + "\n").encode())
     lake.private_tree(out)  # outputs hold plaintext-derived values: owner-only
     return _clean(results)
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a thread: the client mostly waits while the cluster
+    reads the lake, so the models' imports need not wait for that (a later ``import``
+    waits for this one to finish). Started once the cluster is up, so it imports nothing
+    the main thread is importing at the same time."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                     name=f"import {module}").start()
 
 
 def _run_dir(out_dir) -> Path:
@@ -415,33 +428,25 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report, plan=None) -
     units = units_of(groups, [int(n) for n in sizes])
     offsets = [int(x) for x in np.concatenate([[0], np.cumsum([u["rows"] for u in units],
                                                               dtype=np.int64)])]
+    work = [client.submit(_unit, u, specs, window, offsets[i], params, pure=False)
+            for i, u in enumerate(units)]
     dups = {s: [client.submit(_duplicates, paths, specs[s], window, pure=False)
                 for paths in date_chunks(fs, plan["rows"])]
             for s, fs in plan["files"].items() if fs}
-    work = [client.submit(_unit, u, specs, window, offsets[i], params, pure=False)
-            for i, u in enumerate(units)]
-    # split each unit's result where it lies: the client takes the small parts, the
-    # values stay for the quantiles
-    ledger = [client.submit(getitem, w, "ledger", pure=False) for w in work]
-    kept = [client.submit(getitem, w, "keep", pure=False) for w in work]
+    # split each unit's result where it lies, as soon as it is there (a higher priority
+    # than the reading still queued): the client takes the small parts, the values stay
+    # for the quantiles
+    ledger = [client.submit(getitem, w, "ledger", pure=False, priority=1) for w in work]
+    kept = [client.submit(getitem, w, "keep", pure=False, priority=1) for w in work]
     stat_parts: dict[str, list] = defaultdict(list)
     for u, w in zip(units, work):
         for stream in u["files"]:
-            stat_parts[stream].append(client.submit(_stats_of, w, stream, pure=False))
+            stat_parts[stream].append(client.submit(_stats_of, w, stream, pure=False,
+                                                    priority=1))
     del work
     merged = {s: _tree(client, fs, _merge_stats) for s, fs in stat_parts.items()}
-    pending = [f for fs in stat_parts.values() for f in fs] + \
-        [f for fs in dups.values() for f in fs]
-    for done, _ in enumerate(as_completed(pending), 1):
-        report("statistics", done, len(pending))
-    stats = {s: f.result() for s, f in merged.items()}
-    del merged, stat_parts, pending
-    targets = {s: _quantile_targets(stats[s]) for s in stats}
-    wanted = {s: t["bins"] for s, t in targets.items()}
-    refined = [client.submit(_refine, k, wanted, pure=False) for k in kept]
-    del kept
-    # Ledger order: each unit's results folded in order as they arrive (the client holds
-    # one unit's record times at a time).
+    # Ledger order: each unit's results folded in order as they arrive, while the later
+    # units are still being read (the client holds one unit's record times at a time).
     late_ns = pd.Timedelta(params["late_after"]).value
     carry: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in specs}
     counts: dict[str, dict[str, list[int]]] = {s: defaultdict(lambda: [0, 0]) for s in specs}
@@ -449,7 +454,7 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report, plan=None) -
     for done, future in enumerate(ledger, 1):
         part = future.result()
         future.release()
-        report("ledger order", done, len(ledger))
+        report("reading the lake (ledger order)", done, len(ledger))
         rows += part["rows"]
         subtrees += part["subtrees"]
         if part["blocks"]:
@@ -465,6 +470,16 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report, plan=None) -
                 top = int(times.max())
                 carry[stream][source] = (int(times[-1]),
                                          top if before is None else max(before[1], top))
+    pending = [f for fs in stat_parts.values() for f in fs] + \
+        [f for fs in dups.values() for f in fs]
+    for done, _ in enumerate(as_completed(pending), 1):
+        report("statistics", done, len(pending))
+    stats = {s: f.result() for s, f in merged.items()}
+    del merged, stat_parts, pending
+    targets = {s: _quantile_targets(stats[s]) for s in stats}
+    wanted = {s: t["bins"] for s, t in targets.items()}
+    refined = [client.submit(_refine, k, wanted, pure=False) for k in kept]
+    del kept
     pieces: dict[tuple, list] = defaultdict(list)
     for done, future in enumerate(as_completed(refined), 1):
         report("exact quantiles", done, len(refined))
@@ -528,7 +543,7 @@ def _tree(client, futures, merge, fan_in: int = 8):
     if not futures:
         raise ValueError("nothing to merge")
     while len(futures) > 1:
-        futures = [client.submit(merge, *futures[i:i + fan_in], pure=False)
+        futures = [client.submit(merge, *futures[i:i + fan_in], pure=False, priority=1)
                    for i in range(0, len(futures), fan_in)]
     return futures[0]
 
