@@ -315,13 +315,22 @@ def _nullable(schema):
     return pa.schema([f.with_nullable(True) for f in schema])
 
 
-def _read_files(paths: list[str], columns: list[str], spec: dict):
+def _read_files(paths: list[str], columns: list[str], spec: dict, coded: Iterable[str] = ()):
     """Some of a stream's part files as one Arrow table of ``columns`` (read under the
     stream's latest schema: files written under an earlier version read their missing
-    fields as nulls)."""
+    fields as nulls). String columns in ``coded`` are read as Arrow dictionaries straight
+    from Parquet's dictionary pages (a few distinct values: no string per row)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    return ds.dataset(paths, schema=spec["arrow"], format="parquet").to_table(columns=columns)
+    coded = set(coded)
+    schema, fmt = spec["arrow"], "parquet"
+    if coded:
+        schema = pa.schema([f.with_type(pa.dictionary(pa.int32(), f.type))
+                            if f.name in coded else f for f in schema])
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+            dictionary_columns=sorted(coded)))
+    return ds.dataset(paths, schema=schema, format=fmt).to_table(columns=columns)
 
 
 def _date_bounds(t_from, t_to) -> tuple[str | None, str | None]:
@@ -525,7 +534,7 @@ def _duplicates(paths: list[str], spec: dict, window) -> int:
     """Readings repeating an earlier (source, time) in some whole ``date`` partitions: a
     reading's time decides its date, so every copy of it is in the same partition."""
     tcol = spec["time_col"]
-    table = _read_files(paths, [SOURCE, tcol], spec)
+    table = _read_files(paths, [SOURCE, tcol], spec, coded=[SOURCE])
     t = _ns(table[tcol])
     codes, _ = _codes(table[SOURCE])
     keep = _window_mask(t, window)
@@ -551,6 +560,7 @@ def _tree(client, futures, merge, fan_in: int = 8):
 # -- one unit of work: every stream's rows of some whole block ranges --------------------------
 _ORDER_COLS = ["_block", "_tx", "_index"]
 _LEDGER_COLS = ["_producer_msp", "_producer_id", "_batch_id", "_commitment"]
+_CODED = (SOURCE, "_producer_msp", "_producer_id", "_batch_id")   # read as dictionaries
 _NAT = np.iinfo(np.int64).min
 
 
@@ -564,16 +574,26 @@ def _ns(column) -> np.ndarray:
 
 
 def _codes(column) -> tuple[np.ndarray, list]:
-    """A string column as int64 codes and their labels (null as a last label, None)."""
+    """A string column (plain or dictionary-encoded) as int64 codes and their labels (null
+    as a last label, None)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    enc = pc.dictionary_encode(arr)
-    labels = enc.dictionary.to_pylist()
-    codes = pc.fill_null(enc.indices, len(labels)).to_numpy(zero_copy_only=False) \
-        .astype(np.int64)
-    if enc.null_count:
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not pa.types.is_dictionary(column.type):
+        chunks = [pc.dictionary_encode(pa.chunked_array(chunks, column.type)
+                                       .combine_chunks())]
+    index: dict = {}
+    parts = []
+    for chunk in chunks:         # each chunk its own dictionary: onto one set of labels
+        remap = np.array([index.setdefault(v, len(index))
+                          for v in chunk.dictionary.to_pylist()] + [-1], dtype=np.int64)
+        at = pc.fill_null(chunk.indices, len(remap) - 1).to_numpy(zero_copy_only=False)
+        parts.append(remap[at])
+    codes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    labels = list(index)
+    if (codes < 0).any():
+        codes[codes < 0] = len(labels)
         labels.append(None)
     return codes, labels
 
@@ -614,7 +634,7 @@ def _unit(unit: dict, specs: dict, window, offset: int, params: dict) -> dict:
         tcol = spec["time_col"]
         cols = list(dict.fromkeys(_ORDER_COLS + [SOURCE, tcol] +
                                   [f["col"] for f in spec["fields"]] + _LEDGER_COLS))
-        table = _read_files(paths, cols, spec)
+        table = _read_files(paths, cols, spec, coded=_CODED)
         t = _ns(table[tcol])
         keep = _window_mask(t, window)
         if not keep.all():
