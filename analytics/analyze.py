@@ -4,28 +4,36 @@
 ``results.json``, ``series/``, ``forecast/``, ``models/`` and ``tables/`` into ``out_dir``
 (``ANALYTICS.md`` gives the shapes). How the work is split:
 
-- **Statistics and quality per stream** read the stream's directory lazily with
-  ``dask.dataframe.read_parquet`` (the columns needed only; ``date`` partitions outside the
-  time window pruned). Each partition becomes small partials (count, mean and M2 per source,
-  day and field, combined with Chan's formulas; a histogram of each value's leading 20 bits
-  in an order-preserving integer form), merged on the workers in a tree. Quantiles are
-  exact, as pandas computes them: a second pass fetches only the values in the histogram
-  bins that hold the wanted ranks. Duplicate readings (same source and time) are counted
-  with Dask's distributed ``drop_duplicates``.
-- **Ledger-ordered facts** (the inputs' Merkle root, late and out-of-order arrivals,
-  contributors) follow the ledger's order (``lake.LEDGER_ORDER``). Files are named by the
-  block range a sync step wrote, so the rows of one block range, across streams and dates,
-  are one unit of work. Each unit's first row's index comes from the Parquet footers (or a
-  count, when a time window cuts into files), so one pass computes its Merkle subtrees
-  aligned at powers of two (their roots are nodes of the whole tree: the client folds them
-  into ``records.merkle_root`` of all leaves) and hands back each source's record times in
-  ledger order, which the client folds range by range into late and out-of-order counts.
+- **One read per unit of work.** Files are named by the block range a sync step wrote, so
+  the rows of one block range, across streams and dates, follow every row of the ranges
+  before it in ledger order (``lake.LEDGER_ORDER``). Consecutive block ranges are joined
+  into units of at least ``UNIT_ROWS`` rows (whole ranges: a lake of many small files is a
+  few tasks), and one task per unit reads the columns needed (``date`` partitions outside
+  the time window pruned; strings of few values as Arrow dictionaries) and computes, with
+  numpy on integer codes:
+  - **statistics**: count, mean and M2 per source, window and field (two-pass within the
+    unit, combined across units with Chan's formulas), minima, maxima, missing and
+    out-of-range counts, hourly means, and a histogram of each value's leading 20 bits in
+    an order-preserving integer form (``sort_key``);
+  - **ledger-ordered facts**: each unit's first leaf index comes from the Parquet footers
+    (or a count, when a time window cuts into files), so the unit computes its Merkle
+    subtrees aligned at powers of two (their roots are nodes of the whole tree: the client
+    folds them into ``records.merkle_root`` of all leaves), each source's record times in
+    ledger order (folded by the client range by range into late and out-of-order counts,
+    while later units are still read) and who contributed what;
+  - the sorted ``sort_key`` values per source and field, which stay on the unit's worker:
+    once the histograms are merged, the client names the bins holding the exact
+    quantiles' ranks and each worker sends back only the values in those bins (exact, as
+    pandas computes them; no second read of the lake).
+- **Duplicate readings** (same source and time) are counted per run of whole ``date``
+  partitions (every copy of a reading is in its time's partition), reading two columns.
 - **Models are fitted on the client** after the reduction: the per-source series is
   resampled (hourly by default), so it is small (8,760 points a year) whatever the number
   of rows; fitting it is cheaper than shipping it.
 
-Memory on a worker is bounded by one Parquet file (statistics) or one block range's key
-columns (ledger order), not by the lake.
+Memory on a worker is bounded by one unit's columns while it is read, plus the sorted
+values of its units (8 bytes per value, spilled to disk by Dask's memory limit when a lake
+is larger than memory) until the quantiles are picked.
 """
 
 from __future__ import annotations
