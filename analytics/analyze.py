@@ -509,7 +509,7 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report, plan=None) -
         if stream not in stats:
             per_stream[stream] = {"empty": True}
             continue
-        values = {(src, field): from_sort_key(np.sort(np.concatenate(p)))
+        values = {(src, field): _merge_runs(p)
                   for (s, src, field), p in pieces.items() if s == stream}
         per_stream[stream] = {
             "stats": stats[stream], "quantiles": _exact_quantiles(targets[stream], values),
@@ -884,7 +884,8 @@ def _quantile_targets(stats: dict) -> dict:
 
 def _refine(kept: dict, wanted: dict) -> dict:
     """One unit's sort keys in the histogram bins that hold wanted ranks, per (stream,
-    source, field); source None: the field over all sources."""
+    source, field) (source None: the field over all sources), run-length encoded: each
+    distinct key once with its count (a field of whole numbers repeats few values)."""
     out = {}
     for stream, bins in wanted.items():
         keys = kept.get(stream)
@@ -898,10 +899,31 @@ def _refine(kept: dict, wanted: dict) -> dict:
                     continue
                 top = k >> np.uint64(BIN_SHIFT)
                 lo, hi = np.searchsorted(top, b, "left"), np.searchsorted(top, b, "right")
-                pieces += [k[i:j] for i, j in zip(lo, hi) if j > i]
+                pieces += [run_lengths(k[i:j]) for i, j in zip(lo, hi) if j > i]
             if pieces:
-                out[(stream, source, field)] = np.concatenate(pieces)
+                out[(stream, source, field)] = (np.concatenate([p[0] for p in pieces]),
+                                                np.concatenate([p[1] for p in pieces]))
     return out
+
+
+def run_lengths(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` as (each distinct key, how many times it occurs)."""
+    if len(keys) == 0:
+        return keys, np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    return keys[starts], np.diff(np.concatenate([starts, [len(keys)]])).astype(np.int64)
+
+
+def _merge_runs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoded pieces (from any units, in any order) as one sorted encoding."""
+    keys = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    if len(keys) == 0:
+        return keys, counts
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    return keys[starts], np.add.reduceat(counts, starts)
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -911,18 +933,22 @@ def _lerp(a: float, b: float, t: float) -> float:
 
 
 def _exact_quantiles(targets: dict, values: dict) -> dict:
-    """(source, field) -> {p25, p50, p75} from the ranks' values."""
+    """(source, field) -> {p25, p50, p75} from the values in the ranks' bins (sort keys,
+    run-length encoded: :func:`_merge_runs`)."""
     out = {}
     for key, info in targets["ranks"].items():
-        vals = values.get(key, np.array([]))
-        keys = sort_key(vals) >> np.uint64(BIN_SHIFT)
+        keys, counts = values.get(key, (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
+        bins = keys >> np.uint64(BIN_SHIFT)
+        ends = np.cumsum(counts)
         below = dict(zip(info["bins"].tolist(),
                          (np.cumsum(info["counts"]) - info["counts"]).tolist()))
 
         def at(rank: int) -> float:
             b = info["ranks"][rank]
-            start = int(np.searchsorted(keys, np.uint64(b), side="left"))
-            return float(vals[start + rank - below[b]])
+            start = int(np.searchsorted(bins, np.uint64(b), side="left"))
+            before = int(ends[start - 1]) if start else 0
+            j = int(np.searchsorted(ends, before + rank - below[b], side="right"))
+            return float(from_sort_key(keys[j:j + 1])[0])
 
         res = {}
         for name, q in QUANTILES:
@@ -932,7 +958,6 @@ def _exact_quantiles(targets: dict, values: dict) -> dict:
             res[name] = _lerp(at(lo), at(hi), pos - lo)
         out[key] = res
     return out
-
 
 
 # -- ledger order: Merkle subtrees, late and out-of-order arrivals, contributors -------------
