@@ -678,8 +678,19 @@ def _unit(unit: dict, specs: dict, window, offset: int, params: dict) -> dict:
 
 
 def _times_by_source(codes: np.ndarray, labels: list, t: np.ndarray) -> dict:
+    """Each source's record times (NaT left out), in the order given (ledger order)."""
     timed = t != _NAT
-    return {labels[c]: t[timed & (codes == c)] for c in np.unique(codes[timed])}
+    return {labels[c]: part for c, part in _by_code(codes[timed], t[timed])}
+
+
+def _by_code(codes: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``values`` split by their ``codes`` (one stable sort, however many codes), each
+    part in its given order."""
+    order = np.argsort(codes, kind="stable")
+    c = codes[order]
+    starts = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1]])) if len(c) else []
+    ends = list(starts[1:]) + [len(c)]
+    return [(int(c[i]), values[order[i:j]]) for i, j in zip(starts, ends)]
 
 
 def _contributors(table, codes: np.ndarray, labels: list, block: np.ndarray) -> pd.DataFrame:
@@ -789,11 +800,9 @@ def _sorted_keys(codes, labels, values, spec) -> dict:
     the client names the histogram bins holding the quantiles' ranks)."""
     out = {}
     for j, f in enumerate(spec["fields"]):
-        x = values[:, j]
-        ok = ~np.isnan(x)
-        for c in np.unique(codes[ok]) if ok.any() else []:
-            out[(labels[c], f["name"])] = \
-                np.sort(sort_key(x[ok & (codes == c)]))
+        ok = ~np.isnan(values[:, j])
+        for c, keys in _by_code(codes[ok], sort_key(values[ok, j])):
+            out[(labels[c], f["name"])] = np.sort(keys)
     return out
 
 
@@ -1171,7 +1180,8 @@ def hourly_series(hourly: pd.DataFrame, fields: list[str]) -> dict[str, pd.DataF
 
 def _anomalies(out: Path, stream: str, series: dict, fields: list[str], params: dict):
     """Fit one SeasonalAnomalyDetector per source on its bucket residuals (with each
-    bucket's phase in the season); list what it flags. Returns the results entry and the long series frame for series/<stream>.parquet."""
+    bucket's phase in the season); list what it flags. Returns the results entry and the
+    long series frame for series/<stream>.parquet."""
     import joblib
 
     from ledgerlake.analytics.models import METHODS, SeasonalAnomalyDetector, residuals
