@@ -4,28 +4,36 @@
 ``results.json``, ``series/``, ``forecast/``, ``models/`` and ``tables/`` into ``out_dir``
 (``ANALYTICS.md`` gives the shapes). How the work is split:
 
-- **Statistics and quality per stream** read the stream's directory lazily with
-  ``dask.dataframe.read_parquet`` (the columns needed only; ``date`` partitions outside the
-  time window pruned). Each partition becomes small partials (count, mean and M2 per source,
-  day and field, combined with Chan's formulas; a histogram of each value's leading 20 bits
-  in an order-preserving integer form), merged on the workers in a tree. Quantiles are
-  exact, as pandas computes them: a second pass fetches only the values in the histogram
-  bins that hold the wanted ranks. Duplicate readings (same source and time) are counted
-  with Dask's distributed ``drop_duplicates``.
-- **Ledger-ordered facts** (the inputs' Merkle root, late and out-of-order arrivals,
-  contributors) follow the ledger's order (``lake.LEDGER_ORDER``). Files are named by the
-  block range a sync step wrote, so the rows of one block range, across streams and dates,
-  are one unit of work. Each unit's first row's index comes from the Parquet footers (or a
-  count, when a time window cuts into files), so one pass computes its Merkle subtrees
-  aligned at powers of two (their roots are nodes of the whole tree: the client folds them
-  into ``records.merkle_root`` of all leaves) and hands back each source's record times in
-  ledger order, which the client folds range by range into late and out-of-order counts.
+- **One read per unit of work.** Files are named by the block range a sync step wrote, so
+  the rows of one block range, across streams and dates, follow every row of the ranges
+  before it in ledger order (``lake.LEDGER_ORDER``). Consecutive block ranges are joined
+  into units of at least ``UNIT_ROWS`` rows (whole ranges: a lake of many small files is a
+  few tasks), and one task per unit reads the columns needed (``date`` partitions outside
+  the time window pruned; strings of few values as Arrow dictionaries) and computes, with
+  numpy on integer codes:
+  - **statistics**: count, mean and M2 per source, window and field (two-pass within the
+    unit, combined across units with Chan's formulas), minima, maxima, missing and
+    out-of-range counts, hourly means, and a histogram of each value's leading 20 bits in
+    an order-preserving integer form (``sort_key``);
+  - **ledger-ordered facts**: each unit's first leaf index comes from the Parquet footers
+    (or a count, when a time window cuts into files), so the unit computes its Merkle
+    subtrees aligned at powers of two (their roots are nodes of the whole tree: the client
+    folds them into ``records.merkle_root`` of all leaves), each source's record times in
+    ledger order (folded by the client range by range into late and out-of-order counts,
+    while later units are still read) and who contributed what;
+  - the sorted ``sort_key`` values per source and field, which stay on the unit's worker:
+    once the histograms are merged, the client names the bins holding the exact
+    quantiles' ranks and each worker sends back only the values in those bins (exact, as
+    pandas computes them; no second read of the lake).
+- **Duplicate readings** (same source and time) are counted per run of whole ``date``
+  partitions (every copy of a reading is in its time's partition), reading two columns.
 - **Models are fitted on the client** after the reduction: the per-source series is
   resampled (hourly by default), so it is small (8,760 points a year) whatever the number
   of rows; fitting it is cheaper than shipping it.
 
-Memory on a worker is bounded by one Parquet file (statistics) or one block range's key
-columns (ledger order), not by the lake.
+Memory on a worker is bounded by one unit's columns while it is read, plus the sorted
+values of its units (8 bytes per value, spilled to disk by Dask's memory limit when a lake
+is larger than memory) until the quantiles are picked.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
 QUANTILES = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75))
 BIN_SHIFT = 44                 # histogram bins: the top 20 bits of the sort key
 SOURCE = "_source"
+UNIT_ROWS = 200_000            # rows a unit of work gathers (whole block ranges) at least
 MIN_ANOMALY_POINTS = 10
 
 Progress = Callable[[str, int, int], None]
@@ -92,10 +101,15 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
     with lake.locked(lake_dir, shared=True):
         specs = _stream_specs(lake_dir, streams, params)
         out = _run_dir(out_dir)
-        with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0)) as client:
+        plan = _plan(lake_dir, specs, t_from, t_to)
+        # a small lake is not worth worker processes: a local cluster then runs in this
+        # process (a scheduler given or configured is still used, whatever the size)
+        with cluster.client(scheduler, progress=lambda msg: report(msg, 0, 0),
+                            in_process=plan["total"] < cluster.IN_PROCESS_ROWS) as client:
             where = cluster.describe(client)
+            _import_in_background("ledgerlake.analytics.models")   # scikit-learn: seconds
             try:
-                facts = _compute(client, lake_dir, specs, t_from, t_to, params, report)
+                facts = _compute(client, lake_dir, specs, t_from, t_to, params, report, plan)
             except FileNotFoundError as exc:
                 raise ConfigError(f"the lake changed during the run ({exc.filename or exc} "
                                   f"went); run analyze again") from None
@@ -117,6 +131,18 @@ def analyze(lake_dir, out_dir, *, streams=None, scheduler=None, time_from=None,
                       (json.dumps(_clean(results), indent=2, sort_keys=False) + "\n").encode())
     lake.private_tree(out)  # outputs hold plaintext-derived values: owner-only
     return _clean(results)
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a thread: the client mostly waits while the cluster
+    reads the lake, so the models' imports need not wait for that (a later ``import``
+    waits for this one to finish). Started once the cluster is up, so it imports nothing
+    the main thread is importing at the same time."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                     name=f"import {module}").start()
 
 
 def _run_dir(out_dir) -> Path:
@@ -297,34 +323,22 @@ def _nullable(schema):
     return pa.schema([f.with_nullable(True) for f in schema])
 
 
-def _read_files(paths: list[str], columns: list[str], spec: dict):
+def _read_files(paths: list[str], columns: list[str], spec: dict, coded: Iterable[str] = ()):
     """Some of a stream's part files as one Arrow table of ``columns`` (read under the
-    stream's latest schema)."""
+    stream's latest schema: files written under an earlier version read their missing
+    fields as nulls). String columns in ``coded`` are read as Arrow dictionaries straight
+    from Parquet's dictionary pages (a few distinct values: no string per row)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    return ds.dataset(paths, schema=spec["arrow"], format="parquet").to_table(columns=columns)
-
-
-def _read_stream(files: list[Path], spec: dict, columns: list[str]):
-    """A stream's part files lazily as a Dask DataFrame of ``columns`` only. ``files`` are
-    the date partitions the time window touches (:func:`_stream_files` prunes the hive
-    directories). ``dask.dataframe.read_parquet`` reads them when they all hold
-    ``columns``; files written under an earlier schema version lack newer fields, which
-    it cannot fill in, so then each file is read under the latest schema (missing fields
-    as nulls) through ``dask.dataframe.from_map``."""
-    import dask.dataframe as dd
-    import pyarrow.parquet as pq
-
-    paths = [str(f) for f in files]
-    if all(set(columns) <= set(pq.read_schema(p).names) for p in paths):
-        return dd.read_parquet(paths, columns=columns)
-    meta = spec["arrow"].empty_table().select(columns).to_pandas()
-    return dd.from_map(_read_pandas, paths, columns=columns, spec=spec, meta=meta,
-                       enforce_metadata=False)
-
-
-def _read_pandas(path: str, columns: list[str], spec: dict) -> pd.DataFrame:
-    return _read_files([path], columns, spec).to_pandas()
+    coded = set(coded)
+    schema, fmt = spec["arrow"], "parquet"
+    if coded:
+        schema = pa.schema([f.with_type(pa.dictionary(pa.int32(), f.type))
+                            if f.name in coded else f for f in schema])
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+            dictionary_columns=sorted(coded)))
+    return ds.dataset(paths, schema=schema, format=fmt).to_table(columns=columns)
 
 
 def _date_bounds(t_from, t_to) -> tuple[str | None, str | None]:
@@ -359,52 +373,97 @@ def block_groups(files: Iterable[tuple[str, Path]]) -> list[dict]:
     return [{**g, "files": dict(g["files"])} for g in groups]
 
 
+def units_of(groups: list[dict], rows: list[int], least: int = UNIT_ROWS) -> list[dict]:
+    """Consecutive block groups joined until each unit of work holds ``least`` rows (the
+    last may hold fewer): a lake of many small files (a sync that followed the ledger block
+    by block) costs a few tasks, not one per file. A unit is still a run of whole block
+    ranges in ledger order. Each unit gets ``rows`` (its rows' count)."""
+    units: list[dict] = []
+    for group, n in zip(groups, rows):
+        if units and units[-1]["rows"] < least:
+            u = units[-1]
+            u["last"] = group["last"]
+            u["rows"] += n
+            for stream, paths in group["files"].items():
+                u["files"].setdefault(stream, []).extend(paths)
+        else:
+            units.append({"first": group["first"], "last": group["last"], "rows": n,
+                          "files": {s: list(p) for s, p in group["files"].items()}})
+    return units
+
+
+def date_chunks(files: list[Path], rows: dict[str, int], least: int = UNIT_ROWS) \
+        -> list[list[str]]:
+    """A stream's files in runs of whole ``date`` partitions of about ``least`` rows (for
+    the duplicate count: every copy of a reading is in its time's partition)."""
+    by_date = defaultdict(list)
+    for f in files:
+        by_date[f.parent.name].append(str(f))
+    chunks: list[list[str]] = []
+    size = least
+    for _, paths in sorted(by_date.items()):
+        if size >= least:
+            chunks.append([])
+            size = 0
+        chunks[-1] += paths
+        size += sum(rows[p] for p in paths)
+    return chunks
+
+
 # -- the distributed part --------------------------------------------------------------------
-def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
-    import dask
+def _plan(lake_dir, specs, t_from, t_to) -> dict:
+    """The run's files and their row counts (Parquet footers, read on the client), in
+    block groups, units of work and date chunks."""
+    import pyarrow.parquet as pq
+
+    files_of = {s: _stream_files(lake_dir, s, t_from, t_to) for s in specs}
+    rows = {str(f): pq.read_metadata(f).num_rows for fs in files_of.values() for f in fs}
+    groups = block_groups([(s, f) for s, fs in files_of.items() for f in fs])
+    return {"files": files_of, "rows": rows, "groups": groups,
+            "total": sum(rows.values())}
+
+
+def _compute(client, lake_dir, specs, t_from, t_to, params, report, plan=None) -> dict:
+    """Everything that reads the lake, on the cluster: one task per unit of work (whole
+    block ranges) reads each file once for the statistics, the histograms, the ledger-order
+    facts and the sorted values the exact quantiles pick from; those values stay on the
+    unit's worker until the client has chosen the ranks it needs."""
+    from operator import getitem
+
     from distributed import as_completed
 
     window = (t_from.value if t_from is not None else None,
               t_to.value if t_to is not None else None)
-    per_stream: dict[str, dict] = {}
-    stat_futures, dup_futures, all_files, files_of = {}, {}, [], {}
-    for stream, spec in specs.items():
-        files = files_of[stream] = _stream_files(lake_dir, stream, t_from, t_to)
-        all_files += [(stream, f) for f in files]
-        if not files:
-            continue
-        columns = [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]
-        parts = _read_stream(files, spec, columns).to_delayed()
-        task = dask.delayed(_stats_partial, pure=True)
-        stat_futures[stream] = client.compute([task(p, spec, window, params) for p in parts])
-        by_date = defaultdict(list)
-        for f in files:
-            by_date[f.parent.name].append(str(f))
-        dup_futures[stream] = [client.submit(_duplicates, paths, spec, window, pure=False)
-                               for _, paths in sorted(by_date.items())]
-    groups = block_groups(all_files)
-    offsets = _offsets(client, groups, specs, window)
-    ledger = [client.submit(_ledger_group, g, specs, window, offsets[i], pure=False)
-              for i, g in enumerate(groups)]
-    pending = [f for fs in stat_futures.values() for f in fs] + \
-        [f for fs in dup_futures.values() for f in fs]
-    for done, _ in enumerate(as_completed(pending), 1):
-        report("statistics", done, len(pending))
-    merged = {s: _tree(client, fs, _merge_stats) for s, fs in stat_futures.items()}
-    stats = {s: f.result() for s, f in merged.items()}
-    targets = {s: _quantile_targets(stats[s]) for s in stats}
-    refine = {}
-    for stream, spec in specs.items():
-        if stream not in stats:
-            continue
-        ddf_parts = _read_stream(
-            files_of[stream], spec,
-            [SOURCE, spec["time_col"]] + [f["col"] for f in spec["fields"]]).to_delayed()
-        task = dask.delayed(_refine_partial, pure=True)
-        refine[stream] = client.compute([task(p, spec, window, targets[stream]["bins"])
-                                         for p in ddf_parts])
-    # Ledger order: each block range's results folded in order as they arrive (the
-    # client holds one range's record times at a time).
+    plan = plan or _plan(lake_dir, specs, t_from, t_to)
+    groups = plan["groups"]
+    if window == (None, None):
+        sizes = [sum(plan["rows"][p] for ps in g["files"].values() for p in ps)
+                 for g in groups]
+    else:   # the footers count whole files: count the rows inside the window
+        sizes = client.gather([client.submit(_count_group, g, specs, window, pure=False)
+                               for g in groups])
+    units = units_of(groups, [int(n) for n in sizes])
+    offsets = [int(x) for x in np.concatenate([[0], np.cumsum([u["rows"] for u in units],
+                                                              dtype=np.int64)])]
+    work = [client.submit(_unit, u, specs, window, offsets[i], params, pure=False)
+            for i, u in enumerate(units)]
+    dups = {s: [client.submit(_duplicates, paths, specs[s], window, pure=False)
+                for paths in date_chunks(fs, plan["rows"])]
+            for s, fs in plan["files"].items() if fs}
+    # split each unit's result where it lies, as soon as it is there (a higher priority
+    # than the reading still queued): the client takes the small parts, the values stay
+    # for the quantiles
+    ledger = [client.submit(getitem, w, "ledger", pure=False, priority=1) for w in work]
+    kept = [client.submit(getitem, w, "keep", pure=False, priority=1) for w in work]
+    stat_parts: dict[str, list] = defaultdict(list)
+    for u, w in zip(units, work):
+        for stream in u["files"]:
+            stat_parts[stream].append(client.submit(_stats_of, w, stream, pure=False,
+                                                    priority=1))
+    del work
+    merged = {s: _tree(client, fs, _merge_stats) for s, fs in stat_parts.items()}
+    # Ledger order: each unit's results folded in order as they arrive, while the later
+    # units are still being read (the client holds one unit's record times at a time).
     late_ns = pd.Timedelta(params["late_after"]).value
     carry: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in specs}
     counts: dict[str, dict[str, list[int]]] = {s: defaultdict(lambda: [0, 0]) for s in specs}
@@ -412,7 +471,7 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
     for done, future in enumerate(ledger, 1):
         part = future.result()
         future.release()
-        report("ledger order", done, len(ledger))
+        report("reading the lake (ledger order)", done, len(ledger))
         rows += part["rows"]
         subtrees += part["subtrees"]
         if part["blocks"]:
@@ -428,59 +487,71 @@ def _compute(client, lake_dir, specs, t_from, t_to, params, report) -> dict:
                 top = int(times.max())
                 carry[stream][source] = (int(times[-1]),
                                          top if before is None else max(before[1], top))
-    done_refine = [f for fs in refine.values() for f in fs]
-    for done, _ in enumerate(as_completed(done_refine), 1):
-        report("exact quantiles", done, len(done_refine))
-    for stream, spec in specs.items():
+    pending = [f for fs in stat_parts.values() for f in fs] + \
+        [f for fs in dups.values() for f in fs]
+    for done, _ in enumerate(as_completed(pending), 1):
+        report("statistics", done, len(pending))
+    stats = {s: f.result() for s, f in merged.items()}
+    del merged, stat_parts, pending
+    targets = {s: _quantile_targets(stats[s]) for s in stats}
+    wanted = {s: t["bins"] for s, t in targets.items()}
+    refined = [client.submit(_refine, k, wanted, pure=False) for k in kept]
+    del kept
+    pieces: dict[tuple, list] = defaultdict(list)
+    for done, future in enumerate(as_completed(refined), 1):
+        report("exact quantiles", done, len(refined))
+    for future in refined:               # in unit order: the same pieces in the same order
+        for key, keys in future.result().items():
+            pieces[key].append(keys)
+        future.release()
+    per_stream: dict[str, dict] = {}
+    for stream in specs:
         if stream not in stats:
             per_stream[stream] = {"empty": True}
             continue
-        values = _concat_refined(client.gather(refine[stream]))
+        values = {(src, field): _merge_runs(p)
+                  for (s, src, field), p in pieces.items() if s == stream}
         per_stream[stream] = {
             "stats": stats[stream], "quantiles": _exact_quantiles(targets[stream], values),
-            "duplicates": int(sum(client.gather(dup_futures[stream]))),
+            "duplicates": int(sum(client.gather(dups[stream]))),
             "contributors": _merge_contributors(contributors[stream]),
             "order": pd.DataFrame([(src, ooo, late) for src, (ooo, late)
                                    in sorted(counts[stream].items())],
                                   columns=["source", "ooo", "late"]).set_index("source")}
     if rows != offsets[-1]:
         raise ConfigError(f"the lake changed during the run: counted {offsets[-1]} rows, "
-                           f"read {rows}; run analyze again")
+                          f"read {rows}; run analyze again")
     root = fold_subtrees(subtrees)
     return {"streams": per_stream, "blocks": blocks, "rows": rows, "merkle_root": root.hex()}
 
 
-def _offsets(client, groups: list[dict], specs: dict, window) -> list[int]:
-    """Each block range's first leaf index among the run's rows (and the total last):
-    from the Parquet footers, or, when a time window cuts into the files, by counting the
-    rows inside it on the workers."""
-    import pyarrow.parquet as pq
-
-    if window == (None, None):
-        sizes = [sum(pq.read_metadata(p).num_rows for paths in g["files"].values()
-                     for p in paths) for g in groups]
-    else:
-        sizes = client.gather([client.submit(_count_group, g, specs, window, pure=False)
-                               for g in groups])
-    return [int(x) for x in np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])]
+def _stats_of(result: dict, stream: str) -> dict:
+    return result["stats"][stream]
 
 
 def _count_group(group: dict, specs: dict, window) -> int:
     n = 0
     for stream, paths in group["files"].items():
         tcol = specs[stream]["time_col"]
-        for p in paths:
-            n += len(_in_window(_read_files([p], [tcol], specs[stream]).to_pandas(), tcol,
-                                window))
+        n += int(_window_mask(_ns(_read_files(paths, [tcol], specs[stream])[tcol]),
+                              window).sum())
     return n
 
 
 def _duplicates(paths: list[str], spec: dict, window) -> int:
-    """Readings repeating an earlier (source, time) in one ``date`` partition: a reading's
-    time decides its date, so every copy of it is in the same partition."""
-    frame = _read_files(paths, [SOURCE, spec["time_col"]], spec).to_pandas()
-    frame = _in_window(frame, spec["time_col"], window)
-    return int(frame.duplicated([SOURCE, spec["time_col"]]).sum())
+    """Readings repeating an earlier (source, time) in some whole ``date`` partitions: a
+    reading's time decides its date, so every copy of it is in the same partition."""
+    tcol = spec["time_col"]
+    table = _read_files(paths, [SOURCE, tcol], spec, coded=[SOURCE])
+    t = _ns(table[tcol])
+    codes, _ = _codes(table[SOURCE])
+    keep = _window_mask(t, window)
+    t, codes = t[keep], codes[keep]
+    if len(t) < 2:
+        return 0
+    order = np.lexsort((t, codes))
+    t, codes = t[order], codes[order]
+    return int(np.count_nonzero((t[1:] == t[:-1]) & (codes[1:] == codes[:-1])))
 
 
 def _tree(client, futures, merge, fan_in: int = 8):
@@ -489,30 +560,157 @@ def _tree(client, futures, merge, fan_in: int = 8):
     if not futures:
         raise ValueError("nothing to merge")
     while len(futures) > 1:
-        futures = [client.submit(merge, *futures[i:i + fan_in], pure=False)
+        futures = [client.submit(merge, *futures[i:i + fan_in], pure=False, priority=1)
                    for i in range(0, len(futures), fan_in)]
     return futures[0]
 
 
-# -- statistics partials (one per Parquet partition) -----------------------------------------
-def _ns(series: pd.Series) -> np.ndarray:
-    """A timestamp column as int64 nanoseconds (NaT as the minimum int64)."""
-    return series.astype("datetime64[ns, UTC]").array.asi8
+# -- one unit of work: every stream's rows of some whole block ranges --------------------------
+_ORDER_COLS = ["_block", "_tx", "_index"]
+_LEDGER_COLS = ["_producer_msp", "_producer_id", "_batch_id", "_commitment"]
+_CODED = (SOURCE, "_producer_msp", "_producer_id", "_batch_id")   # read as dictionaries
+_NAT = np.iinfo(np.int64).min
 
 
-def _in_window(df: pd.DataFrame, tcol: str, window) -> pd.DataFrame:
+def _ns(column) -> np.ndarray:
+    """An Arrow timestamp column as int64 nanoseconds (null as the minimum int64, NaT)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+    return pc.fill_null(arr, _NAT).to_numpy()
+
+
+def _codes(column) -> tuple[np.ndarray, list]:
+    """A string column (plain or dictionary-encoded) as int64 codes and their labels (null
+    as a last label, None)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not pa.types.is_dictionary(column.type):
+        chunks = [pc.dictionary_encode(pa.chunked_array(chunks, column.type)
+                                       .combine_chunks())]
+    index: dict = {}
+    parts = []
+    for chunk in chunks:         # each chunk its own dictionary: onto one set of labels
+        remap = np.array([index.setdefault(v, len(index))
+                          for v in chunk.dictionary.to_pylist()] + [-1], dtype=np.int64)
+        at = pc.fill_null(chunk.indices, len(remap) - 1).to_numpy(zero_copy_only=False)
+        parts.append(remap[at])
+    codes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    labels = list(index)
+    if (codes < 0).any():
+        codes[codes < 0] = len(labels)
+        labels.append(None)
+    return codes, labels
+
+
+def _floats(column) -> np.ndarray:
+    """A float or int column as float64 (missing as NaN), as pandas reads it."""
+    import pyarrow as pa
+
+    return column.cast(pa.float64()).to_numpy()
+
+
+def _window_mask(t: np.ndarray, window) -> np.ndarray:
+    """Rows timed inside the window (all rows when it is unbounded)."""
     lo, hi = window
+    keep = np.ones(len(t), dtype=bool)
     if lo is None and hi is None:
-        return df
-    t = _ns(df[tcol])
-    keep = t != np.iinfo(np.int64).min
+        return keep
+    keep &= t != _NAT
     if lo is not None:
         keep &= t >= lo
     if hi is not None:
         keep &= t < hi
-    return df[keep]
+    return keep
 
 
+def _unit(unit: dict, specs: dict, window, offset: int, params: dict) -> dict:
+    """Read each stream's files of one unit once and return ``stats`` (per stream: the
+    statistics partials), ``ledger`` (its row count and block span, the Merkle subtrees of
+    its commitments in ledger order, aligned at ``offset``, its first leaf's index among the
+    run's leaves; each source's record times in ledger order; who contributed what) and
+    ``keep`` (per stream and (source, field): the values' sort keys, sorted, for the exact
+    quantiles)."""
+    out = {"stats": {}, "keep": {}, "ledger": {"rows": 0, "blocks": None, "streams": {},
+                                               "subtrees": []}}
+    order_keys, leaves = [], []
+    for stream, paths in unit["files"].items():
+        spec = specs[stream]
+        tcol = spec["time_col"]
+        cols = list(dict.fromkeys(_ORDER_COLS + [SOURCE, tcol] +
+                                  [f["col"] for f in spec["fields"]] + _LEDGER_COLS))
+        table = _read_files(paths, cols, spec, coded=_CODED)
+        t = _ns(table[tcol])
+        keep = _window_mask(t, window)
+        if not keep.all():
+            table, t = table.filter(keep), t[keep]
+        codes, labels = _codes(table[SOURCE])
+        values = np.column_stack([_floats(table[f["col"]]) for f in spec["fields"]]) \
+            if len(t) else np.zeros((0, len(spec["fields"])))
+        out["stats"][stream] = _stats_partial(codes, labels, t, values, spec, params)
+        out["keep"][stream] = _sorted_keys(codes, labels, values, spec)
+        block = table["_block"].to_numpy()
+        tx = table["_tx"].to_numpy()
+        index = table["_index"].to_numpy()
+        order = np.lexsort((index, tx, block))
+        monotonic = bool((order[1:] > order[:-1]).all()) if len(order) > 1 else True
+        take = (lambda a: a) if monotonic else (lambda a: a[order])
+        order_keys.append((take(block), take(tx), take(index)))
+        leaves.append(take(commitment_array(table["_commitment"])))
+        if len(t):
+            out["ledger"]["streams"][stream] = {
+                "times": _times_by_source(take(codes), labels, take(t)),
+                "contributors": _contributors(table, codes, labels, block)}
+    block = np.concatenate([k[0] for k in order_keys]) if order_keys else np.zeros(0)
+    leaf = np.concatenate(leaves) if leaves else np.zeros((0, 32), np.uint8)
+    if len(order_keys) > 1:            # each stream's rows are in ledger order already
+        order = np.lexsort((np.concatenate([k[2] for k in order_keys]),
+                            np.concatenate([k[1] for k in order_keys]), block))
+        leaf = leaf[order]
+    out["ledger"]["rows"] = len(leaf)
+    out["ledger"]["subtrees"] = merkle_subtrees(leaf, offset)
+    if len(block):
+        out["ledger"]["blocks"] = [int(block.min()), int(block.max())]
+    return out
+
+
+def _times_by_source(codes: np.ndarray, labels: list, t: np.ndarray) -> dict:
+    """Each source's record times (NaT left out), in the order given (ledger order)."""
+    timed = t != _NAT
+    return {labels[c]: part for c, part in _by_code(codes[timed], t[timed])}
+
+
+def _by_code(codes: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``values`` split by their ``codes`` (one stable sort, however many codes), each
+    part in its given order."""
+    order = np.argsort(codes, kind="stable")
+    c = codes[order]
+    starts = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1]])) if len(c) else []
+    ends = list(starts[1:]) + [len(c)]
+    return [(int(c[i]), values[order[i:j]]) for i, j in zip(starts, ends)]
+
+
+def _contributors(table, codes: np.ndarray, labels: list, block: np.ndarray) -> pd.DataFrame:
+    """Per (producer MSP, producer id, source): batches, records, first and last block."""
+    msp, msp_labels = _codes(table["_producer_msp"])
+    pid, pid_labels = _codes(table["_producer_id"])
+    batch, _ = _codes(table["_batch_id"])
+    frame = pd.DataFrame({"m": msp, "p": pid, "s": codes, "b": batch, "k": block})
+    g = frame.groupby(["m", "p", "s"], sort=False).agg(
+        batches=("b", "nunique"), records=("b", "size"), first_block=("k", "min"),
+        last_block=("k", "max")).reset_index()
+    pick = lambda lab, c: np.asarray(lab, dtype=object)[c.to_numpy()]  # noqa: E731
+    return pd.DataFrame({"_producer_msp": pick(msp_labels, g["m"]),
+                         "_producer_id": pick(pid_labels, g["p"]),
+                         "_source": pick(labels, g["s"]),
+                         **{c: g[c].astype("int64") for c in
+                            ("batches", "records", "first_block", "last_block")}})
+
+
+# -- statistics partials ---------------------------------------------------------------------
 def sort_key(values: np.ndarray) -> np.ndarray:
     """float64 -> uint64 keys in the same order (negative floats flipped), so the leading
     bits of the key are an order-preserving histogram bin."""
@@ -520,70 +718,117 @@ def sort_key(values: np.ndarray) -> np.ndarray:
     return np.where(bits < 0, ~bits, bits | np.int64(-2**63)).view(np.uint64)
 
 
-def _stats_partial(df: pd.DataFrame, spec: dict, window, params) -> dict:
-    """Moments per (source, window, field) and per (source, bucket, field), missing and
-    out-of-range counts, and histograms of the sort keys per (source, field)."""
-    df = _in_window(df, spec["time_col"], window)
+def from_sort_key(keys: np.ndarray) -> np.ndarray:
+    """The floats back from their :func:`sort_key` keys."""
+    bits = np.ascontiguousarray(keys, dtype=np.uint64).view(np.int64)
+    return np.where(bits < 0, bits & np.int64(2**63 - 1), ~bits).view(np.float64)
+
+
+def _floor(t: np.ndarray, step: int) -> np.ndarray:
+    """Times floored to multiples of ``step`` ns since the epoch, as pandas' ``dt.floor``
+    (NaT stays NaT)."""
+    return np.where(t == _NAT, _NAT, t - t % step)
+
+
+def _stats_partial(codes: np.ndarray, labels: list, t: np.ndarray, values: np.ndarray,
+                   spec: dict, params: dict) -> dict:
+    """Moments per (source, window, field) with missing and out-of-range counts, minima
+    and maxima; moments per (source, bucket, field); histograms of the sort keys per
+    (source, field)."""
     names = [f["name"] for f in spec["fields"]]
-    times = df[spec["time_col"]]
-    values = pd.DataFrame({f["name"]: df[f["col"]].astype("float64") for f in spec["fields"]},
-                          index=df.index)
-    oor = pd.DataFrame({f["name"]: _out_of_range(values[f["name"]], f)
-                        for f in spec["fields"]}, index=df.index)
-    src = df[SOURCE].astype(object)
-    win = times.dt.floor(pd.Timedelta(params["window"]))
-    bucket = times.dt.floor(pd.Timedelta(params["bucket"]))
-    moments = _moments(values, [src.rename("source"), win.rename("window")], oor)
-    hourly = _moments(values, [src.rename("source"), bucket.rename("bucket")], None)
+    valid = ~np.isnan(values)
+    oor = np.zeros(values.shape, dtype=bool)
+    for j, f in enumerate(spec["fields"]):
+        if f["min"] is not None:
+            oor[:, j] |= values[:, j] < f["min"]
+        if f["max"] is not None:
+            oor[:, j] |= values[:, j] > f["max"]
+    moments = _grouped(codes, labels, _floor(t, pd.Timedelta(params["window"]).value),
+                       "window", values, valid, names, oor)
+    hourly = _grouped(codes, labels, _floor(t, pd.Timedelta(params["bucket"]).value),
+                      "bucket", values, valid, names, None)
+    return {"moments": moments, "hourly": hourly, "hist": _histograms(codes, labels, values,
+                                                                      valid, names)}
+
+
+def _grouped(codes, labels, when, name, values, valid, names, oor) -> pd.DataFrame:
+    """Count, mean and M2 (two-pass: sum of squared deviations from the group's mean) of
+    each value column per (source, time) group, as long rows (source, ``name``, field, n,
+    mean, m2); with ``oor``, also rows, min, max and out-of-range counts."""
+    columns = ["source", name, "field", "n", "mean", "m2"] + \
+        (["rows", "min", "max", "oor"] if oor is not None else [])
+    if len(codes) == 0:
+        return _empty_moments(columns, name)
+    order = np.lexsort((when, codes))
+    c, w = codes[order], when[order]
+    change = np.flatnonzero((c[1:] != c[:-1]) | (w[1:] != w[:-1])) + 1
+    starts = np.concatenate([[0], change])
+    size = np.diff(np.concatenate([starts, [len(c)]]))
+    group = np.repeat(np.arange(len(starts)), size)
+    x, ok = values[order], valid[order]
+    xz = np.where(ok, x, 0.0)
+    n = np.add.reduceat(ok.astype(np.int64), starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduceat(xz, starts, axis=0) / n
+        dev = np.where(ok, x - mean[group], 0.0)
+    m2 = np.add.reduceat(dev * dev, starts, axis=0)
+    g, k = len(starts), len(names)
+    label = np.asarray(labels, dtype=object)[c[starts]]
+    stamp = pd.DatetimeIndex(w[starts].view("datetime64[ns]")).tz_localize("UTC")
+    data = {"source": np.repeat(label, k), name: stamp.repeat(k),
+            "field": np.tile(np.asarray(names, dtype=object), g),
+            "n": n.reshape(-1), "mean": np.where(n > 0, mean, np.nan).reshape(-1),
+            "m2": m2.reshape(-1)}
+    if oor is not None:
+        lo = np.minimum.reduceat(np.where(ok, x, np.inf), starts, axis=0)
+        hi = np.maximum.reduceat(np.where(ok, x, -np.inf), starts, axis=0)
+        data["rows"] = np.repeat(size, k).astype(np.int64)
+        data["min"] = np.where(n > 0, lo, np.nan).reshape(-1)
+        data["max"] = np.where(n > 0, hi, np.nan).reshape(-1)
+        data["oor"] = np.add.reduceat(oor[order].astype(np.int64), starts, axis=0).reshape(-1)
+    return pd.DataFrame(data)
+
+
+def _empty_moments(columns: list[str], name: str) -> pd.DataFrame:
+    kinds = {"source": object, name: "datetime64[ns, UTC]", "field": object, "n": "int64",
+             "rows": "int64", "oor": "int64"}
+    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "float64")) for c in columns})
+
+
+def _sorted_keys(codes, labels, values, spec) -> dict:
+    """Per (source, field): the valid values' sort keys, sorted (kept on the worker until
+    the client names the histogram bins holding the quantiles' ranks)."""
+    out = {}
+    for j, f in enumerate(spec["fields"]):
+        ok = ~np.isnan(values[:, j])
+        for c, keys in _by_code(codes[ok], sort_key(values[ok, j])):
+            out[(labels[c], f["name"])] = np.sort(keys)
+    return out
+
+
+def _histograms(codes, labels, values, valid, names) -> pd.DataFrame:
+    """Counts per (source, field, bin): a bin is a value's sort key's leading bits."""
     hists = []
-    codes, labels = pd.factorize(src)
-    codes = codes.astype(np.uint64) << np.uint64(64 - BIN_SHIFT)   # above the bin's bits
-    for name in names:
-        x = values[name].to_numpy()
-        valid = ~np.isnan(x)
-        if valid.any():
-            bins = sort_key(x[valid]) >> np.uint64(BIN_SHIFT)
-            keys, counts = np.unique(codes[valid] | bins, return_counts=True)
-            mask = np.uint64((1 << (64 - BIN_SHIFT)) - 1)
-            hists.append(pd.DataFrame({
-                "source": np.asarray(labels, dtype=object)[
-                    (keys >> np.uint64(64 - BIN_SHIFT)).astype(np.int64)],
-                "field": name, "bin": keys & mask, "count": counts.astype(np.int64)}))
-    return {"moments": moments, "hourly": hourly,
-            "hist": pd.concat(hists, ignore_index=True) if hists else _empty_hist()}
-
-
-def _out_of_range(x: pd.Series, f: dict) -> pd.Series:
-    """Readings outside the schema's min/max (a missing reading is not out of range)."""
-    oor = pd.Series(False, index=x.index)
-    if f["min"] is not None:
-        oor |= x < f["min"]
-    if f["max"] is not None:
-        oor |= x > f["max"]
-    return oor
+    shift = np.uint64(64 - BIN_SHIFT)
+    for j, name in enumerate(names):
+        ok = valid[:, j]
+        if not ok.any():
+            continue
+        key = (codes[ok].astype(np.uint64) << shift) | \
+            (sort_key(values[ok, j]) >> np.uint64(BIN_SHIFT))
+        keys, counts = np.unique(key, return_counts=True)
+        mask = np.uint64((1 << (64 - BIN_SHIFT)) - 1)
+        hists.append(pd.DataFrame({
+            "source": np.asarray(labels, dtype=object)[
+                (keys >> shift).astype(np.int64)],
+            "field": name, "bin": keys & mask, "count": counts.astype(np.int64)}))
+    return pd.concat(hists, ignore_index=True) if hists else _empty_hist()
 
 
 def _empty_hist() -> pd.DataFrame:
     return pd.DataFrame({"source": pd.Series(dtype=object), "field": pd.Series(dtype=object),
                          "bin": pd.Series(dtype="uint64"), "count": pd.Series(dtype="int64")})
 
-
-def _moments(values: pd.DataFrame, keys: list[pd.Series], oor: pd.DataFrame | None):
-    """Count, mean and M2 (sum of squared deviations) of each column per group, as long
-    rows (keys..., field, n, mean, m2); with ``oor``, also rows, min, max and out-of-range
-    counts."""
-    g = values.groupby(keys, dropna=False, sort=False)
-    n = g.count()
-    parts = {"n": n, "mean": g.mean(), "m2": (g.var(ddof=0) * n).fillna(0.0)}
-    if oor is not None:
-        parts["rows"] = pd.DataFrame({c: g.size() for c in values.columns})
-        parts["min"] = g.min()
-        parts["max"] = g.max()
-        parts["oor"] = oor.groupby(keys, dropna=False, sort=False).sum()
-    long = pd.concat({k: v.stack()
-                      for k, v in parts.items()}, axis=1)
-    long.index = long.index.set_names([k.name for k in keys] + ["field"])
-    return long.reset_index()
 
 
 def combine_moments(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -644,34 +889,50 @@ def _quantile_targets(stats: dict) -> dict:
     return {"ranks": ranks, "bins": {k: sorted(v) for k, v in bins.items()}}
 
 
-def _refine_partial(df: pd.DataFrame, spec: dict, window, bins: dict) -> dict:
-    """The values of this partition in the bins that hold wanted ranks."""
-    df = _in_window(df, spec["time_col"], window)
-    src = df[SOURCE].astype(object).to_numpy()
+
+
+def _refine(kept: dict, wanted: dict) -> dict:
+    """One unit's sort keys in the histogram bins that hold wanted ranks, per (stream,
+    source, field) (source None: the field over all sources), run-length encoded: each
+    distinct key once with its count (a field of whole numbers repeats few values)."""
     out = {}
-    for f in spec["fields"]:
-        x = df[f["col"]].astype("float64").to_numpy()
-        valid = ~np.isnan(x)
-        key_bins = sort_key(np.where(valid, x, 0.0)) >> np.uint64(BIN_SHIFT)
-        overall = bins.get((None, f["name"]))
-        if overall:
-            hit = valid & np.isin(key_bins, np.asarray(overall, dtype=np.uint64))
-            out[(None, f["name"])] = x[hit]
-        for source in np.unique(src[valid]) if valid.any() else []:
-            wanted = bins.get((source, f["name"]))
-            if wanted:
-                hit = valid & (src == source) & np.isin(key_bins,
-                                                         np.asarray(wanted, dtype=np.uint64))
-                out[(source, f["name"])] = x[hit]
+    for stream, bins in wanted.items():
+        keys = kept.get(stream)
+        if not keys:
+            continue
+        for (source, field), wanted_bins in bins.items():
+            b = np.asarray(wanted_bins, dtype=np.uint64)
+            pieces = []
+            for (src, name), k in keys.items():
+                if name != field or (source is not None and src != source):
+                    continue
+                top = k >> np.uint64(BIN_SHIFT)
+                lo, hi = np.searchsorted(top, b, "left"), np.searchsorted(top, b, "right")
+                pieces += [run_lengths(k[i:j]) for i, j in zip(lo, hi) if j > i]
+            if pieces:
+                out[(stream, source, field)] = (np.concatenate([p[0] for p in pieces]),
+                                                np.concatenate([p[1] for p in pieces]))
     return out
 
 
-def _concat_refined(parts: list[dict]) -> dict:
-    pieces = defaultdict(list)
-    for part in parts:
-        for key, values in part.items():
-            pieces[key].append(values)
-    return {k: np.sort(np.concatenate(v)) for k, v in pieces.items()}
+def run_lengths(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` as (each distinct key, how many times it occurs)."""
+    if len(keys) == 0:
+        return keys, np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    return keys[starts], np.diff(np.concatenate([starts, [len(keys)]])).astype(np.int64)
+
+
+def _merge_runs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoded pieces (from any units, in any order) as one sorted encoding."""
+    keys = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    if len(keys) == 0:
+        return keys, counts
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    return keys[starts], np.add.reduceat(counts, starts)
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -681,18 +942,22 @@ def _lerp(a: float, b: float, t: float) -> float:
 
 
 def _exact_quantiles(targets: dict, values: dict) -> dict:
-    """(source, field) -> {p25, p50, p75} from the ranks' values."""
+    """(source, field) -> {p25, p50, p75} from the values in the ranks' bins (sort keys,
+    run-length encoded: :func:`_merge_runs`)."""
     out = {}
     for key, info in targets["ranks"].items():
-        vals = values.get(key, np.array([]))
-        keys = sort_key(vals) >> np.uint64(BIN_SHIFT)
+        keys, counts = values.get(key, (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
+        bins = keys >> np.uint64(BIN_SHIFT)
+        ends = np.cumsum(counts)
         below = dict(zip(info["bins"].tolist(),
                          (np.cumsum(info["counts"]) - info["counts"]).tolist()))
 
         def at(rank: int) -> float:
             b = info["ranks"][rank]
-            start = int(np.searchsorted(keys, np.uint64(b), side="left"))
-            return float(vals[start + rank - below[b]])
+            start = int(np.searchsorted(bins, np.uint64(b), side="left"))
+            before = int(ends[start - 1]) if start else 0
+            j = int(np.searchsorted(ends, before + rank - below[b], side="right"))
+            return float(from_sort_key(keys[j:j + 1])[0])
 
         res = {}
         for name, q in QUANTILES:
@@ -705,70 +970,23 @@ def _exact_quantiles(targets: dict, values: dict) -> dict:
 
 
 # -- ledger order: Merkle subtrees, late and out-of-order arrivals, contributors -------------
-_ORDER_COLS = ["_block", "_tx", "_index"]
-
-
-def _read_group(group: dict, specs: dict, window, extra: list[str]) -> dict[str, pd.DataFrame]:
-    """Each stream's rows of one block range (ledger order; time as int64 ns in ``_t``)."""
-    frames = {}
-    for stream, paths in group["files"].items():
-        spec = specs[stream]
-        cols = list(dict.fromkeys(_ORDER_COLS + [SOURCE, spec["time_col"]] + extra))
-        table = _read_files(paths, cols, spec)
-        df = _in_window(table.to_pandas(), spec["time_col"], window)
-        df = df.assign(_t=_ns(df[spec["time_col"]]), _source=df[SOURCE].astype(object))
-        frames[stream] = df.sort_values(_ORDER_COLS, kind="stable", ignore_index=True)
-    return frames
-
-
-def _ledger_group(group: dict, specs: dict, window, offset: int) -> dict:
-    """One block range in ledger order: its row count and block span, the Merkle subtrees
-    of its commitments (aligned at ``offset``, its first leaf's index among all the run's
-    leaves), each source's record times in ledger order (int64 ns, for the late and
-    out-of-order count the client folds across ranges), and who contributed what."""
-    frames = _read_group(group, specs, window,
-                         ["_producer_msp", "_producer_id", "_batch_id", "_commitment"])
-    keyed = pd.concat([df[_ORDER_COLS + ["_commitment"]] for df in frames.values()],
-                      ignore_index=True)
-    if len(frames) > 1:                  # each stream's rows are in ledger order already
-        keyed = keyed.sort_values(_ORDER_COLS, kind="stable")
-    leaves = commitment_bytes(keyed["_commitment"])
-    nat = np.iinfo(np.int64).min
-    part = {"rows": len(leaves), "blocks": None, "streams": {},
-            "subtrees": merkle_subtrees(leaves, offset)}
-    if len(keyed):
-        part["blocks"] = [int(keyed["_block"].min()), int(keyed["_block"].max())]
-    for stream, df in frames.items():
-        if df.empty:
-            continue
-        timed = df[df["_t"] != nat]
-        times = {src: g["_t"].to_numpy(np.int64)
-                 for src, g in timed.groupby("_source", sort=True)}
-        contrib = df.groupby(["_producer_msp", "_producer_id", "_source"], sort=True).agg(
-            batches=("_batch_id", "nunique"), records=("_batch_id", "size"),
-            first_block=("_block", "min"), last_block=("_block", "max")).reset_index()
-        part["streams"][stream] = {"times": times, "contributors": contrib}
-    return part
-
-
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
 _HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
 _HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 
 
-def commitment_bytes(hexes: pd.Series) -> list[bytes]:
-    """Hex SHA-256 commitments as 32-byte leaves, decoded in one vectorised step (a
-    Python ``bytes.fromhex`` per row costs more than the hashing that follows)."""
+def commitment_array(column) -> np.ndarray:
+    """Hex SHA-256 commitments (an Arrow string column) as an ``(n, 32)`` array of leaf
+    bytes, decoded in one vectorised step (a Python ``bytes.fromhex`` per row costs more
+    than the hashing that follows)."""
     import pyarrow as pa
 
-    if len(hexes) == 0:
-        return []
-    arr = pa.array(hexes.array)                       # Arrow-backed: no copy
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, 32), np.uint8)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pa.array(hexes.to_numpy(dtype=object), type=pa.string())
+        raise ValueError("_commitment is not a string column")
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset +
                                                            len(arr) + 1]
@@ -778,8 +996,7 @@ def commitment_bytes(hexes: pd.Series) -> list[bytes]:
     nibbles = _HEX[chars].reshape(-1, 64)
     if (nibbles == 255).any():
         raise ValueError("a _commitment is not hex")
-    blob = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8).tobytes()
-    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+    return ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8)
 
 
 def arrival_counts(times: np.ndarray, before: tuple[int, int] | None,
@@ -815,19 +1032,40 @@ def _merge_contributors(parts: list[pd.DataFrame]) -> list[dict]:
             for (msp, pid, src), row in merged.iterrows()]
 
 
-def merkle_subtrees(leaves: list[bytes], offset: int) -> list[tuple[int, bytes]]:
-    """``leaves`` (whose first is leaf ``offset`` of the whole run) as the largest perfect
-    subtrees aligned at powers of two: ``(height, root)`` in order. Their roots are nodes of
-    the whole tree, so :func:`fold_subtrees` over every range's subtrees gives
-    ``records.merkle_root`` of all the leaves."""
+def merkle_subtrees(leaves, offset: int) -> list[tuple[int, bytes]]:
+    """``leaves`` (32-byte leaves as a list or an ``(n, 32)`` array, whose first is leaf
+    ``offset`` of the whole run) as the largest perfect subtrees aligned at powers of two:
+    ``(height, root)`` in order. Their roots are nodes of the whole tree, so
+    :func:`fold_subtrees` over every range's subtrees gives ``records.merkle_root`` of all
+    the leaves."""
+    if not isinstance(leaves, np.ndarray):
+        leaves = np.frombuffer(b"".join(leaves), dtype=np.uint8).reshape(-1, 32)
     out, i, pos = [], 0, offset
     while i < len(leaves):
         height = (pos & -pos).bit_length() - 1 if pos else 64
         height = min(height, (len(leaves) - i).bit_length() - 1)
         size = 1 << height
-        out.append((height, records.merkle_root(leaves[i:i + size])))
+        out.append((height, perfect_root(leaves[i:i + size])))
         i, pos = i + size, pos + size
     return out
+
+
+def perfect_root(leaves: np.ndarray) -> bytes:
+    """``records.merkle_root`` of ``2**k`` leaves (an ``(n, 32)`` array), one level at a
+    time over contiguous bytes: each parent is SHA-256 of 0x01, left, right, hashed from
+    one prepared buffer (no per-node concatenation or call)."""
+    sha = hashlib.sha256
+    level = np.ascontiguousarray(leaves, dtype=np.uint8)
+    while len(level) > 1:
+        pairs = len(level) // 2
+        buf = np.empty((pairs, 65), dtype=np.uint8)
+        buf[:, 0] = 1
+        buf[:, 1:] = level[:2 * pairs].reshape(pairs, 64)
+        data = buf.tobytes()
+        level = np.frombuffer(b"".join([sha(data[i:i + 65]).digest()
+                                        for i in range(0, 65 * pairs, 65)]),
+                              dtype=np.uint8).reshape(pairs, 32)
+    return level[0].tobytes()
 
 
 def fold_subtrees(subtrees: Iterable[tuple[int, bytes]]) -> bytes:
@@ -846,6 +1084,9 @@ def fold_subtrees(subtrees: Iterable[tuple[int, bytes]]) -> bytes:
     for _, node in reversed(stack[:-1]):
         root = records.merkle_root([node, root])
     return root
+
+
+
 
 
 # -- on the client: statistics, quality, models, outputs -------------------------------------
@@ -939,7 +1180,8 @@ def hourly_series(hourly: pd.DataFrame, fields: list[str]) -> dict[str, pd.DataF
 
 def _anomalies(out: Path, stream: str, series: dict, fields: list[str], params: dict):
     """Fit one SeasonalAnomalyDetector per source on its bucket residuals (with each
-    bucket's phase in the season); list what it flags. Returns the results entry and the long series frame for series/<stream>.parquet."""
+    bucket's phase in the season); list what it flags. Returns the results entry and the
+    long series frame for series/<stream>.parquet."""
     import joblib
 
     from ledgerlake.analytics.models import METHODS, SeasonalAnomalyDetector, residuals

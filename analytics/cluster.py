@@ -5,7 +5,9 @@
    ``~/.config/dask`` or ``DASK_SCHEDULER_ADDRESS``, which Dask maps onto that key);
 3. else a ``LocalCluster`` on this machine, sized for a laptop: worker processes (pandas
    and scikit-learn hold the GIL), one thread each, a memory limit per worker so a large
-   lake spills to disk instead of exhausting memory, no dashboard port.
+   lake spills to disk instead of exhausting memory, no dashboard port. For work too small
+   to repay starting worker processes (the caller says so: ``in_process``), the
+   LocalCluster runs one worker thread in this process instead.
 
 Only the lake's file paths and plain parameters ever travel to the workers: no gRPC
 channel, wallet or key goes into a task (the analysis reads only the lake).
@@ -28,6 +30,7 @@ CONFIG_KEY = "scheduler-address"
 MAX_LOCAL_WORKERS = 4
 MAX_WORKER_MEMORY = 4 * 2**30   # bytes; a worker above this spills, pauses, then restarts
 MIN_WORKER_MEMORY = 2**30
+IN_PROCESS_ROWS = 300_000       # an analysis of fewer rows: a LocalCluster in the process
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,13 @@ def local_size(cpus: int | None = None, memory: int | None = None) -> tuple[int,
 
 @contextmanager
 def client(scheduler: str | None = None, *, n_workers: int | None = None,
-           timeout: str = "10s",
-           progress: Callable[[str], None] | None = None) -> Iterator["Client"]:
+           timeout: str = "10s", progress: Callable[[str], None] | None = None,
+           in_process: bool = False) -> Iterator["Client"]:
     """A ``distributed.Client`` on the cluster :func:`choose` picks, closed on exit (a
     LocalCluster it started is shut down with it). ``n_workers`` sizes a LocalCluster
-    only; ``timeout`` bounds reaching a remote scheduler; ``progress`` hears which cluster
-    was chosen and why."""
+    only; ``in_process`` makes a LocalCluster one worker thread in this process (small
+    work: no worker processes to start); ``timeout`` bounds reaching a remote scheduler;
+    ``progress`` hears which cluster was chosen and why."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -96,14 +100,17 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None,
             yield dask_client
         return
     workers, limit = local_size()
-    workers = n_workers or workers
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           memory_limit=limit, dashboard_address=None,
-                           scheduler_kwargs={"dashboard": False},
-                           host="127.0.0.1", silence_logs=logging.CRITICAL)
+    workers = 1 if in_process else n_workers or workers
+    where = {} if in_process else {"host": "127.0.0.1"}   # in process: no socket at all
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                           processes=not in_process, memory_limit=limit,
+                           dashboard_address=None, scheduler_kwargs={"dashboard": False},
+                           silence_logs=logging.CRITICAL, **where)
     if progress:
-        progress(f"Dask: local cluster, {workers} worker processes, "
-                 f"{limit / 2**30:.1f} GiB each ({choice.why})")
+        kind = "1 worker thread in this process (small work)" if in_process else \
+            f"{workers} worker processes"
+        progress(f"Dask: local cluster, {kind}, {limit / 2**30:.1f} GiB each "
+                 f"({choice.why})")
     with cluster, Client(cluster) as dask_client:
         yield dask_client
 

@@ -10,6 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from ledgerlake.analytics.cluster import IN_PROCESS_ROWS
 from ledgerlake.cli import _as_option, _contract, _print_json, _state_dir_option, err, out
 from ledgerlake.errors import ConfigError
 
@@ -39,7 +40,9 @@ def _param(values: tuple[str, ...]) -> dict:
               help="Analyse this stream (repeatable) [every readable stream in the lake].")
 @click.option("--scheduler", metavar="ADDRESS",
               help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 [Dask's "
-                   "configuration or DASK_SCHEDULER_ADDRESS, else a local cluster].")
+                   "configuration or DASK_SCHEDULER_ADDRESS, else a local cluster: worker "
+                   f"processes, or one thread in this process for a lake under "
+                   f"{IN_PROCESS_ROWS:,} rows].")
 @click.option("--from", "time_from", metavar="TIME",
               help="Only records timed at or after this (ISO-8601 or nanoseconds).")
 @click.option("--until", "time_to", metavar="TIME",

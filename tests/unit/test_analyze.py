@@ -23,9 +23,13 @@ from ledgerlake.analytics.analyze import (
     analyze,
     arrival_counts,
     block_groups,
+    date_chunks,
     fold_subtrees,
+    from_sort_key,
     merkle_subtrees,
+    perfect_root,
     sort_key,
+    units_of,
 )
 from ledgerlake.errors import ConfigError
 
@@ -47,6 +51,33 @@ def test_aligned_subtrees_fold_to_the_merkle_root_of_all_leaves(seed):
     subtrees = [t for lo, hi in zip(bounds, bounds[1:])
                 for t in merkle_subtrees(leaves[lo:hi], lo)]
     assert fold_subtrees(subtrees) == records.merkle_root(leaves)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 5, 10])
+def test_perfect_subtree_roots_are_the_records_merkle_root(k):
+    leaves = [hashlib.sha256(bytes([k, i % 256, i // 256])).digest() for i in range(1 << k)]
+    array = np.frombuffer(b"".join(leaves), dtype=np.uint8).reshape(-1, 32)
+    assert perfect_root(array) == records.merkle_root(leaves)
+    assert merkle_subtrees(array[3:], 3) == merkle_subtrees(leaves[3:], 3)
+
+
+def test_units_join_whole_block_groups_in_ledger_order_until_they_are_big_enough():
+    groups = [{"first": 10 * i, "last": 10 * i + 9, "files": {"a": [f"a{i}"], "b": [f"b{i}"]}}
+              for i in range(5)]
+    units = units_of(groups, [50, 60, 200, 10, 5], least=100)
+    assert [(u["first"], u["last"], u["rows"]) for u in units] == \
+        [(0, 19, 110), (20, 29, 200), (30, 49, 15)]
+    assert units[0]["files"] == {"a": ["a0", "a1"], "b": ["b0", "b1"]}
+    assert units_of([], []) == []
+
+
+def test_date_chunks_hold_whole_dates(tmp_path):
+    files = [tmp_path / f"date=2026-01-0{d}" / f"part-{n}.parquet"
+             for n, d in enumerate((3, 1, 2, 1))]
+    rows = {str(f): 40 for f in files}
+    chunks = date_chunks(files, rows, least=70)
+    assert [[p.split("/")[-2] for p in c] for c in chunks] == \
+        [["date=2026-01-01", "date=2026-01-01"], ["date=2026-01-02", "date=2026-01-03"]]
 
 
 def test_block_groups_merge_overlapping_ranges_in_ledger_order(tmp_path):
@@ -72,6 +103,11 @@ def test_sort_keys_order_like_the_floats():
     x = np.array([3.5, -2.0, 0.0, -1e300, 1e-300, 7.25, -0.5, np.inf, -np.inf])
     assert np.argsort(sort_key(x), kind="stable").tolist() == \
         np.argsort(x, kind="stable").tolist()
+
+
+def test_sort_keys_give_the_floats_back_bit_for_bit():
+    x = np.array([3.5, -2.0, 0.0, -0.0, -1e300, 5e-324, 7.25, np.inf, -np.inf])
+    assert from_sort_key(sort_key(x)).tobytes() == x.tobytes()
 
 
 def test_the_analysis_cannot_reach_the_ledger():
@@ -261,6 +297,22 @@ def test_outputs_are_hashed_and_models_reload(run):
     assert forecaster.n_features_in_ == len(results["streams"]["weather"]["forecast"]
                                             ["features"])
     assert results["run"]["cluster"]["kind"] == "local"
+
+
+def test_a_small_lake_runs_in_process_with_the_worker_processes_results(run, monkeypatch):
+    """Below cluster.IN_PROCESS_ROWS the LocalCluster is one thread of this process; the
+    results (statistics, quantiles, output files to the byte) are those of worker
+    processes."""
+    from ledgerlake.analytics import cluster
+
+    base, results = run
+    assert results["run"]["cluster"]["workers"] == 1
+    monkeypatch.setattr(cluster, "IN_PROCESS_ROWS", 0)
+    apart = analyze(base / "lake", base / "processes")
+    assert apart["run"]["cluster"]["kind"] == "local" and apart["run"]["cluster"]["workers"] > 1
+    assert {k: v for k, v in apart["inputs"].items()} == results["inputs"]
+    assert apart["streams"] == results["streams"]
+    assert apart["outputs"] == results["outputs"]
 
 
 def test_a_time_window_reads_only_its_records(run):
