@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
+import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import (
@@ -19,7 +20,8 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.client import proposal as build
-from ledgerlake.client.rpc import PLAN_UNAVAILABLE, Call, Flow, retrying
+from ledgerlake.client.commits import TIMED_OUT
+from ledgerlake.client.rpc import PLAN_UNAVAILABLE, AwaitCommit, Call, Flow, retrying
 from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, SubmitError
 
 if TYPE_CHECKING:
@@ -161,11 +163,20 @@ class Commit(_Signable):
         return replace(self, _signature=signature)
 
     def status_flow(self, timeout: float | None = None) -> Flow:
+        timeout = timeout or self.gateway.timeouts["commit_status"]
+        seen = yield AwaitCommit(self.channel, self.transaction_id, timeout)
+        if seen == TIMED_OUT:  # what the CommitStatus RPC says when its deadline passes
+            raise CommitStatusError("CommitStatus failed: Deadline Exceeded",
+                                    transaction_id=self.transaction_id,
+                                    code=grpc.StatusCode.DEADLINE_EXCEEDED)
+        if seen is not None:
+            code, block_number = seen
+            return Status(self.transaction_id, code, block_number)
         request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
                                                         signature=self._sign())
         response = yield from retrying(
-            Call("CommitStatus", request, timeout or self.gateway.timeouts["commit_status"],
-                 CommitStatusError, self.transaction_id), self.gateway.backoff)
+            Call("CommitStatus", request, timeout, CommitStatusError, self.transaction_id),
+            self.gateway.backoff)
         return Status(self.transaction_id, response.result, response.block_number)
 
     def status(self, timeout: float | None = None):
