@@ -58,6 +58,11 @@ class Gateway:
         asyncio gateways only: learn commit statuses from one filtered block stream per
         channel rather than one signed CommitStatus RPC per transaction (same answers;
         ``ledgerlake.client.commits``). False: always the RPC.
+    plan_endorsements:
+        When a submit names no endorsing organisations and carries no transient data, name
+        those the chaincode's definition requires, if it says so plainly (an AND of one
+        peer per organisation; ``ledgerlake.client.endorsers``), so the peer's Gateway asks
+        them all at once instead of planning. False: the Gateway always plans.
     """
 
     _asynchronous = False
@@ -65,7 +70,8 @@ class Gateway:
     def __init__(self, identity: Identity, signer: Signer | None, channel,
                  timeouts: Mapping[str, float] | None = None,
                  max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
-                 backoff: Backoff | None = Backoff(), commit_events: bool = True):
+                 backoff: Backoff | None = Backoff(), commit_events: bool = True,
+                 plan_endorsements: bool = True):
         unknown = set(timeouts or {}) - set(DEFAULT_TIMEOUTS)
         if unknown:
             raise ConfigError(f"unknown timeout {sorted(unknown)[0]!r}; known: "
@@ -81,6 +87,8 @@ class Gateway:
             raise ConfigError(str(exc)) from None
         self.commits = (CommitWatchers(self) if commit_events and self._asynchronous
                         else None)
+        self.plan_endorsements = plan_endorsements
+        self.endorser_plans: dict = {}  # (channel, chaincode): (organisations, valid until)
 
     def sign(self, message: bytes) -> bytes:
         if self.signer is None:
@@ -178,7 +186,8 @@ class Contract:
         tx_id, data = build.build_proposal(self._gateway.identity.creator, self.network.name,
                                            self.name, function, args, transient)
         return Proposal(self._gateway, self.network.name, tx_id, data,
-                        tuple(endorsing_organizations))
+                        tuple(endorsing_organizations), chaincode=self.name,
+                        plan=self._gateway.plan_endorsements and not transient)
 
     def evaluate(self, function: str, args: Iterable[str | bytes] = (), *,
                  transient: Mapping[str, bytes] | None = None,

@@ -20,6 +20,7 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.client import proposal as build
+from ledgerlake.client import endorsers
 from ledgerlake.client.commits import TIMED_OUT
 from ledgerlake.client.rpc import PLAN_UNAVAILABLE, AwaitCommit, Call, Flow, retrying
 from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, SubmitError
@@ -76,6 +77,10 @@ class Proposal(_Signable):
     _bytes: bytes
     endorsing_organizations: Sequence[str] = ()
     _signature: bytes | None = None
+    chaincode: str = ""
+    #: name the organisations the chaincode's definition requires when none are given
+    #: (``ledgerlake.client.endorsers``); Contract sets it for calls without transient data
+    plan: bool = False
 
     def with_signature(self, signature: bytes) -> "Proposal":
         """The same proposal carrying a signature made elsewhere over ``bytes``."""
@@ -95,17 +100,21 @@ class Proposal(_Signable):
         return response.result.payload
 
     def endorse_flow(self, timeout: float | None = None) -> Flow:
+        organizations = self.endorsing_organizations
+        if not organizations and self.plan and endorsers.plannable(self.chaincode):
+            organizations = yield from endorsers.endorsers_flow(
+                self.gateway.get_network(self.channel), self.chaincode)
         request = gateway_pb2.EndorseRequest(
             transaction_id=self.transaction_id, channel_id=self.channel,
             proposed_transaction=self._signed(),
-            endorsing_organizations=self.endorsing_organizations)
+            endorsing_organizations=organizations)
         response = yield from retrying(
             Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
                  EndorseError, self.transaction_id), self.gateway.backoff,
             briefly=PLAN_UNAVAILABLE)
         envelope = response.prepared_transaction
         return Transaction(self.gateway, self.channel, self.transaction_id, envelope.payload,
-                           transaction_result(envelope.payload))
+                           transaction_result(envelope.payload), chaincode=self.chaincode)
 
     def evaluate(self, target_organizations: Sequence[str] = (), timeout: float | None = None):
         """The chaincode's answer from one peer, nothing recorded. Raises EndorseError."""
@@ -126,6 +135,7 @@ class Transaction(_Signable):
     _bytes: bytes  # the envelope payload
     result: bytes
     _signature: bytes | None = None
+    chaincode: str = ""
 
     def with_signature(self, signature: bytes) -> "Transaction":
         return replace(self, _signature=signature)
@@ -141,7 +151,8 @@ class Transaction(_Signable):
                                  SubmitError, self.transaction_id), self.gateway.backoff)
         return Commit(self.gateway, self.channel, self.transaction_id,
                       build.commit_status_request(self.transaction_id, self.channel,
-                                                  self.gateway.identity.creator), self.result)
+                                                  self.gateway.identity.creator), self.result,
+                      chaincode=self.chaincode)
 
     def submit(self, timeout: float | None = None):
         """Send to the orderers; returns a Commit once they accept. Raises SubmitError."""
@@ -158,6 +169,7 @@ class Commit(_Signable):
     _bytes: bytes  # the CommitStatusRequest
     result: bytes = b""
     _signature: bytes | None = None
+    chaincode: str = ""
 
     def with_signature(self, signature: bytes) -> "Commit":
         return replace(self, _signature=signature)
@@ -170,14 +182,17 @@ class Commit(_Signable):
                                     transaction_id=self.transaction_id,
                                     code=grpc.StatusCode.DEADLINE_EXCEEDED)
         if seen is not None:
-            code, block_number = seen
-            return Status(self.transaction_id, code, block_number)
-        request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
-                                                        signature=self._sign())
-        response = yield from retrying(
-            Call("CommitStatus", request, timeout, CommitStatusError, self.transaction_id),
-            self.gateway.backoff)
-        return Status(self.transaction_id, response.result, response.block_number)
+            status = Status(self.transaction_id, *seen)
+        else:
+            request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
+                                                            signature=self._sign())
+            response = yield from retrying(
+                Call("CommitStatus", request, timeout, CommitStatusError, self.transaction_id),
+                self.gateway.backoff)
+            status = Status(self.transaction_id, response.result, response.block_number)
+        if status.code == transaction_pb2.ENDORSEMENT_POLICY_FAILURE and self.chaincode:
+            endorsers.forget(self.gateway.get_network(self.channel), self.chaincode)
+        return status
 
     def status(self, timeout: float | None = None):
         """Wait until the transaction is committed; returns its Status (valid or not).
