@@ -100,21 +100,33 @@ class Proposal(_Signable):
         return response.result.payload
 
     def endorse_flow(self, timeout: float | None = None) -> Flow:
-        organizations = self.endorsing_organizations
-        if not organizations and self.plan and endorsers.plannable(self.chaincode):
-            organizations = yield from endorsers.endorsers_flow(
+        organizations = planned = ()
+        if self.endorsing_organizations:
+            organizations = self.endorsing_organizations
+        elif self.plan and endorsers.plannable(self.chaincode):
+            organizations = planned = yield from endorsers.endorsers_flow(
                 self.gateway.get_network(self.channel), self.chaincode)
-        request = gateway_pb2.EndorseRequest(
-            transaction_id=self.transaction_id, channel_id=self.channel,
-            proposed_transaction=self._signed(),
-            endorsing_organizations=organizations)
-        response = yield from retrying(
-            Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
-                 EndorseError, self.transaction_id), self.gateway.backoff,
-            briefly=PLAN_UNAVAILABLE)
+        timeout = timeout or self.gateway.timeouts["endorse"]
+        try:
+            response = yield from self._endorse_call(organizations, timeout)
+        except EndorseError as exc:
+            # Named organisations the Gateway has no peer of (yet) answer UNAVAILABLE; the
+            # Gateway's own plan says FAILED_PRECONDITION for that, which is retried briefly
+            # (its discovery view can lag under load): so ask once more as if unplanned.
+            if not planned or exc.code != grpc.StatusCode.UNAVAILABLE:
+                raise
+            response = yield from self._endorse_call((), timeout)
         envelope = response.prepared_transaction
         return Transaction(self.gateway, self.channel, self.transaction_id, envelope.payload,
                            transaction_result(envelope.payload), chaincode=self.chaincode)
+
+    def _endorse_call(self, organizations: Sequence[str], timeout: float) -> Flow:
+        request = gateway_pb2.EndorseRequest(
+            transaction_id=self.transaction_id, channel_id=self.channel,
+            proposed_transaction=self._signed(), endorsing_organizations=organizations)
+        return (yield from retrying(
+            Call("Endorse", request, timeout, EndorseError, self.transaction_id),
+            self.gateway.backoff, briefly=PLAN_UNAVAILABLE))
 
     def evaluate(self, target_organizations: Sequence[str] = (), timeout: float | None = None):
         """The chaincode's answer from one peer, nothing recorded. Raises EndorseError."""

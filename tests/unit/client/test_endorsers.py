@@ -12,6 +12,7 @@ from fabric_protos.peer.lifecycle import lifecycle_pb2
 
 from ledgerlake.client import Identity, connect, connect_async
 from ledgerlake.client.endorsers import required_organizations
+from ledgerlake.errors import EndorseError
 from memory_gateway import GatewayRpcError
 
 ROLE = msp_principal_pb2.MSPRole
@@ -137,3 +138,21 @@ def test_a_failed_lookup_lets_the_gateway_plan():
     gateway = connect(Identity("Org1MSP", b"cert"), lambda m: b"sig", channel)
     _endorse(gateway.get_network("ch").get_contract("cc"))
     assert (channel.endorse_orgs, channel.lookups) == ([()], 1)
+
+
+def test_named_organisations_the_gateway_cannot_reach_fall_back_to_its_own_plan():
+    class NoOrg2Yet(_Channel):
+        def handle(self, method, request):
+            if method == "Endorse" and request.endorsing_organizations:
+                self.endorse_orgs.append(tuple(request.endorsing_organizations))
+                raise GatewayRpcError(grpc.StatusCode.UNAVAILABLE,
+                                      "failed to find any endorsing peers for org(s): Org2MSP")
+            return super().handle(method, request)
+
+    channel = NoOrg2Yet(_definition(2, [_principal("Org1MSP"), _principal("Org2MSP")]))
+    gateway = connect(Identity("Org1MSP", b"cert"), lambda m: b"sig", channel)
+    _endorse(gateway.get_network("ch").get_contract("cc"))
+    with pytest.raises(EndorseError, match="Org2MSP"):  # the caller's own names: no fallback
+        _endorse(gateway.get_network("ch").get_contract("cc"),
+                 endorsing_organizations=["Org2MSP"])
+    assert channel.endorse_orgs == [("Org1MSP", "Org2MSP"), (), ("Org2MSP",)]
