@@ -59,11 +59,11 @@ class _Signable:
 
     @property
     def digest(self) -> bytes:
-        return build.digest(self._bytes)
+        return build.digest(self.bytes)
 
     def _sign(self) -> bytes:
         if self._signature is None:
-            self._signature = self.gateway.sign(self._bytes)
+            self._signature = self.gateway.sign(self.bytes)
         return self._signature
 
 
@@ -161,9 +161,7 @@ class Transaction(_Signable):
         # the first copy of a transaction id and marks the other DUPLICATE_TXID
         yield from retrying(Call("Submit", request, timeout or self.gateway.timeouts["submit"],
                                  SubmitError, self.transaction_id), self.gateway.backoff)
-        return Commit(self.gateway, self.channel, self.transaction_id,
-                      build.commit_status_request(self.transaction_id, self.channel,
-                                                  self.gateway.identity.creator), self.result,
+        return Commit(self.gateway, self.channel, self.transaction_id, None, self.result,
                       chaincode=self.chaincode)
 
     def submit(self, timeout: float | None = None):
@@ -178,13 +176,21 @@ class Commit(_Signable):
     gateway: "Gateway"
     channel: str
     transaction_id: str
-    _bytes: bytes  # the CommitStatusRequest
+    _bytes: bytes | None  # the CommitStatusRequest (None: built when first needed)
     result: bytes = b""
     _signature: bytes | None = None
     chaincode: str = ""
 
+    @property
+    def bytes(self) -> bytes:
+        # built on demand: with a block stream, no CommitStatus request is ever sent
+        if self._bytes is None:
+            self._bytes = build.commit_status_request(self.transaction_id, self.channel,
+                                                      self.gateway.identity.creator)
+        return self._bytes
+
     def with_signature(self, signature: bytes) -> "Commit":
-        return replace(self, _signature=signature)
+        return replace(self, _bytes=self.bytes, _signature=signature)
 
     def status_flow(self, timeout: float | None = None) -> Flow:
         timeout = timeout or self.gateway.timeouts["commit_status"]
@@ -196,7 +202,7 @@ class Commit(_Signable):
         if seen is not None:
             status = Status(self.transaction_id, *seen)
         else:
-            request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
+            request = gateway_pb2.SignedCommitStatusRequest(request=self.bytes,
                                                             signature=self._sign())
             response = yield from retrying(
                 Call("CommitStatus", request, timeout, CommitStatusError, self.transaction_id),

@@ -195,3 +195,18 @@ def test_the_driver_announces_a_transaction_before_its_submit():
     asyncio.run(run_async(Stubs(), flow(), Commits()))
     assert order == [("of", "ch"), ("expect", "t9"), ("call", "Submit")]
     assert AwaitCommit("ch", "t9", 1.0).channel == "ch"
+
+
+def test_the_commit_status_request_is_built_only_when_needed_and_signs_as_before():
+    from ledgerlake.client import proposal as build
+    from ledgerlake.client.identity import Identity
+
+    class Gateway(_Gateway):
+        identity = Identity("Org1MSP", b"cert")
+
+    commit = Commit(Gateway(), "ch", "t1", None)
+    expected = build.commit_status_request("t1", "ch", Gateway.identity.creator)
+    assert commit._bytes is None
+    assert commit.bytes == expected and commit.digest == build.digest(expected)
+    signed = Commit(Gateway(), "ch", "t1", None).with_signature(b"offline")
+    assert (signed.bytes, signed._sign()) == (expected, b"offline")
