@@ -134,11 +134,17 @@ def main() -> None:
                          "throughput work), to compare")
     ap.add_argument("--no-plan", action="store_true",
                     help="let the Gateway plan every endorsement (no endorsing orgs named)")
+    ap.add_argument("--uvloop", action="store_true",
+                    help="run the client on uvloop's event loop instead of asyncio's")
     ap.add_argument("--snapshot-interval", help="Raft SnapshotIntervalSize (e.g. '1 MB'), "
                                                  "to compare with the default")
     args = ap.parse_args()
     options = {"commit_events": not args.no_commit_events,
                "plan_endorsements": not args.no_plan}
+    run = asyncio.run
+    if args.uvloop:
+        import uvloop
+        run = uvloop.run
     if args.snapshot_interval:
         from ledgerlake.network import configtx
         configtx.RAFT_SNAPSHOT_INTERVAL = args.snapshot_interval
@@ -160,7 +166,7 @@ def main() -> None:
                          "| envelopes/block | DUPLICATE_TXID/block |")
             lines.append("  |---|---|---|---|---|---|---|---|---|---|---|---|")
             for c in args.concurrency:
-                r = asyncio.run(submit_load(net, args.total, c, **options))
+                r = run(submit_load(net, args.total, c, **options))
                 nodes = ", ".join(f"{k} {v * 100:.0f}%" for k, v in r["node_cpu"].items())
                 blocks = max(r["blocks"], 1)
                 lines.append(f"  | {c} | **{r['tps']:.0f}** | {r['p50'] * 1000:.0f} ms | "
