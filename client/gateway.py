@@ -187,7 +187,9 @@ class Contract:
                                            self.name, function, args, transient)
         return Proposal(self._gateway, self.network.name, tx_id, data,
                         tuple(endorsing_organizations), chaincode=self.name,
-                        plan=self._gateway.plan_endorsements and not transient)
+                        # the lookup is a signed query: a gateway that signs off-line skips it
+                        plan=(self._gateway.plan_endorsements and not transient
+                              and self._gateway.signer is not None))
 
     def evaluate(self, function: str, args: Iterable[str | bytes] = (), *,
                  transient: Mapping[str, bytes] | None = None,

@@ -156,3 +156,14 @@ def test_named_organisations_the_gateway_cannot_reach_fall_back_to_its_own_plan(
         _endorse(gateway.get_network("ch").get_contract("cc"),
                  endorsing_organizations=["Org2MSP"])
     assert channel.endorse_orgs == [("Org1MSP", "Org2MSP"), (), ("Org2MSP",)]
+
+
+def test_a_gateway_that_signs_off_line_lets_the_gateway_plan():
+    channel = _Channel(_definition(2, [_principal("Org1MSP"), _principal("Org2MSP")]))
+    gateway = connect(Identity("Org1MSP", b"cert"), None, channel)
+    proposal = gateway.get_network("ch").get_contract("cc").new_proposal("put", ["k"])
+    try:
+        proposal.with_signature(b"signed elsewhere").endorse()
+    except _Stop:
+        pass
+    assert (channel.endorse_orgs, channel.lookups) == ([()], 0)
