@@ -7,6 +7,7 @@ a sync Gateway and an awaitable with an asyncio Gateway; both run the same flow.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
@@ -27,6 +28,9 @@ from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, Subm
 
 if TYPE_CHECKING:
     from ledgerlake.client.gateway import Gateway
+
+#: the least a CommitStatus RPC is given when a block stream gave up on the transaction
+MIN_RPC_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ class Commit(_Signable):
 
     def status_flow(self, timeout: float | None = None) -> Flow:
         timeout = timeout or self.gateway.timeouts["commit_status"]
+        started = time.monotonic()
         seen = yield AwaitCommit(self.channel, self.transaction_id, timeout)
         if seen == TIMED_OUT:  # what the CommitStatus RPC says when its deadline passes
             raise CommitStatusError("CommitStatus failed: Deadline Exceeded",
@@ -204,8 +209,11 @@ class Commit(_Signable):
         else:
             request = gateway_pb2.SignedCommitStatusRequest(request=self.bytes,
                                                             signature=self._sign())
+            # what is left of the deadline if the stream gave up part-way (the peer answers a
+            # committed transaction at once, so a short floor is enough)
+            left = max(MIN_RPC_WAIT, timeout - (time.monotonic() - started))
             response = yield from retrying(
-                Call("CommitStatus", request, timeout, CommitStatusError, self.transaction_id),
+                Call("CommitStatus", request, left, CommitStatusError, self.transaction_id),
                 self.gateway.backoff)
             status = Status(self.transaction_id, response.result, response.block_number)
         if status.code == transaction_pb2.ENDORSEMENT_POLICY_FAILURE and self.chaincode:
