@@ -19,6 +19,7 @@ transaction id in the ledger gives its status (later copies are DUPLICATE_TXID).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Callable
 
 #: what ``wait`` answers when the transaction's block did not come within the timeout
@@ -51,6 +52,7 @@ class CommitWatcher:
         self._stream = None
         self.live = False  # the current stream has delivered a block
         self._watched: dict[str, asyncio.Future] = {}
+        self._generation = 0  # which loop's stream is current (see _reset)
 
     # -- what the driver calls ------------------------------------------------------------
     def expect(self, transaction_id: str) -> None:
@@ -60,8 +62,8 @@ class CommitWatcher:
         if self._loop is not loop:  # a gateway may outlive an event loop
             self._reset(loop)
         if self._task is None:
-            if loop.time() - self._ended_at >= self.restart_after:
-                self._task = loop.create_task(self._run())
+            if time.monotonic() - self._ended_at >= self.restart_after:
+                self._task = loop.create_task(self._run(self._generation))
             return
         if self.live and transaction_id not in self._watched:
             if len(self._watched) >= self.max_watched:
@@ -84,6 +86,9 @@ class CommitWatcher:
 
     def close(self) -> None:
         """Stop the stream; waiting callers fall back to the RPC."""
+        if self._loop is None or self._loop.is_closed():  # nothing runs any more
+            self._reset(None)
+            return
         if self._stream is not None:
             self._stream.close()
         if self._task is not None and not self._task.done():
@@ -103,7 +108,7 @@ class CommitWatcher:
             if future is not None and not future.done():
                 future.set_result((tx.tx_validation_code, number))
 
-    async def _run(self) -> None:
+    async def _run(self, generation: int) -> None:
         try:
             self._stream = self._open_stream()
             async for block in self._stream:
@@ -111,8 +116,10 @@ class CommitWatcher:
         except Exception:  # noqa: BLE001  (a broken stream: callers ask the peer instead)
             pass
         finally:
-            self._ended_at = asyncio.get_running_loop().time()
-            self._end()
+            # a task of an earlier (or closed) loop must not touch the current state
+            if generation == self._generation and not self._loop.is_closed():
+                self._ended_at = time.monotonic()
+                self._end()
 
     def _end(self) -> None:
         """The stream is gone: nothing watched can be told by it any more."""
@@ -124,7 +131,8 @@ class CommitWatcher:
                 future.set_result(None)
         self._watched = {}
 
-    def _reset(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _reset(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._generation += 1
         self._watched = {}  # futures of another loop; nobody there waits any more
         self._task = None
         self._stream = None

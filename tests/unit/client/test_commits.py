@@ -210,3 +210,21 @@ def test_the_commit_status_request_is_built_only_when_needed_and_signs_as_before
     assert commit.bytes == expected and commit.digest == build.digest(expected)
     signed = Commit(Gateway(), "ch", "t1", None).with_signature(b"offline")
     assert (signed.bytes, signed._sign()) == (expected, b"offline")
+
+
+def test_a_watcher_used_from_a_second_event_loop_opens_a_stream_of_its_own():
+    watcher, streams = _watcher()
+
+    async def main(number):
+        watcher.expect("first")
+        await _settle()
+        streams[-1].queue.put_nowait(_block(number))
+        await _settle()
+        watcher.expect(f"t{number}")
+        streams[-1].queue.put_nowait(_block(number + 1, (f"t{number}", VALID)))
+        return await watcher.wait(f"t{number}", 1)
+
+    assert asyncio.run(main(1)) == (VALID, 2)
+    assert asyncio.run(main(10)) == (VALID, 11)  # the first loop's task ended with its loop
+    assert len(streams) == 2
+    watcher.close()
