@@ -73,9 +73,9 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def event_loop():
-    """``uvloop.run`` where uvloop is installed (it cuts the server's CPU per transaction by
-    about a third: each transaction is four messages on the peer's stream), else
-    ``asyncio.run``."""
+    """``uvloop.run`` where uvloop is installed (each transaction is four messages on the
+    peer's stream; uvloop cut the server's CPU per transaction by a third on a simulated
+    stream without TLS, by about 5% on the network), else ``asyncio.run``."""
     try:
         import uvloop
     except ImportError:
