@@ -78,11 +78,13 @@ async def block_contents(network, first: int, last: int) -> dict:
             "worst_block_duplicates": worst}
 
 
-async def submit_load(net: LocalNetwork, total: int, concurrency: int) -> dict:
+async def submit_load(net: LocalNetwork, total: int, concurrency: int, **options) -> dict:
+    """``options`` go to ``connect_async`` (e.g. ``commit_events=False`` to compare)."""
     state_dir = net.state_dir
     wallet = state_dir / "wallet" / "Org1" / "producer"
     channel = from_state_dir(state_dir, "Org1").dial_async()
-    gateway = connect_async(Identity.from_wallet(wallet), signer_from_wallet(wallet), channel)
+    gateway = connect_async(Identity.from_wallet(wallet), signer_from_wallet(wallet), channel,
+                            **options)
     contract = gateway.get_network("ledgerlake").get_contract("ledgerlake")
     await contract.submit("put", ["warm-up", "x"])
     latencies: list[float] = []
@@ -127,7 +129,25 @@ def main() -> None:
     ap.add_argument("--title", default="Gateway client (issue 3)")
     ap.add_argument("--note", default="", help="a line saying under what load this ran")
     ap.add_argument("--no-append", action="store_true", help="print only (tuning runs)")
+    ap.add_argument("--no-commit-events", action="store_true",
+                    help="one CommitStatus RPC per transaction (the client before issue 7's "
+                         "throughput work), to compare")
+    ap.add_argument("--no-plan", action="store_true",
+                    help="let the Gateway plan every endorsement (no endorsing orgs named)")
+    ap.add_argument("--uvloop", action="store_true",
+                    help="run the client on uvloop's event loop instead of asyncio's")
+    ap.add_argument("--snapshot-interval", help="Raft SnapshotIntervalSize (e.g. '1 MB'), "
+                                                 "to compare with the default")
     args = ap.parse_args()
+    options = {"commit_events": not args.no_commit_events,
+               "plan_endorsements": not args.no_plan}
+    run = asyncio.run
+    if args.uvloop:
+        import uvloop
+        run = uvloop.run
+    if args.snapshot_interval:
+        from ledgerlake.network import configtx
+        configtx.RAFT_SNAPSHOT_INTERVAL = args.snapshot_interval
     lines = [f"- {args.note}"] if args.note else []
     rate = bench_proposals()
     lines.append(f"- proposals built + signed on one core: **{rate:,.0f}/s** (target ≥ 5,000/s)")
@@ -146,7 +166,7 @@ def main() -> None:
                          "| envelopes/block | DUPLICATE_TXID/block |")
             lines.append("  |---|---|---|---|---|---|---|---|---|---|---|---|")
             for c in args.concurrency:
-                r = asyncio.run(submit_load(net, args.total, c))
+                r = run(submit_load(net, args.total, c, **options))
                 nodes = ", ".join(f"{k} {v * 100:.0f}%" for k, v in r["node_cpu"].items())
                 blocks = max(r["blocks"], 1)
                 lines.append(f"  | {c} | **{r['tps']:.0f}** | {r['p50'] * 1000:.0f} ms | "

@@ -57,20 +57,43 @@ class Stub(Ledger):
     own_msp_id: str = ""
     event: chaincode_event_pb2.ChaincodeEvent | None = field(default=None)
 
+    # The proposal is decoded only as far as a function asks (time, creator, transient):
+    # the self-test put needs none of it, and every decode is CPU on the endorsement path.
     def __post_init__(self) -> None:
-        proposal = proposal_pb2.Proposal.FromString(self.signed_proposal.proposal_bytes)
-        header = common_pb2.Header.FromString(proposal.header)
-        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
-        self._signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
-        ts = channel_header.timestamp
-        self.timestamp_ns = ts.seconds * 1_000_000_000 + ts.nanos
-        payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
-        self.transient = dict(payload.TransientMap)
+        self._proposal: proposal_pb2.Proposal | None = None
+        self._header: common_pb2.Header | None = None
+        self._timestamp_ns: int | None = None
+        self._transient: dict | None = None
         self._creator: Creator | None = None
+
+    def _decoded_header(self) -> common_pb2.Header:
+        if self._header is None:
+            self._proposal = proposal_pb2.Proposal.FromString(
+                self.signed_proposal.proposal_bytes)
+            self._header = common_pb2.Header.FromString(self._proposal.header)
+        return self._header
+
+    @property
+    def timestamp_ns(self) -> int:
+        if self._timestamp_ns is None:
+            ts = common_pb2.ChannelHeader.FromString(
+                self._decoded_header().channel_header).timestamp
+            self._timestamp_ns = ts.seconds * 1_000_000_000 + ts.nanos
+        return self._timestamp_ns
+
+    @property
+    def transient(self) -> dict:
+        if self._transient is None:
+            self._decoded_header()
+            self._transient = dict(proposal_pb2.ChaincodeProposalPayload.FromString(
+                self._proposal.payload).TransientMap)
+        return self._transient
 
     def creator(self) -> Creator:
         if self._creator is None:
-            self._creator = parse_creator(self._signature_header.creator)
+            signature_header = common_pb2.SignatureHeader.FromString(
+                self._decoded_header().signature_header)
+            self._creator = parse_creator(signature_header.creator)
         return self._creator
 
     # -- state ------------------------------------------------------------------------------

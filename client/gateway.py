@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Sequence
 import grpc
 
 from ledgerlake.client import proposal as build
+from ledgerlake.client.commits import CommitWatchers
 from ledgerlake.client.identity import Identity
 from ledgerlake.client.rpc import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -53,6 +54,15 @@ class Gateway:
         None: no bound.
     backoff:
         How a step the peer refuses as busy (RESOURCE_EXHAUSTED) is repeated; None: never.
+    commit_events:
+        asyncio gateways only: learn commit statuses from one filtered block stream per
+        channel rather than one signed CommitStatus RPC per transaction (same answers;
+        ``ledgerlake.client.commits``). False: always the RPC.
+    plan_endorsements:
+        When a submit names no endorsing organisations and carries no transient data, name
+        those the chaincode's definition requires, if it says so plainly (an AND of one
+        peer per organisation; ``ledgerlake.client.endorsers``), so the peer's Gateway asks
+        them all at once instead of planning. False: the Gateway always plans.
     """
 
     _asynchronous = False
@@ -60,7 +70,8 @@ class Gateway:
     def __init__(self, identity: Identity, signer: Signer | None, channel,
                  timeouts: Mapping[str, float] | None = None,
                  max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
-                 backoff: Backoff | None = Backoff()):
+                 backoff: Backoff | None = Backoff(), commit_events: bool = True,
+                 plan_endorsements: bool = True):
         unknown = set(timeouts or {}) - set(DEFAULT_TIMEOUTS)
         if unknown:
             raise ConfigError(f"unknown timeout {sorted(unknown)[0]!r}; known: "
@@ -74,6 +85,10 @@ class Gateway:
             self.stubs = Stubs(channel, max_in_flight, asynchronous=self._asynchronous)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        self.commits = (CommitWatchers(self) if commit_events and self._asynchronous
+                        else None)
+        self.plan_endorsements = plan_endorsements
+        self.endorser_plans: dict = {}  # (channel, chaincode): (organisations, valid until)
 
     def sign(self, message: bytes) -> bytes:
         if self.signer is None:
@@ -88,7 +103,10 @@ class Gateway:
         return Network(self, name)
 
     def close(self) -> None:
-        """Forget the channel; the caller still owns (and closes) it."""
+        """Stop the commit streams and forget the channel; the caller still owns (and
+        closes) it."""
+        if self.commits is not None:
+            self.commits.close()
         self.stubs = None
 
     def __enter__(self):
@@ -104,7 +122,7 @@ class AsyncGateway(Gateway):
     _asynchronous = True
 
     def run(self, flow: Flow):
-        return run_async(self.stubs, flow)
+        return run_async(self.stubs, flow, self.commits)
 
     async def __aenter__(self):
         return self
@@ -168,7 +186,10 @@ class Contract:
         tx_id, data = build.build_proposal(self._gateway.identity.creator, self.network.name,
                                            self.name, function, args, transient)
         return Proposal(self._gateway, self.network.name, tx_id, data,
-                        tuple(endorsing_organizations))
+                        tuple(endorsing_organizations), chaincode=self.name,
+                        # the lookup is a signed query: a gateway that signs off-line skips it
+                        plan=(self._gateway.plan_endorsements and not transient
+                              and self._gateway.signer is not None))
 
     def evaluate(self, function: str, args: Iterable[str | bytes] = (), *,
                  transient: Mapping[str, bytes] | None = None,

@@ -47,7 +47,19 @@ class Pause:
     seconds: float
 
 
-Flow = Generator[Call | Pause, Any, Any]
+@dataclass(frozen=True)
+class AwaitCommit:
+    """A flow step asking for a submitted transaction's commit status from the gateway's
+    block stream (``ledgerlake.client.commits``). The driver answers ``(code, block)``,
+    ``commits.TIMED_OUT``, or None when it cannot tell (no stream, the sync driver): the
+    flow then asks the peer with the CommitStatus RPC."""
+
+    channel: str
+    transaction_id: str
+    timeout: float | None
+
+
+Flow = Generator[Call | Pause | AwaitCommit, Any, Any]
 
 #: RPCs one gateway object keeps open at most (the peer refuses beyond 500 by default,
 #: counted over all its clients, including streams and commit-status waits).
@@ -206,6 +218,9 @@ def run_sync(stubs: Stubs, flow: Flow):
                 time.sleep(call.seconds)
                 call = flow.send(None)
                 continue
+            if isinstance(call, AwaitCommit):  # no block stream here: the flow asks the peer
+                call = flow.send(None)
+                continue
             try:
                 response = stubs.method(call.method)(call.request, timeout=call.timeout)
             except grpc.RpcError as exc:
@@ -216,8 +231,10 @@ def run_sync(stubs: Stubs, flow: Flow):
         return done.value
 
 
-async def run_async(stubs: Stubs, flow: Flow):
-    """Drive ``flow`` with ``grpc.aio`` calls; return its result."""
+async def run_async(stubs: Stubs, flow: Flow, commits=None):
+    """Drive ``flow`` with ``grpc.aio`` calls; return its result. With ``commits`` (a
+    ``commits.CommitWatchers``), commit statuses come from its block streams where they can:
+    a transaction is announced to its channel's watcher before its Submit is sent."""
     try:
         call = next(flow)
         while True:
@@ -225,6 +242,15 @@ async def run_async(stubs: Stubs, flow: Flow):
                 await asyncio.sleep(call.seconds)
                 call = flow.send(None)
                 continue
+            if isinstance(call, AwaitCommit):
+                seen = None
+                if commits is not None:
+                    seen = await commits.of(call.channel).wait(call.transaction_id,
+                                                               call.timeout)
+                call = flow.send(seen)
+                continue
+            if commits is not None and call.method == "Submit":
+                commits.of(call.request.channel_id).expect(call.transaction_id)
             try:
                 response = await stubs.method(call.method)(call.request, timeout=call.timeout)
             except grpc.RpcError as exc:

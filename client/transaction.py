@@ -7,9 +7,11 @@ a sync Gateway and an awaitable with an asyncio Gateway; both run the same flow.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
+import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import (
@@ -19,11 +21,16 @@ from fabric_protos.peer import (
 )
 
 from ledgerlake.client import proposal as build
-from ledgerlake.client.rpc import PLAN_UNAVAILABLE, Call, Flow, retrying
+from ledgerlake.client import endorsers
+from ledgerlake.client.commits import TIMED_OUT
+from ledgerlake.client.rpc import PLAN_UNAVAILABLE, AwaitCommit, Call, Flow, retrying
 from ledgerlake.errors import CommitError, CommitStatusError, EndorseError, SubmitError
 
 if TYPE_CHECKING:
     from ledgerlake.client.gateway import Gateway
+
+#: the least a CommitStatus RPC is given when a block stream gave up on the transaction
+MIN_RPC_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,11 @@ class _Signable:
 
     @property
     def digest(self) -> bytes:
-        return build.digest(self._bytes)
+        return build.digest(self.bytes)
 
     def _sign(self) -> bytes:
         if self._signature is None:
-            self._signature = self.gateway.sign(self._bytes)
+            self._signature = self.gateway.sign(self.bytes)
         return self._signature
 
 
@@ -74,6 +81,10 @@ class Proposal(_Signable):
     _bytes: bytes
     endorsing_organizations: Sequence[str] = ()
     _signature: bytes | None = None
+    chaincode: str = ""
+    #: name the organisations the chaincode's definition requires when none are given
+    #: (``ledgerlake.client.endorsers``); Contract sets it for calls without transient data
+    plan: bool = False
 
     def with_signature(self, signature: bytes) -> "Proposal":
         """The same proposal carrying a signature made elsewhere over ``bytes``."""
@@ -93,17 +104,33 @@ class Proposal(_Signable):
         return response.result.payload
 
     def endorse_flow(self, timeout: float | None = None) -> Flow:
-        request = gateway_pb2.EndorseRequest(
-            transaction_id=self.transaction_id, channel_id=self.channel,
-            proposed_transaction=self._signed(),
-            endorsing_organizations=self.endorsing_organizations)
-        response = yield from retrying(
-            Call("Endorse", request, timeout or self.gateway.timeouts["endorse"],
-                 EndorseError, self.transaction_id), self.gateway.backoff,
-            briefly=PLAN_UNAVAILABLE)
+        organizations = planned = ()
+        if self.endorsing_organizations:
+            organizations = self.endorsing_organizations
+        elif self.plan and endorsers.plannable(self.chaincode):
+            organizations = planned = yield from endorsers.endorsers_flow(
+                self.gateway.get_network(self.channel), self.chaincode)
+        timeout = timeout or self.gateway.timeouts["endorse"]
+        try:
+            response = yield from self._endorse_call(organizations, timeout)
+        except EndorseError as exc:
+            # Named organisations the Gateway has no peer of (yet) answer UNAVAILABLE; the
+            # Gateway's own plan says FAILED_PRECONDITION for that, which is retried briefly
+            # (its discovery view can lag under load): so ask once more as if unplanned.
+            if not planned or exc.code != grpc.StatusCode.UNAVAILABLE:
+                raise
+            response = yield from self._endorse_call((), timeout)
         envelope = response.prepared_transaction
         return Transaction(self.gateway, self.channel, self.transaction_id, envelope.payload,
-                           transaction_result(envelope.payload))
+                           transaction_result(envelope.payload), chaincode=self.chaincode)
+
+    def _endorse_call(self, organizations: Sequence[str], timeout: float) -> Flow:
+        request = gateway_pb2.EndorseRequest(
+            transaction_id=self.transaction_id, channel_id=self.channel,
+            proposed_transaction=self._signed(), endorsing_organizations=organizations)
+        return (yield from retrying(
+            Call("Endorse", request, timeout, EndorseError, self.transaction_id),
+            self.gateway.backoff, briefly=PLAN_UNAVAILABLE))
 
     def evaluate(self, target_organizations: Sequence[str] = (), timeout: float | None = None):
         """The chaincode's answer from one peer, nothing recorded. Raises EndorseError."""
@@ -124,6 +151,7 @@ class Transaction(_Signable):
     _bytes: bytes  # the envelope payload
     result: bytes
     _signature: bytes | None = None
+    chaincode: str = ""
 
     def with_signature(self, signature: bytes) -> "Transaction":
         return replace(self, _signature=signature)
@@ -137,9 +165,8 @@ class Transaction(_Signable):
         # the first copy of a transaction id and marks the other DUPLICATE_TXID
         yield from retrying(Call("Submit", request, timeout or self.gateway.timeouts["submit"],
                                  SubmitError, self.transaction_id), self.gateway.backoff)
-        return Commit(self.gateway, self.channel, self.transaction_id,
-                      build.commit_status_request(self.transaction_id, self.channel,
-                                                  self.gateway.identity.creator), self.result)
+        return Commit(self.gateway, self.channel, self.transaction_id, None, self.result,
+                      chaincode=self.chaincode)
 
     def submit(self, timeout: float | None = None):
         """Send to the orderers; returns a Commit once they accept. Raises SubmitError."""
@@ -153,20 +180,45 @@ class Commit(_Signable):
     gateway: "Gateway"
     channel: str
     transaction_id: str
-    _bytes: bytes  # the CommitStatusRequest
+    _bytes: bytes | None  # the CommitStatusRequest (None: built when first needed)
     result: bytes = b""
     _signature: bytes | None = None
+    chaincode: str = ""
+
+    @property
+    def bytes(self) -> bytes:
+        # built on demand: with a block stream, no CommitStatus request is ever sent
+        if self._bytes is None:
+            self._bytes = build.commit_status_request(self.transaction_id, self.channel,
+                                                      self.gateway.identity.creator)
+        return self._bytes
 
     def with_signature(self, signature: bytes) -> "Commit":
-        return replace(self, _signature=signature)
+        return replace(self, _bytes=self.bytes, _signature=signature)
 
     def status_flow(self, timeout: float | None = None) -> Flow:
-        request = gateway_pb2.SignedCommitStatusRequest(request=self._bytes,
-                                                        signature=self._sign())
-        response = yield from retrying(
-            Call("CommitStatus", request, timeout or self.gateway.timeouts["commit_status"],
-                 CommitStatusError, self.transaction_id), self.gateway.backoff)
-        return Status(self.transaction_id, response.result, response.block_number)
+        timeout = timeout or self.gateway.timeouts["commit_status"]
+        started = time.monotonic()
+        seen = yield AwaitCommit(self.channel, self.transaction_id, timeout)
+        if seen == TIMED_OUT:  # what the CommitStatus RPC says when its deadline passes
+            raise CommitStatusError("CommitStatus failed: Deadline Exceeded",
+                                    transaction_id=self.transaction_id,
+                                    code=grpc.StatusCode.DEADLINE_EXCEEDED)
+        if seen is not None:
+            status = Status(self.transaction_id, *seen)
+        else:
+            request = gateway_pb2.SignedCommitStatusRequest(request=self.bytes,
+                                                            signature=self._sign())
+            # what is left of the deadline if the stream gave up part-way (the peer answers a
+            # committed transaction at once, so a short floor is enough)
+            left = max(MIN_RPC_WAIT, timeout - (time.monotonic() - started))
+            response = yield from retrying(
+                Call("CommitStatus", request, left, CommitStatusError, self.transaction_id),
+                self.gateway.backoff)
+            status = Status(self.transaction_id, response.result, response.block_number)
+        if status.code == transaction_pb2.ENDORSEMENT_POLICY_FAILURE and self.chaincode:
+            endorsers.forget(self.gateway.get_network(self.channel), self.chaincode)
+        return status
 
     def status(self, timeout: float | None = None):
         """Wait until the transaction is committed; returns its Status (valid or not).

@@ -125,3 +125,61 @@ def test_a_raft_network_restarts_after_a_loaded_run(tmp_path):
         assert net.query("get", f"o-{run['run']}-0") == "v"
     finally:
         net.down()
+
+
+def test_commit_statuses_from_the_block_stream_are_the_ledgers(raft_network):
+    """The asyncio client reads commit statuses from one filtered block stream and names the
+    endorsing organisations the chaincode definition requires: every status (valid or not)
+    must be the one the blocks hold, with no CommitStatus RPC once the stream is live."""
+
+    async def main():
+        wallet = raft_network.layout.wallet_dir(raft_network.layout.org("Org1"), "producer")
+        channel = from_state_dir(raft_network.state_dir, "Org1").dial_async()
+        gateway = connect_async(Identity.from_wallet(wallet), signer_from_wallet(wallet),
+                                channel)
+        calls: Counter = Counter()
+        method = gateway.stubs.method
+
+        def counting(name):
+            calls[name] += 1
+            return method(name)
+
+        gateway.stubs.method = counting
+        network = gateway.get_network(CHANNEL)
+        contract = network.get_contract(CHAINCODE)
+        run = uuid.uuid4().hex[:8]
+        try:
+            await contract.submit("put", [f"w-{run}", "v"])  # opens the stream
+            first = raft_network.height()
+            calls.clear()
+
+            async def one(function, key):
+                commit = await contract.submit_async(function, [key, "x"])
+                return await commit.status()
+
+            # concurrent appends to one key: the first committed is VALID, any endorsed before
+            # it committed MVCC_READ_CONFLICT
+            statuses = await asyncio.gather(
+                *(one("put", f"s-{run}-{i}") for i in range(60)),
+                *(one("append", f"a-{run}") for i in range(8)))
+            last = max(s.block_number for s in statuses)
+            ledger: dict[str, tuple[int, int]] = {}
+            stream = network.block_events(start_block=first, timeout=60)
+            async for block in stream:
+                for t in block.transactions:
+                    ledger.setdefault(t.tx_id, (t.validation_code, block.number))
+                if block.number >= last:
+                    break
+            stream.close()
+            return statuses, ledger, calls, gateway.endorser_plans
+        finally:
+            await channel.close()
+
+    statuses, ledger, calls, plans = asyncio.run(main())
+    assert [(s.code, s.block_number) for s in statuses] == [
+        ledger[s.transaction_id] for s in statuses]
+    codes = Counter(s.code_name for s in statuses[60:])
+    assert codes["VALID"] >= 1 and codes["MVCC_READ_CONFLICT"] >= 1, codes
+    assert codes["VALID"] + codes["MVCC_READ_CONFLICT"] == 8, codes
+    assert calls["CommitStatus"] == 0, calls
+    assert plans[(CHANNEL, CHAINCODE)][0] == ("Org1MSP", "Org2MSP")
