@@ -30,7 +30,7 @@ from fabric_protos.peer import transaction_pb2  # noqa: E402
 from ledgerlake.client import Identity, connect_async, from_state_dir, signer_from_wallet  # noqa: E402
 from ledgerlake.client import proposal as build  # noqa: E402
 from ledgerlake.client.signing import new_private_key, signer_from_key  # noqa: E402
-from ledgerlake.network import LocalNetwork, NetworkSpec  # noqa: E402
+from ledgerlake.network import LocalNetwork, NetworkSpec, process  # noqa: E402
 
 BASE_PORT = machine.base_port(26000)
 
@@ -59,6 +59,16 @@ def node_cpu(net: LocalNetwork) -> Counter:
         if pid:
             used[node.kind] += machine.cpu_seconds_of(pid)
     return used
+
+
+def node_rss_mib(net: LocalNetwork) -> Counter:
+    """Resident memory now (MiB) per kind of node, summed over the nodes of that kind."""
+    rss: Counter = Counter()
+    for node in net.layout.nodes:
+        pid = net.pid(node)
+        if pid:
+            rss[node.kind] += process.rss_bytes(pid) / 2**20
+    return rss
 
 
 async def block_contents(network, first: int, last: int) -> dict:
@@ -107,6 +117,7 @@ async def submit_load(net: LocalNetwork, total: int, concurrency: int, **options
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     nodes = node_cpu(net) - nodes0
+    rss = node_rss_mib(net)
     busy = machine.machine_busy_seconds() - busy0
     last = net.height() - 1
     contents = await block_contents(gateway.get_network("ledgerlake"), first, last)
@@ -117,7 +128,7 @@ async def submit_load(net: LocalNetwork, total: int, concurrency: int, **options
             "tps": len(latencies) / wall, "p50": q[49], "p95": q[94], "p99": q[98],
             "client_cpu": cpu / wall, "node_cpu": shares, "machine_busy": busy / wall,
             "cpu_per_tx": (sum(nodes.values()) + cpu) / max(len(latencies), 1),
-            **contents}
+            "node_rss": dict(sorted(rss.items())), **contents}
 
 
 def main() -> None:
@@ -163,8 +174,8 @@ def main() -> None:
             lines.append("  | in flight | committed tx/s | p50 | p95 | p99 | failed | client CPU "
                          "| node CPU (share of one core) | CPU per tx (network + client) "
                          "| machine busy (of 2 cores' 200%) "
-                         "| envelopes/block | DUPLICATE_TXID/block |")
-            lines.append("  |---|---|---|---|---|---|---|---|---|---|---|---|")
+                         "| envelopes/block | DUPLICATE_TXID/block | node RSS after (MiB) |")
+            lines.append("  |---|---|---|---|---|---|---|---|---|---|---|---|---|")
             for c in args.concurrency:
                 r = run(submit_load(net, args.total, c, **options))
                 nodes = ", ".join(f"{k} {v * 100:.0f}%" for k, v in r["node_cpu"].items())
@@ -176,7 +187,9 @@ def main() -> None:
                              f"{r['machine_busy'] * 100:.0f}% | "
                              f"{r['envelopes'] / blocks:.1f} | "
                              f"{r['duplicates'] / blocks:.1f} "
-                             f"(max {r['worst_block_duplicates']}) |")
+                             f"(max {r['worst_block_duplicates']}) | "
+                             + ", ".join(f"{k} {v:.0f}" for k, v in r["node_rss"].items())
+                             + " |")
                 print(lines[-1], flush=True)
         finally:
             net.down()
