@@ -19,7 +19,7 @@ overlaps the sealing of one batch with the commit of the one before. The submitt
 also cuts a batch that has waited ``flush_seconds`` (slow or live sources). Lanes run side
 by side, so many batches are in flight across sources (at most ``max_in_flight`` sealed and
 not yet committed, which bounds memory). A large input's file sources are read, validated
-and sealed in worker processes instead (``workers.py``; one per core but one), which
+and sealed in worker processes instead (``workers.py``; one per core), which
 send back sealed batches; committing, the state and the reject file stay here.
 
 Exactly once: before a batch is submitted it is recorded as pending in the lane's state
@@ -568,7 +568,7 @@ def ingest(api, sources, *, stream: str, source_id: str | None = None,
     returns with ``interrupted``.
 
     ``workers``: how many worker processes read, validate and seal the sources that can be
-    read in one (files; ``workers.py``): None decides by the machine (one per core but one,
+    read in one (files; ``workers.py``): None decides by the machine (one per core,
     none for a small input or on one core), 0 reads everything in this process."""
     single = not isinstance(sources, (list, tuple))
     sources = [sources] if single else list(sources)

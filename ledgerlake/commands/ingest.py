@@ -145,7 +145,7 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, peer=N
               help="Sealed batches not yet committed, at most.")
 @click.option("--workers", type=click.IntRange(0, 256),
               help="Worker processes that read, validate and seal files (0: all in this "
-                   "process) [default: one per core but one, for large inputs].")
+                   "process) [default: one per core, for large inputs].")
 @click.option("--send-plaintext", is_flag=True,
               help="Also send the records to the endorsers (every endorsing organisation "
                    "must read the stream) so the contract checks them.")

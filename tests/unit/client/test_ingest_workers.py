@@ -24,9 +24,8 @@ MIB = 1 << 20
     ([MIB] * 4, None, 2, []),  # small input: a worker costs more than it gives
     ([40 * MIB], None, 1, []),  # one core: nothing to gain
     ([40 * MIB], None, 4, [[0]]),  # never more workers than sources
-    ([10 * MIB] * 4, None, 2, [[0, 1, 2, 3]]),  # a core for this process, one for a worker
-    ([10 * MIB] * 4, None, 3, [[0, 2], [1, 3]]),  # one per core but one, spread evenly
-    ([30 * MIB, 5 * MIB, 5 * MIB, 20 * MIB], None, 3, [[0], [1, 2, 3]]),  # by size
+    ([10 * MIB] * 4, None, 2, [[0, 2], [1, 3]]),  # one per core, spread evenly
+    ([30 * MIB, 5 * MIB, 5 * MIB, 20 * MIB], None, 2, [[0], [1, 2, 3]]),  # by size
     ([None, 50 * MIB, None], None, 4, [[1]]),  # only sources a worker can read
     ([MIB, MIB], 2, 1, [[0], [1]]),  # asked for: whatever the size and the machine
     ([50 * MIB] * 3, 0, 8, []),  # 0: all in this process
