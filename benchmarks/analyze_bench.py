@@ -224,8 +224,8 @@ def main() -> None:
         f"{dask['peak'] / pandas['peak']:.2f}× (targets: ≤ 1×, ≤ 0.33×). Lake: {files} "
         f"Parquet files, {size / mib:,.0f} MiB. Both agree on rows, Merkle root, median, "
         f"late arrivals and duplicates: {'yes' if agree else 'NO: ' + json.dumps(same)}. "
-        f"Load average (1/5/15 min) before {load_before}, after {load_after}: the machine "
-        f"was shared with 4 other helpers' work, so both timings are inflated and noisy.",
+        f"Load average (1/5/15 min) before {load_before}, after {load_after} (other work on "
+        f"the machine inflates both timings).",
         "",
         "`benchmarks/analyze_bench.py`: each contender a cold process (imports and, for Dask, "
         "the LocalCluster's start included); memory is the summed RSS of the process and its "
