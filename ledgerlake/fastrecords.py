@@ -27,6 +27,7 @@ range, a record the schema refuses — is decided by ``records.verified_records`
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from functools import lru_cache
 from operator import attrgetter
@@ -72,6 +73,32 @@ def _bounds(f: records.Field) -> dict:
     return {"ge": low, "le": high}
 
 
+def _checked_type(f: records.Field):
+    """A value of field ``f`` as RFC 8785 writes it (see ``Codec.written``), within the
+    bounds the normal type checks; None when no written number fits them."""
+    if f.type in ("string", "bool"):
+        return str if f.type == "string" else bool
+    low, high = _bounds(f).values()
+    branches = []
+    if f.type == "float":
+        ge, le = max(math.ceil(low), -SAFE), min(math.floor(high), SAFE)
+        if ge <= le:
+            branches.append(Annotated[int, Meta(ge=ge, le=le)])
+        if low < 1e16 and high > -1e16:
+            branches.append(Annotated[float, Meta(
+                **({"ge": low} if low > -1e16 else {"gt": -1e16}),
+                **({"le": high} if high < 1e16 else {"lt": 1e16}))])
+    else:
+        ge, le = max(low, -SAFE), min(high, SAFE)
+        if ge <= le:
+            branches.append(Annotated[int, Meta(ge=ge, le=le)])
+        if high > SAFE:
+            branches.append(_BIG_STR)  # its value is checked by ``open_columns``
+    if not branches:
+        return None
+    return branches[0] if len(branches) == 1 else branches[0] | branches[1]
+
+
 class _Unsupported(Exception):
     """A schema this module leaves wholly to the reference."""
 
@@ -113,6 +140,28 @@ class Codec:
         self.plaintext = msgspec.defstruct(
             "Plaintext", [("records", list[self.written]), ("salts", list[str]),
                           ("cursor", Raw | UnsetType, UNSET)], forbid_unknown_fields=True)
+        # written values with the schema's checks too (what ``open_columns`` decodes into):
+        # the normal type's bounds on each number as written
+        checked = []
+        for i, f in enumerate(order):
+            w = _checked_type(f)
+            if w is None:
+                checked = None  # no written number fits the bounds: the reference decides
+                break
+            checked.append((f"f{i}", w) if f.required else
+                           (f"f{i}", w | None | UnsetType, UNSET))
+        self.checked_plaintext = None if checked is None else msgspec.defstruct(
+            "CheckedPlaintext", [("records", list[msgspec.defstruct("Checked", checked,
+                                                                     **options)]),
+                                 ("salts", list[str]), ("cursor", Raw | UnsetType, UNSET)],
+            forbid_unknown_fields=True)
+        slot = {f.name: f"f{i}" for i, f in enumerate(order)}
+        #: per field in the schema's order: its name, attribute getter, type, whether it
+        #: may be absent, and (numbers) the normal type a decimal string must decode into
+        self.columns = tuple(
+            (f.name, attrgetter(slot[f.name]), f.type, not f.required,
+             list[Annotated[int, Meta(**_bounds(f))]] if f.type in ("int", "timestamp")
+             else None) for f in schema.fields)
         self.floats = tuple(f.name for f in order if f.type == "float")
         self.ints = tuple(f.name for f in order if f.type in ("int", "timestamp"))
         self.public = tuple(f.name for f in schema.public_fields)
@@ -290,3 +339,114 @@ def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
     if records.merkle_root(leaves).hex() != header["merkle_root"]:
         return None
     return normal, content.salts, leaves, cursor
+
+
+def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: bytes
+                 ) -> tuple[dict[str, list], list[str], list[bytes], Any] | None:
+    """``open_plaintext``'s decision, the records given as columns: per field of
+    ``schema`` (in its order) the list of its normalised values, ``None`` where a record
+    has no value (except that a float field's integral values, written as integers, stay
+    ints: equal, and exact as doubles), and the hex salts, commitments and cursor; None for anything else, which
+    the caller hands to the reference (it then decides, and names the error, as always).
+
+    What the sync needs, without a dict per record: the plaintext is decoded once, into
+    types that take a value only as RFC 8785 writes it and only within the field's bounds
+    (``_checked_type``), and written back; it is taken only when the bytes are the
+    plaintext's. A decimal string (an integer beyond ±(2^53−1)) is decoded as the normal
+    type and must be that integer's own ``str``."""
+    c = codec(schema)
+    if c is None or c.checked_plaintext is None or type(plaintext) is not bytes:
+        return None
+    import numpy as np
+
+    try:
+        content = msgspec.json.decode(plaintext, type=c.checked_plaintext)
+        rows = content.records
+        count = header["record_count"]
+        if not len(rows) == len(content.salts) == count:
+            return None
+        body = _ENCODE.encode(rows)
+        salts = _ENCODE.encode(content.salts)
+        if content.cursor is UNSET:
+            head, cursor = b'{"records":', None
+        else:
+            cursor = records.parse_json(bytes(content.cursor))
+            records._depth([cursor], records.MAX_JSON_DEPTH)
+            head = b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
+        if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext:
+            return None
+        hexes = "".join(content.salts)  # 32 lower-case hex digits each, as SALT_HEX says
+        if set(map(len, content.salts)) != {32} or \
+                bytes.fromhex(hexes).hex() != hexes:
+            return None
+        columns = {}
+        for name, get, kind, optional, big in c.columns:
+            column = list(map(get, rows))
+            if optional or big is not None:
+                kinds = set(map(type, column))
+                if optional and UnsetType in kinds:
+                    column = [None if v is UNSET else v for v in column]
+                    kinds.discard(UnsetType)
+                    kinds.add(type(None))
+                if big is not None and str in kinds:
+                    column = _big_integers(column, kinds, big)
+                    if column is None:
+                        return None
+            if kind == "float":
+                # msgspec writes an integral double as "20.0" (RFC 8785: "20") and one in
+                # [1e-6, 1e-5) with an exponent: such a plaintext is left to the reference.
+                # Integral values written as integers (ints here) are canonical.
+                values = np.array(column, dtype=np.float64)  # None: NaN
+                magnitude = np.abs(values)
+                odd = np.flatnonzero((np.trunc(values) == values) |
+                                     ((magnitude >= 1e-6) & (magnitude < 1e-5)))
+                if any(type(column[i]) is float for i in odd.tolist()):
+                    return None
+            columns[name] = column
+    except (msgspec.DecodeError, msgspec.ValidationError, RecordError, TypeError, ValueError,
+            OverflowError, UnicodeEncodeError, RecursionError):
+        return None
+    public = header["public"]
+    for name in c.public:
+        if columns[name] != public[name]:
+            return None
+    parts = msgspec.json.decode(body, type=list[Raw])
+    sha256 = hashlib.sha256
+    leaves = [sha256(salt + part).digest()
+              for salt, part in zip(map(bytes.fromhex, content.salts), parts)]
+    if merkle_root(leaves).hex() != header["merkle_root"]:
+        return None
+    return columns, content.salts, leaves, cursor
+
+
+def _big_integers(column: list, kinds: set, normal_type) -> list | None:
+    """``column`` with its decimal strings (each of 17 to 20 characters: 10^16 or more
+    unless negative) as the integers they write, once none is negative, each is within the
+    field's bounds (``normal_type``) and is exactly that integer's ``str``; None
+    otherwise."""
+    texts = column if kinds == {str} else [v for v in column if type(v) is str]
+    joined = ",".join(texts)
+    if "-" in joined:  # a negative one may lie within ±(2^53−1): not written as a string
+        return None
+    numbers = msgspec.json.decode(f"[{joined}]", type=normal_type)
+    if len(numbers) != len(texts) or ",".join(map(str, numbers)) != joined:
+        return None  # a string holding a comma, spaces or another form of the number
+    if texts is column:
+        return numbers
+    it = iter(numbers)
+    return [next(it) if type(v) is str else v for v in column]
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """``records.merkle_root``, with less Python per node."""
+    if len(leaves) < 2:
+        return records.merkle_root(leaves)
+    sha256, one = hashlib.sha256, b"\x01"
+    level = leaves
+    while len(level) > 1:
+        odd = level[-1] if len(level) % 2 else None
+        level = [sha256(one + left + right).digest()
+                 for left, right in zip(level[::2], level[1::2])]
+        if odd is not None:
+            level.append(odd)
+    return level[0]

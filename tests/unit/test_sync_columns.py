@@ -1,0 +1,191 @@
+"""The sync's column path decides every batch as the one record rule does:
+``fastrecords.open_columns`` takes only plaintexts the reference (``records``) accepts, and
+returns exactly its normalised records (as columns), salts, commitments and cursor; and
+``sync.open_rows`` writes the same Arrow table whichever path decided (the columns, or
+``open_fast`` and the reference behind it), or the same refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import msgspec
+import pyarrow as pa
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import test_fastrecords as fr
+import test_sync_fast as sf
+from ledgerlake import fastrecords, records
+from ledgerlake.analytics import sync
+from ledgerlake.client.batches import open_batch_verified
+
+SAFE = records.MAX_SAFE_INTEGER
+
+#: More ways a hostile producer may write a record: big integers as strings in other
+#: forms, integral doubles in float fields, a negative integer as a string.
+WRITERS = {
+    **fr.WRITERS,
+    "spaced": lambda r: records.canonical({k: " " + v if type(v) is str else v
+                                           for k, v in r.items()}),
+    "plus": lambda r: records.canonical({k: "+" + str(v) if type(v) is int and abs(v) > SAFE
+                                         else v for k, v in r.items()}),
+    "negative": lambda r: records.canonical({k: str(-v) if type(v) is int and v > 0 else v
+                                             for k, v in r.items()}),
+    "comma": lambda r: records.canonical({k: f"{v},{v}" if type(v) is int and abs(v) > SAFE
+                                          else v for k, v in r.items()}),
+    "integral": lambda r: records.canonical(r).replace(b"0,", b"0.0,", 1),
+    "exponent6": lambda r: records.canonical({k: 1.5e-6 if type(v) is float else v
+                                              for k, v in r.items()}),
+}
+
+
+def _as_records(schema: records.Schema, columns: dict[str, list]) -> list[dict]:
+    """Columns back to records as the reference normalises them (a float field's ints
+    as floats; no value: no key), to compare with it."""
+    count = len(next(iter(columns.values())))
+    rows: list[dict] = [{} for _ in range(count)]
+    for f in schema.fields:
+        column = columns[f.name]
+        assert len(column) == count
+        for row, value in zip(rows, column):
+            if f.type == "float" and type(value) is int:
+                assert -SAFE <= value <= SAFE
+                value = float(value)
+            row[f.name] = value
+    return rows
+
+
+def _same(schema, columns, expected_rows) -> bool:
+    """The columns hold the reference's records: each value, its type, and None exactly
+    where the record has null or no value."""
+    got = _as_records(schema, columns)
+    wanted = [{f.name: r.get(f.name) for f in schema.fields} for r in expected_rows]
+    return all(fr._same_record(a, b) for a, b in zip(got, wanted, strict=True))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_open_columns_takes_only_what_the_rule_accepts_and_returns_the_same(data):
+    schema = data.draw(fr.schemas())
+    normal = fr._normal_rows(data, schema)
+    salts = [data.draw(st.binary(min_size=16, max_size=16)) for _ in normal]
+    writer = data.draw(st.sampled_from(sorted(WRITERS)))
+    which = data.draw(st.integers(0, len(normal) - 1))
+    try:
+        written = WRITERS[writer](normal[which])
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError, records.RecordError):
+        written = records.canonical(normal[which])
+    parts = [records.canonical(r) for r in normal]
+    committed = list(parts)
+    parts[which] = written
+    if data.draw(st.booleans()):
+        committed[which] = written  # the producer commits to what it wrote
+    leaves = [hashlib.sha256(s + p).digest() for s, p in zip(salts, committed)]
+    header = fr._header(schema, normal, leaves)
+    tweak = data.draw(st.sampled_from(fr.PLAINTEXT_TWEAKS))
+    plaintext = fr._plaintext(parts, salts, tweak)
+    fast = fastrecords.open_columns(schema, header, plaintext)
+    expected = fr._reference_open(schema, header, plaintext)
+    event(f"{writer}, {tweak}: columns {'took it' if fast else 'deferred'}, "
+          f"the rule {expected[0]}s")
+    if fast is not None:
+        assert expected[0] == "accept"
+        assert _same(schema, fast[0], expected[1])
+        assert list(fast[1:]) == list(expected[2:])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_open_columns_takes_honest_batches(data):
+    """Not vacuous: what seal writes is taken unless a value is one msgspec writes
+    otherwise (a double in [1e-6, 1e-5), an integral one beyond 2^53), a big integer is
+    negative or of 16 digits, or the schema's bounds leave no written number."""
+    schema = data.draw(fr.schemas())
+    normal = fr._normal_rows(data, schema, hostile_rows=False)
+    salts = [os.urandom(16) for _ in normal]
+    cursor = data.draw(fr.cursors)
+    leaves, plaintext = fastrecords.seal(schema, normal, salts, cursor)
+    header = fr._header(schema, normal, leaves)
+    fast = fastrecords.open_columns(schema, header, plaintext)
+    expected = fr._reference_open(schema, header, plaintext)
+    assert expected[0] == "accept"
+    if fast is None:
+        values = [v for r in normal for v in r.values()]
+        c = fastrecords.codec(schema)
+        assert c is None or c.checked_plaintext is None or \
+            any(isinstance(v, float) and (abs(v) > SAFE or 1e-6 <= abs(v) < 1e-5)
+                for v in values) or \
+            any(type(v) is int and abs(v) > SAFE and (v < 0 or len(str(v)) < 17)
+                for v in values)
+    else:
+        assert _same(schema, fast[0], expected[1])
+        assert list(fast[1:]) == list(expected[2:])
+
+
+def test_open_columns_checks_big_integers_and_doubles_itself():
+    """Each check the column path adds has a case it refuses (the reference decides)."""
+    schema = records.Schema.from_mapping({"version": 1, "fields": [
+        {"name": "t", "type": "timestamp", "max": 2**62},
+        {"name": "f", "type": "float", "required": False}]})
+    salts = [bytes([i]) * 16 for i in range(3)]
+
+    def opened(parts):
+        leaves = [hashlib.sha256(s + p).digest() for s, p in zip(salts, parts)]
+        normal = [{"t": 1}] * len(parts)
+        return fastrecords.open_columns(schema, fr._header(schema, normal, leaves),
+                                        fr._plaintext(parts, salts[:len(parts)], "none"))
+
+    good = [b'{"f":2.5,"t":"1700000000000000001"}', b'{"f":20,"t":5}', b'{"t":6}']
+    columns, _, _, _ = opened(good)
+    assert columns == {"t": [1700000000000000001, 5, 6], "f": [2.5, 20, None]}
+    for bad in (b'{"f":20.0,"t":5}',  # an integral double as msgspec writes it
+                b'{"f":1.5e-6,"t":5}',  # written with an exponent (RFC 8785: 0.0000015)
+                b'{"t":"%d"}' % (2**62 + 1),  # beyond the field's max
+                b'{"t":"-1700000000000000001"}',  # negative: the reference decides
+                b'{"t":"01700000000000000001"}',  # not the integer's own str
+                b'{"t":"17000000000000,0001"}',  # two numbers in one string
+                b'{"t":" 1700000000000000001"}'):
+        assert opened([bad, *good[1:]]) is None, bad
+        assert opened(good) is not None
+
+
+# -- the sync's rows ------------------------------------------------------------------------
+def _reference_rows(batch):
+    """open_rows' table as the reference decides it: open_batch_verified's records."""
+    import numpy as np
+
+    canonical_schema = records.canonical(sf.SCHEMA.to_mapping())
+    fields, names = sync._arrow_fields(canonical_schema)
+    try:
+        opened = open_batch_verified(sf.SCHEMA, batch, sf.KEY)
+    except Exception as exc:  # noqa: BLE001 - the refusal is its type and text
+        return ("error", type(exc).__name__, str(exc))
+    table = pa.Table.from_pylist(opened.records, schema=fields).rename_columns(names)
+    table = table.append_column("_index", pa.array(np.arange(len(opened.records),
+                                                             dtype=np.int32)))
+    return table.append_column("_commitment", pa.array(
+        [leaf.hex() for leaf in opened.commitments], type=pa.string()))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(sf.record, min_size=1, max_size=5), st.sampled_from(sf.MUTATIONS),
+       st.lists(st.binary(min_size=16, max_size=16), min_size=5, max_size=5))
+def test_open_rows_writes_the_rows_of_the_record_rule(rows, mutation, salts):
+    batch, _ = sf._seal(rows, mutation, salts[:len(rows)])
+    got = sync.open_rows(records.canonical(sf.SCHEMA.to_mapping()), batch, sf.KEY)
+    expected = _reference_rows(batch)
+    if isinstance(expected, tuple):
+        assert got == expected
+    else:
+        assert not isinstance(got, tuple)
+        assert got.schema == expected.schema and got.equals(expected)
+
+
+def test_open_rows_takes_the_column_path_for_honest_batches(monkeypatch):
+    rows = [{"sensor": "a", "value": 100.0, "count": 2**60, "ts": 2**62},
+            {"sensor": "b", "value": 1.5, "ts": 6, "ok": True, "Zeta": None}]
+    batch, _ = sf._seal(rows, "none", [bytes([0xa0 + i]) * 16 for i in range(2)])
+    monkeypatch.setattr(sync, "open_fast", None)  # the column path alone
+    got = sync.open_rows(records.canonical(sf.SCHEMA.to_mapping()), batch, sf.KEY)
+    assert got.equals(_reference_rows(batch))
