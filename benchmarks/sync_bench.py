@@ -147,7 +147,7 @@ def run(count: int, worker_counts: list[int]) -> list[dict]:
                               readers=["Org1MSP", "Org2MSP"], writers=["Org1MSP"])
             net.settle()
             out = subprocess.run([sys.executable, ingest_bench.__file__, "--child", str(state),
-                                  "20000", *files], capture_output=True, text=True)
+                                  "20000", "auto", *files], capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(f"the ingest failed:\n{out.stderr[-3000:]}")
             ingested = json.loads(out.stdout.strip().splitlines()[-1])["committed"]
