@@ -218,19 +218,23 @@ def test_a_producer_of_a_non_writer_org_is_refused_with_one_line(net, stream, tm
 
 def test_ctrl_c_commits_what_was_read_and_exits_130(net, apis, stream, tmp_path):
     name, source = stream[0], "interrupted"
-    rows = _rows(3000, prefix="i")
+    rows = _rows(10_000, prefix="i")
     _write_csv(tmp_path / "big.csv", rows)
     command = [sys.executable, "-m", "ledgerlake", "ingest", str(tmp_path / "big.csv"),
-               "--stream", name, "--source-id", source, "--batch-size", "100",
-               "--state-dir", str(net.state_dir)]
+               "--stream", name, "--source-id", source, "--batch-size", "50",
+               "--max-in-flight", "2", "--state-dir", str(net.state_dir)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    state = net.state_dir / "ingest" / name / f"{source}.json"
+    deadline = time.monotonic() + 60  # Ctrl-C once a batch is committed, however slow the start
+    while not (state.exists() and json.loads(state.read_text()).get("seq", 0) >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     output, errors = proc.communicate(timeout=60)
     assert proc.returncode == 130, errors
     assert "(interrupted)" in output and "Traceback" not in errors
     first = len(_ledger_rows(apis, stream, source))
-    assert 0 < first < 3000
+    assert 0 < first < len(rows)
     assert subprocess.run(command + ["--quiet"], capture_output=True,
                           timeout=300).returncode == 0
     assert _ledger_rows(apis, stream, source) == rows
