@@ -23,6 +23,7 @@ from ledgerlake.client import signer_from_wallet
 from ledgerlake.client.api import LedgerlakeContract
 from ledgerlake.client.batches import open_batch_with_cursor
 from ledgerlake.client.models import Writers
+from ctrl_c import takes_ctrl_c
 from networks import network_up
 
 pytestmark = pytest.mark.integration
@@ -223,7 +224,8 @@ def test_ctrl_c_commits_what_was_read_and_exits_130(net, apis, stream, tmp_path)
     command = [sys.executable, "-m", "ledgerlake", "ingest", str(tmp_path / "big.csv"),
                "--stream", name, "--source-id", source, "--batch-size", "50",
                "--max-in-flight", "2", "--state-dir", str(net.state_dir)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=takes_ctrl_c)
     state = net.state_dir / "ingest" / name / f"{source}.json"
     deadline = time.monotonic() + 60  # Ctrl-C once a batch is committed, however slow the start
     while not (state.exists() and json.loads(state.read_text()).get("seq", 0) >= 1):

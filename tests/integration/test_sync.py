@@ -29,6 +29,7 @@ from ledgerlake.client.streams import create_stream, open_data_keys, org_private
     rotate, shred, update
 from ledgerlake.errors import IntegrityError
 from ledgerlake.network import process
+from ctrl_c import takes_ctrl_c
 from networks import network_up
 from tampering import block_files, one_bit_flipped, put_back, replace_once
 
@@ -250,7 +251,7 @@ def test_follow_picks_up_new_batches(net, streams, tmp_path):
     names, expected = streams
     lake_dir = tmp_path / "lake"
     proc = _cli(net, "--lake", str(lake_dir), "--follow", "--flush-seconds", "0.3",
-                "--json", "--stream", names["b"])
+                "--json", "--stream", names["b"], preexec_fn=takes_ctrl_c)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
