@@ -21,8 +21,8 @@ from ledgerlake.cli import main
 from ledgerlake.client import Identity, connect, connection, encryption, from_state_dir
 from ledgerlake.client import signer_from_wallet
 from ledgerlake.client.api import LedgerlakeContract
-from ledgerlake.client.batches import open_batch_with_cursor
 from ledgerlake.client.models import Writers
+from chain_rows import chain_rows
 from ctrl_c import takes_ctrl_c
 from networks import network_up
 
@@ -103,17 +103,7 @@ def _write_csv(path, rows):
 def _ledger_rows(apis, stream, source):
     """Every record of the source's chain, decrypted as Org1's analyst, in chain order."""
     name, data_key = stream
-    api = apis["Org1", "analyst"]
-    batches = sorted(api.items(api.list_batches, name, source=source), key=lambda b: b.seq)
-    assert [b.seq for b in batches] == list(range(1, len(batches) + 1))
-    rows = []
-    for b in batches:
-        full = api.get_batch(name, b.id)
-        raw = dict(full.raw)
-        if getattr(full, "ciphertext", None) is not None:
-            raw["ciphertext"] = full.ciphertext
-        rows += open_batch_with_cursor(SCHEMA, raw, data_key)[0]
-    return rows
+    return chain_rows(apis["Org1", "analyst"], name, source, SCHEMA, data_key)
 
 
 def _cli(net, *args):

@@ -16,12 +16,12 @@ import pytest
 from ledgerlake.client import Identity, connect, connection, encryption, from_state_dir
 from ledgerlake.client import signer_from_wallet
 from ledgerlake.client.api import LedgerlakeContract
-from ledgerlake.client.batches import open_batch_with_cursor
 from ledgerlake.client.ingest.http import HttpSource
 from ledgerlake.client.ingest.mqtt import MqttSource
 from ledgerlake.client.ingest.pipeline import ingest
 from ledgerlake.client.ingest.sql import SqlSource
 from ledgerlake.client.models import Writers
+from chain_rows import chain_rows
 from networks import network_up
 from servers import http_api, mosquitto, postgres  # noqa: F401  (fixtures)
 
@@ -75,17 +75,7 @@ def rows_of(n: int, start: int = 0, prefix: str = "s") -> list[dict]:
 def on_ledger(ledger, source: str) -> list[dict]:
     """Every record of the source's chain, decrypted as Org1's analyst, in chain order."""
     _, analyst, _, name, data_key = ledger
-    batches = sorted(analyst.items(analyst.list_batches, name, source=source),
-                     key=lambda b: b.seq)
-    assert [b.seq for b in batches] == list(range(1, len(batches) + 1))
-    records = []
-    for b in batches:
-        full = analyst.get_batch(name, b.id)
-        raw = dict(full.raw)
-        if getattr(full, "ciphertext", None) is not None:
-            raw["ciphertext"] = full.ciphertext
-        records += open_batch_with_cursor(SCHEMA, raw, data_key)[0]
-    return records
+    return chain_rows(analyst, name, source, SCHEMA, data_key)
 
 
 def run(ledger, source, tmp_path, **options):
