@@ -22,9 +22,11 @@ CCAAS_CONFIG_ENV = "LEDGERLAKE_CCAAS_CONFIG"
 BUILDER_NAME = "ledgerlake-ccaas"
 #: how long a peer's block stream from an orderer may be silent before the peer pings it
 #: (gRPC raises anything below 10 s to 10 s), and how long it then waits for the answer
-#: before it gives that orderer up and pulls from another
+#: before it gives that orderer up and pulls from another; and how long its dial to that
+#: other orderer may take
 DELIVER_KEEPALIVE_INTERVAL = "10s"
 DELIVER_KEEPALIVE_TIMEOUT = "3s"
+DELIVER_DIAL_TIMEOUT = "1s"
 ORDERER_MIN_PING_INTERVAL = "5s"
 
 
@@ -202,6 +204,12 @@ def launch(layout: Layout, chain: Toolchain, node: Node, package_id: str = "") -
             # (ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL).
             "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_INTERVAL": DELIVER_KEEPALIVE_INTERVAL,
             "CORE_PEER_KEEPALIVE_DELIVERYCLIENT_TIMEOUT": DELIVER_KEEPALIVE_TIMEOUT,
+            # It then dials an orderer picked at random from all of them, the cut one
+            # included, and a dial blocks for up to this long: with Fabric's 3 s, three
+            # unlucky picks left a peer without blocks for 22 s of a 25 s cut (CI). Every
+            # orderer is on this machine, where a dial with its TLS handshake takes
+            # milliseconds.
+            "CORE_PEER_DELIVERYCLIENT_CONNTIMEOUT": DELIVER_DIAL_TIMEOUT,
             "CORE_PEER_LOCALMSPID": node.org.msp_id,
             "CORE_PEER_MSPCONFIGPATH": str(d / "msp"),
             "CORE_PEER_BCCSP_SW_FILEKEYSTORE_KEYSTORE": str(d / "msp" / "keystore"),
