@@ -50,7 +50,7 @@ SAFE = records.MAX_SAFE_INTEGER
 _BIG_STR = Annotated[str, Meta(min_length=17, max_length=20)]
 _SAFE_INT = Annotated[int, Meta(ge=-SAFE, le=SAFE)]
 #: Doubles msgspec writes as RFC 8785 does, once integral ones and those in [1e-6, 1e-5)
-#: are ruled out (``_written``; ``open_plaintext``'s first check).
+#: are ruled out (``_written_columns``; ``open_plaintext``'s first check).
 _PLAIN_FLOAT = Annotated[float, Meta(gt=-1e16, lt=1e16)]
 _SALTS = re.compile(rb'\[(?:"[0-9a-f]{32}",)*"[0-9a-f]{32}"\]')
 _ENCODE = msgspec.json.Encoder()
@@ -137,6 +137,12 @@ class Codec:
         self.normal = msgspec.defstruct("Normal", [normal[f.name] for f in schema.fields],
                                         **options)
         self.written = msgspec.defstruct("Written", written, **options)
+        #: a written record built from its values in key order, unchecked (``seal`` checks
+        #: each column's types); an UNSET value is left out when it is encoded
+        self.written_row = msgspec.defstruct(
+            "WrittenRow", [(f"f{i}", Any) for i in range(len(order))], rename=rename,
+            gc=False)
+        self.written_fields = tuple((f.name, f.type, not f.required) for f in order)
         self.plaintext = msgspec.defstruct(
             "Plaintext", [("records", list[self.written]), ("salts", list[str]),
                           ("cursor", Raw | UnsetType, UNSET)], forbid_unknown_fields=True)
@@ -212,47 +218,97 @@ def validate_record(schema: records.Schema, record: Any, where: str = "record") 
 def validate_records(schema: records.Schema, rows: Sequence[Any]) -> list[dict]:
     """``[records.validate_record(schema, row, f"record {i}") ...]``, in one msgspec call
     when every row passes."""
-    c = codec(schema)
-    if c is not None:
-        try:
-            return msgspec.to_builtins(msgspec.convert(list(rows), list[c.normal]))
-        except (msgspec.ValidationError, TypeError, ValueError, OverflowError):
-            pass
+    valid = validate_all(schema, rows)
+    if valid is not None:
+        return valid
     return [validate_record(schema, row, f"record {i}") for i, row in enumerate(rows)]
 
 
+def validate_all(schema: records.Schema, rows: Sequence[Any]) -> list[dict] | None:
+    """``[validate_record(schema, row) ...]`` in one msgspec call when msgspec accepts every
+    row; None otherwise (then each row is decided alone, and a bad one names itself)."""
+    c = codec(schema)
+    if c is None:
+        return None
+    try:
+        return msgspec.to_builtins(msgspec.convert(list(rows), list[c.normal]))
+    except (msgspec.ValidationError, TypeError, ValueError, OverflowError):
+        return None
+
+
 # -- sealing --------------------------------------------------------------------------------
-def _written(c: Codec, rows: list[dict]) -> tuple[list[dict], set[int]]:
-    """Copies of normalised ``rows`` with values as RFC 8785 writes them (integral doubles
-    as integers, big integers as decimal strings), and the indices of rows holding a double
-    msgspec writes otherwise (left to ``records.canonical``)."""
-    out = [dict(row) for row in rows]
+def _written_columns(c: Codec, rows: list) -> tuple[list[list], set[int]]:
+    """Per field in RFC 8785's key order, the column of normalised ``rows``'s values as RFC
+    8785 writes them (integral doubles as integers, big integers as decimal strings, an
+    absent value UNSET), and the indices of rows holding a value msgspec writes otherwise
+    (left to ``records.canonical``). Whole columns are checked in C (types, numpy for the
+    doubles, ``min``/``max`` for the integers); Python looks at a value only where one
+    needs changing. Raises TypeError for a value of another type than its field's."""
+    columns: list[list] = []
     odd: set[int] = set()  # such a row's value becomes 0 here: its bytes are replaced
-    for name in c.floats:
-        for i, row in enumerate(out):
-            v = row.get(name)
-            if v is None:
-                continue
-            if v.is_integer():
-                if -SAFE <= v <= SAFE:
-                    row[name] = int(v)
-                else:
-                    odd.add(i)
-                    row[name] = 0
-            elif -1e-5 < v < 1e-5 and not (-1e-6 < v < 1e-6):
+    for name, kind, optional in c.written_fields:
+        column = [row.get(name, UNSET) for row in rows] if optional else \
+            [row[name] for row in rows]
+        kinds = set(map(type, column))
+        present = kinds - {type(None), UnsetType} if optional else kinds
+        if kind == "float":
+            if present == {float}:
+                column = _written_doubles(column, odd, kinds != present)
+            elif present:
+                raise TypeError(f"{name}: not a double")
+        elif kind in ("int", "timestamp"):
+            if present == {int}:
+                column = _written_integers(column, odd, optional)
+            elif present:
+                raise TypeError(f"{name}: not an integer")
+        elif present and present != {str if kind == "string" else bool}:
+            raise TypeError(f"{name}: not a {kind}")
+        columns.append(column)
+    return columns, odd
+
+
+def _written_doubles(column: list, odd: set[int], gaps: bool) -> list:
+    """A column of doubles (None or UNSET where absent: ``gaps``) as RFC 8785 writes
+    them."""
+    import numpy as np
+
+    values = np.array([v if type(v) is float else math.nan for v in column] if gaps
+                      else column, dtype=np.float64)
+    magnitude = np.abs(values)
+    integral = np.trunc(values) == values
+    special = np.flatnonzero(integral | ((magnitude >= 1e-6) & (magnitude < 1e-5)))
+    if not len(special):
+        return column
+    column = list(column)
+    for i in special.tolist():
+        v = column[i]
+        if v.is_integer() and -SAFE <= v <= SAFE:
+            column[i] = int(v)
+        else:
+            odd.add(i)
+            column[i] = 0
+    return column
+
+
+def _written_integers(column: list, odd: set[int], optional: bool) -> list:
+    """A column of integers (None or UNSET where absent) as RFC 8785 writes them: those
+    beyond ±(2^53−1) as their decimal string (of 17 characters or more: _BIG_STR)."""
+    values = [v for v in column if type(v) is int] if optional else column
+    low, high = min(values), max(values)
+    if -SAFE <= low and high <= SAFE:
+        return column
+    if not optional and low >= 10**16:  # e.g. nanosecond timestamps: all of them
+        return list(map(str, column))
+    column = list(column)
+    for i, v in enumerate(column):
+        if type(v) is int and not -SAFE <= v <= SAFE:
+            text = str(v)
+            if len(text) < 17:  # 16 digits: _BIG_STR leaves them to the reference
                 odd.add(i)
-                row[name] = 0
-    for name in c.ints:
-        for i, row in enumerate(out):
-            v = row.get(name)
-            if v is not None and not -SAFE <= v <= SAFE:
-                text = str(v)
-                if len(text) < 17:  # 16 digits: _BIG_STR leaves them to the reference
-                    odd.add(i)
-                    row[name] = 0
-                else:
-                    row[name] = text
-    return out, odd
+                column[i] = 0
+            else:
+                column[i] = text
+    return column
 
 
 def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Sequence[bytes],
@@ -268,8 +324,9 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
     try:
         normal = list(rows) if normalised else \
             msgspec.to_builtins(msgspec.convert(list(rows), list[c.normal]))
-        written, odd = _written(c, normal)
-        body = _ENCODE.encode(msgspec.convert(written, list[c.written]))
+        columns, odd = _written_columns(c, normal)
+        row = c.written_row
+        body = _ENCODE.encode([row(*values) for values in zip(*columns)])
     except (msgspec.ValidationError, TypeError, ValueError, OverflowError, AttributeError,
             UnicodeEncodeError):
         return records.seal_records(rows, salts, cursor)
@@ -281,7 +338,8 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
     leaves = [hashlib.sha256(salt + part).digest() for salt, part in zip(salts, parts)]
     head = b'{"records":' if cursor is None else \
         b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
-    hexes = '","'.join([salt.hex() for salt in salts]).encode()
+    hexes = b"".join(salts).hex("|", 16).replace("|", '","').encode() \
+        if set(map(len, salts)) == {16} else '","'.join([s.hex() for s in salts]).encode()
     return leaves, b"".join((head, body, b',"salts":["', hexes, b'"]}'))
 
 

@@ -279,6 +279,15 @@ def _write(value: Any, out: list) -> None:
             sep = ","
         out.append("}" if sep == "," else "{}")
     elif kind is list:
+        if len(value) > 8:  # a batch's public column: all strings or all integers, in C
+            kinds = set(map(type, value))
+            if kinds == {str}:
+                out.append("[" + ",".join(map(_quote, value)) + "]")
+                return
+            if kinds == {int} and -MAX_SAFE_INTEGER <= min(value) and \
+                    max(value) <= MAX_SAFE_INTEGER:
+                out.append("[" + ",".join(map(str, value)) + "]")
+                return
         sep = "["
         for item in value:
             out.append(sep)

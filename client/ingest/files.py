@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from itertools import islice
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -107,10 +108,10 @@ def _cast_column(field: records.Field, column):
 PYLIST_ROWS = 1024
 
 
-def _pylist(table) -> Iterator[dict]:
-    """The rows of an Arrow record batch as dicts, ``PYLIST_ROWS`` at a time."""
+def _pylist(table) -> Iterator[list[dict]]:
+    """The rows of an Arrow record batch as lists of dicts, ``PYLIST_ROWS`` at a time."""
     for start in range(0, table.num_rows, PYLIST_ROWS):
-        yield from table.slice(start, PYLIST_ROWS).to_pylist()
+        yield table.slice(start, PYLIST_ROWS).to_pylist()
 
 
 def _drop_none(row: dict) -> dict:
@@ -182,6 +183,13 @@ class FileSource:
                                  else self.spec.replace("*", "all"), "files")
 
     def rows(self, after: Any | None = None) -> Iterator[Row]:
+        for block in self.row_blocks(after):
+            yield from block
+
+    def row_blocks(self, after: Any | None = None) -> Iterator[list[Row]]:
+        """``rows(after)`` a list at a time, as pyarrow reads them (at most ``PYLIST_ROWS``
+        each): the pipeline validates a block in one call and steps through fewer
+        generators per row."""
         start_file, skip = None, 0
         if after is not None:
             if not isinstance(after, dict) or not isinstance(after.get("file"), str):
@@ -237,7 +245,7 @@ class FileSource:
                               f"stream's schema v{schema.version}")
 
     # -- CSV ------------------------------------------------------------------------------------
-    def _csv(self, path: Path, name: str, skip: int) -> Iterator[Row]:
+    def _csv(self, path: Path, name: str, skip: int) -> Iterator[list[Row]]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -279,7 +287,7 @@ class FileSource:
             yield from self._csv_batches(reader, invalid, name, skip, fields)
 
     def _csv_batches(self, reader, invalid: list, name: str, skip: int,
-                     fields: dict) -> Iterator[Row]:
+                     fields: dict) -> Iterator[list[Row]]:
         import pyarrow as pa
 
         done = 0
@@ -291,11 +299,11 @@ class FileSource:
             except pa.ArrowInvalid as exc:
                 raise ConfigError(f"{name}: CSV cannot be read after row {done} ({exc})") \
                     from None
-            for row in invalid:  # rows with another number of cells than the header
-                yield Row(None, f"a row of {name} after row {done}",
-                          {"file": name, "row": done},
-                          f"it has {row.actual_columns} cells, not {row.expected_columns}: "
-                          f"{row.text[:200]}")
+            if invalid:  # rows with another number of cells than the header
+                yield [Row(None, f"a row of {name} after row {done}",
+                           {"file": name, "row": done},
+                           f"it has {row.actual_columns} cells, not {row.expected_columns}: "
+                           f"{row.text[:200]}") for row in invalid]
             invalid.clear()
             if batch is None:
                 return
@@ -308,7 +316,7 @@ class FileSource:
             yield from self._csv_rows(batch, name, done, fields)
             done += batch.num_rows
 
-    def _csv_rows(self, batch, name: str, done: int, fields: dict) -> Iterator[Row]:
+    def _csv_rows(self, batch, name: str, done: int, fields: dict) -> Iterator[list[Row]]:
         import pyarrow as pa
 
         names = batch.schema.names
@@ -322,10 +330,20 @@ class FileSource:
             arrays.append(cast)
         table = pa.RecordBatch.from_arrays(arrays, names=names)
         if not slow and not any(a.null_count for a in arrays):  # the common case, lean
-            for i, row in enumerate(_pylist(table), done + 1):
-                yield Row(row, f"row {i} of {name}", {"file": name, "row": i})
+            for rows in _pylist(table):
+                yield [Row(row, f"row {i} of {name}", {"file": name, "row": i})
+                       for i, row in enumerate(rows, done + 1)]
+                done += len(rows)
             return
-        for i, row in enumerate(_pylist(table), done + 1):
+        for rows in _pylist(table):
+            yield list(self._csv_cells(rows, name, done, slow))
+            done += len(rows)
+
+    @staticmethod
+    def _csv_cells(rows: list[dict], name: str, done: int, slow: dict) -> Iterator[Row]:
+        """Rows of a block whose cast failed (``slow``: those columns, cast cell by cell, so
+        that a bad cell rejects its row alone) or that has empty cells."""
+        for i, row in enumerate(rows, done + 1):
             error = None
             if slow:
                 text = dict(row)
@@ -342,16 +360,18 @@ class FileSource:
                 yield Row(_drop_none(row), f"row {i} of {name}", position)
 
     # -- JSON Lines -------------------------------------------------------------------------------
-    def _jsonl(self, path: Path, name: str, skip: int) -> Iterator[Row]:
+    def _jsonl(self, path: Path, name: str, skip: int) -> Iterator[list[Row]]:
         try:
             handle = open(path, "rb")
         except OSError as exc:
             raise ConfigError(f"{name} cannot be read ({exc.strerror})") from None
         with handle:
-            yield from json_lines(handle, name, skip, lambda n: {"file": name, "line": n})
+            rows = json_lines(handle, name, skip, lambda n: {"file": name, "line": n})
+            while block := list(islice(rows, PYLIST_ROWS)):
+                yield block
 
     # -- Parquet --------------------------------------------------------------------------------
-    def _parquet(self, path: Path, name: str, skip: int) -> Iterator[Row]:
+    def _parquet(self, path: Path, name: str, skip: int) -> Iterator[list[Row]]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -382,10 +402,10 @@ class FileSource:
                                                                    batch.columns)]
                 typed = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
                 nulls = any(a.null_count for a in arrays)
-                for i, row in enumerate(typed.to_pylist(), done + 1):
-                    yield Row(_drop_none(row) if nulls else row, f"row {i} of {name}",
-                              {"file": name, "row": i})
-                done += batch.num_rows
+                for rows in _pylist(typed):
+                    yield [Row(_drop_none(row) if nulls else row, f"row {i} of {name}",
+                               {"file": name, "row": i}) for i, row in enumerate(rows, done + 1)]
+                    done += len(rows)
 
 
 def _typed(field: records.Field | None, array):

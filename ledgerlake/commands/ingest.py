@@ -94,7 +94,9 @@ def _run(state_dir, who: str, stream: str, sources, quiet: bool, rejects, peer=N
     what was read and exits with 130. A failure of the peer (not a refusal by the
     contract) says how to resume."""
     from ledgerlake.client.ingest.pipeline import ingest
+    from ledgerlake.client.ingest.workers import collect_less
 
+    collect_less()  # this process is ours: it reads and seals too (small inputs)
     org = who.partition("/")[0]
     net = _network(state_dir)
     options.update(stream=stream, stop=threading.Event(), state_dir=net.state_dir,

@@ -36,6 +36,19 @@ def test_the_fast_writer_writes_what_rfc8785_writes_or_leaves_it(value):
     assert fast is None or fast == expected
 
 
+long_lists = st.lists(st.text(max_size=6) | st.sampled_from(["\x00\x1f", "\"\\", "\ud800"]),
+                      min_size=9, max_size=30) | \
+    st.lists(st.integers(min_value=-(2**60), max_value=2**60) | st.booleans(), min_size=9,
+             max_size=30) | st.lists(scalars, min_size=9, max_size=30)
+
+
+@given(long_lists | st.dictionaries(st.text(max_size=6), long_lists, max_size=3))
+@settings(max_examples=1000, deadline=None)
+def test_long_lists_a_batch_header_holds_are_written_as_rfc8785_writes_them(value):
+    """Public columns: lists of strings or integers are written a whole list at a time."""
+    test_the_fast_writer_writes_what_rfc8785_writes_or_leaves_it.hypothesis.inner_test(value)
+
+
 @given(st.floats(allow_nan=False, allow_infinity=False))
 @settings(max_examples=3000, deadline=None)
 def test_every_double_is_written_as_javascript_writes_it(number):

@@ -152,6 +152,25 @@ def test_validate_records_decides_as_the_rule_record_by_record(data):
         assert got[1] == expected[1]
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_validate_all_returns_what_the_rule_returns_for_each_row_or_none(data):
+    """A block of rows at once (an ingest's): None (each row is then decided alone) or, for
+    every row, the rule's record with the rule's types."""
+    schema = data.draw(schemas())
+    rows = data.draw(st.lists(rows_of(schema, data.draw(st.booleans())), min_size=1,
+                              max_size=6))
+    if data.draw(st.booleans()):  # rows the rule accepts, as it returns them: normal
+        rows = [v[1] for v in map(lambda r: _reference_validate(schema, r), rows)
+                if v[0] == "accept"] or rows
+    got = fastrecords.validate_all(schema, rows)
+    verdicts = [_reference_validate(schema, r) for r in rows]
+    if got is None:
+        return
+    assert all(v[0] == "accept" for v in verdicts)
+    assert all(_same_record(a, v[1]) for a, v in zip(got, verdicts, strict=True))
+
+
 # -- sealing --------------------------------------------------------------------------------
 def _normal_rows(data, schema, hostile_rows=True, max_size=6):
     rows = data.draw(st.lists(rows_of(schema, hostile_rows), min_size=1, max_size=max_size))
@@ -405,9 +424,12 @@ def test_doubles_msgspec_writes_otherwise_are_sealed_by_the_reference():
               for v in (1.5e-6, 999999.0, 20.0, -0.0, 1e-7)]
     salts = [bytes([i]) * 16 for i in range(len(normal))]
     assert fastrecords.seal(SENSOR, normal, salts) == records.seal_records(normal, salts)
-    written, odd = fastrecords._written(fastrecords.codec(SENSOR), normal)
+    c = fastrecords.codec(SENSOR)
+    columns, odd = fastrecords._written_columns(c, normal)
     assert odd == {0}  # 1.5e-6: msgspec writes 1.5e-6, RFC 8785 0.0000015
-    assert [w["value"] for w in written[1:]] == [999999, 20, 0, 1e-7]
+    value = columns[[name for name, _, _ in c.written_fields].index("value")]
+    assert value[1:] == [999999, 20, 0, 1e-7]
+    assert list(map(type, value[1:])) == [int, int, int, float]
 
 
 @pytest.mark.parametrize("written", ["9007199254740992.0", "1000000000000000e0",
