@@ -34,6 +34,11 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
 CLI_OPTIONS = ("format", "delimiter")
 #: Rows converted and handed on together (pyarrow's unit of work).
 BLOCK_ROWS = 8192
+#: CSV bytes pyarrow parses at a time. Its streaming reader reads up to ~35 blocks
+#: ahead of what is taken from it, whatever its threads: with 1 MiB blocks a source held
+#: ~35 MiB of a large file (and all of a file under that), which made an ingest's peak
+#: memory grow with the input files' sizes; with 256 KiB, about 9 MiB.
+CSV_BLOCK_BYTES = 1 << 18
 _INTEGER = r"^[+-]?[0-9]+$"
 
 
@@ -262,7 +267,7 @@ class FileSource:
                 return
             with open(path, "rb") as handle:  # the header, to read every column as text
                 columns = pacsv.open_csv(
-                    handle, read_options=pacsv.ReadOptions(block_size=1 << 20),
+                    handle, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter,
                                                      invalid_row_handler=lambda row: "skip"),
                 ).schema.names
@@ -275,7 +280,7 @@ class FileSource:
         handle = open(path, "rb")  # noqa: SIM115 (closed below, when the rows are done)
         try:
             reader = pacsv.open_csv(
-                handle, read_options=pacsv.ReadOptions(block_size=1 << 20),
+                handle, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=bad_row),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
