@@ -49,10 +49,29 @@ def describe() -> dict:
             "python": platform.python_version(), "go": go or "none"}
 
 
+def speed() -> str:
+    """How fast one core of this machine is right now, on two fixed pieces of work: the
+    same code measured here ran up to 1.6× slower at some hours than at others (a shared
+    host), so a result is comparable with another only next to this."""
+    import hashlib
+
+    block, rounds = b"x" * 1024, 100_000
+    began = time.perf_counter()
+    for _ in range(rounds):
+        hashlib.sha256(block).digest()
+    sha = rounds * len(block) / (time.perf_counter() - began) / 2**20
+    began, total = time.perf_counter(), 0
+    for i in range(1_000_000):
+        total += i
+    loop = (time.perf_counter() - began) / 1_000_000 * 1e9
+    return f"SHA-256 {sha:,.0f} MiB/s, a Python loop {loop:.0f} ns per iteration (one core)"
+
+
 def append(title: str, lines: list[str]) -> None:
     """Append one result section to benchmarks/results.md."""
     m = describe()
     header = (f"\n## {title} — {m['date']}\n\nMachine: {m['cpu']}, {m['cores']} cores, "
-              f"{m['memory_gib']} GiB; Python {m['python']}, {m['go']}.\n\n")
+              f"{m['memory_gib']} GiB; Python {m['python']}, {m['go']}. Speed at the end "
+              f"of the run: {speed()}.\n\n")
     with open(RESULTS, "a") as fh:
         fh.write(header + "\n".join(lines) + "\n")
