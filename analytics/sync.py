@@ -761,18 +761,27 @@ def _offchain(uri: str) -> tuple[bytes | None, str]:
         return None, f"off-chain payload {path} cannot be read ({exc.strerror})"
 
 
+@lru_cache(maxsize=64)
+def _lake_schema(canonical_schema: bytes):
+    """``lake.arrow_schema`` of a stream schema given as its canonical bytes (one per
+    stream: building it cost more than the batch's provenance columns)."""
+    return lake.arrow_schema(_schema(canonical_schema))
+
+
 def _with_provenance(table, provenance: Mapping[str, Any], schema_mapping: Mapping):
     """A batch's record columns with its provenance columns, in ``lake.arrow_schema``
-    order."""
+    order. A provenance value is one per batch: repeated in Arrow (``pa.repeat``), not
+    from a Python list of a value per row (0.9 of the sync process's 1.8 CPU µs per
+    record)."""
     import pyarrow as pa
 
-    target = lake.arrow_schema(records.Schema.from_mapping(schema_mapping)) \
-        if not isinstance(schema_mapping, records.Schema) else lake.arrow_schema(schema_mapping)
+    target = lake.arrow_schema(schema_mapping) if isinstance(schema_mapping, records.Schema) \
+        else _lake_schema(records.canonical(schema_mapping))
     n = table.num_rows
     columns = []
     for f in target:
         if f.name in provenance:
-            columns.append(pa.array([provenance[f.name]] * n, type=f.type))
+            columns.append(pa.repeat(pa.scalar(provenance[f.name], type=f.type), n))
         else:
             columns.append(table.column(f.name))
     return pa.Table.from_arrays(columns, schema=target)
