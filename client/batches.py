@@ -120,8 +120,9 @@ def checked_batch(batch: Mapping[str, Any] | SealedBatch, *,
         raise records.RecordError(f"batch {batch.get('id')} has schema version "
                                   f"{batch.get('schema_version')}, not the given schema's "
                                   f"{schema.version}")
-    header = records.validate_batch_shape(
-        {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}, schema)
+    header = {k: batch[k] for k in (*records.BATCH_FIELDS, "id") if k in batch}
+    header = records.validate_batch_shape(header) if schema is None else \
+        fastrecords.validate_batch_shape(header, schema)  # the same decision
     where, payload = f"batch {header['id']}", header["payload"]
     if not isinstance(ciphertext, (bytes, bytearray)):
         where_it_is = (f"off-chain at {payload['uri']}" if "uri" in payload else

@@ -508,3 +508,56 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
         if odd is not None:
             level.append(odd)
     return level[0]
+
+
+# -- a batch's header -----------------------------------------------------------------------
+def validate_batch_shape(batch: Any, schema: records.Schema) -> Any:
+    """``records.validate_batch_shape(batch, schema)``, its public columns checked without
+    Python per value when they are plain (strings, booleans, integers of exact types within
+    the field's bounds); anything else, and any failure, is decided by the reference,
+    which names the error as always."""
+    columns = _plain_public(schema, batch)
+    if columns is None:
+        return records.validate_batch_shape(batch, schema)
+    try:
+        checked = records.normalised_batch(batch)  # the same but for the public columns
+    except RecordError:
+        return records.validate_batch_shape(batch, schema)
+    checked["public"] = columns
+    if checked["id"] != records.batch_id(checked):
+        return records.validate_batch_shape(batch, schema)  # raises its own error
+    return checked
+
+
+def _plain_public(schema: records.Schema, batch: Any) -> dict | None:
+    """The public columns ``records.validate_public_columns`` returns for ``batch``, when
+    every value is of its field's exact type (an int within its bounds, a str, a bool; None
+    only where the field is optional); None for anything else."""
+    if not isinstance(batch, dict):
+        return None
+    public, count = batch.get("public"), batch.get("record_count")
+    fields = schema.public_fields
+    if type(public) is not dict or type(count) is not int or \
+            public.keys() != {f.name for f in fields}:
+        return None
+    columns = {}
+    for f in fields:
+        column = public[f.name]
+        if type(column) is not list or len(column) != count:
+            return None
+        kinds = set(map(type, column))
+        if not f.required:
+            kinds.discard(type(None))
+        elif None in column:
+            return None
+        if f.type in ("string", "bool"):
+            if not kinds <= {str if f.type == "string" else bool}:
+                return None
+        elif f.type in ("int", "timestamp") and kinds == {int} and None not in column:
+            low, high = _bounds(f).values()
+            if not (low <= min(column) and max(column) <= high):
+                return None
+        else:
+            return None  # floats, None in a number column, other types: the reference
+        columns[f.name] = list(column)
+    return columns

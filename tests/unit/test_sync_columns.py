@@ -189,3 +189,71 @@ def test_open_rows_takes_the_column_path_for_honest_batches(monkeypatch):
     monkeypatch.setattr(sync, "open_fast", None)  # the column path alone
     got = sync.open_rows(records.canonical(sf.SCHEMA.to_mapping()), batch, sf.KEY)
     assert got.equals(_reference_rows(batch))
+
+
+# -- the batch header -----------------------------------------------------------------------
+def _decide(fn, batch):
+    import copy
+
+    try:
+        got = fn(copy.deepcopy(batch))
+        return "accept", got, {k: type(v) for k, v in got.items()}, \
+            {k: [type(v) for v in c] for k, c in got["public"].items()}
+    except records.RecordError as exc:
+        return "refuse", str(exc)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_validate_batch_shape_decides_as_the_rule(data):
+    """Public columns of every type, hostile values among them, wrong lengths or names,
+    ids over the columns as sent or as normalised: the same header or the same error."""
+    schema = data.draw(fr.schemas())
+    normal = fr._normal_rows(data, schema, hostile_rows=False)
+    public = records.public_columns(schema, normal)
+    for name, column in public.items():
+        how = data.draw(st.sampled_from(["as is", "hostile", "short", "null"]))
+        if how == "hostile" and column:
+            column[data.draw(st.integers(0, len(column) - 1))] = data.draw(fr.hostile)
+        elif how == "short":
+            column.pop()
+        elif how == "null" and column:
+            column[0] = None
+    if data.draw(st.integers(0, 9)) == 0:
+        public[data.draw(st.sampled_from(["extra", *public]))] = [1] * len(normal)
+    batch = {"stream": "s", "source": "a", "seq": 1, "prev_hash": "", "schema_version": 1,
+             "time_start": 1, "time_end": 2,
+             "record_count": data.draw(st.sampled_from([len(normal), str(len(normal)),
+                                                        len(normal) + 1])),
+             "merkle_root": "0" * 64, "public": public, "key_epoch": 1,
+             "payload": {"encoding": "json", "nonce": "AAAA", "sha256": "0" * 64,
+                         "size": data.draw(st.sampled_from([1, 0]))}}
+    try:
+        normalised = records.normalised_batch(dict(batch, public=dict(public)), schema)
+        ids = [records.batch_id(normalised), records.batch_id(batch), "0" * 64]
+    except (records.RecordError, TypeError, ValueError):
+        ids = [records.batch_id(batch), "0" * 64]
+    batch["id"] = data.draw(st.sampled_from(ids))
+    expected = _decide(lambda b: records.validate_batch_shape(b, schema), batch)
+    assert _decide(lambda b: fastrecords.validate_batch_shape(b, schema), batch) == expected
+
+
+def test_validate_batch_shape_takes_plain_public_columns_itself(monkeypatch):
+    schema = records.Schema.from_mapping({"version": 1, "fields": [
+        {"name": "s", "type": "string", "public": True},
+        {"name": "n", "type": "int", "public": True, "min": 0, "max": 9},
+        {"name": "b", "type": "bool", "public": True, "required": False}]})
+    batch = {"stream": "s", "source": "a", "seq": 1, "prev_hash": "", "schema_version": 1,
+             "time_start": 1, "time_end": 2, "record_count": 2, "merkle_root": "0" * 64,
+             "public": {"s": ["x", "y"], "n": [0, 9], "b": [None, True]}, "key_epoch": 1,
+             "payload": {"encoding": "json", "nonce": "AAAA", "sha256": "0" * 64, "size": 1}}
+    batch["id"] = records.batch_id(batch)
+    expected = records.validate_batch_shape(dict(batch), schema)
+    monkeypatch.setattr(records, "validate_public_columns", None)  # not the reference's
+    assert fastrecords.validate_batch_shape(dict(batch), schema) == expected
+    for column in ({"n": [0, 10]}, {"n": [0, None]}, {"s": ["x", 1]}):
+        monkeypatch.undo()
+        wrong = {**batch, "public": {**batch["public"], **column}}
+        wrong["id"] = records.batch_id(wrong)
+        assert _decide(lambda b: fastrecords.validate_batch_shape(b, schema), wrong)[0] == \
+            "refuse"
