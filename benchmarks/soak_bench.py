@@ -15,6 +15,7 @@ import asyncio
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,10 +63,22 @@ def soak(minutes: float, rate: float | None, in_flight: int) -> list[str]:
                 rate = peak / 2
                 print(f"peak {peak:.0f} tx/s; soaking at {rate:.0f} tx/s", flush=True)
             busy0, wall0 = machine.machine_busy_seconds(), time.monotonic()
-            mem0 = _memory(net)
-            result = asyncio.run(_load(net, in_flight=in_flight, rate=rate,
-                                       duration=minutes * 60))
-            mem1 = _memory(net)
+            samples = [(0.0, _memory(net))]  # (minutes in, RSS per node), every 30 s
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.wait(30.0):
+                    samples.append(((time.monotonic() - wall0) / 60, _memory(net)))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            try:
+                result = asyncio.run(_load(net, in_flight=in_flight, rate=rate,
+                                           duration=minutes * 60))
+            finally:
+                done.set()
+                sampler.join()
+            samples.append(((time.monotonic() - wall0) / 60, _memory(net)))
             machine_load = (machine.machine_busy_seconds() - busy0) / (time.monotonic() - wall0)
         finally:
             net.down()
@@ -87,11 +100,19 @@ def soak(minutes: float, rate: float | None, in_flight: int) -> list[str]:
                      f"{statistics.median(lat) * 1000 if lat else float('nan'):.0f} ms | "
                      f"{_p99(lat) * 1000:.0f} ms | {errors} |")
         minute += 1
-    lines += ["", "  | node | RSS at start | at end | growth per hour |", "  |---|---|---|---|"]
-    for name in mem0:
-        growth = (mem1[name] - mem0[name]) / 2**20 / hours if hours else 0.0
-        lines.append(f"  | {name} | {mem0[name] / 2**20:.0f} MiB | {mem1[name] / 2**20:.0f} MiB"
-                     f" | {growth:+.0f} MiB/h |")
+    # RSS at the start, each quarter and the end; growth per hour over the whole run and
+    # over its second half (warm-up levels off; a leak keeps its slope)
+    marks = [min(samples, key=lambda s: abs(s[0] - q * samples[-1][0]))
+             for q in (0, 0.25, 0.5, 0.75, 1)]
+    lines += ["", "  | node | RSS at " + " / ".join(f"{m:.0f}" for m, _ in marks)
+              + " min | growth per hour: whole run | second half |", "  |---|---|---|---|"]
+    for name in samples[0][1]:
+        mib = [m[1][name] / 2**20 for m in marks]
+        whole = (mib[-1] - mib[0]) / hours if hours else 0.0
+        half = (mib[-1] - mib[2]) / ((marks[-1][0] - marks[2][0]) / 60) \
+            if marks[-1][0] > marks[2][0] else 0.0
+        lines.append(f"  | {name} | " + " / ".join(f"{v:.0f}" for v in mib)
+                     + f" MiB | {whole:+.0f} MiB/h | {half:+.0f} MiB/h |")
     return lines
 
 
