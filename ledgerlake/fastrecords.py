@@ -328,7 +328,7 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
         row = c.written_row
         body = _ENCODE.encode([row(*values) for values in zip(*columns)])
     except (msgspec.ValidationError, TypeError, ValueError, OverflowError, AttributeError,
-            UnicodeEncodeError):
+            KeyError, UnicodeEncodeError):
         return records.seal_records(rows, salts, cursor)
     parts: list = msgspec.json.decode(body, type=list[Raw])
     if odd:

@@ -419,6 +419,17 @@ def test_a_bad_row_is_named_by_the_rule():
                                 "1000000.0"
 
 
+def test_rows_said_normalised_that_are_not_are_sealed_by_the_reference():
+    """``normalised=True`` trusts the caller; rows that are not (a required field missing,
+    an int in a float field, a bool in an int field) still get the reference's bytes."""
+    rows = [{"sensor": "a", "value": 1.5, "ts": 5}, {"sensor": "b", "ts": 6},
+            {"sensor": "c", "value": 2, "ts": 7}, {"sensor": "d", "value": 0.5, "ts": True}]
+    salts = [bytes([i]) * 16 for i in range(len(rows))]
+    for some in ([rows[0], rows[1]], [rows[0], rows[2]], [rows[0], rows[3]]):
+        assert fastrecords.seal(SENSOR, some, salts[:2], normalised=True) == \
+            records.seal_records(some, salts[:2])
+
+
 def test_doubles_msgspec_writes_otherwise_are_sealed_by_the_reference():
     normal = [records.validate_record(SENSOR, {"sensor": "a", "value": v, "ts": 5})
               for v in (1.5e-6, 999999.0, 20.0, -0.0, 1e-7)]
