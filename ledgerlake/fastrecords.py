@@ -39,6 +39,11 @@ from msgspec import UNSET, Meta, Raw, UnsetType
 from ledgerlake import records
 from ledgerlake.errors import RecordError
 
+try:  # the batch hashing in C (ledgerlake/_digests.c; built by ``pip install``, optional)
+    from ledgerlake import _digests
+except ImportError:  # no compiler or OpenSSL headers where it was installed: hashlib
+    _digests = None
+
 SAFE = records.MAX_SAFE_INTEGER
 
 
@@ -335,7 +340,11 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
         for i in odd:
             parts[i] = records.canonical(normal[i])
         body = b"[" + b",".join(parts) + b"]"
-    leaves = [hashlib.sha256(salt + part).digest() for salt, part in zip(salts, parts)]
+    if _digests is not None and set(map(len, salts)) == {16}:
+        digests = _digests.commitments(b"".join(salts), b"".join(parts), _ends(parts))
+        leaves = [digests[i:i + 32] for i in range(0, len(digests), 32)]
+    else:
+        leaves = [hashlib.sha256(salt + part).digest() for salt, part in zip(salts, parts)]
     head = b'{"records":' if cursor is None else \
         b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
     hexes = b"".join(salts).hex("|", 16).replace("|", '","').encode() \
@@ -391,11 +400,10 @@ def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
     for name in c.public:
         if [row.get(name) for row in normal] != public[name]:
             return None
-    fromhex = bytes.fromhex
-    leaves = [hashlib.sha256(fromhex(salt) + part).digest()
-              for salt, part in zip(content.salts, parts)]
-    if records.merkle_root(leaves).hex() != header["merkle_root"]:
+    digests = commitments(bytes.fromhex("".join(content.salts)), parts)
+    if root_of_digests(digests).hex() != header["merkle_root"]:
         return None
+    leaves = [digests[i:i + 32] for i in range(0, len(digests), 32)]
     return normal, content.salts, leaves, cursor
 
 
@@ -404,7 +412,8 @@ def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: b
     """``open_plaintext``'s decision, the records given as columns: per field of
     ``schema`` (in its order) the list of its normalised values, ``None`` where a record
     has no value (except that a float field's integral values, written as integers, stay
-    ints: equal, and exact as doubles), and the hex salts, commitments and cursor; None for anything else, which
+    ints: equal, and exact as doubles), and the hex salts, commitments (32 bytes each,
+    concatenated: ``commitments``) and cursor; None for anything else, which
     the caller hands to the reference (it then decides, and names the error, as always).
 
     What the sync needs, without a dict per record: the plaintext is decoded once, into
@@ -434,8 +443,8 @@ def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: b
         if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext:
             return None
         hexes = "".join(content.salts)  # 32 lower-case hex digits each, as SALT_HEX says
-        if set(map(len, content.salts)) != {32} or \
-                bytes.fromhex(hexes).hex() != hexes:
+        salt_bytes = bytes.fromhex(hexes)
+        if set(map(len, content.salts)) != {32} or salt_bytes.hex() != hexes:
             return None
         columns = {}
         for name, get, kind, optional, big in c.columns:
@@ -469,10 +478,8 @@ def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: b
         if columns[name] != public[name]:
             return None
     parts = msgspec.json.decode(body, type=list[Raw])
-    sha256 = hashlib.sha256
-    leaves = [sha256(salt + part).digest()
-              for salt, part in zip(map(bytes.fromhex, content.salts), parts)]
-    if merkle_root(leaves).hex() != header["merkle_root"]:
+    leaves = commitments(salt_bytes, parts)
+    if root_of_digests(leaves).hex() != header["merkle_root"]:
         return None
     return columns, content.salts, leaves, cursor
 
@@ -495,10 +502,41 @@ def _big_integers(column: list, kinds: set, normal_type) -> list | None:
     return [next(it) if type(v) is str else v for v in column]
 
 
+def _ends(parts: Sequence) -> bytes:
+    """Each of ``parts``' end offset in their concatenation, as native int64 values."""
+    import numpy as np
+
+    return np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts))).tobytes()
+
+
+def commitments(salts: bytes, parts: Sequence) -> bytes:
+    """The commitments ``records.commitment`` gives records written as ``parts`` (their
+    canonical bytes) with ``salts`` (16 bytes each, concatenated): 32 bytes each,
+    concatenated. One call into C (``_digests``) when it is built, else hashlib."""
+    if len(salts) != 16 * len(parts):
+        raise ValueError("salts must be 16 bytes per record")
+    if _digests is not None:
+        return _digests.commitments(salts, b"".join(parts), _ends(parts))
+    sha256 = hashlib.sha256
+    return b"".join([sha256(salts[16 * i:16 * i + 16] + part).digest()
+                     for i, part in enumerate(parts)])
+
+
+def root_of_digests(digests: bytes) -> bytes:
+    """``records.merkle_root`` of the 32-byte leaves ``digests`` holds, concatenated."""
+    if len(digests) % 32:
+        raise ValueError("leaves must be 32-byte digests")
+    if _digests is not None and digests:
+        return _digests.merkle_root(digests)
+    return merkle_root([digests[i:i + 32] for i in range(0, len(digests), 32)])
+
+
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
-    """``records.merkle_root``, with less Python per node."""
+    """``records.merkle_root``, with less Python per node (none with ``_digests``)."""
     if len(leaves) < 2:
         return records.merkle_root(leaves)
+    if _digests is not None and set(map(len, leaves)) == {32}:
+        return _digests.merkle_root(b"".join(leaves))
     sha256, one = hashlib.sha256, b"\x01"
     level = leaves
     while len(level) > 1:

@@ -283,7 +283,7 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
     key, sealed = _sealed(_rows(3))
     batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
     reader = sync._Reader.__new__(sync._Reader)
-    reader.workers, reader._pool = 2, None
+    reader.workers, reader._pool, reader._shared = 2, None, None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     reader._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
@@ -303,6 +303,29 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
     rows = reader.resolve(pending)
     assert [t.num_rows for _, t in rows.tables] == [3] and rows.notes == []
     reader.close()
+
+
+def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tmp_path):
+    """What a pool worker opens is left as an owner-only Arrow file that the sync process
+    maps, equal to ``open_rows``' table, and gone once read; without a shared directory it
+    comes back as the table itself."""
+    import os
+
+    key, sealed = _sealed(_rows(5))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    args = (records.canonical(SCHEMA), batch, key, None)
+    expected = sync.open_rows(*args)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    result = sync._open_rows_shared(str(shared), *args)
+    assert result[0] == "shared" and os.stat(result[1]).st_mode & 0o777 == 0o600
+    assert sync._shared_table(result).equals(expected)
+    assert list(shared.iterdir()) == []
+    assert sync._open_rows_shared(None, *args).equals(expected)
+    tampered = {**batch, "merkle_root": "0" * 64}
+    refused = sync._open_rows_shared(str(shared), records.canonical(SCHEMA), tampered, key)
+    assert refused[0] == "error" and sync._shared_table(refused) == refused
+    assert list(shared.iterdir()) == []
 
 
 def _modes(root):

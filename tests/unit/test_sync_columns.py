@@ -92,7 +92,15 @@ def test_open_columns_takes_only_what_the_rule_accepts_and_returns_the_same(data
     if fast is not None:
         assert expected[0] == "accept"
         assert _same(schema, fast[0], expected[1])
-        assert list(fast[1:]) == list(expected[2:])
+        assert _rest(fast) == list(expected[2:])
+
+
+def _rest(fast) -> list:
+    """open_columns' salts, commitments and cursor as the reference gives them (its
+    commitments come concatenated)."""
+    salts, digests, cursor = fast[1:]
+    assert type(digests) is bytes and len(digests) == 32 * len(salts)
+    return [salts, [digests[i:i + 32] for i in range(0, len(digests), 32)], cursor]
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
@@ -120,7 +128,7 @@ def test_open_columns_takes_honest_batches(data):
                 for v in values)
     else:
         assert _same(schema, fast[0], expected[1])
-        assert list(fast[1:]) == list(expected[2:])
+        assert _rest(fast) == list(expected[2:])
 
 
 def test_open_columns_checks_big_integers_and_doubles_itself():
@@ -232,7 +240,10 @@ def test_validate_batch_shape_decides_as_the_rule(data):
         normalised = records.normalised_batch(dict(batch, public=dict(public)), schema)
         ids = [records.batch_id(normalised), records.batch_id(batch), "0" * 64]
     except (records.RecordError, TypeError, ValueError):
-        ids = [records.batch_id(batch), "0" * 64]
+        try:
+            ids = [records.batch_id(batch), "0" * 64]
+        except records.RecordError:  # a hostile value no id can be written over (inf)
+            ids = ["0" * 64]
     batch["id"] = data.draw(st.sampled_from(ids))
     expected = _decide(lambda b: records.validate_batch_shape(b, schema), batch)
     assert _decide(lambda b: fastrecords.validate_batch_shape(b, schema), batch) == expected
