@@ -26,12 +26,15 @@ their epoch), off-chain payloads at a URI that is not a local file, batches whos
 break the record rule (``rejected``: a producer's bad batch is skipped, not the sync
 stopped), epochs this organisation holds no key of.
 
-Decryption and the record rule cost about 5 µs of CPU per record (the rule in C through
-``fastrecords``, 11-19 µs in Python; ``open_fast`` decides as ``open_batch_verified``
-does, faster for canonical plaintexts); batches of
-``POOL_MIN_RECORDS`` records or more are opened in a process pool (one worker per core),
-the same function either way (``open_rows``). Keys reach only this process and its pool
-workers, never a file. ``benchmarks/sync_bench.py`` measures it.
+Decryption and the record rule cost about 3 µs of CPU per record (the rule in C through
+``fastrecords``, its hashing in ``ledgerlake/_digests.c``; 11-19 µs in Python;
+``open_fast`` decides as ``open_batch_verified`` does, faster for canonical plaintexts);
+batches of ``POOL_MIN_RECORDS`` records or more are opened in a process pool (one worker
+per core), the same function either way (``open_rows``). The pool starts on a thread as
+soon as a large batch is seen; its workers are forked from a forkserver that imported
+what they need once, and leave each batch's rows (provenance included) in a private
+shared-memory directory that this process maps. Keys reach only this process and its
+pool workers, never a file. ``benchmarks/sync_bench.py`` measures it.
 
 Python API: ``sync(network, api, lake_dir, org_keys, ...) -> SyncSummary`` (CLI:
 ``ledgerlake sync``), ``ledger_records(...)`` for the rows of a block range without a
@@ -532,6 +535,7 @@ class _Reader:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
         self._shared: str | None = None  # where pool workers leave their tables
+        self._starting: threading.Thread | None = None  # starting the pool
         #: whether every stream definition before the first block read is known (a sync
         #: from genesis, or a lake that was); otherwise a batch of an unknown schema
         #: version makes ``prescan_schemas`` read them
@@ -543,8 +547,37 @@ class _Reader:
             state = self.streams[sid] = _Stream(sid)
         return state
 
+    def _start_pool(self) -> None:
+        """Start the pool on a thread: its forkserver's imports (~0.3 s) then overlap
+        what this thread does meanwhile (opening the stream, reading blocks)."""
+        if self._starting is None:
+            self._starting = threading.Thread(target=self._make_pool, daemon=True,
+                                              name="ledgerlake-sync-pool")
+            self._starting.start()
+
+    def _make_pool(self) -> None:
+        try:
+            pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
+                                       initializer=_worker_start)
+            for _ in range(self.workers):
+                pool.submit(int)  # a worker is started per task submitted while none idles
+        except (OSError, RuntimeError, ImportError):  # no pool: batches open in process
+            return
+        self._shared = _shared_dir()
+        self._pool = pool
+
+    def _started_pool(self) -> ProcessPoolExecutor:
+        self._start_pool()
+        self._starting.join()
+        if self._pool is None:  # the thread failed: BrokenProcessPool opens in process
+            raise BrokenProcessPool("the sync's process pool did not start")
+        return self._pool
+
     def close(self, wait: bool = False) -> None:
         """Stop the pool (``wait``: let its workers end, so their CPU is accounted)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
@@ -649,6 +682,8 @@ class _Reader:
         count = _count(batch.get("record_count"))
         note = lambda kind, detail="": pending.notes.append(  # noqa: E731
             _Note(sid, kind, count, detail, str(batch.get("id", "")), block.number))
+        if count >= POOL_MIN_RECORDS and self.workers > 1:
+            self._start_pool()  # its workers start while the stream is opened
         self._open(state)
         if not state.readable:
             note("unreadable", state.refusal)
@@ -682,14 +717,10 @@ class _Reader:
                       "_seq": _count(batch.get("seq")), "_epoch": epoch}
         canonical_schema = records.canonical(mapping)
         if count >= POOL_MIN_RECORDS and self.workers > 1:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
-                                                 initializer=_worker_start)
             try:
-                if self._shared is None:
-                    self._shared = _shared_dir()
-                work = self._pool.submit(_open_rows_shared, self._shared, canonical_schema,
-                                         batch, key, ciphertext)
+                work = self._started_pool().submit(_open_rows_shared, self._shared,
+                                                   provenance, canonical_schema, batch, key,
+                                                   ciphertext)
                 work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
             except BrokenProcessPool:  # a worker died earlier: go on without the pool
                 self.close()
@@ -704,10 +735,10 @@ class _Reader:
         """The block's rows once every batch of it is opened (waits for the pool)."""
         tables = []
         for sid, provenance, work in pending.parts:
-            result = work
+            result, provenanced = work, False
             if isinstance(work, Future):
                 try:
-                    result = _shared_table(work.result())
+                    result, provenanced = _shared_table(work.result()), True
                 except BrokenProcessPool:  # a worker died (e.g. killed): open it here
                     result = open_rows(*work.args)
             if isinstance(result, tuple):
@@ -716,9 +747,10 @@ class _Reader:
                                            f"{kind}: {message}", provenance["_batch_id"],
                                            pending.number))
                 continue
-            tables.append((sid, _with_provenance(result, provenance,
-                                                 self.streams[sid].schemas[
-                                                     provenance["_version"]])))
+            if not provenanced:
+                result = _with_provenance(result, provenance,
+                                          self.streams[sid].schemas[provenance["_version"]])
+            tables.append((sid, result))
         return BlockRows(pending.number, pending.hash, tables, pending.notes,
                          pending.transactions)
 
@@ -734,17 +766,21 @@ def _shared_dir() -> str | None:
         return None
 
 
-def _open_rows_shared(shared: str | None, *args):
-    """``open_rows`` in a pool worker, its table left as an Arrow IPC file in ``shared``
-    (mode 0600): the sync process maps it without a copy (``_shared_table``), where
-    through the pool's pipe each batch's ~3 MB would be written and read in 64 KiB
-    pieces."""
+def _open_rows_shared(shared: str | None, provenance: Mapping[str, Any],
+                      canonical_schema: bytes, *args):
+    """``open_rows`` in a pool worker, with the batch's ``provenance`` columns (the lake's
+    rows: ``_with_provenance``), left as an Arrow IPC file in ``shared`` (mode 0600): the
+    sync process maps it without a copy (``_shared_table``), where through the pool's
+    pipe each batch's ~3 MB would be written and read in 64 KiB pieces."""
     import tempfile
 
     import pyarrow as pa
 
-    result = open_rows(*args)
-    if shared is None or isinstance(result, tuple):
+    result = open_rows(canonical_schema, *args)
+    if isinstance(result, tuple):
+        return result
+    result = _with_provenance(result, provenance, canonical_schema)
+    if shared is None:
         return result
     fd, path = tempfile.mkstemp(dir=shared, suffix=".arrow")
     try:
@@ -778,8 +814,13 @@ def _pool_context():
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, *_WORKER_IMPORTS])
     return context
+
+
+#: What a pool worker imports on its first batch (imported once, by the forkserver)
+_WORKER_IMPORTS = ("pyarrow", "pyarrow.ipc", "numpy", "ledgerlake.fastrecords",
+                   "ledgerlake.client.batches", "ledgerlake.client.encryption")
 
 
 def _worker_start() -> None:
@@ -853,15 +894,20 @@ def _lake_schema(canonical_schema: bytes):
     return lake.arrow_schema(_schema(canonical_schema))
 
 
-def _with_provenance(table, provenance: Mapping[str, Any], schema_mapping: Mapping):
+def _with_provenance(table, provenance: Mapping[str, Any],
+                     schema_mapping: Mapping | records.Schema | bytes):
     """A batch's record columns with its provenance columns, in ``lake.arrow_schema``
     order. A provenance value is one per batch: repeated in Arrow (``pa.repeat``), not
     from a Python list of a value per row (0.9 of the sync process's 1.8 CPU µs per
     record)."""
     import pyarrow as pa
 
-    target = lake.arrow_schema(schema_mapping) if isinstance(schema_mapping, records.Schema) \
-        else _lake_schema(records.canonical(schema_mapping))
+    if isinstance(schema_mapping, bytes):  # canonical: the cached one
+        target = _lake_schema(schema_mapping)
+    elif isinstance(schema_mapping, records.Schema):
+        target = lake.arrow_schema(schema_mapping)
+    else:
+        target = _lake_schema(records.canonical(schema_mapping))
     n = table.num_rows
     columns = []
     for f in target:

@@ -283,7 +283,7 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
     key, sealed = _sealed(_rows(3))
     batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
     reader = sync._Reader.__new__(sync._Reader)
-    reader.workers, reader._pool, reader._shared = 2, None, None
+    reader.workers, reader._pool, reader._shared, reader._starting = 2, None, None, None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     reader._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
@@ -306,24 +306,29 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
 
 
 def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tmp_path):
-    """What a pool worker opens is left as an owner-only Arrow file that the sync process
-    maps, equal to ``open_rows``' table, and gone once read; without a shared directory it
-    comes back as the table itself."""
+    """What a pool worker opens is left, with its provenance columns, as an owner-only
+    Arrow file that the sync process maps: the lake's rows of the batch, as opened in
+    process, and the file is gone once read. Without a shared directory the table itself
+    comes back; a refused batch comes back as its refusal."""
     import os
 
     key, sealed = _sealed(_rows(5))
     batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
-    args = (records.canonical(SCHEMA), batch, key, None)
-    expected = sync.open_rows(*args)
+    schema = records.canonical(SCHEMA)
+    provenance = {"_block": 7, "_tx": 1, "_tx_id": "a" * 64, "_tx_time": 5,
+                  "_batch_id": sealed.id, "_producer_msp": "Org1MSP", "_producer_id": "p",
+                  "_source": "line-1", "_seq": 1, "_epoch": 1, "_version": 1, "_count": 5}
+    expected = sync._with_provenance(sync.open_rows(schema, batch, key), provenance, SCHEMA)
+    assert expected.column("_block").to_pylist() == [7] * 5
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o700)
-    result = sync._open_rows_shared(str(shared), *args)
+    result = sync._open_rows_shared(str(shared), provenance, schema, batch, key)
     assert result[0] == "shared" and os.stat(result[1]).st_mode & 0o777 == 0o600
     assert sync._shared_table(result).equals(expected)
     assert list(shared.iterdir()) == []
-    assert sync._open_rows_shared(None, *args).equals(expected)
+    assert sync._open_rows_shared(None, provenance, schema, batch, key).equals(expected)
     tampered = {**batch, "merkle_root": "0" * 64}
-    refused = sync._open_rows_shared(str(shared), records.canonical(SCHEMA), tampered, key)
+    refused = sync._open_rows_shared(str(shared), provenance, schema, tampered, key)
     assert refused[0] == "error" and sync._shared_table(refused) == refused
     assert list(shared.iterdir()) == []
 
