@@ -36,6 +36,11 @@ import json
 import math
 import re
 import zlib
+
+try:  # zlib-ng inflates the same DEFLATE streams in half of zlib's time (a dependency)
+    from zlib_ng import zlib_ng as _inflate
+except ImportError:  # pragma: no cover - an install without it: zlib itself
+    _inflate = zlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -636,10 +641,10 @@ def decode_plaintext(data: bytes, encoding: str, where: str) -> bytes:
     if encoding != "json+deflate":
         raise RecordError(f"{where}: payload encoding must be one of "
                           f"{', '.join(PAYLOAD_ENCODINGS)}")
-    inflater = zlib.decompressobj()
+    inflater = _inflate.decompressobj()
     try:
         plaintext = inflater.decompress(data, MAX_PLAINTEXT_BYTES)
-    except zlib.error:
+    except _inflate.error:
         raise RecordError(f"{where} is not a zlib (DEFLATE) stream") from None
     if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
         raise RecordError(f"{where} does not decode to one zlib stream of at most "
