@@ -211,11 +211,22 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None
     fsync_dir(path.parent)
 
 
+#: Columns unique per row (a SHA-256 in hex; a position): a dictionary is never kept for
+#: them, and snappy gains 3% on hex digits for a third of the file's encoding time
+_UNIQUE_COLUMNS = ("_commitment", "_index")
+
+
 def write_parquet(path: Path, table) -> None:
     """A Parquet file written with ``atomic_write`` (owner-only, whole or not at all)."""
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda f: pq.write_table(table, f))
+    names = table.column_names
+    options = {}
+    if any(name in names for name in _UNIQUE_COLUMNS):
+        options = {"use_dictionary": [n for n in names if n not in _UNIQUE_COLUMNS],
+                   "compression": {n: "none" if n == "_commitment" else "snappy"
+                                   for n in names}}
+    atomic_write(path, lambda f: pq.write_table(table, f, **options))
 
 
 def open_lock(lake_dir: str | Path):

@@ -134,12 +134,17 @@ def _depth(value: Any, limit: int) -> None:
     if not isinstance(value, (dict, list)):
         return
     stack = [(value, 1)]
+    containers = (dict, list)
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise RecordError(f"nesting deeper than {limit} levels")
-        for child in (item.values() if type(item) is dict else item):
-            if type(child) is dict or type(child) is list:
+        children = item.values() if type(item) is dict else item
+        if len(children) > 8 and dict not in (kinds := set(map(type, children))) and \
+                list not in kinds:
+            continue  # a column of scalars (a batch's public fields): no Python per value
+        for child in children:
+            if type(child) in containers:
                 stack.append((child, depth + 1))
 
 
