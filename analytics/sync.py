@@ -548,8 +548,9 @@ class _Reader:
         return state
 
     def _start_pool(self) -> None:
-        """Start the pool on a thread: its forkserver's imports (~0.3 s) then overlap
-        what this thread does meanwhile (opening the stream, reading blocks)."""
+        """Start the pool on a thread: its forkserver's imports (~0.4 s) then overlap
+        what this thread does meanwhile (opening the stream, reading blocks, opening the
+        first batches itself)."""
         if self._starting is None:
             self._starting = threading.Thread(target=self._make_pool, daemon=True,
                                               name="ledgerlake-sync-pool")
@@ -566,9 +567,12 @@ class _Reader:
         self._shared = _shared_dir()
         self._pool = pool
 
-    def _started_pool(self) -> ProcessPoolExecutor:
+    def _ready_pool(self) -> ProcessPoolExecutor | None:
+        """The pool once it has started; None while it starts (a batch is then opened
+        here: this thread would only wait). BrokenProcessPool if it could not start."""
         self._start_pool()
-        self._starting.join()
+        if self._starting.is_alive():
+            return None
         if self._pool is None:  # the thread failed: BrokenProcessPool opens in process
             raise BrokenProcessPool("the sync's process pool did not start")
         return self._pool
@@ -718,10 +722,13 @@ class _Reader:
         canonical_schema = records.canonical(mapping)
         if count >= POOL_MIN_RECORDS and self.workers > 1:
             try:
-                work = self._started_pool().submit(_open_rows_shared, self._shared,
-                                                   provenance, canonical_schema, batch, key,
-                                                   ciphertext)
-                work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
+                pool = self._ready_pool()
+                if pool is None:
+                    work = open_rows(canonical_schema, batch, key, ciphertext)
+                else:
+                    work = pool.submit(_open_rows_shared, self._shared, provenance,
+                                       canonical_schema, batch, key, ciphertext)
+                    work.args = (canonical_schema, batch, key, ciphertext)  # if it breaks
             except BrokenProcessPool:  # a worker died earlier: go on without the pool
                 self.close()
                 self.workers = 1
@@ -755,15 +762,39 @@ class _Reader:
                          pending.transactions)
 
 
-def _shared_dir() -> str | None:
-    """A private directory in shared memory (``/dev/shm``) for the pool's tables; None
-    where there is none (they then come back through the pool's pipe)."""
+_SHARED_ROOT = "/dev/shm"
+_SHARED_PREFIX = "ledgerlake-sync-"
+
+
+def _shared_dir(root: str = _SHARED_ROOT) -> str | None:
+    """A private directory in shared memory (``/dev/shm``) for the pool's tables, named
+    after this process; None where there is none (they then come back through the pool's
+    pipe). Directories a killed sync left (its process gone) are removed first: they may
+    hold decrypted rows."""
     import tempfile
 
-    try:
-        return tempfile.mkdtemp(prefix="ledgerlake-sync-", dir="/dev/shm")  # mode 0700
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            pid = entry.name[len(_SHARED_PREFIX):].split("-", 1)[0]
+            if entry.name.startswith(_SHARED_PREFIX) and pid.isdigit() and \
+                    entry.is_dir(follow_symlinks=False) and \
+                    entry.stat(follow_symlinks=False).st_uid == os.getuid() and \
+                    not _alive(int(pid)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    try:  # mode 0700
+        return tempfile.mkdtemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", dir=root)
     except OSError:
         return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _open_rows_shared(shared: str | None, provenance: Mapping[str, Any],

@@ -333,6 +333,29 @@ def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tm
     assert list(shared.iterdir()) == []
 
 
+def test_shared_directories_a_killed_sync_left_are_removed(tmp_path):
+    """A SIGKILLed sync cannot remove its shared-memory directory of decrypted rows: the
+    next sync removes those whose process is gone, and no other."""
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f"ledgerlake-sync-{gone}-abc"
+    stale.mkdir()
+    (stale / "x.arrow").write_bytes(b"rows")
+    live = tmp_path / f"ledgerlake-sync-{os.getppid()}-def"  # a process that runs
+    live.mkdir()
+    other = tmp_path / "ledgerlake-sync-notapid"
+    other.mkdir()
+    made = sync._shared_dir(str(tmp_path))
+    assert made is not None and os.path.basename(made).startswith(
+        f"ledgerlake-sync-{os.getpid()}-")
+    assert os.stat(made).st_mode & 0o777 == 0o700
+    assert not stale.exists() and live.exists() and other.exists()
+
+
 def _modes(root):
     return {p.relative_to(root).as_posix(): p.stat().st_mode & 0o777
             for p in [root, *root.rglob("*")]}
