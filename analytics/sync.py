@@ -536,6 +536,9 @@ class _Reader:
         self._pool: ProcessPoolExecutor | None = None
         self._shared: str | None = None  # where pool workers leave their tables
         self._starting: threading.Thread | None = None  # starting the pool
+        self._queue_lock = threading.Lock()
+        self._started = False  # the starting thread has ended (``_pool`` None: it failed)
+        self._queued: list[tuple[Future, tuple]] = []  # batches sent while it started
         #: whether every stream definition before the first block read is known (a sync
         #: from genesis, or a lake that was); otherwise a batch of an unknown schema
         #: version makes ``prescan_schemas`` read them
@@ -549,33 +552,47 @@ class _Reader:
 
     def _start_pool(self) -> None:
         """Start the pool on a thread: its forkserver's imports (~0.4 s) then overlap
-        what this thread does meanwhile (opening the stream, reading blocks, opening the
-        first batches itself)."""
+        what this thread does meanwhile (opening the stream, reading and checking
+        blocks)."""
         if self._starting is None:
             self._starting = threading.Thread(target=self._make_pool, daemon=True,
                                               name="ledgerlake-sync-pool")
             self._starting.start()
 
     def _make_pool(self) -> None:
+        pool = None
         try:
             pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
                                        initializer=_worker_start)
             for _ in range(self.workers):
                 pool.submit(int)  # a worker is started per task submitted while none idles
+            self._shared = _shared_dir()
         except (OSError, RuntimeError, ImportError):  # no pool: batches open in process
-            return
-        self._shared = _shared_dir()
-        self._pool = pool
+            pool = None
+        with self._queue_lock:
+            self._pool, self._started = pool, True
+            queued, self._queued = self._queued, []
+        for placeholder, args in queued:
+            try:
+                if pool is None:
+                    raise BrokenProcessPool("the sync's process pool did not start")
+                _chain(pool.submit(_open_rows_shared, self._shared, *args), placeholder)
+            except BrokenProcessPool as exc:  # opened in process when resolved
+                placeholder.set_exception(exc)
 
-    def _ready_pool(self) -> ProcessPoolExecutor | None:
-        """The pool once it has started; None while it starts (a batch is then opened
-        here: this thread would only wait). BrokenProcessPool if it could not start."""
+    def _submit(self, *args) -> Future:
+        """``_open_rows_shared(shared, *args)`` in the pool; while the pool starts, a
+        future its starting thread fulfils once it is up (this thread goes on reading
+        and checking blocks meanwhile)."""
         self._start_pool()
-        if self._starting.is_alive():
-            return None
-        if self._pool is None:  # the thread failed: BrokenProcessPool opens in process
+        with self._queue_lock:
+            if not self._started:
+                placeholder = Future()
+                self._queued.append((placeholder, args))
+                return placeholder
+        if self._pool is None:
             raise BrokenProcessPool("the sync's process pool did not start")
-        return self._pool
+        return self._pool.submit(_open_rows_shared, self._shared, *args)
 
     def close(self, wait: bool = False) -> None:
         """Stop the pool (``wait``: let its workers end, so their CPU is accounted)."""
@@ -722,13 +739,8 @@ class _Reader:
         canonical_schema = records.canonical(mapping)
         if count >= POOL_MIN_RECORDS and self.workers > 1:
             try:
-                pool = self._ready_pool()
-                if pool is None:
-                    work = open_rows(canonical_schema, batch, key, ciphertext)
-                else:
-                    work = pool.submit(_open_rows_shared, self._shared, provenance,
-                                       canonical_schema, batch, key, ciphertext)
-                    work.args = (canonical_schema, batch, key, ciphertext)  # if it breaks
+                work = self._submit(provenance, canonical_schema, batch, key, ciphertext)
+                work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
             except BrokenProcessPool:  # a worker died earlier: go on without the pool
                 self.close()
                 self.workers = 1
@@ -836,6 +848,17 @@ def _shared_table(result):
             return pa.ipc.open_file(source).read_all()
     finally:
         os.unlink(result[1])
+
+
+def _chain(source: Future, target: Future) -> None:
+    """``target`` ends as ``source`` does."""
+    def done(future: Future) -> None:
+        try:
+            target.set_result(future.result())
+        except BaseException as exc:  # noqa: BLE001 - passed on as it came
+            target.set_exception(exc)
+
+    source.add_done_callback(done)
 
 
 def _pool_context():

@@ -333,6 +333,68 @@ def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tm
     assert list(shared.iterdir()) == []
 
 
+def _bare_reader(workers: int = 2):
+    import threading
+
+    reader = sync._Reader.__new__(sync._Reader)
+    reader.workers, reader._pool, reader._shared, reader._starting = workers, None, None, None
+    reader._queue_lock, reader._started, reader._queued = threading.Lock(), False, []
+    reader.streams = {"plant": sync._Stream("plant", {1: SCHEMA})}
+    return reader
+
+
+def _pending_of(reader, batch, key, sealed, count):
+    provenance = {"_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
+                  "_batch_id": sealed.id, "_producer_msp": "Org1MSP", "_producer_id": "p",
+                  "_source": "line-1", "_seq": 1, "_epoch": 1}
+    work = reader._submit(provenance, records.canonical(SCHEMA), batch, key, None)
+    work.args = (records.canonical(SCHEMA), batch, key, None)
+    pending = sync._Pending(1, "00" * 32, 1)
+    pending.parts.append(("plant", {**provenance, "_version": 1, "_count": count}, work))
+    return pending
+
+
+@pytest.mark.parametrize("starts", [True, False])
+def test_batches_sent_while_the_pool_starts_are_opened_once_it_is_up_or_here(
+        monkeypatch, starts):
+    """The sync does not wait for its pool to start: what it sends meanwhile is queued
+    and sent once the pool is up; a pool that cannot start leaves those batches to be
+    opened in process. The rows are the same either way."""
+    key, sealed = _sealed(_rows(4))
+    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+    expected = sync._with_provenance(sync.open_rows(records.canonical(SCHEMA), batch, key),
+                                     {"_block": 1, "_tx": 0, "_tx_id": "0" * 64,
+                                      "_tx_time": 0, "_batch_id": sealed.id,
+                                      "_producer_msp": "Org1MSP", "_producer_id": "p",
+                                      "_source": "line-1", "_seq": 1, "_epoch": 1}, SCHEMA)
+    import threading
+
+    sent = threading.Event()
+    real = sync._pool_context
+
+    def context():  # the pool starts (or fails to) only after the batch was sent
+        sent.wait(10)
+        if not starts:
+            raise OSError("no processes here")
+        return real()
+
+    monkeypatch.setattr(sync, "_pool_context", context)
+    reader = _bare_reader()
+    try:
+        pending = _pending_of(reader, batch, key, sealed, 4)
+        assert len(reader._queued) == 1  # queued, not waited for
+        sent.set()
+        rows = reader.resolve(pending)
+        assert [t for _, t in rows.tables][0].equals(expected) and rows.notes == []
+        assert reader._started and (reader._pool is not None) == starts
+        if starts:  # and once up, batches go to it directly
+            later = _pending_of(reader, batch, key, sealed, 4)
+            assert reader._queued == []
+            assert reader.resolve(later).tables[0][1].equals(expected)
+    finally:
+        reader.close(wait=True)
+
+
 def test_shared_directories_a_killed_sync_left_are_removed(tmp_path):
     """A SIGKILLed sync cannot remove its shared-memory directory of decrypted rows: the
     next sync removes those whose process is gone, and no other."""
