@@ -1053,9 +1053,14 @@ def merkle_subtrees(leaves, offset: int) -> list[tuple[int, bytes]]:
 def perfect_root(leaves: np.ndarray) -> bytes:
     """``records.merkle_root`` of ``2**k`` leaves (an ``(n, 32)`` array), one level at a
     time over contiguous bytes: each parent is SHA-256 of 0x01, left, right, hashed from
-    one prepared buffer (no per-node concatenation or call)."""
-    sha = hashlib.sha256
+    one prepared buffer (no per-node concatenation or call); in one C call
+    (``fastrecords.root_of_digests``) where ledgerlake's C digests are built."""
+    from ledgerlake import fastrecords
+
     level = np.ascontiguousarray(leaves, dtype=np.uint8)
+    if fastrecords._digests is not None:
+        return fastrecords.root_of_digests(level.tobytes())
+    sha = hashlib.sha256
     while len(level) > 1:
         pairs = len(level) // 2
         buf = np.empty((pairs, 65), dtype=np.uint8)

@@ -53,8 +53,13 @@ def test_aligned_subtrees_fold_to_the_merkle_root_of_all_leaves(seed):
     assert fold_subtrees(subtrees) == records.merkle_root(leaves)
 
 
+@pytest.mark.parametrize("c", [True, False], ids=["C digests", "hashlib"])
 @pytest.mark.parametrize("k", [0, 1, 2, 5, 10])
-def test_perfect_subtree_roots_are_the_records_merkle_root(k):
+def test_perfect_subtree_roots_are_the_records_merkle_root(k, c, monkeypatch):
+    from ledgerlake import fastrecords
+
+    if not c:
+        monkeypatch.setattr(fastrecords, "_digests", None)
     leaves = [hashlib.sha256(bytes([k, i % 256, i // 256])).digest() for i in range(1 << k)]
     array = np.frombuffer(b"".join(leaves), dtype=np.uint8).reshape(-1, 32)
     assert perfect_root(array) == records.merkle_root(leaves)
