@@ -868,7 +868,9 @@ def _pool_context():
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, *_WORKER_IMPORTS])
+    # "__main__": the program's main module, which multiprocessing runs again in each
+    # worker it starts (for ``ledgerlake sync``, the CLI and its imports), run once there
+    context.set_forkserver_preload(["__main__", __name__, *_WORKER_IMPORTS])
     return context
 
 

@@ -203,9 +203,8 @@ def main() -> None:
                 "after ingesting the records with the ingestion benchmark's pipeline (ten "
                 "fields, 4 sources, 20,000-record batches). records/s covers read + "
                 "check every block + decrypt + the record rule + Arrow + Parquet. The "
-                "machine (2 cores) was shared with four other helpers' tests and "
-                "benchmarks: wall-clock figures are inflated, CPU µs/record is the steadier "
-                "figure."])
+                "machine's speed varies by the hour (the speed line above): compare rows "
+                "taken back to back; CPU µs/record is the steadier figure."])
 
 
 if __name__ == "__main__":
