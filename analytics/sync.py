@@ -567,18 +567,22 @@ class _Reader:
             for _ in range(self.workers):
                 pool.submit(int)  # a worker is started per task submitted while none idles
             self._shared = _shared_dir()
-        except (OSError, RuntimeError, ImportError):  # no pool: batches open in process
+        except Exception:  # noqa: BLE001 - whatever stops it: batches open in process
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
             pool = None
-        with self._queue_lock:
-            self._pool, self._started = pool, True
-            queued, self._queued = self._queued, []
+        finally:  # never leave the batches sent meanwhile waiting
+            with self._queue_lock:
+                self._pool, self._started = pool, True
+                queued, self._queued = self._queued, []
         for placeholder, args in queued:
             try:
                 if pool is None:
                     raise BrokenProcessPool("the sync's process pool did not start")
                 _chain(pool.submit(_open_rows_shared, self._shared, *args), placeholder)
-            except BrokenProcessPool as exc:  # opened in process when resolved
-                placeholder.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - the batch is opened in process instead
+                placeholder.set_exception(exc if isinstance(exc, BrokenProcessPool)
+                                          else BrokenProcessPool(str(exc)))
 
     def _submit(self, *args) -> Future:
         """``_open_rows_shared(shared, *args)`` in the pool; while the pool starts, a
@@ -600,7 +604,9 @@ class _Reader:
             self._starting.join()
             self._starting = None
         if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
+            # with a shared directory, the batches being opened finish first (at most one
+            # per worker): none may write decrypted rows there once it is removed
+            self._pool.shutdown(wait=wait or self._shared is not None, cancel_futures=True)
             self._pool = None
         if self._shared is not None:
             shutil.rmtree(self._shared, ignore_errors=True)
