@@ -880,19 +880,63 @@ def _pool_context():
     return context
 
 
-#: What a pool worker imports on its first batch (imported once, by the forkserver);
-#: pandas too: ``pyarrow.array`` of a Python list imports it (0.27 CPU s)
-_WORKER_IMPORTS = ("pyarrow", "pyarrow.ipc", "numpy", "pandas", "ledgerlake.fastrecords",
+#: What a pool worker imports on its first batch (imported once, by the forkserver); not
+#: pandas (``_pyarrow_skips_pandas``)
+_WORKER_IMPORTS = ("pyarrow", "pyarrow.ipc", "numpy", "ledgerlake.fastrecords",
                    "ledgerlake.client.batches", "ledgerlake.client.encryption")
 
 
 def _worker_start() -> None:
-    """A pool worker leaves Ctrl-C to the sync process (which stops it), and keeps the
-    memory it frees for the next batch (``_keep_freed_memory``)."""
+    """A pool worker leaves Ctrl-C to the sync process (which stops it), keeps the
+    memory it frees for the next batch (``_keep_freed_memory``) and never imports pandas
+    (``_pyarrow_skips_pandas``)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _keep_freed_memory()
+    _pyarrow_skips_pandas()
+
+
+def _warm_up() -> None:
+    """What the sync will import (pyarrow, and for the first flush its compute and Parquet
+    modules: ~0.2 s), imported on a thread while the sync's first calls wait on the
+    network; pyarrow told not to import pandas (``_pyarrow_skips_pandas``)."""
+    with contextlib.suppress(ImportError):  # then raised where the module is used
+        _pyarrow_skips_pandas()
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+
+class _NoPandasOnThisThread:
+    """A meta path finder refusing ``pandas`` to one thread (others import it as ever)."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" and threading.get_ident() == self.thread:
+            raise ImportError("pandas is not imported here")
+        return None
+
+
+def _pyarrow_skips_pandas() -> None:
+    """pyarrow imports pandas (0.2-0.3 CPU s, most of a pool worker's start) the first
+    time it converts Python values, only to ask whether they are pandas objects; the sync
+    makes none. That first question is asked here with the import refused, so pyarrow
+    takes pandas to be absent; where pandas is really needed later (``to_pandas``), it
+    imports it then. Nothing when pandas is imported already."""
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    finder = _NoPandasOnThisThread()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _keep_freed_memory() -> None:
@@ -1340,6 +1384,7 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     from ledgerlake.client.qscc import chain_info
 
     began, cpu0 = time.monotonic(), time.process_time()
+    threading.Thread(target=_warm_up, daemon=True, name="ledgerlake-sync-imports").start()
     lake_dir = Path(lake_dir)
     summary = SyncSummary(lake=str(lake_dir))
     lock = _Lock(lake_dir)

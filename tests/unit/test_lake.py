@@ -418,6 +418,41 @@ def test_shared_directories_a_killed_sync_left_are_removed(tmp_path):
     assert not stale.exists() and live.exists() and other.exists()
 
 
+def test_the_sync_keeps_pandas_out_of_pyarrow_until_it_is_asked_for():
+    """pyarrow's first conversion imports pandas (0.2-0.3 CPU s) unless told it is absent;
+    after ``_pyarrow_skips_pandas`` pyarrow converts without it, ``to_pandas`` still
+    imports and uses it, and other threads import it as ever. In a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+from ledgerlake.analytics import sync
+sync._pyarrow_skips_pandas()
+import pyarrow as pa, pyarrow.compute as pc
+pa.array([1]); pa.scalar(2); pc.divide(pa.array([4]), pa.scalar(2))
+assert "pandas" not in sys.modules
+finder = sync._NoPandasOnThisThread()
+other = []
+t = threading.Thread(target=lambda: other.append(finder.find_spec("pandas")))
+t.start(); t.join()
+assert other == [None]
+try:
+    finder.find_spec("pandas")
+except ImportError:
+    pass
+else:
+    raise AssertionError("pandas not refused to its thread")
+frame = pa.table({"a": [1, 2]}).to_pandas()
+assert "pandas" in sys.modules and type(frame).__name__ == "DataFrame"
+assert pa.array(frame["a"]).to_pylist() == [1, 2]
+assert sys.meta_path.count(finder) == 0
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def _modes(root):
     return {p.relative_to(root).as_posix(): p.stat().st_mode & 0o777
             for p in [root, *root.rglob("*")]}
