@@ -158,33 +158,37 @@ def _arrow_fields(canonical_schema: bytes):
 def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes,
               ciphertext: bytes | None = None):
     """A batch's records as Arrow columns (the schema's fields, ``_index``,
-    ``_commitment``), once the record rule has decided them (``fastrecords.open_columns``
-    for a canonical plaintext, else ``open_fast``: the rule of ``open_batch_verified``);
-    ``("error", kind, message)`` instead when it refuses them. Runs in a pool worker or
-    in process, the same either way."""
+    ``_commitment``), once the record rule has decided them (``fastrecords.open_arrow``
+    or ``open_columns`` for a canonical plaintext, else ``open_fast``: the rule of
+    ``open_batch_verified``); ``("error", kind, message)`` instead when it refuses them.
+    Runs in a pool worker or in process, the same either way."""
     import pyarrow as pa
 
     schema = _schema(canonical_schema)
     fields, names = _arrow_fields(canonical_schema)
     try:
-        opened = _open_columns(schema, batch, data_key, ciphertext)
+        opened = _open_columns(schema, batch, data_key, ciphertext, fields)
         if opened is None:
             rows, leaves = open_fast(schema, batch, data_key, ciphertext)
             table = pa.Table.from_pylist(rows, schema=fields).rename_columns(names)
         else:
             columns, leaves = opened
-            table = pa.Table.from_arrays(
-                [pa.array(columns[f.name], type=f.type) for f in fields], names=names)
+            if isinstance(columns, dict):
+                columns = [pa.array(columns[f.name], type=f.type) for f in fields]
+            table = pa.Table.from_arrays(columns, names=names)
     except (RecordError, DecryptionError, IntegrityError) as exc:
         return ("error", type(exc).__name__, str(exc))
     return _with_index(table, leaves)
 
 
 def _open_columns(schema: records.Schema, batch: Mapping[str, Any], data_key: bytes,
-                  ciphertext: bytes | None) -> tuple[dict[str, list], list[bytes]] | None:
-    """The columns and commitments ``fastrecords.open_columns`` takes a batch's plaintext
-    to; None when it does not (nor decrypts it): ``open_fast`` then decides. Raises what
-    ``checked_batch`` raises (the same as ``open_fast`` would, first thing)."""
+                  ciphertext: bytes | None, fields
+                  ) -> tuple[list | dict[str, list], bytes] | None:
+    """The records' columns (Arrow arrays of ``fields``' types from
+    ``fastrecords.open_arrow``, else lists by field name from ``open_columns``) and their
+    commitments; None when neither takes the batch's plaintext (nor decrypts it):
+    ``open_fast`` then decides. Raises what ``checked_batch`` raises (the same as
+    ``open_fast`` would, first thing)."""
     from ledgerlake.client import encryption
     from ledgerlake.client.batches import checked_batch
 
@@ -199,6 +203,9 @@ def _open_columns(schema: records.Schema, batch: Mapping[str, Any], data_key: by
             payload["encoding"], where)
     except (RecordError, DecryptionError):
         return None
+    arrays = fastrecords.open_arrow(schema, header, plaintext, [f.type for f in fields])
+    if arrays is not None:
+        return arrays
     opened = fastrecords.open_columns(schema, header, plaintext)
     return None if opened is None else (opened[0], opened[2])
 

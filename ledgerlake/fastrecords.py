@@ -43,6 +43,10 @@ try:  # the batch hashing in C (ledgerlake/_digests.c; built by ``pip install``,
     from ledgerlake import _digests
 except ImportError:  # no compiler or OpenSSL headers where it was installed: hashlib
     _digests = None
+try:  # canonical plaintexts into Arrow buffers in C (ledgerlake/_plaintext.c; optional)
+    from ledgerlake import _plaintext
+except ImportError:  # then ``open_columns`` decodes them
+    _plaintext = None
 
 SAFE = records.MAX_SAFE_INTEGER
 
@@ -102,6 +106,28 @@ def _checked_type(f: records.Field):
     if not branches:
         return None
     return branches[0] if len(branches) == 1 else branches[0] | branches[1]
+
+
+_PLAIN_KINDS = {"string": 0, "int": 1, "timestamp": 1, "float": 2, "bool": 3}
+
+
+def _plain_spec(f: records.Field) -> tuple:
+    """Field ``f`` as ``_plaintext.columns`` takes it: its key as written, its kind,
+    whether optional, and the bounds of each way its value may be written (those of
+    ``_checked_type``)."""
+    key = b'"' + f.name.encode() + b'":'
+    int_low, int_high, big_low, big_high, float_low, float_high = 1, 0, 1, 0, 1.0, 0.0
+    big = False
+    if f.type in ("int", "timestamp", "float"):
+        low, high = _bounds(f).values()
+        if f.type == "float":
+            int_low, int_high = max(math.ceil(low), -SAFE), min(math.floor(high), SAFE)
+            float_low, float_high = float(low), float(high)
+        else:
+            int_low, int_high = max(low, -SAFE), min(high, SAFE)
+            big, big_low, big_high = high > SAFE, low, high
+    return (key, _PLAIN_KINDS[f.type], not f.required, big, int_low, int_high, big_low,
+            big_high, float_low, float_high)
 
 
 class _Unsupported(Exception):
@@ -180,6 +206,11 @@ class Codec:
         self.negative = tuple(b'"' + name.encode() + b'":"-' for name in self.ints)
         self.int_attrs = tuple((attrgetter(f"f{i}"), f.name) for i, f in enumerate(order)
                                if f.type in ("int", "timestamp"))
+        #: what ``_plaintext.columns`` is told of each field, in key order, and where each
+        #: schema field's column comes in what it returns
+        self.plain_spec = tuple(_plain_spec(f) for f in order) \
+            if all(records.NAME.fullmatch(f.name) for f in order) else None  # raw in quotes
+        self.plain_order = tuple(order.index(f) for f in schema.fields)
 
 
 #: Codecs by the id of their schema (hashing a Schema costs more than validating a row);
@@ -482,6 +513,66 @@ def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: b
     if root_of_digests(leaves).hex() != header["merkle_root"]:
         return None
     return columns, content.salts, leaves, cursor
+
+
+def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: bytes,
+               types: Sequence) -> tuple[list, bytes] | None:
+    """``open_columns``'s decision as Arrow arrays (of ``types``, one per field of
+    ``schema`` in its order) and the commitments (32 bytes each, concatenated), for a
+    plaintext in the form ``_plaintext.columns`` decodes in C (ledgerlake/_plaintext.c:
+    no Python object per value); None for any other, or without the extension: the
+    caller then asks ``open_columns``."""
+    c = codec(schema)
+    if _plaintext is None or c is None or c.checked_plaintext is None or \
+            c.plain_spec is None or type(plaintext) is not bytes:
+        return None
+    count = header["record_count"]
+    if type(count) is not int:
+        return None
+    head = 0
+    if plaintext.startswith(b'{"cursor":'):  # checked here as open_columns checks it
+        end = _plaintext.value_end(plaintext, 10)
+        if end < 0 or not plaintext.startswith(b',"records":[', end):
+            return None
+        try:
+            cursor = records.parse_json(plaintext[10:end])
+            records._depth([cursor], records.MAX_JSON_DEPTH)
+            if records.cursor_bytes(cursor) != plaintext[10:end]:
+                return None
+        except (RecordError, TypeError, ValueError, OverflowError, RecursionError):
+            return None
+        head = end + 12
+    decoded = _plaintext.columns(plaintext, count, c.plain_spec, head)
+    if decoded is None:
+        return None
+    import pyarrow as pa
+
+    buffers, salts, data, ends = decoded
+    arrays = []
+    for f, position, arrow_type in zip(schema.fields, c.plain_order, types, strict=True):
+        nulls, validity, values, offsets = buffers[position]
+        validity = None if validity is None else pa.py_buffer(validity)
+        parts = [validity, pa.py_buffer(values)] if offsets is None else \
+            [validity, pa.py_buffer(offsets), pa.py_buffer(values)]
+        arrays.append(pa.Array.from_buffers(arrow_type, count, parts, null_count=nulls))
+    public = header["public"]
+    for f, array in zip(schema.fields, arrays):
+        if f.name in c.public:
+            try:
+                if not pa.array(public[f.name], type=array.type).equals(array):
+                    return None
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                return None
+    if _digests is not None:
+        leaves = _digests.commitments(salts, data, ends)
+    else:
+        import numpy as np
+
+        bounds = [0, *np.frombuffer(ends, np.int64).tolist()]
+        leaves = commitments(salts, [data[a:b] for a, b in zip(bounds, bounds[1:])])
+    if root_of_digests(leaves).hex() != header["merkle_root"]:
+        return None
+    return arrays, leaves
 
 
 def _big_integers(column: list, kinds: set, normal_type) -> list | None:
