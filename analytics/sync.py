@@ -546,6 +546,7 @@ class _Reader:
         self._queue_lock = threading.Lock()
         self._started = False  # the starting thread has ended (``_pool`` None: it failed)
         self._queued: list[tuple[Future, tuple]] = []  # batches sent while it started
+        self._warmed = False  # _warm_up started
         #: whether every stream definition before the first block read is known (a sync
         #: from genesis, or a lake that was); otherwise a batch of an unknown schema
         #: version makes ``prescan_schemas`` read them
@@ -571,8 +572,9 @@ class _Reader:
         try:
             pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
                                        initializer=_worker_start)
-            for _ in range(self.workers):
-                pool.submit(int)  # a worker is started per task submitted while none idles
+            with _one_blas_thread():  # the forkserver starts with the first worker
+                for _ in range(self.workers):
+                    pool.submit(int)  # a worker is started per task submitted while none idles
             self._shared = _shared_dir()
         except Exception:  # noqa: BLE001 - whatever stops it: batches open in process
             if pool is not None:
@@ -718,6 +720,10 @@ class _Reader:
             _Note(sid, kind, count, detail, str(batch.get("id", "")), block.number))
         if count >= POOL_MIN_RECORDS and self.workers > 1:
             self._start_pool()  # its workers start while the stream is opened
+        if not self._warmed:  # this thread waits on the network meanwhile (OpenStream)
+            self._warmed = True
+            threading.Thread(target=_warm_up, daemon=True,
+                             name="ledgerlake-sync-imports").start()
         self._open(state)
         if not state.readable:
             note("unreadable", state.refusal)
@@ -752,7 +758,7 @@ class _Reader:
         canonical_schema = records.canonical(mapping)
         if count >= POOL_MIN_RECORDS and self.workers > 1:
             try:
-                work = self._submit(provenance, canonical_schema, batch, key, ciphertext)
+                work = self._submit(canonical_schema, batch, key, ciphertext)
                 work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
             except BrokenProcessPool:  # a worker died earlier: go on without the pool
                 self.close()
@@ -767,10 +773,10 @@ class _Reader:
         """The block's rows once every batch of it is opened (waits for the pool)."""
         tables = []
         for sid, provenance, work in pending.parts:
-            result, provenanced = work, False
+            result = work
             if isinstance(work, Future):
                 try:
-                    result, provenanced = _shared_table(work.result()), True
+                    result = _shared_table(work.result())
                 except BrokenProcessPool:  # a worker died (e.g. killed): open it here
                     result = open_rows(*work.args)
             if isinstance(result, tuple):
@@ -779,9 +785,8 @@ class _Reader:
                                            f"{kind}: {message}", provenance["_batch_id"],
                                            pending.number))
                 continue
-            if not provenanced:
-                result = _with_provenance(result, provenance,
-                                          self.streams[sid].schemas[provenance["_version"]])
+            result = _with_provenance(result, provenance,
+                                      self.streams[sid].schemas[provenance["_version"]])
             tables.append((sid, result))
         return BlockRows(pending.number, pending.hash, tables, pending.notes,
                          pending.transactions)
@@ -822,21 +827,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _open_rows_shared(shared: str | None, provenance: Mapping[str, Any],
-                      canonical_schema: bytes, *args):
-    """``open_rows`` in a pool worker, with the batch's ``provenance`` columns (the lake's
-    rows: ``_with_provenance``), left as an Arrow IPC file in ``shared`` (mode 0600): the
-    sync process maps it without a copy (``_shared_table``), where through the pool's
-    pipe each batch's ~3 MB would be written and read in 64 KiB pieces."""
+def _open_rows_shared(shared: str | None, canonical_schema: bytes, *args):
+    """``open_rows`` in a pool worker, left as an Arrow IPC file in ``shared`` (mode 0600):
+    the sync process maps it without a copy (``_shared_table``), where through the pool's
+    pipe each batch's ~3 MB would be written and read in 64 KiB pieces. Not the
+    provenance columns: a value per batch, repeated in the sync process (the strings
+    would more than double what goes through shared memory)."""
     import tempfile
 
     import pyarrow as pa
 
     result = open_rows(canonical_schema, *args)
-    if isinstance(result, tuple):
-        return result
-    result = _with_provenance(result, provenance, canonical_schema)
-    if shared is None:
+    if isinstance(result, tuple) or shared is None:
         return result
     fd, path = tempfile.mkstemp(dir=shared, suffix=".arrow")
     try:
@@ -893,6 +895,22 @@ _WORKER_IMPORTS = ("pyarrow", "pyarrow.ipc", "numpy", "ledgerlake.fastrecords",
                    "ledgerlake.client.batches", "ledgerlake.client.encryption")
 
 
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Processes started meanwhile run OpenBLAS on one thread (unless the environment says
+    otherwise): the forkserver imports numpy, whose OpenBLAS otherwise starts a thread per
+    core that spins a while (~0.1 CPU s) for linear algebra the workers never do."""
+    name = "OPENBLAS_NUM_THREADS"
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 def _worker_start() -> None:
     """A pool worker leaves Ctrl-C to the sync process (which stops it), keeps the
     memory it frees for the next batch (``_keep_freed_memory``) and never imports pandas
@@ -905,9 +923,10 @@ def _worker_start() -> None:
 
 
 def _warm_up() -> None:
-    """What the sync will import (pyarrow, and for the first flush its compute and Parquet
-    modules: ~0.2 s), imported on a thread while the sync's first calls wait on the
-    network; pyarrow told not to import pandas (``_pyarrow_skips_pandas``)."""
+    """What the sync will import once it has a batch to open (pyarrow, and for the first
+    flush its compute and Parquet modules: ~0.2 s), imported on a thread while the stream
+    is opened (the sync waits on the network); pyarrow told not to import pandas
+    (``_pyarrow_skips_pandas``)."""
     with contextlib.suppress(ImportError):  # then raised where the module is used
         _pyarrow_skips_pandas()
         import pyarrow.compute  # noqa: F401
@@ -1391,7 +1410,6 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     from ledgerlake.client.qscc import chain_info
 
     began, cpu0 = time.monotonic(), time.process_time()
-    threading.Thread(target=_warm_up, daemon=True, name="ledgerlake-sync-imports").start()
     lake_dir = Path(lake_dir)
     summary = SyncSummary(lake=str(lake_dir))
     lock = _Lock(lake_dir)

@@ -306,9 +306,9 @@ def test_a_broken_pool_is_left_for_opening_batches_in_process():
 
 
 def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tmp_path):
-    """What a pool worker opens is left, with its provenance columns, as an owner-only
-    Arrow file that the sync process maps: the lake's rows of the batch, as opened in
-    process, and the file is gone once read. Without a shared directory the table itself
+    """What a pool worker opens is left as an owner-only Arrow file that the sync process
+    maps: the rows of the batch as opened in process (the sync adds the provenance
+    columns), and the file is gone once read. Without a shared directory the table itself
     comes back; a refused batch comes back as its refusal."""
     import os
 
@@ -322,13 +322,14 @@ def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tm
     assert expected.column("_block").to_pylist() == [7] * 5
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o700)
-    result = sync._open_rows_shared(str(shared), provenance, schema, batch, key)
+    result = sync._open_rows_shared(str(shared), schema, batch, key)
     assert result[0] == "shared" and os.stat(result[1]).st_mode & 0o777 == 0o600
-    assert sync._shared_table(result).equals(expected)
+    table = sync._shared_table(result)
+    assert sync._with_provenance(table, provenance, SCHEMA).equals(expected)
     assert list(shared.iterdir()) == []
-    assert sync._open_rows_shared(None, provenance, schema, batch, key).equals(expected)
+    assert sync._open_rows_shared(None, schema, batch, key).equals(table)
     tampered = {**batch, "merkle_root": "0" * 64}
-    refused = sync._open_rows_shared(str(shared), provenance, schema, tampered, key)
+    refused = sync._open_rows_shared(str(shared), schema, tampered, key)
     assert refused[0] == "error" and sync._shared_table(refused) == refused
     assert list(shared.iterdir()) == []
 
@@ -347,7 +348,7 @@ def _pending_of(reader, batch, key, sealed, count):
     provenance = {"_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
                   "_batch_id": sealed.id, "_producer_msp": "Org1MSP", "_producer_id": "p",
                   "_source": "line-1", "_seq": 1, "_epoch": 1}
-    work = reader._submit(provenance, records.canonical(SCHEMA), batch, key, None)
+    work = reader._submit(records.canonical(SCHEMA), batch, key, None)
     work.args = (records.canonical(SCHEMA), batch, key, None)
     pending = sync._Pending(1, "00" * 32, 1)
     pending.parts.append(("plant", {**provenance, "_version": 1, "_count": count}, work))
