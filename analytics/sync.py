@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import os
 import queue
@@ -1020,6 +1021,16 @@ def _offchain(uri: str) -> tuple[bytes | None, str]:
         return None, f"off-chain payload {path} cannot be read ({exc.strerror})"
 
 
+def _repeat_pool():
+    """Where the provenance columns are allocated: the system allocator, whose malloc
+    keeps the few MiB a batch's columns take and reuses them for the next batch. Arrow's
+    default pool (mimalloc) gives them back to the kernel within milliseconds and has
+    them faulted in, zeroed, again: 0.1-0.3 s of a 1M-record sync's main process."""
+    import pyarrow as pa
+
+    return pa.system_memory_pool()
+
+
 @lru_cache(maxsize=64)
 def _lake_schema(canonical_schema: bytes):
     """``lake.arrow_schema`` of a stream schema given as its canonical bytes (one per
@@ -1045,7 +1056,8 @@ def _with_provenance(table, provenance: Mapping[str, Any],
     columns = []
     for f in target:
         if f.name in provenance:
-            columns.append(pa.repeat(pa.scalar(provenance[f.name], type=f.type), n))
+            columns.append(pa.repeat(pa.scalar(provenance[f.name], type=f.type), n,
+                                     memory_pool=_repeat_pool()))
         else:
             columns.append(table.column(f.name))
     return pa.Table.from_arrays(columns, schema=target)
@@ -1141,8 +1153,26 @@ def ledger_records(network, api, org_keys, *, start: int, end: int,
 
 
 # -- writing the lake ----------------------------------------------------------------------
+@dataclass
+class _Range:
+    """A block range taken for writing: its rows, notes, and the streams as they stood
+    at its last block (copies: the reader goes on learning from later blocks)."""
+    first: int
+    last: int
+    last_hash: str
+    genesis_hash: str | None
+    tables: dict[str, list]
+    notes: list[_Note]
+    streams: dict[str, _Stream]
+    only: set[str] | None
+    msp_id: str
+
+
 class _Writer:
-    """Pending rows of a block range and the lake's metadata; ``flush`` commits them."""
+    """Pending rows of a block range and the lake's metadata; ``flush`` commits them, on a
+    thread (``wait=False``) while the sync reads on: Parquet encoding releases the GIL,
+    and the pool's workers are kept fed meanwhile. One range is written at a time, in
+    order; ``meta`` and ``files`` are read once ``wait`` has returned."""
 
     def __init__(self, lake_dir: Path, meta: dict):
         self.dir, self.meta = lake_dir, meta
@@ -1150,14 +1180,21 @@ class _Writer:
         self.notes: list[_Note] = []
         self.first: int | None = None
         self.last, self.last_hash = -1, ""
+        self.genesis_hash: str | None = None
         self.records = 0
         self.since = 0.0
         self.files = 0
+        self.synced_to = int(meta.get("synced_to", -1))  # the last checkpoint written
         self.unreported: dict[str, int] = {}
+        self._writing: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        self._retry: _Range | None = None  # the range whose writing failed
 
     def add(self, rows: BlockRows) -> None:
         if self.first is None:
             self.first, self.since = rows.number, time.monotonic()
+        if rows.number == 0:
+            self.genesis_hash = rows.hash
         self.last, self.last_hash = rows.number, rows.hash
         for sid, table in rows.tables:
             self.tables.setdefault(sid, []).append(table)
@@ -1168,34 +1205,84 @@ class _Writer:
     def pending(self) -> bool:
         return self.first is not None
 
-    def flush(self, reader: _Reader) -> dict[str, int]:
-        """Write the pending block range's files, then the checkpoint; returns the rows
-        written per stream."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+    def flush(self, reader: _Reader, wait: bool = True) -> dict[str, int]:
+        """Write the pending block range's files, then the checkpoint (``wait=False``: on
+        a thread; the one before is waited for first); returns the rows written per
+        stream by the ranges whose writing has ended."""
+        self.wait()
         if self.first is not None:
-            with lake.locked(self.dir, shared=False), _signals_deferred():
-                for sid, n in self._flush(reader).items():
-                    self.unreported[sid] = self.unreported.get(sid, 0) + n
+            with _signals_deferred():  # no range taken and then neither written nor kept
+                job = self._take(reader)
+                if wait:
+                    self._write(job)
+                else:
+                    self._writing = threading.Thread(target=self._write, args=(job,),
+                                                     daemon=True,
+                                                     name="ledgerlake-sync-flush")
+                    self._writing.start()
+        if wait:
+            self.wait()
         # a signal raised as the flush ends leaves its counts here for the next call
         written, self.unreported = self.unreported, {}
         return written
 
-    def _flush(self, reader: _Reader) -> dict[str, int]:
+    def wait(self) -> None:
+        """Until the range being written on a thread is in place; raises what stopped it,
+        the range then pending again (before what was added since), to be written by the
+        next flush."""
+        if self._writing is not None:
+            self._writing.join()
+            self._writing = None
+        failed, self._failed = self._failed, None
+        if failed is None:
+            return
+        job, self._retry = self._retry, None
+        if job is not None:
+            for sid, tables in job.tables.items():
+                self.tables[sid] = tables + self.tables.get(sid, [])
+                self.records += sum(t.num_rows for t in tables)
+            self.notes = job.notes + self.notes
+            if self.first is None:
+                self.last, self.last_hash = job.last, job.last_hash
+                self.since = time.monotonic()
+            self.first = job.first
+            self.genesis_hash = job.genesis_hash or self.genesis_hash
+        raise failed
+
+    def _take(self, reader: _Reader) -> _Range:
+        streams = {sid: dataclasses.replace(state, schemas=dict(state.schemas),
+                                            shredded=set(state.shredded))
+                   for sid, state in reader.streams.items()}
+        job = _Range(self.first, self.last, self.last_hash, self.genesis_hash, self.tables,
+                     self.notes, streams, reader.only, reader.msp_id)
+        self.tables, self.notes, self.first, self.records = {}, [], None, 0
+        self.genesis_hash = None
+        return job
+
+    def _write(self, job: _Range) -> None:
+        try:
+            with lake.locked(self.dir, shared=False):
+                for sid, n in self._flush(job).items():
+                    self.unreported[sid] = self.unreported.get(sid, 0) + n
+        except BaseException as exc:  # noqa: BLE001 - raised again by ``wait``
+            self._failed, self._retry = exc, job
+
+    def _flush(self, job: _Range) -> dict[str, int]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        first, last = self.first, self.last
+        first, last = job.first, job.last
         written: dict[str, int] = {}
         # built on a copy, applied once the checkpoint is written: a flush cut short and
         # repeated rewrites the same files and counts their rows once
         meta = copy.deepcopy(self.meta)
+        if job.genesis_hash is not None:
+            meta["genesis_hash"] = job.genesis_hash
         files = 0
         streams_meta = meta.setdefault("streams", {})
-        for sid, state in reader.streams.items():
-            if (state.latest is None and sid not in self.tables) or \
-                    (reader.only is not None and sid not in reader.only):
+        for sid, state in job.streams.items():
+            if (state.latest is None and sid not in job.tables) or \
+                    (job.only is not None and sid not in job.only):
                 continue
             entry = streams_meta.setdefault(sid, _new_entry())
             shredded = state.shredded
@@ -1211,8 +1298,8 @@ class _Writer:
                 entry["readable"] = state.readable
                 entry["refusal"] = state.refusal
             elif state.readers:
-                entry["readable"] = reader.msp_id in state.readers
-            tables = self.tables.get(sid)
+                entry["readable"] = job.msp_id in state.readers
+            tables = job.tables.get(sid)
             if not tables:
                 continue
             table = pa.concat_tables(tables, promote_options="permissive")
@@ -1230,7 +1317,7 @@ class _Writer:
             written[sid] = table.num_rows
             entry.setdefault("first_block", first)
             entry["last_block"] = last
-        for note in self.notes:
+        for note in job.notes:
             entry = streams_meta.setdefault(note.stream, _new_entry())
             if note.kind == "shredded":
                 entry["shredded_records"] += note.records
@@ -1244,12 +1331,12 @@ class _Writer:
                 entry.setdefault("rejected_batches", []).append(
                     {"batch": note.batch, "block": note.block, "why": note.detail})
                 del entry["rejected_batches"][:-100]  # the latest hundred, named
-        meta.update(synced_to=last, tip_hash=self.last_hash, next_block=last + 1)
+        meta.update(synced_to=last, tip_hash=job.last_hash, next_block=last + 1)
         lake.write_meta(self.dir, meta)  # the checkpoint
         self.meta.clear()
         self.meta.update(meta)
         self.files += files
-        self.tables, self.notes, self.first, self.records = {}, [], None, 0
+        self.synced_to = last
         return written
 
 
@@ -1413,7 +1500,7 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     lake_dir = Path(lake_dir)
     summary = SyncSummary(lake=str(lake_dir))
     lock = _Lock(lake_dir)
-    reader = None
+    reader = writer = None
     try:
         if rebuild:  # under the lock: the metadata first, so a kill here leaves no lake
             with lake.locked(lake_dir, shared=False):
@@ -1475,12 +1562,12 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
         def on_block(number: int) -> None:
             seen["block"] = number
 
-        def commit() -> None:
-            written = writer.flush(reader)
+        def commit(wait: bool = True) -> None:
+            written = writer.flush(reader, wait=wait)
             for sid, n in written.items():
                 summary.streams.setdefault(sid, {"records": 0})["records"] += n
                 summary.records += n
-            summary.synced_to = meta["synced_to"]
+            summary.synced_to = writer.synced_to
             summary.files = writer.files
 
         try:
@@ -1489,14 +1576,12 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
                               previous_hash=meta.get("tip_hash") or None, idle=idle,
                               on_block=on_block):
                 if rows is not None:
-                    if rows.number == 0:
-                        meta["genesis_hash"] = rows.hash
                     writer.add(rows)
                     summary.blocks += 1
                 now = time.monotonic()
                 if writer.pending and (writer.records >= flush_records or
                                        (follow and now - writer.since >= flush_seconds)):
-                    commit()
+                    commit(wait=False)  # its files are written while the next blocks are read
                 report()
                 if stop is not None and stop.is_set():
                     break
@@ -1520,6 +1605,9 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
         summary.cpu_seconds = time.process_time() - cpu0
         return summary
     finally:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # what stopped the sync is raised
+                writer.wait()
         if reader is not None:
             reader.close()
         lock.close()

@@ -37,6 +37,7 @@ static PyObject *commitments(PyObject *self, PyObject *args)
 {
     Py_buffer salts, data, ends;
     PyObject *result = NULL;
+    int64_t *end = NULL;
     if (!PyArg_ParseTuple(args, "y*y*y*", &salts, &data, &ends))
         return NULL;
     Py_ssize_t n = ends.len / (Py_ssize_t)sizeof(int64_t);
@@ -44,9 +45,16 @@ static PyObject *commitments(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "salts must be 16 bytes per end offset");
         goto done;
     }
-    const int64_t *end = (const int64_t *)ends.buf;
+    /* a copy, checked before any hashing: a writable buffer could change once the GIL
+     * is released (and may be unaligned) */
+    end = PyMem_Malloc(n ? (size_t)n * sizeof(int64_t) : 1);
+    if (end == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(end, ends.buf, (size_t)n * sizeof(int64_t));
     int64_t previous = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {  /* checked before any hashing */
+    for (Py_ssize_t i = 0; i < n; i++) {
         if (end[i] < previous || end[i] > data.len) {
             PyErr_SetString(PyExc_ValueError, "end offsets must rise within data");
             goto done;
@@ -75,6 +83,7 @@ static PyObject *commitments(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL failed to compute SHA-256");
     }
 done:
+    PyMem_Free(end);
     PyBuffer_Release(&salts);
     PyBuffer_Release(&data);
     PyBuffer_Release(&ends);

@@ -510,6 +510,56 @@ def test_a_flush_repeated_after_an_interrupt_counts_its_rows_once(tmp_path, monk
     assert sum(pq.read_table(p).num_rows for p in lake.part_files(tmp_path)) == 4
 
 
+def test_a_range_written_on_a_thread_is_in_place_before_the_next_and_retried_if_it_fails(
+        tmp_path, monkeypatch):
+    """``flush(wait=False)`` writes on a thread while rows are added; the next flush waits
+    for it, so ranges land in order and the checkpoint ends at the last block. A range
+    whose writing fails is raised at the next flush and written again by the one after,
+    with what was added meanwhile, each row once."""
+    import threading
+
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key)
+    _, b = _sealed(_rows(3, t0=T0 + 10**9), key=key, seq=2, prev=a.id)
+    _, c = _sealed(_rows(2, t0=T0 + 2 * 10**9), key=key, seq=3, prev=b.id)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 5})
+    real = sync._write_partitions
+    release, threads = threading.Event(), []
+
+    def slow(*args):
+        threads.append(threading.current_thread().name)
+        assert release.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(sync, "_write_partitions", slow)
+    writer.add(_block_rows(5, a, key))
+    assert writer.flush(_reader(), wait=False) == {}  # the range is being written
+    writer.add(_block_rows(6, b, key, tx=1))  # read on meanwhile
+    assert not writer.pending or writer.first == 6
+    release.set()
+    assert writer.flush(_reader()) == {"plant": 7}
+    assert threads == ["ledgerlake-sync-flush", "MainThread"]
+    meta = lake.read_meta(tmp_path)
+    assert meta["synced_to"] == 6 and meta["streams"]["plant"]["records"] == 7
+    assert writer.synced_to == 6 and writer.files == len(lake.part_files(tmp_path))
+
+    def broken(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sync, "_write_partitions", broken)
+    writer.add(_block_rows(7, c, key, tx=2))
+    writer.flush(_reader(), wait=False)
+    writer.add(_block_rows(8, a, key, tx=3))
+    with pytest.raises(OSError):
+        writer.flush(_reader(), wait=False)  # the failure, once the thread is waited for
+    assert writer.first == 7 and writer.records == 6  # the failed range is pending again
+    monkeypatch.setattr(sync, "_write_partitions", real)
+    assert writer.flush(_reader()) == {"plant": 6}
+    meta = lake.read_meta(tmp_path)
+    assert meta["synced_to"] == 8 and meta["streams"]["plant"]["records"] == 13
+    assert sum(pq.read_table(p).num_rows for p in lake.part_files(tmp_path)) == 13
+
+
 def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
     import os
     import signal
