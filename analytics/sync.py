@@ -26,15 +26,18 @@ their epoch), off-chain payloads at a URI that is not a local file, batches whos
 break the record rule (``rejected``: a producer's bad batch is skipped, not the sync
 stopped), epochs this organisation holds no key of.
 
-Decryption and the record rule cost about 3 µs of CPU per record (the rule in C through
-``fastrecords``, its hashing in ``ledgerlake/_digests.c``; 11-19 µs in Python;
+Decryption and the record rule cost about 1 µs of CPU per record for a canonical
+plaintext (decoded straight into Arrow buffers by ``ledgerlake/_plaintext.c`` through
+``fastrecords.open_arrow``, hashed by ``ledgerlake/_digests.c``; ~3 µs through msgspec
+in ``fastrecords.open_columns`` for what the decoder defers, 11-19 µs in Python;
 ``open_fast`` decides as ``open_batch_verified`` does, faster for canonical plaintexts);
 batches of ``POOL_MIN_RECORDS`` records or more are opened in a process pool (one worker
 per core), the same function either way (``open_rows``). The pool starts on a thread as
 soon as a large batch is seen; its workers are forked from a forkserver that imported
-what they need once, and leave each batch's rows (provenance included) in a private
-shared-memory directory that this process maps. Keys reach only this process and its
-pool workers, never a file. ``benchmarks/sync_bench.py`` measures it.
+what they need once (not pandas), and leave each batch's rows in a private shared-memory
+directory that this process maps (it adds the provenance columns). A block range's files
+are written on a thread while the next blocks are read. Keys reach only this process and
+its pool workers, never a file. ``benchmarks/sync_bench.py`` measures it.
 
 Python API: ``sync(network, api, lake_dir, org_keys, ...) -> SyncSummary`` (CLI:
 ``ledgerlake sync``), ``ledger_records(...)`` for the rows of a block range without a

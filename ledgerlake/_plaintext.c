@@ -425,7 +425,8 @@ static PyObject *columns(PyObject *self, PyObject *args)
             int high = hex_digit((unsigned char)c.p[2 * b]);
             int low = hex_digit((unsigned char)c.p[2 * b + 1]);
             ok = high >= 0 && low >= 0;
-            salts[s * SALT + b] = (char)(high << 4 | low);
+            if (ok)
+                salts[s * SALT + b] = (char)(high << 4 | low);
         }
         if (ok) {
             c.p += 33;
@@ -502,9 +503,11 @@ static PyObject *value_end(PyObject *self, PyObject *args)
         int in_string = 0;
         for (const char *q = p + start; q < end; q++) {
             if (in_string) {
-                if (*q == '\\')
+                if (*q == '\\') {
+                    if (end - q < 2)
+                        break; /* a string cut short: no end */
                     q++;
-                else if (*q == '"')
+                } else if (*q == '"')
                     in_string = 0;
             } else if (*q == '"') {
                 in_string = 1;

@@ -527,7 +527,7 @@ def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: byt
             c.plain_spec is None or type(plaintext) is not bytes:
         return None
     count = header["record_count"]
-    if type(count) is not int:
+    if type(count) is not int or not 1 <= count <= records.MAX_RECORDS:
         return None
     head = 0
     if plaintext.startswith(b'{"cursor":'):  # checked here as open_columns checks it
@@ -558,6 +558,8 @@ def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: byt
     public = header["public"]
     for f, array in zip(schema.fields, arrays):
         if f.name in c.public:
+            if type(public.get(f.name)) is not list:
+                return None  # a checked header's is (the reference decides otherwise)
             try:
                 if not pa.array(public[f.name], type=array.type).equals(array):
                     return None

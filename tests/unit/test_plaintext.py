@@ -200,6 +200,10 @@ def test_a_count_the_plaintext_cannot_hold_is_deferred_without_allocating_it():
     assert _plaintext.columns(text, 2, spec) is not None
     for count in (0, -1, 1, 3, 2**40, 2**62):
         assert _plaintext.columns(text, count, spec) is None
+    header = {"record_count": 2**63, "public": {}, "merkle_root": "0" * 64}
+    assert fastrecords.open_arrow(SCHEMA, header, text, _types(SCHEMA)) is None
+    bad_salt = text.replace(b'"' + b"a0" * 16, b'"g' + b"0" * 31, 1)  # not a hex digit
+    assert bad_salt != text and _plaintext.columns(bad_salt, 2, spec) is None
     with pytest.raises(ValueError):
         _plaintext.columns(text, 2, ((b"", 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0),))
     with pytest.raises(TypeError):
@@ -225,3 +229,4 @@ def test_value_end_finds_where_a_cursor_ends(cursor, after):
         assert end == -1
     assert _plaintext.value_end(text, len(text)) == -1
     assert _plaintext.value_end(b'{"a":"}', 0) == -1
+    assert _plaintext.value_end(b'{"a":"\\', 0) == -1  # cut after a backslash
