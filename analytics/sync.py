@@ -31,13 +31,12 @@ plaintext (decoded straight into Arrow buffers by ``ledgerlake/_plaintext.c`` th
 ``fastrecords.open_arrow``, hashed by ``ledgerlake/_digests.c``; ~3 µs through msgspec
 in ``fastrecords.open_columns`` for what the decoder defers, 11-19 µs in Python;
 ``open_fast`` decides as ``open_batch_verified`` does, faster for canonical plaintexts);
-batches of ``POOL_MIN_RECORDS`` records or more are opened in a process pool (one worker
-per core), the same function either way (``open_rows``). The pool starts on a thread as
-soon as a large batch is seen; its workers are forked from a forkserver that imported
-what they need once (not pandas), and leave each batch's rows in a private shared-memory
-directory that this process maps (it adds the provenance columns). A block range's files
-are written on a thread while the next blocks are read. Keys reach only this process and
-its pool workers, never a file. ``benchmarks/sync_bench.py`` measures it.
+batches of ``POOL_MIN_RECORDS`` records or more are opened on a pool of threads (one per
+core), the same function either way (``open_rows``): the decoding, inflating and hashing
+run in C without the GIL, so threads use the cores without a process's start, pickling
+or copies (a process pool, tried first, was slower on two cores). A block range's files
+are written on a thread too, while the next blocks are read. Keys stay in this process,
+never in a file. ``benchmarks/sync_bench.py`` measures it.
 
 Python API: ``sync(network, api, lake_dir, org_keys, ...) -> SyncSummary`` (CLI:
 ``ledgerlake sync``), ``ledger_records(...)`` for the rows of a block range without a
@@ -56,8 +55,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -76,8 +74,8 @@ PURPOSE = "ledgerlake sync"
 FLUSH_RECORDS = 250_000
 #: ... or (following the chain) this many seconds after the first pending block.
 FLUSH_SECONDS = 2.0
-#: Batches at least this large are opened in the process pool (smaller ones in process:
-#: a pool's start-up costs more than they do).
+#: Batches at least this large are opened on the pool's threads (smaller ones by the
+#: sync's own thread: handing them over costs more than they do).
 POOL_MIN_RECORDS = 2_000
 #: How many blocks may be in flight (read, checked, their batches being opened).
 WINDOW_BLOCKS = 16
@@ -544,12 +542,7 @@ class _Reader:
                 state.learn({"schema": meta["schema"]})
             state.owner = meta.get("owner", "")
         self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self._pool: ProcessPoolExecutor | None = None
-        self._shared: str | None = None  # where pool workers leave their tables
-        self._starting: threading.Thread | None = None  # starting the pool
-        self._queue_lock = threading.Lock()
-        self._started = False  # the starting thread has ended (``_pool`` None: it failed)
-        self._queued: list[tuple[Future, tuple]] = []  # batches sent while it started
+        self._pool: ThreadPoolExecutor | None = None
         self._warmed = False  # _warm_up started
         #: whether every stream definition before the first block read is known (a sync
         #: from genesis, or a lake that was); otherwise a batch of an unknown schema
@@ -562,68 +555,20 @@ class _Reader:
             state = self.streams[sid] = _Stream(sid)
         return state
 
-    def _start_pool(self) -> None:
-        """Start the pool on a thread: its forkserver's imports (~0.4 s) then overlap
-        what this thread does meanwhile (opening the stream, reading and checking
-        blocks)."""
-        if self._starting is None:
-            self._starting = threading.Thread(target=self._make_pool, daemon=True,
-                                              name="ledgerlake-sync-pool")
-            self._starting.start()
-
-    def _make_pool(self) -> None:
-        pool = None
-        try:
-            pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
-                                       initializer=_worker_start)
-            with _one_blas_thread():  # the forkserver starts with the first worker
-                for _ in range(self.workers):
-                    pool.submit(int)  # a worker is started per task submitted while none idles
-            self._shared = _shared_dir()
-        except Exception:  # noqa: BLE001 - whatever stops it: batches open in process
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            pool = None
-        finally:  # never leave the batches sent meanwhile waiting
-            with self._queue_lock:
-                self._pool, self._started = pool, True
-                queued, self._queued = self._queued, []
-        for placeholder, args in queued:
-            try:
-                if pool is None:
-                    raise BrokenProcessPool("the sync's process pool did not start")
-                _chain(pool.submit(_open_rows_shared, self._shared, *args), placeholder)
-            except Exception as exc:  # noqa: BLE001 - the batch is opened in process instead
-                placeholder.set_exception(exc if isinstance(exc, BrokenProcessPool)
-                                          else BrokenProcessPool(str(exc)))
-
     def _submit(self, *args) -> Future:
-        """``_open_rows_shared(shared, *args)`` in the pool; while the pool starts, a
-        future its starting thread fulfils once it is up (this thread goes on reading
-        and checking blocks meanwhile)."""
-        self._start_pool()
-        with self._queue_lock:
-            if not self._started:
-                placeholder = Future()
-                self._queued.append((placeholder, args))
-                return placeholder
+        """``open_rows(*args)`` on one of the pool's threads (started on first use)."""
         if self._pool is None:
-            raise BrokenProcessPool("the sync's process pool did not start")
-        return self._pool.submit(_open_rows_shared, self._shared, *args)
+            self._pool = ThreadPoolExecutor(self.workers,
+                                            thread_name_prefix="ledgerlake-sync-open")
+        return self._pool.submit(open_rows, *args)
 
     def close(self, wait: bool = False) -> None:
-        """Stop the pool (``wait``: let its workers end, so their CPU is accounted)."""
-        if self._starting is not None:
-            self._starting.join()
-            self._starting = None
+        """Stop the pool: batches not started are dropped, those being opened finish (at
+        most one per thread). ``wait`` is kept for callers; the threads are always waited
+        for."""
         if self._pool is not None:
-            # with a shared directory, the batches being opened finish first (at most one
-            # per worker): none may write decrypted rows there once it is removed
-            self._pool.shutdown(wait=wait or self._shared is not None, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._shared is not None:
-            shutil.rmtree(self._shared, ignore_errors=True)
-            self._shared = None
 
     # -- streams ---------------------------------------------------------------------------
     def _open(self, state: _Stream) -> None:
@@ -722,8 +667,6 @@ class _Reader:
         count = _count(batch.get("record_count"))
         note = lambda kind, detail="": pending.notes.append(  # noqa: E731
             _Note(sid, kind, count, detail, str(batch.get("id", "")), block.number))
-        if count >= POOL_MIN_RECORDS and self.workers > 1:
-            self._start_pool()  # its workers start while the stream is opened
         if not self._warmed:  # this thread waits on the network meanwhile (OpenStream)
             self._warmed = True
             threading.Thread(target=_warm_up, daemon=True,
@@ -760,14 +703,8 @@ class _Reader:
                       "_producer_id": tx.creator.enrollment_id, "_source": batch.get("source"),
                       "_seq": _count(batch.get("seq")), "_epoch": epoch}
         canonical_schema = records.canonical(mapping)
-        if count >= POOL_MIN_RECORDS and self.workers > 1:
-            try:
-                work = self._submit(canonical_schema, batch, key, ciphertext)
-                work.args = (canonical_schema, batch, key, ciphertext)  # if the pool breaks
-            except BrokenProcessPool:  # a worker died earlier: go on without the pool
-                self.close()
-                self.workers = 1
-                work = open_rows(canonical_schema, batch, key, ciphertext)
+        if count >= POOL_MIN_RECORDS and self.workers > 0:
+            work = self._submit(canonical_schema, batch, key, ciphertext)
         else:
             work = open_rows(canonical_schema, batch, key, ciphertext)
         pending.parts.append((sid, {**provenance, "_version": version,
@@ -777,12 +714,7 @@ class _Reader:
         """The block's rows once every batch of it is opened (waits for the pool)."""
         tables = []
         for sid, provenance, work in pending.parts:
-            result = work
-            if isinstance(work, Future):
-                try:
-                    result = _shared_table(work.result())
-                except BrokenProcessPool:  # a worker died (e.g. killed): open it here
-                    result = open_rows(*work.args)
+            result = work.result() if isinstance(work, Future) else work
             if isinstance(result, tuple):
                 _, kind, message = result
                 pending.notes.append(_Note(sid, "rejected", provenance["_count"],
@@ -794,136 +726,6 @@ class _Reader:
             tables.append((sid, result))
         return BlockRows(pending.number, pending.hash, tables, pending.notes,
                          pending.transactions)
-
-
-_SHARED_ROOT = "/dev/shm"
-_SHARED_PREFIX = "ledgerlake-sync-"
-
-
-def _shared_dir(root: str = _SHARED_ROOT) -> str | None:
-    """A private directory in shared memory (``/dev/shm``) for the pool's tables, named
-    after this process; None where there is none (they then come back through the pool's
-    pipe). Directories a killed sync left (its process gone) are removed first: they may
-    hold decrypted rows."""
-    import tempfile
-
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(root):
-            pid = entry.name[len(_SHARED_PREFIX):].split("-", 1)[0]
-            if entry.name.startswith(_SHARED_PREFIX) and pid.isdigit() and \
-                    entry.is_dir(follow_symlinks=False) and \
-                    entry.stat(follow_symlinks=False).st_uid == os.getuid() and \
-                    not _alive(int(pid)):
-                shutil.rmtree(entry.path, ignore_errors=True)
-    try:  # mode 0700
-        return tempfile.mkdtemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", dir=root)
-    except OSError:
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _open_rows_shared(shared: str | None, canonical_schema: bytes, *args):
-    """``open_rows`` in a pool worker, left as an Arrow IPC file in ``shared`` (mode 0600):
-    the sync process maps it without a copy (``_shared_table``), where through the pool's
-    pipe each batch's ~3 MB would be written and read in 64 KiB pieces. Not the
-    provenance columns: a value per batch, repeated in the sync process (the strings
-    would more than double what goes through shared memory)."""
-    import tempfile
-
-    import pyarrow as pa
-
-    result = open_rows(canonical_schema, *args)
-    if isinstance(result, tuple) or shared is None:
-        return result
-    fd, path = tempfile.mkstemp(dir=shared, suffix=".arrow")
-    try:
-        with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, result.schema) as writer:
-            writer.write_table(result)
-    except OSError:  # shared memory full: the pipe, then
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        return result
-    return ("shared", path)
-
-
-def _shared_table(result):
-    """A pool worker's result, its table mapped from shared memory (and the file removed:
-    the mapping keeps the pages until the table is dropped)."""
-    import pyarrow as pa
-
-    if not (isinstance(result, tuple) and result[0] == "shared"):
-        return result
-    try:
-        with pa.memory_map(result[1]) as source:
-            return pa.ipc.open_file(source).read_all()
-    finally:
-        os.unlink(result[1])
-
-
-def _chain(source: Future, target: Future) -> None:
-    """``target`` ends as ``source`` does."""
-    def done(future: Future) -> None:
-        try:
-            target.set_result(future.result())
-        except BaseException as exc:  # noqa: BLE001 - passed on as it came
-            target.set_exception(exc)
-
-    source.add_done_callback(done)
-
-
-def _pool_context():
-    """Pool workers forked from a server process that imported this module once (not
-    spawned, each importing it: ~0.25 CPU s apiece), never from this process, which holds
-    gRPC channels and threads that must not be forked."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    # "__main__": the program's main module, which multiprocessing runs again in each
-    # worker it starts (for ``ledgerlake sync``, the CLI and its imports), run once there
-    context.set_forkserver_preload(["__main__", __name__, *_WORKER_IMPORTS])
-    return context
-
-
-#: What a pool worker imports on its first batch (imported once, by the forkserver); not
-#: pandas (``_pyarrow_skips_pandas``)
-_WORKER_IMPORTS = ("pyarrow", "pyarrow.ipc", "numpy", "ledgerlake.fastrecords",
-                   "ledgerlake.client.batches", "ledgerlake.client.encryption")
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Processes started meanwhile run OpenBLAS on one thread (unless the environment says
-    otherwise): the forkserver imports numpy, whose OpenBLAS otherwise starts a thread per
-    core that spins a while (~0.1 CPU s) for linear algebra the workers never do."""
-    name = "OPENBLAS_NUM_THREADS"
-    if name in os.environ:
-        yield
-        return
-    os.environ[name] = "1"
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
-
-
-def _worker_start() -> None:
-    """A pool worker leaves Ctrl-C to the sync process (which stops it), keeps the
-    memory it frees for the next batch (``_keep_freed_memory``) and never imports pandas
-    (``_pyarrow_skips_pandas``)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _keep_freed_memory()
-    _pyarrow_skips_pandas()
 
 
 def _warm_up() -> None:
@@ -950,8 +752,7 @@ class _NoPandasOnThisThread:
 
 
 def _pyarrow_skips_pandas() -> None:
-    """pyarrow imports pandas (0.2-0.3 CPU s, most of a pool worker's start) the first
-    time it converts Python values, only to ask whether they are pandas objects; the sync
+    """pyarrow imports pandas (0.2-0.3 CPU s) the first time it converts Python values, only to ask whether they are pandas objects; the sync
     makes none. That first question is asked here with the import refused, so pyarrow
     takes pandas to be absent; where pandas is really needed later (``to_pandas``), it
     imports it then. Nothing when pandas is imported already."""
@@ -967,24 +768,6 @@ def _pyarrow_skips_pandas() -> None:
         pa.array([0])
     finally:
         sys.meta_path.remove(finder)
-
-
-def _keep_freed_memory() -> None:
-    """glibc's malloc gives each batch's few-MiB buffers back to the kernel when they are
-    freed and faults them in again for the next one (~135,000 page faults per 1M records,
-    0.2-0.3 CPU µs a record in the kernel); with fixed thresholds it keeps them. Only in
-    pool workers, whose peak is one batch's working set; a no-op off glibc."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 256 << 20)
-    mallopt(m_trim_threshold, 1 << 30)
 
 
 def _one_line(exc: LedgerlakeError) -> str:
@@ -1174,7 +957,7 @@ class _Range:
 class _Writer:
     """Pending rows of a block range and the lake's metadata; ``flush`` commits them, on a
     thread (``wait=False``) while the sync reads on: Parquet encoding releases the GIL,
-    and the pool's workers are kept fed meanwhile. One range is written at a time, in
+    and the pool's threads are kept fed meanwhile. One range is written at a time, in
     order; ``meta`` and ``files`` are read once ``wait`` has returned."""
 
     def __init__(self, lake_dir: Path, meta: dict):
@@ -1494,6 +1277,8 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
     docstring. ``api``: the LedgerlakeContract of an analyst of a reader organisation;
     ``org_keys``: that organisation's X25519 private keys, current first. ``until``: the
     last block to sync. ``streams``: only these streams (default: every stream).
+    ``workers``: threads opening large batches (default: one per core; 0: none, this
+    thread opens them).
     ``rebuild``: delete the lake's rows and metadata first and sync from genesis (e.g. once
     this organisation may read a stream it could not, or to change the selection). A block
     failing a check raises IntegrityError naming it; the blocks before it are committed."""

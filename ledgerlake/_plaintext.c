@@ -64,7 +64,7 @@ static int grow(field_t *f, Py_ssize_t need)
             return 0;
         cap *= 2;
     }
-    char *data = PyMem_Realloc(f->data, (size_t)cap);
+    char *data = PyMem_RawRealloc(f->data, (size_t)cap);
     if (data == NULL)
         return 0;
     f->data = data;
@@ -166,27 +166,28 @@ static int float_value(cursor_t *c, const field_t *f, double *out)
         x = (double)m / POW10[k];
         if (negative)
             x = -x;
-    } else {
+    } else { /* rare: Python's own conversions, with the GIL taken back */
+        PyGILState_STATE gil = PyGILState_Ensure();
+        int same = 0;
         char *end;
         x = PyOS_string_to_double(token, &end, NULL);
-        if (x == -1.0 && PyErr_Occurred()) {
+        if (x == -1.0 && PyErr_Occurred())
             PyErr_Clear();
-            return 0;
-        }
-        if (end != c->p)
-            return 0;
-        if (significant > 15) { /* shortest? Python's repr is the shortest round trip */
+        else if (end == c->p && significant <= 15)
+            same = 1;
+        else if (end == c->p) { /* shortest? Python's repr is the shortest round trip */
             char *repr = PyOS_double_to_string(x, 'r', 0, 0, NULL);
             if (repr == NULL) {
                 PyErr_Clear();
-                return 0;
-            }
-            int same = (Py_ssize_t)strlen(repr) == c->p - token &&
+            } else {
+                same = (Py_ssize_t)strlen(repr) == c->p - token &&
                        memcmp(repr, token, (size_t)(c->p - token)) == 0;
-            PyMem_Free(repr);
-            if (!same)
-                return 0;
+                PyMem_Free(repr);
+            }
         }
+        PyGILState_Release(gil);
+        if (!same)
+            return 0;
     }
     double magnitude = fabs(x);
     if (trunc(x) == x || magnitude < 1e-5 || magnitude >= 1e16 || x < f->float_low ||
@@ -326,11 +327,11 @@ static int hex_digit(unsigned char ch)
 static void free_fields(field_t *fields, Py_ssize_t nf)
 {
     for (Py_ssize_t j = 0; j < nf; j++) {
-        PyMem_Free(fields[j].validity);
-        PyMem_Free(fields[j].data);
-        PyMem_Free(fields[j].offsets);
+        PyMem_RawFree(fields[j].validity);
+        PyMem_RawFree(fields[j].data);
+        PyMem_RawFree(fields[j].offsets);
     }
-    PyMem_Free(fields);
+    PyMem_RawFree(fields);
 }
 
 static int read_field(PyObject *spec, field_t *f, Py_ssize_t count)
@@ -347,15 +348,15 @@ static int read_field(PyObject *spec, field_t *f, Py_ssize_t count)
         return 0;
     }
     size_t bits = (size_t)(count + 7) / 8;
-    if (f->optional && (f->validity = PyMem_Calloc(bits ? bits : 1, 1)) == NULL)
+    if (f->optional && (f->validity = PyMem_RawCalloc(bits ? bits : 1, 1)) == NULL)
         return 0;
     size_t size = f->kind == K_BOOL ? bits : f->kind == K_STRING ? 0 : (size_t)count * 8;
-    if (size && (f->data = PyMem_Calloc(size, 1)) == NULL)
+    if (size && (f->data = PyMem_RawCalloc(size, 1)) == NULL)
         return 0;
     f->data_len = f->data_cap = (Py_ssize_t)size;
     if (f->kind == K_STRING) {
         f->data_len = 0;
-        if ((f->offsets = PyMem_Calloc((size_t)count + 1, sizeof(int32_t))) == NULL)
+        if ((f->offsets = PyMem_RawCalloc((size_t)count + 1, sizeof(int32_t))) == NULL)
             return 0;
     }
     return 1;
@@ -391,9 +392,9 @@ static PyObject *columns(PyObject *self, PyObject *args)
         result = Py_None;
         goto done;
     }
-    fields = PyMem_Calloc((size_t)nf, sizeof(field_t));
-    salts = PyMem_Malloc((size_t)count * SALT);
-    ends = PyMem_Malloc((size_t)count * sizeof(int64_t));
+    fields = PyMem_RawCalloc((size_t)nf, sizeof(field_t));
+    salts = PyMem_RawMalloc((size_t)count * SALT);
+    ends = PyMem_RawMalloc((size_t)count * sizeof(int64_t));
     if (fields == NULL || salts == NULL || ends == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -402,14 +403,16 @@ static PyObject *columns(PyObject *self, PyObject *args)
         if (!read_field(PyTuple_GET_ITEM(specs, j), &fields[j], count))
             goto done;
     cursor_t c = {(const char *)text.buf + head, (const char *)text.buf + text.len};
-    const char **starts = PyMem_Malloc((size_t)count * sizeof(char *));
+    const char **starts = PyMem_RawMalloc((size_t)count * sizeof(char *));
     if (starts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    int ok = head ? 1 : take(&c, "{\"records\":[", 12);
-    Py_ssize_t i = 0, total = 0;
-    for (; ok && i < count; i++) {
+    int ok, no_memory = 0;
+    Py_ssize_t total = 0;
+    Py_BEGIN_ALLOW_THREADS /* C buffers only from here (the rare double takes the GIL) */
+    ok = head ? 1 : take(&c, "{\"records\":[", 12);
+    for (Py_ssize_t i = 0; ok && i < count; i++) {
         starts[i] = c.p;
         ok = record(&c, fields, nf, i);
         if (ok) {
@@ -434,16 +437,18 @@ static PyObject *columns(PyObject *self, PyObject *args)
         }
     }
     ok = ok && take(&c, "}", 1) && c.p == c.end;
-    if (ok && (bodies = PyMem_Malloc(total ? (size_t)total : 1)) == NULL) {
-        PyMem_Free(starts);
-        PyErr_NoMemory();
-        goto done;
-    }
+    if (ok && (bodies = PyMem_RawMalloc(total ? (size_t)total : 1)) == NULL)
+        ok = 0, no_memory = 1;
     for (Py_ssize_t r = 0; ok && r < count; r++) {
         int64_t begin = r ? ends[r - 1] : 0;
         memcpy(bodies + begin, starts[r], (size_t)(ends[r] - begin));
     }
-    PyMem_Free(starts);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(starts);
+    if (no_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
     if (!ok) {
         if (!PyErr_Occurred()) {
             Py_INCREF(Py_None);
@@ -478,9 +483,9 @@ static PyObject *columns(PyObject *self, PyObject *args)
 done:
     if (fields != NULL)
         free_fields(fields, nf);
-    PyMem_Free(salts);
-    PyMem_Free(bodies);
-    PyMem_Free(ends);
+    PyMem_RawFree(salts);
+    PyMem_RawFree(bodies);
+    PyMem_RawFree(ends);
     PyBuffer_Release(&text);
     return result;
 }

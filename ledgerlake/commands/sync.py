@@ -34,7 +34,8 @@ from ledgerlake.cli import _as_option, _contract, _json_option, _network, _print
 @click.option("--flush-seconds", type=click.FloatRange(0.1), default=2.0, show_default=True,
               help="With --follow: write pending records after this long.")
 @click.option("--workers", type=click.IntRange(0), metavar="N",
-              help="Processes that decrypt and check large batches [one per core].")
+              help="Threads that decrypt and check large batches, beside the one reading "
+                   "blocks (0: that one alone) [one per core].")
 @click.option("--rebuild", is_flag=True,
               help="Delete the lake's rows and metadata and sync again from genesis: to "
                    "take in a stream this organisation may read now, or another --stream "

@@ -234,19 +234,38 @@ def test_tx_time_is_exact_to_the_microsecond():
     assert time  # noqa: the module is used by other tests' helpers
 
 
-def test_a_pool_worker_opens_a_batch_into_the_same_rows_as_the_process_itself():
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def test_the_pool_opens_batches_into_the_rows_the_sync_thread_gives_in_block_order():
+    """Large batches go to the pool's threads, small ones are opened by the sync's own
+    thread; either way ``resolve`` gives the same rows, provenance added, in the block's
+    order; a refused batch is a note; ``close`` ends the threads."""
+    import threading
 
-    key, sealed = _sealed(_rows(50))
-    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
-    here = sync.open_rows(records.canonical(SCHEMA), batch, key)
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        there = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key).result()
-        refused = pool.submit(sync.open_rows, records.canonical(SCHEMA), batch,
-                              encryption.new_data_key()).result()
-    assert there.equals(here) and there.num_rows == 50
-    assert refused[:2] == ("error", "DecryptionError")
+    key, big = _sealed(_rows(sync.POOL_MIN_RECORDS))
+    _, small = _sealed(_rows(5), key=key, seq=2, prev=big.id)
+    _, bad = _sealed(_rows(sync.POOL_MIN_RECORDS), key=encryption.new_data_key(), seq=3)
+    reader = _bare_reader(workers=2)
+    schema = records.canonical(SCHEMA)
+    pending = sync._Pending(1, "00" * 32, 3)
+    for i, sealed in enumerate((big, small, bad)):
+        batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
+        work = reader._submit(schema, batch, key, None) if sealed is not small else \
+            sync.open_rows(schema, batch, key)
+        provenance = {"_block": 1, "_tx": i, "_tx_id": f"{i:064x}", "_tx_time": 0,
+                      "_batch_id": sealed.id, "_producer_msp": "Org1MSP",
+                      "_producer_id": "p", "_source": "line-1", "_seq": i + 1, "_epoch": 1}
+        pending.parts.append(("plant", {**provenance, "_version": 1,
+                                        "_count": sealed.batch["record_count"]}, work))
+    assert any(t.name.startswith("ledgerlake-sync-open") for t in threading.enumerate())
+    rows = reader.resolve(pending)
+    assert [t.num_rows for _, t in rows.tables] == [sync.POOL_MIN_RECORDS, 5]
+    assert [t.column("_tx").to_pylist()[0] for _, t in rows.tables] == [0, 1]
+    expected = sync.open_rows(schema, {**big.batch, "ciphertext": big.ciphertext}, key)
+    got = rows.tables[0][1].select(expected.column_names)
+    assert got.cast(expected.schema).equals(expected)  # the lake schema says "not null"
+    assert [n.kind for n in rows.notes] == ["rejected"] and rows.notes[0].batch == bad.id
+    reader.close()
+    assert reader._pool is None
+    assert not any(t.name.startswith("ledgerlake-sync-open") for t in threading.enumerate())
 
 
 def test_rows_out_of_date_order_go_to_their_dates_in_ledger_order(tmp_path):
@@ -274,149 +293,11 @@ def test_offchain_payloads_are_read_from_file_uris_only(tmp_path):
     assert data is None and "cannot be read" in why
 
 
-def test_a_broken_pool_is_left_for_opening_batches_in_process():
-    """A pool worker that dies (killed, out of memory) costs speed, not the sync."""
-    import os
-    import signal as signals
-    from concurrent.futures.process import BrokenProcessPool
-
-    key, sealed = _sealed(_rows(3))
-    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
-    reader = sync._Reader.__new__(sync._Reader)
-    reader.workers, reader._pool, reader._shared, reader._starting = 2, None, None, None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    reader._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-    reader._pool.submit(os.kill, os.getpid(), 0).result()  # started
-    pid = next(iter(reader._pool._processes))
-    os.kill(pid, signals.SIGKILL)
-    future = reader._pool.submit(sync.open_rows, records.canonical(SCHEMA), batch, key)
-    future.args = (records.canonical(SCHEMA), batch, key, None)
-    with pytest.raises(BrokenProcessPool):
-        future.result(timeout=30)
-    pending = sync._Pending(1, "00" * 32, 1)
-    pending.parts.append(("plant", {"_count": 3, "_batch_id": sealed.id, "_version": 1,
-                                    "_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
-                                    "_producer_msp": "Org1MSP", "_producer_id": "p",
-                                    "_source": "line-1", "_seq": 1, "_epoch": 1}, future))
-    reader.streams = {"plant": sync._Stream("plant", {1: SCHEMA})}
-    rows = reader.resolve(pending)
-    assert [t.num_rows for _, t in rows.tables] == [3] and rows.notes == []
-    reader.close()
-
-
-def test_a_pool_workers_table_comes_back_through_shared_memory_and_is_removed(tmp_path):
-    """What a pool worker opens is left as an owner-only Arrow file that the sync process
-    maps: the rows of the batch as opened in process (the sync adds the provenance
-    columns), and the file is gone once read. Without a shared directory the table itself
-    comes back; a refused batch comes back as its refusal."""
-    import os
-
-    key, sealed = _sealed(_rows(5))
-    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
-    schema = records.canonical(SCHEMA)
-    provenance = {"_block": 7, "_tx": 1, "_tx_id": "a" * 64, "_tx_time": 5,
-                  "_batch_id": sealed.id, "_producer_msp": "Org1MSP", "_producer_id": "p",
-                  "_source": "line-1", "_seq": 1, "_epoch": 1, "_version": 1, "_count": 5}
-    expected = sync._with_provenance(sync.open_rows(schema, batch, key), provenance, SCHEMA)
-    assert expected.column("_block").to_pylist() == [7] * 5
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o700)
-    result = sync._open_rows_shared(str(shared), schema, batch, key)
-    assert result[0] == "shared" and os.stat(result[1]).st_mode & 0o777 == 0o600
-    table = sync._shared_table(result)
-    assert sync._with_provenance(table, provenance, SCHEMA).equals(expected)
-    assert list(shared.iterdir()) == []
-    assert sync._open_rows_shared(None, schema, batch, key).equals(table)
-    tampered = {**batch, "merkle_root": "0" * 64}
-    refused = sync._open_rows_shared(str(shared), schema, tampered, key)
-    assert refused[0] == "error" and sync._shared_table(refused) == refused
-    assert list(shared.iterdir()) == []
-
-
 def _bare_reader(workers: int = 2):
-    import threading
-
     reader = sync._Reader.__new__(sync._Reader)
-    reader.workers, reader._pool, reader._shared, reader._starting = workers, None, None, None
-    reader._queue_lock, reader._started, reader._queued = threading.Lock(), False, []
+    reader.workers, reader._pool = workers, None
     reader.streams = {"plant": sync._Stream("plant", {1: SCHEMA})}
     return reader
-
-
-def _pending_of(reader, batch, key, sealed, count):
-    provenance = {"_block": 1, "_tx": 0, "_tx_id": "0" * 64, "_tx_time": 0,
-                  "_batch_id": sealed.id, "_producer_msp": "Org1MSP", "_producer_id": "p",
-                  "_source": "line-1", "_seq": 1, "_epoch": 1}
-    work = reader._submit(records.canonical(SCHEMA), batch, key, None)
-    work.args = (records.canonical(SCHEMA), batch, key, None)
-    pending = sync._Pending(1, "00" * 32, 1)
-    pending.parts.append(("plant", {**provenance, "_version": 1, "_count": count}, work))
-    return pending
-
-
-@pytest.mark.parametrize("starts", [True, False])
-def test_batches_sent_while_the_pool_starts_are_opened_once_it_is_up_or_here(
-        monkeypatch, starts):
-    """The sync does not wait for its pool to start: what it sends meanwhile is queued
-    and sent once the pool is up; a pool that cannot start leaves those batches to be
-    opened in process. The rows are the same either way."""
-    key, sealed = _sealed(_rows(4))
-    batch = {**sealed.batch, "ciphertext": sealed.ciphertext}
-    expected = sync._with_provenance(sync.open_rows(records.canonical(SCHEMA), batch, key),
-                                     {"_block": 1, "_tx": 0, "_tx_id": "0" * 64,
-                                      "_tx_time": 0, "_batch_id": sealed.id,
-                                      "_producer_msp": "Org1MSP", "_producer_id": "p",
-                                      "_source": "line-1", "_seq": 1, "_epoch": 1}, SCHEMA)
-    import threading
-
-    sent = threading.Event()
-    real = sync._pool_context
-
-    def context():  # the pool starts (or fails to) only after the batch was sent
-        sent.wait(10)
-        if not starts:
-            raise OSError("no processes here")
-        return real()
-
-    monkeypatch.setattr(sync, "_pool_context", context)
-    reader = _bare_reader()
-    try:
-        pending = _pending_of(reader, batch, key, sealed, 4)
-        assert len(reader._queued) == 1  # queued, not waited for
-        sent.set()
-        rows = reader.resolve(pending)
-        assert [t for _, t in rows.tables][0].equals(expected) and rows.notes == []
-        assert reader._started and (reader._pool is not None) == starts
-        if starts:  # and once up, batches go to it directly
-            later = _pending_of(reader, batch, key, sealed, 4)
-            assert reader._queued == []
-            assert reader.resolve(later).tables[0][1].equals(expected)
-    finally:
-        reader.close(wait=True)
-
-
-def test_shared_directories_a_killed_sync_left_are_removed(tmp_path):
-    """A SIGKILLed sync cannot remove its shared-memory directory of decrypted rows: the
-    next sync removes those whose process is gone, and no other."""
-    import os
-    import subprocess
-    import sys
-
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    stale = tmp_path / f"ledgerlake-sync-{gone}-abc"
-    stale.mkdir()
-    (stale / "x.arrow").write_bytes(b"rows")
-    live = tmp_path / f"ledgerlake-sync-{os.getppid()}-def"  # a process that runs
-    live.mkdir()
-    other = tmp_path / "ledgerlake-sync-notapid"
-    other.mkdir()
-    made = sync._shared_dir(str(tmp_path))
-    assert made is not None and os.path.basename(made).startswith(
-        f"ledgerlake-sync-{os.getpid()}-")
-    assert os.stat(made).st_mode & 0o777 == 0o700
-    assert not stale.exists() and live.exists() and other.exists()
 
 
 def test_the_sync_keeps_pandas_out_of_pyarrow_until_it_is_asked_for():
