@@ -33,10 +33,11 @@ BASE_PORT = machine.base_port(26800)
 
 def child(state_dir: str, lake_dir: str, workers: int) -> None:
     """The sync itself, as Org1's analyst; prints its figures as JSON."""
-    from ledgerlake.analytics.sync import sync
+    from ledgerlake.analytics.sync import keep_freed_memory, sync
     from ledgerlake.client.streams import org_private_keys
     from ledgerlake.network import LocalNetwork
 
+    keep_freed_memory()  # as `ledgerlake sync` does
     net = LocalNetwork(state_dir)
     with net.contract("Org1", "analyst") as api:
         t0, c0 = time.monotonic(), time.process_time()

@@ -61,7 +61,7 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
     A run killed at any point and run again leaves every record in the lake exactly once;
     a tampered block stops the sync naming it.
     """
-    from ledgerlake.analytics.sync import SyncProgress, sync
+    from ledgerlake.analytics.sync import SyncProgress, keep_freed_memory, sync
     from ledgerlake.client.connection import local_org_key_path
     from ledgerlake.client.streams import org_private_keys
 
@@ -70,6 +70,7 @@ def sync_cmd(state_dir, lake_dir: Path | None, follow: bool, streams: tuple[str,
     if org_key is None:
         org_key = local_org_key_path(state, who.partition("/")[0])
     previous = signal.signal(signal.SIGTERM, _interrupt)  # 'kill' commits and stops too
+    keep_freed_memory()  # this process is the sync
     try:
         with _contract(state_dir, who, peer) as api, _bar(as_json) as bar:
             keys = org_private_keys(org_key)  # after the network is found running
