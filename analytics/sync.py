@@ -140,7 +140,7 @@ class SyncSummary:
 Progress = Callable[[SyncProgress], None]
 
 
-# -- one batch's rows (the process pool's work) ------------------------------------------
+# -- one batch's rows (the pool's work) -------------------------------------------------
 @lru_cache(maxsize=64)
 def _schema(canonical_schema: bytes) -> records.Schema:
     return records.Schema.from_mapping(records.parse_json(canonical_schema))
@@ -163,7 +163,7 @@ def open_rows(canonical_schema: bytes, batch: Mapping[str, Any], data_key: bytes
     ``_commitment``), once the record rule has decided them (``fastrecords.open_arrow``
     or ``open_columns`` for a canonical plaintext, else ``open_fast``: the rule of
     ``open_batch_verified``); ``("error", kind, message)`` instead when it refuses them.
-    Runs in a pool worker or in process, the same either way."""
+    Runs on a pool thread or the sync's own thread, the same either way."""
     import pyarrow as pa
 
     schema = _schema(canonical_schema)
@@ -562,10 +562,9 @@ class _Reader:
                                             thread_name_prefix="ledgerlake-sync-open")
         return self._pool.submit(open_rows, *args)
 
-    def close(self, wait: bool = False) -> None:
+    def close(self) -> None:
         """Stop the pool: batches not started are dropped, those being opened finish (at
-        most one per thread). ``wait`` is kept for callers; the threads are always waited
-        for."""
+        most one per thread)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -993,6 +992,7 @@ class _Writer:
         self.synced_to = int(meta.get("synced_to", -1))  # the last checkpoint written
         self.unreported: dict[str, int] = {}
         self._writing: threading.Thread | None = None
+        self._written: dict[str, int] = {}  # rows per stream of the range written last
         self._failed: BaseException | None = None
         self._retry: _Range | None = None  # the range whose writing failed
 
@@ -1009,15 +1009,21 @@ class _Writer:
 
     @property
     def pending(self) -> bool:
-        return self.first is not None
+        return self.first is not None or self._retry is not None
 
     def flush(self, reader: _Reader, wait: bool = True) -> dict[str, int]:
         """Write the pending block range's files, then the checkpoint (``wait=False``: on
         a thread; the one before is waited for first); returns the rows written per
-        stream by the ranges whose writing has ended."""
+        stream by the ranges whose writing has ended. A range whose writing failed (its
+        error raised by the flush after) is written again first, alone, under its own
+        file names, so what it left is replaced."""
         self.wait()
-        if self.first is not None:
-            with _signals_deferred():  # no range taken and then neither written nor kept
+        with _signals_deferred():  # a range is taken and written, or kept: never dropped
+            if self._retry is not None:
+                job, self._retry = self._retry, None
+                self._write(job)
+                self._raise_failure()
+            if self.first is not None:
                 job = self._take(reader)
                 if wait:
                     self._write(job)
@@ -1033,27 +1039,20 @@ class _Writer:
         return written
 
     def wait(self) -> None:
-        """Until the range being written on a thread is in place; raises what stopped it,
-        the range then pending again (before what was added since), to be written by the
-        next flush."""
+        """Until the range being written on a thread is in place; raises what stopped it
+        (the range is kept, for the next flush to write again)."""
         if self._writing is not None:
             self._writing.join()
             self._writing = None
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        for sid, n in self._written.items():  # the counts of the range written last
+            self.unreported[sid] = self.unreported.get(sid, 0) + n
+        self._written = {}
         failed, self._failed = self._failed, None
-        if failed is None:
-            return
-        job, self._retry = self._retry, None
-        if job is not None:
-            for sid, tables in job.tables.items():
-                self.tables[sid] = tables + self.tables.get(sid, [])
-                self.records += sum(t.num_rows for t in tables)
-            self.notes = job.notes + self.notes
-            if self.first is None:
-                self.last, self.last_hash = job.last, job.last_hash
-                self.since = time.monotonic()
-            self.first = job.first
-            self.genesis_hash = job.genesis_hash or self.genesis_hash
-        raise failed
+        if failed is not None:
+            raise failed
 
     def _take(self, reader: _Reader) -> _Range:
         streams = {sid: dataclasses.replace(state, schemas=dict(state.schemas),
@@ -1066,10 +1065,11 @@ class _Writer:
         return job
 
     def _write(self, job: _Range) -> None:
+        """``_flush`` under the lake's lock; its counts or its failure (and the range, to
+        write again) are left for the sync's thread (``_raise_failure``)."""
         try:
             with lake.locked(self.dir, shared=False):
-                for sid, n in self._flush(job).items():
-                    self.unreported[sid] = self.unreported.get(sid, 0) + n
+                self._written = self._flush(job)
         except BaseException as exc:  # noqa: BLE001 - raised again by ``wait``
             self._failed, self._retry = exc, job
 
@@ -1384,7 +1384,8 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
                               previous_hash=meta.get("tip_hash") or None, idle=idle,
                               on_block=on_block):
                 if rows is not None:
-                    writer.add(rows)
+                    with _signals_deferred():  # a block's rows are pending whole or not at all
+                        writer.add(rows)
                     summary.blocks += 1
                 now = time.monotonic()
                 if writer.pending and (writer.records >= flush_records or
@@ -1398,7 +1399,10 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
             summary.interrupted = True
             commit()
         except (IntegrityError, ConfigError):
-            commit()  # what was checked before the failing block
+            # what was checked before the failing block; the failing block is what is said
+            # (a write failing now leaves the lake behind, for the next run)
+            with contextlib.suppress(LedgerlakeError, OSError):
+                commit()
             raise
         for sid, entry in meta.get("streams", {}).items():
             row = summary.streams.setdefault(sid, {"records": 0})
@@ -1408,17 +1412,21 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
                        shredded_records=entry.get("shredded_records", 0),
                        skipped={k: v["records"] for k, v in entry.get("skipped", {}).items()})
         report(force=True)
-        reader.close(wait=True)
+        reader.close()
         summary.seconds = time.monotonic() - began
         summary.cpu_seconds = time.process_time() - cpu0
         return summary
     finally:
-        if writer is not None:
-            with contextlib.suppress(Exception):  # what stopped the sync is raised
-                writer.wait()
-        if reader is not None:
-            reader.close()
-        lock.close()
+        try:
+            if writer is not None:
+                with contextlib.suppress(Exception):  # what stopped the sync is raised
+                    writer.wait()
+        finally:
+            try:
+                if reader is not None:
+                    reader.close()
+            finally:
+                lock.close()
 
 
 __all__ = ["BlockRows", "FLUSH_RECORDS", "FLUSH_SECONDS", "PURPOSE", "SyncProgress",

@@ -395,8 +395,9 @@ def test_a_range_written_on_a_thread_is_in_place_before_the_next_and_retried_if_
         tmp_path, monkeypatch):
     """``flush(wait=False)`` writes on a thread while rows are added; the next flush waits
     for it, so ranges land in order and the checkpoint ends at the last block. A range
-    whose writing fails is raised at the next flush and written again by the one after,
-    with what was added meanwhile, each row once."""
+    whose writing fails after some of its files were written is raised at the next flush
+    and written again by the one after, alone and under its own names (its files are
+    replaced), before what was added meanwhile: each row once."""
     import threading
 
     key = encryption.new_data_key()
@@ -424,7 +425,8 @@ def test_a_range_written_on_a_thread_is_in_place_before_the_next_and_retried_if_
     assert meta["synced_to"] == 6 and meta["streams"]["plant"]["records"] == 7
     assert writer.synced_to == 6 and writer.files == len(lake.part_files(tmp_path))
 
-    def broken(*args):
+    def broken(*args):  # the range's files in place, then the disk is full
+        real(*args)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(sync, "_write_partitions", broken)
@@ -433,12 +435,16 @@ def test_a_range_written_on_a_thread_is_in_place_before_the_next_and_retried_if_
     writer.add(_block_rows(8, a, key, tx=3))
     with pytest.raises(OSError):
         writer.flush(_reader(), wait=False)  # the failure, once the thread is waited for
-    assert writer.first == 7 and writer.records == 6  # the failed range is pending again
+    assert writer.first == 8 and writer.records == 4 and writer.pending  # 7 kept apart
+    assert lake.read_meta(tmp_path)["synced_to"] == 6
     monkeypatch.setattr(sync, "_write_partitions", real)
-    assert writer.flush(_reader()) == {"plant": 6}
+    assert writer.flush(_reader()) == {"plant": 6}  # block 7 again, alone, then block 8
     meta = lake.read_meta(tmp_path)
     assert meta["synced_to"] == 8 and meta["streams"]["plant"]["records"] == 13
     assert sum(pq.read_table(p).num_rows for p in lake.part_files(tmp_path)) == 13
+    assert sorted({lake.part_range(p.name) for p in lake.part_files(tmp_path)}) == \
+        [(5, 5), (6, 6), (7, 7), (8, 8)]
+    assert not writer.pending
 
 
 def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
