@@ -1021,6 +1021,8 @@ class _Writer:
         with _signals_deferred():  # a range is taken and written, or kept: never dropped
             if self._retry is not None:
                 job, self._retry = self._retry, None
+                with lake.locked(self.dir, shared=False):  # what its failed try left
+                    cleanup(self.dir, int(self.meta.get("next_block", 0)))
                 self._write(job)
                 self._raise_failure()
             if self.first is not None:
@@ -1047,9 +1049,9 @@ class _Writer:
         self._raise_failure()
 
     def _raise_failure(self) -> None:
-        for sid, n in self._written.items():  # the counts of the range written last
+        written, self._written = self._written, {}  # the counts of the range written last
+        for sid, n in written.items():
             self.unreported[sid] = self.unreported.get(sid, 0) + n
-        self._written = {}
         failed, self._failed = self._failed, None
         if failed is not None:
             raise failed
@@ -1371,12 +1373,13 @@ def sync(network, api, lake_dir, org_keys, *, follow: bool = False,
             seen["block"] = number
 
         def commit(wait: bool = True) -> None:
-            written = writer.flush(reader, wait=wait)
-            for sid, n in written.items():
-                summary.streams.setdefault(sid, {"records": 0})["records"] += n
-                summary.records += n
-            summary.synced_to = writer.synced_to
-            summary.files = writer.files
+            with _signals_deferred():  # the counts reach the summary with the files
+                written = writer.flush(reader, wait=wait)
+                for sid, n in written.items():
+                    summary.streams.setdefault(sid, {"records": 0})["records"] += n
+                    summary.records += n
+                summary.synced_to = writer.synced_to
+                summary.files = writer.files
 
         try:
             idle = min(flush_seconds, 0.5) if follow else None

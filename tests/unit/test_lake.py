@@ -447,6 +447,35 @@ def test_a_range_written_on_a_thread_is_in_place_before_the_next_and_retried_if_
     assert not writer.pending
 
 
+def test_a_range_retried_after_its_checkpoint_failed_counts_a_shred_once(tmp_path,
+                                                                        monkeypatch):
+    """A range whose files were written but whose checkpoint failed, and which shreds an
+    epoch: its retry removes what the failed try left before purging, so the lake's
+    counts match its files."""
+    key = encryption.new_data_key()
+    _, a = _sealed(_rows(4), key=key, epoch=1)
+    _, b = _sealed(_rows(3, t0=T0 + 10**9), key=key, seq=2, prev=a.id, epoch=2)
+    writer = sync._Writer(tmp_path, {"channel": "c", "streams": {}, "next_block": 7})
+    writer.add(_block_rows(7, a, key))
+    writer.flush(_reader())
+    writer.add(_block_rows(8, b, key, tx=1))
+    real = lake.write_meta
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lake, "write_meta", full)
+    writer.flush(_reader(shredded={1}), wait=False)
+    writer.add(_block_rows(9, b, key, tx=2))
+    with pytest.raises(OSError):
+        writer.flush(_reader(shredded={1}), wait=False)
+    monkeypatch.setattr(lake, "write_meta", real)
+    assert writer.flush(_reader(shredded={1})) == {"plant": 6}
+    saved = lake.read_meta(tmp_path)["streams"]["plant"]
+    on_disk = sum(pq.read_table(p).num_rows for p in lake.part_files(tmp_path))
+    assert saved["records"] == on_disk == 6 and saved["shredded_records"] == 4
+
+
 def test_a_signal_during_a_flush_takes_effect_after_it(tmp_path, monkeypatch):
     import os
     import signal
