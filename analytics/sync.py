@@ -751,8 +751,8 @@ class _NoPandasOnThisThread:
 
 
 def _pyarrow_skips_pandas() -> None:
-    """pyarrow imports pandas (0.2-0.3 CPU s) the first time it converts Python values, only to ask whether they are pandas objects; the sync
-    makes none. That first question is asked here with the import refused, so pyarrow
+    """pyarrow imports pandas (0.2-0.3 CPU s) the first time it converts Python values,
+    only to ask whether they are pandas objects; the sync makes none. That first question is asked here with the import refused, so pyarrow
     takes pandas to be absent; where pandas is really needed later (``to_pandas``), it
     imports it then. Nothing when pandas is imported already."""
     import sys
@@ -826,16 +826,6 @@ def _offchain(uri: str) -> tuple[bytes | None, str]:
         return None, f"off-chain payload {path} cannot be read ({exc.strerror})"
 
 
-def _repeat_pool():
-    """Where the provenance columns are allocated: the system allocator, whose malloc
-    keeps the few MiB a batch's columns take and reuses them for the next batch. Arrow's
-    default pool (mimalloc) gives them back to the kernel within milliseconds and has
-    them faulted in, zeroed, again: 0.1-0.3 s of a 1M-record sync's main process."""
-    import pyarrow as pa
-
-    return pa.system_memory_pool()
-
-
 @lru_cache(maxsize=64)
 def _lake_schema(canonical_schema: bytes):
     """``lake.arrow_schema`` of a stream schema given as its canonical bytes (one per
@@ -861,8 +851,11 @@ def _with_provenance(table, provenance: Mapping[str, Any],
     columns = []
     for f in target:
         if f.name in provenance:
+            # by the system allocator, whose malloc reuses a batch's few MiB for the next;
+            # Arrow's default pool (mimalloc) gives them back to the kernel within
+            # milliseconds and has them faulted in, zeroed, again (0.1-0.3 s of a 1M sync)
             columns.append(pa.repeat(pa.scalar(provenance[f.name], type=f.type), n,
-                                     memory_pool=_repeat_pool()))
+                                     memory_pool=pa.system_memory_pool()))
         else:
             columns.append(table.column(f.name))
     return pa.Table.from_arrays(columns, schema=target)
@@ -1200,7 +1193,6 @@ def _write_partitions(lake_dir: Path, sid: str, table, first: int, last: int,
     hidden temp file and renamed into place."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     days = np.asarray(_date_keys(table, state))
     if len(days) > 1 and (np.diff(days) < 0).any():  # else sorted already: no copy

@@ -384,6 +384,14 @@ def seal(schema: records.Schema, rows: Sequence[Mapping[str, Any]], salts: Seque
 
 
 # -- opening --------------------------------------------------------------------------------
+def _cursor(raw: bytes) -> tuple[Any, bytes]:
+    """A plaintext's cursor as the rule reads it (strict JSON, depth checked) and as it is
+    written (``records.cursor_bytes``): the plaintext is canonical only where they match."""
+    cursor = records.parse_json(raw)
+    records._depth([cursor], records.MAX_JSON_DEPTH)
+    return cursor, records.cursor_bytes(cursor)
+
+
 def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
                    plaintext: bytes) -> tuple[list[dict], list[str], list[bytes], Any] | None:
     """The normalised records, hex salts, commitments and cursor that
@@ -409,9 +417,8 @@ def open_plaintext(schema: records.Schema, header: Mapping[str, Any],
         if content.cursor is UNSET:
             head, cursor = b'{"records":', None
         else:
-            cursor = records.parse_json(bytes(content.cursor))
-            records._depth([cursor], records.MAX_JSON_DEPTH)
-            head = b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
+            cursor, written = _cursor(bytes(content.cursor))
+            head = b'{"cursor":' + written + b',"records":'
         if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext or \
                 not _SALTS.fullmatch(salts) or any(neg in body for neg in c.negative):
             return None
@@ -468,9 +475,8 @@ def open_columns(schema: records.Schema, header: Mapping[str, Any], plaintext: b
         if content.cursor is UNSET:
             head, cursor = b'{"records":', None
         else:
-            cursor = records.parse_json(bytes(content.cursor))
-            records._depth([cursor], records.MAX_JSON_DEPTH)
-            head = b'{"cursor":' + records.cursor_bytes(cursor) + b',"records":'
+            cursor, written = _cursor(bytes(content.cursor))
+            head = b'{"cursor":' + written + b',"records":'
         if b"".join((head, body, b',"salts":', salts, b"}")) != plaintext:
             return None
         hexes = "".join(content.salts)  # 32 lower-case hex digits each, as SALT_HEX says
@@ -520,12 +526,12 @@ def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: byt
     """``open_columns``'s decision as Arrow arrays (of ``types``, one per field of
     ``schema`` in its order) and the commitments (32 bytes each, concatenated), for a
     plaintext in the form ``_plaintext.columns`` decodes in C (ledgerlake/_plaintext.c:
-    no Python object per value); None for any other, or without the extension: the
+    no Python object per value); None for any other, or without the extensions: the
     caller then asks ``open_columns``."""
     c = codec(schema)
-    if _plaintext is None or c is None or c.checked_plaintext is None or \
-            c.plain_spec is None or type(plaintext) is not bytes:
-        return None
+    if _plaintext is None or _digests is None or c is None or c.checked_plaintext is None \
+            or c.plain_spec is None or type(plaintext) is not bytes:
+        return None  # without the hashing in C too, open_columns is as quick
     count = header["record_count"]
     if type(count) is not int or not 1 <= count <= records.MAX_RECORDS:
         return None
@@ -535,9 +541,7 @@ def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: byt
         if end < 0 or not plaintext.startswith(b',"records":[', end):
             return None
         try:
-            cursor = records.parse_json(plaintext[10:end])
-            records._depth([cursor], records.MAX_JSON_DEPTH)
-            if records.cursor_bytes(cursor) != plaintext[10:end]:
+            if _cursor(plaintext[10:end])[1] != plaintext[10:end]:
                 return None
         except (RecordError, TypeError, ValueError, OverflowError, RecursionError):
             return None
@@ -565,13 +569,7 @@ def open_arrow(schema: records.Schema, header: Mapping[str, Any], plaintext: byt
                     return None
             except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 return None
-    if _digests is not None:
-        leaves = _digests.commitments(salts, data, ends)
-    else:
-        import numpy as np
-
-        bounds = [0, *np.frombuffer(ends, np.int64).tolist()]
-        leaves = commitments(salts, [data[a:b] for a, b in zip(bounds, bounds[1:])])
+    leaves = _digests.commitments(salts, data, ends)
     if root_of_digests(leaves).hex() != header["merkle_root"]:
         return None
     return arrays, leaves

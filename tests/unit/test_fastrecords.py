@@ -281,19 +281,18 @@ def _header(schema, normal, leaves):
                 schema, records.public_columns(schema, normal), len(normal))}
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.data())
-def test_open_plaintext_takes_only_what_the_rule_accepts_and_returns_the_same(data):
-    """Hostile producers: a record written otherwise (numbers as msgspec or Python write
-    them, escapes, spaces, key order, duplicate or extra keys), committed either to the
-    canonical bytes or to the bytes written, in a plaintext tweaked or not."""
+def _hostile_batch(data, writers: dict = WRITERS):
+    """A batch of hostile schema and records whose one record is written by one of
+    ``writers`` (or canonically where it cannot write it), committed either to the
+    canonical bytes or to the bytes written, in a plaintext tweaked or not: the schema,
+    header, plaintext, and the writer and tweak drawn."""
     schema = data.draw(schemas())
     normal = _normal_rows(data, schema)
     salts = [data.draw(st.binary(min_size=16, max_size=16)) for _ in normal]
-    writer = data.draw(st.sampled_from(sorted(WRITERS)))
+    writer = data.draw(st.sampled_from(sorted(writers)))
     which = data.draw(st.integers(0, len(normal) - 1))
     try:
-        written = WRITERS[writer](normal[which])
+        written = writers[writer](normal[which])
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError, records.RecordError):
         written = records.canonical(normal[which])
     parts = [records.canonical(r) for r in normal]
@@ -304,7 +303,16 @@ def test_open_plaintext_takes_only_what_the_rule_accepts_and_returns_the_same(da
     leaves = [hashlib.sha256(s + p).digest() for s, p in zip(salts, committed)]
     header = _header(schema, normal, leaves)
     tweak = data.draw(st.sampled_from(PLAINTEXT_TWEAKS))
-    plaintext = _plaintext(parts, salts, tweak)
+    return schema, header, _plaintext(parts, salts, tweak), writer, tweak
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_open_plaintext_takes_only_what_the_rule_accepts_and_returns_the_same(data):
+    """Hostile producers: a record written otherwise (numbers as msgspec or Python write
+    them, escapes, spaces, key order, duplicate or extra keys), committed either to the
+    canonical bytes or to the bytes written, in a plaintext tweaked or not."""
+    schema, header, plaintext, writer, tweak = _hostile_batch(data)
     fast = fastrecords.open_plaintext(schema, header, plaintext)
     expected = _reference_open(schema, header, plaintext)
     event(f"{writer}, {tweak}: fast path {'took it' if fast else 'deferred'}, "

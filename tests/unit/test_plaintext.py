@@ -61,25 +61,8 @@ def _check_against_the_rule(schema, header, plaintext):
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_open_arrow_takes_only_what_the_rule_accepts_and_returns_the_same(data):
-    schema = data.draw(fr.schemas())
-    normal = fr._normal_rows(data, schema)
-    salts = [data.draw(st.binary(min_size=16, max_size=16)) for _ in normal]
-    writer = data.draw(st.sampled_from(sorted(sc.WRITERS)))
-    which = data.draw(st.integers(0, len(normal) - 1))
-    try:
-        written = sc.WRITERS[writer](normal[which])
-    except Exception:  # noqa: BLE001 - a writer that cannot write this record
-        written = records.canonical(normal[which])
-    parts = [records.canonical(r) for r in normal]
-    committed = list(parts)
-    parts[which] = written
-    if data.draw(st.booleans()):
-        committed[which] = written  # the producer commits to what it wrote
-    leaves = [hashlib.sha256(s + p).digest() for s, p in zip(salts, committed)]
-    header = fr._header(schema, normal, leaves)
-    tweak = data.draw(st.sampled_from(fr.PLAINTEXT_TWEAKS))
-    fast, expected = _check_against_the_rule(schema, header,
-                                             fr._plaintext(parts, salts, tweak))
+    schema, header, plaintext, writer, tweak = fr._hostile_batch(data, sc.WRITERS)
+    fast, expected = _check_against_the_rule(schema, header, plaintext)
     event(f"{writer}, {tweak}: C {'took it' if fast else 'deferred'}, "
           f"the rule {expected[0]}s")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-import msgspec
 import pyarrow as pa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -67,24 +66,7 @@ def _same(schema, columns, expected_rows) -> bool:
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_open_columns_takes_only_what_the_rule_accepts_and_returns_the_same(data):
-    schema = data.draw(fr.schemas())
-    normal = fr._normal_rows(data, schema)
-    salts = [data.draw(st.binary(min_size=16, max_size=16)) for _ in normal]
-    writer = data.draw(st.sampled_from(sorted(WRITERS)))
-    which = data.draw(st.integers(0, len(normal) - 1))
-    try:
-        written = WRITERS[writer](normal[which])
-    except (TypeError, ValueError, OverflowError, msgspec.EncodeError, records.RecordError):
-        written = records.canonical(normal[which])
-    parts = [records.canonical(r) for r in normal]
-    committed = list(parts)
-    parts[which] = written
-    if data.draw(st.booleans()):
-        committed[which] = written  # the producer commits to what it wrote
-    leaves = [hashlib.sha256(s + p).digest() for s, p in zip(salts, committed)]
-    header = fr._header(schema, normal, leaves)
-    tweak = data.draw(st.sampled_from(fr.PLAINTEXT_TWEAKS))
-    plaintext = fr._plaintext(parts, salts, tweak)
+    schema, header, plaintext, writer, tweak = fr._hostile_batch(data, WRITERS)
     fast = fastrecords.open_columns(schema, header, plaintext)
     expected = fr._reference_open(schema, header, plaintext)
     event(f"{writer}, {tweak}: columns {'took it' if fast else 'deferred'}, "
